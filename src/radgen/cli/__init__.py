@@ -1,0 +1,155 @@
+"""The ``radgen`` command line: argument parsing only, dispatching to library functions.
+
+Errors radgen raises on purpose (``RadgenError``) print as one line,
+``radgen: error: <what, which file or value, and the fix>``, with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Callable
+
+from radgen import __version__
+from radgen.errors import RadgenError, one_line
+
+log = logging.getLogger("radgen")
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data options")
+    g.add_argument("--path", help="file or folder of the dataset (default: its place under the data root)")
+    g.add_argument("--data-dir", help="data root (default: $RADGEN_DATA_DIR, ../shared/data, ~/.cache/radgen)")
+    g.add_argument("--size", type=int, help="resize to SIZE x SIZE pixels (Lanczos)")
+    g.add_argument("--channels", type=int, choices=(1, 3), default=1, help="1 (grey) or 3 (grey replicated)")
+    g.add_argument("--crop", choices=("none", "center"), default="none", help="centre square crop before resizing")
+    g.add_argument("--equalize", choices=("none", "histogram"), default="none", help="histogram equalization")
+    g.add_argument("--normalize", choices=("none", "imagenet"), default="none", help="ImageNet mean/std normalisation")
+    g.add_argument("--split-ratio", type=float, help="train fraction for sources with one split (patient-level)")
+    g.add_argument("--val-from-train", type=float, help="carve a patient-level validation split of this fraction from train")
+    g.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
+    g.add_argument("--on-bad-file", choices=("error", "skip"), default="skip", help="stop at a bad file, or skip and count (default)")
+    g.add_argument("--no-cache", action="store_true", help="neither read nor write the preprocessed cache")
+    g.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE", help="source-specific option (see `radgen list datasets -v`), repeatable")
+
+
+def _data_config(args: argparse.Namespace, name: str):
+    from radgen.config import parse_override
+    from radgen.data import DataConfig
+
+    options: dict[str, Any] = {}
+    for text in args.option:
+        keys, value = parse_override(text)
+        options[".".join(keys)] = value
+    return DataConfig(
+        name=name,
+        path=args.path,
+        data_dir=args.data_dir,
+        size=args.size,
+        channels=args.channels,
+        crop=args.crop,
+        equalize=args.equalize,
+        normalize=args.normalize,
+        split_ratio=args.split_ratio,
+        val_from_train=args.val_from_train,
+        seed=args.seed,
+        on_bad_file=args.on_bad_file,
+        cache=not args.no_cache,
+        options=options,
+    )
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "datasets":
+        from radgen.data import DATASETS, DEFAULT_DATASET
+
+        width = max(len(e.name) for e in DATASETS)
+        for e in DATASETS:
+            star = "*" if e.name == DEFAULT_DATASET else " "
+            print(f"{e.name:<{width}} {star} {e.description}")
+            if args.verbose:
+                opts = e.obj.option_names()
+                print(f"{'':<{width}}   path: {e.obj.default_path or '(required: --path)'}; options: {', '.join(opts) or 'none'}")
+        print(f"\n* default dataset. Load one with radgen.data.load_dataset(NAME) or `radgen data inspect NAME`.")
+    return 0
+
+
+def cmd_data_inspect(args: argparse.Namespace) -> int:
+    from radgen.data import DEFAULT_DATASET
+    from radgen.data.inspect import format_summary, inspect_dataset
+
+    cfg = _data_config(args, args.name or DEFAULT_DATASET)
+    summary, ds = inspect_dataset(cfg, progress=not args.json and sys.stderr.isatty())
+    if args.grid:
+        if ds is None:
+            raise RadgenError(f"--grid needs images, and dataset {cfg.name!r} has none here (labels only)")
+        from radgen.viz import examples_per_class, save_class_grid
+
+        split = "train" if "train" in ds else next(iter(ds))
+        s = ds[split]
+        rows = examples_per_class(s.images if s.normalize == "none" else s.with_view(normalize="none").images, s.labels, s.class_names, per_class=args.per_class, seed=cfg.seed)
+        save_class_grid(rows, args.grid, title=f"{cfg.name} / {split}")
+        summary["grid"] = str(args.grid)
+    if args.json:
+        print(json.dumps(summary, indent=2, default=str))
+    else:
+        print(format_summary(summary))
+        if args.grid:
+            print(f"grid      {args.grid}")
+    if summary.get("bad_files", {}).get("count"):
+        print(f"radgen: warning: skipped {summary['bad_files']['count']} bad file(s); --on-bad-file error stops at the first", file=sys.stderr)
+    return 0
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    import torch
+
+    print(f"radgen {__version__} (torch {torch.__version__}, python {sys.version.split()[0]})")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="radgen", description="Generative models of medical images, and whether their samples help a real task.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
+    parser.add_argument("--version", action="version", version=f"radgen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("list", help="list registered datasets (models, features as they land)")
+    p.add_argument("what", choices=("datasets",))
+    p.add_argument("-v", "--verbose", action="store_true", help="also show default paths and options")
+    p.set_defaults(func=cmd_list)
+
+    data = sub.add_parser("data", help="dataset tools")
+    dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
+    dsub.required = True
+    p = dsub.add_parser("inspect", help="counts per split and class, imbalance, sizes, modes, bad files")
+    p.add_argument("name", nargs="?", help="registered dataset name (default: chest_xray_full_64); see `radgen list datasets`")
+    _add_data_options(p)
+    p.add_argument("--grid", help="save a PNG grid of examples per class")
+    p.add_argument("--per-class", type=int, default=8, help="images per class in --grid (default 8)")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=cmd_data_inspect)
+
+    p = sub.add_parser("version", help="print versions")
+    p.set_defaults(func=cmd_version)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format="radgen: %(levelname)s: %(message)s")
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except RadgenError as exc:
+        print(f"radgen: error: {one_line(exc)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("radgen: interrupted", file=sys.stderr)
+        return 130
+    except PermissionError as exc:
+        print(f"radgen: error: {exc.filename}: permission denied ({exc.strerror}); choose another path", file=sys.stderr)
+        return 2
