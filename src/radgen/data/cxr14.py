@@ -90,7 +90,7 @@ class CXR14Source(Source):
         return [d for d in dirs if d.is_dir()]
 
     def files(self) -> list[Path]:
-        out = [self.csv_path()]
+        out = [self.csv_path()] + [f for f in (self.folder / "train_val_list.txt", self.folder / "test_list.txt") if f.is_file()]
         for d in self.image_dirs():
             out.extend(sorted(d.glob("*.png")))
         return out
