@@ -1,0 +1,56 @@
+"""Helpers shared by the benchmark scripts: timing, environment stamp, result files."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from radgen.io import write_json, write_text  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def stamp() -> dict:
+    import torch
+
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+    except OSError:
+        sha = "unknown"
+    return {
+        "commit": sha,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def median_time(fn: Callable[[], object], *, repeats: int, setup: Callable[[], object] | None = None) -> tuple[float, list[float]]:
+    times = []
+    for _ in range(repeats):
+        if setup is not None:
+            setup()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), times
+
+
+def save(name: str, rows: list[dict], columns: list[str], title: str) -> str:
+    env = stamp()
+    header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    body = "".join("| " + " | ".join(str(r[c]) for c in columns) + " |\n" for r in rows)
+    md = f"## {title}\n\ncommit {env['commit']}, {env['date']}, {env['machine']}, torch {env['torch']} ({env['threads']} threads)\n\n{header}{body}"
+    write_json(RESULTS / f"{name}.json", {"env": env, "rows": rows})
+    write_text(RESULTS / f"{name}.md", md)
+    return md
