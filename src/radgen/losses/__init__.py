@@ -1,0 +1,5 @@
+"""Losses with their reductions stated: every function says what it sums and what it averages."""
+from radgen.losses.divergences import gaussian_kl, gaussian_log_prob, mixture_log_prob
+from radgen.losses.reconstruction import reconstruction_loss, ssim_loss
+
+__all__ = ["gaussian_kl", "gaussian_log_prob", "mixture_log_prob", "reconstruction_loss", "ssim_loss"]

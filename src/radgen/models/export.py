@@ -1,0 +1,54 @@
+"""Exported models: ``config.yaml`` + ``weights.safetensors``; nothing is unpickled on load.
+
+These two files are safe to share. Engine checkpoints (``checkpoints/*.ckpt``) are for
+resuming a run on the machine that wrote them and are loaded with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+
+from radgen import __version__
+from radgen.config import to_dict
+from radgen.errors import ConfigError, MissingDataError
+from radgen.io import atomic_path, write_text
+from radgen.models.base import GenerativeModel, build_model, model_config_from_dict
+
+EXPORT_FORMAT = "radgen-export-1"
+
+
+def save_exported(model: GenerativeModel, folder: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(folder / "weights.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"format": EXPORT_FORMAT})
+    meta = {"format": EXPORT_FORMAT, "radgen_version": __version__, "model": to_dict(model.config), "losses": model.describe_losses(), **(extra or {})}
+    write_text(folder / "config.yaml", yaml.safe_dump(meta, sort_keys=False))
+    return folder
+
+
+def load_exported(folder: str | Path, *, map_location: str | torch.device = "cpu") -> tuple[GenerativeModel, dict[str, Any]]:
+    """(model in eval mode, the export's metadata). ``folder`` is an export or a run directory."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    if (folder / "export" / "config.yaml").is_file():
+        folder = folder / "export"
+    cfg_path, w_path = folder / "config.yaml", folder / "weights.safetensors"
+    if not cfg_path.is_file() or not w_path.is_file():
+        raise MissingDataError(f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a run directory or its export/ folder")
+    meta = yaml.safe_load(cfg_path.read_text())
+    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
+        raise ConfigError(f"{cfg_path}: not a {EXPORT_FORMAT} file")
+    model = build_model(model_config_from_dict(meta["model"]))
+    state = load_file(str(w_path), device=str(map_location))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ConfigError(f"{w_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.eval(), meta

@@ -1,0 +1,188 @@
+"""Base of the VAE family: a Gaussian posterior q(z|x[,y]) and explicit loss bookkeeping.
+
+Loss per batch (Kingma & Welling 2014; beta-VAE, Higgins et al. 2017; design docs 000-003):
+
+    loss = recon_weight * mean_b R(x_b) + beta_t * mean_b KL_b [+ ssim_weight * mean_b (1 - SSIM_b)]
+
+- R is summed over C x H x W (``recon_reduction='sum'``: nats per image for BCE, design
+  document 002) or averaged (``'mean'``: per pixel, design document 000).
+- KL_b is the analytic Gaussian KL summed over latent dimensions (``kl_reduction='sum'``)
+  or averaged over them (``'mean'``, design document 000 eq. 8); models whose prior has
+  no closed form (GMVAE) use the one-sample Monte Carlo estimate log q(z|x) - log p(z).
+- beta_t = beta * min(1, epoch / kl_warmup_epochs) (linear warm-up; off at 0).
+- free bits (Kingma et al. 2016): each dimension's batch-mean KL counts at least
+  ``free_bits`` nats in the loss; the logged KL is always the true one.
+The decoder emits logits; images are their sigmoid; BCE uses the logits for stability.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from radgen.errors import ConfigError
+from radgen.losses import gaussian_kl, reconstruction_loss, ssim_loss
+from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput
+
+LOGVAR_CLAMP = (-30.0, 20.0)  # keeps exp(logvar) finite in float32
+
+
+@dataclass
+class LatentVAEConfig(ModelConfig):
+    latent_dim: int = 64
+    beta: float = 1.0
+    recon_loss: Literal["bce", "mse", "l1"] = "bce"
+    recon_reduction: Literal["sum", "mean"] = "sum"
+    kl_reduction: Literal["sum", "mean"] = "sum"
+    recon_weight: float = 1.0
+    ssim_weight: float = 0.0
+    kl_warmup_epochs: float = 0.0
+    free_bits: float = 0.0
+    conditional: Literal["none", "one_hot", "embedding"] = "none"
+    label_dim: int = 16  # size of a learned label embedding (conditional='embedding')
+
+
+class GaussianVAE(GenerativeModel):
+    """Subclasses implement ``encode(x, y) -> (mu, logvar)`` and ``decode_logits(z, y)``;
+    a different prior overrides ``kl_term`` and ``prior_sample``."""
+
+    Config = LatentVAEConfig
+
+    def __init__(self, config: LatentVAEConfig):
+        super().__init__(config)
+        if config.latent_dim < 1:
+            raise ConfigError(f"model.latent_dim={config.latent_dim} must be >= 1")
+        if config.beta < 0 or config.free_bits < 0 or config.kl_warmup_epochs < 0:
+            raise ConfigError("model.beta, model.free_bits and model.kl_warmup_epochs must be >= 0")
+        self.config: LatentVAEConfig = config
+
+    # -- capabilities -----------------------------------------------------------------------
+    @property
+    def supports_labels(self) -> bool:
+        return self.config.conditional != "none"
+
+    @property
+    def loss_statement(self) -> str:  # type: ignore[override]
+        c = self.config
+        recon = f"{c.recon_loss.upper()} {'summed' if c.recon_reduction == 'sum' else 'averaged'} over C*H*W pixels per image, mean over the batch, x recon_weight={c.recon_weight}"
+        kl = f"KL {'summed' if c.kl_reduction == 'sum' else 'averaged'} over {c.latent_dim} latent dims per image, mean over the batch, x beta={c.beta}"
+        extra = []
+        if c.kl_warmup_epochs:
+            extra.append(f"beta warmed up linearly over {c.kl_warmup_epochs} epochs")
+        if c.free_bits:
+            extra.append(f"free bits {c.free_bits} nats/dim")
+        if c.ssim_weight:
+            extra.append(f"+ {c.ssim_weight} x (1 - SSIM) averaged over the batch")
+        return "; ".join([recon, kl, *extra])
+
+    # -- pieces subclasses provide ---------------------------------------------------------------
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.sigmoid(self.decode_logits(z, y))
+
+    def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        """(B, D) analytic KL to the prior, or None when it has no closed form."""
+        return gaussian_kl(mu, logvar)
+
+    def kl_monte_carlo(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def prior_sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
+        return torch.randn(n, self.config.latent_dim, generator=generator, device=self._device)
+
+    # -- shared machinery -------------------------------------------------------------------
+    @property
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        return y if self.supports_labels else None
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) if generator is not None else torch.randn_like(mu)
+        return mu + (0.5 * logvar).exp() * eps
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encode(x, self._labels(y))
+        return mu, logvar.clamp(*LOGVAR_CLAMP)
+
+    def beta_now(self) -> float:
+        c = self.config
+        if c.kl_warmup_epochs <= 0:
+            return c.beta
+        return c.beta * min(1.0, self.progress_epoch / c.kl_warmup_epochs)
+
+    def loss_terms(self, x: torch.Tensor, y: torch.Tensor | None, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+        """Per-image terms with the configured reductions: recon (B,), kl (B,), kl_dims (B, D) or None."""
+        c = self.config
+        y = self._labels(y)
+        mu, logvar = self.posterior(x, y)
+        z = self.reparameterize(mu, logvar, generator)
+        logits = self.decode_logits(z, y)
+        if c.recon_loss == "bce":
+            recon = reconstruction_loss(logits, x, kind="bce", reduction=c.recon_reduction)
+        else:
+            recon = reconstruction_loss(torch.sigmoid(logits), x, kind=c.recon_loss, reduction=c.recon_reduction)
+        kl_dims = self.kl_per_dim(mu, logvar, y)
+        if kl_dims is not None:
+            kl = kl_dims.sum(1) if c.kl_reduction == "sum" else kl_dims.mean(1)
+        else:
+            kl = self.kl_monte_carlo(mu, logvar, z, y)
+            if c.kl_reduction == "mean":
+                kl = kl / c.latent_dim
+        return {"recon": recon, "kl": kl, "kl_dims": kl_dims, "mu": mu, "logvar": logvar, "logits": logits}
+
+    def forward(self, batch, *, group: str = "model") -> ModelOutput:
+        x, y = batch
+        c = self.config
+        t = self.loss_terms(x, y)
+        recon, kl, kl_dims = t["recon"].mean(), t["kl"].mean(), t["kl_dims"]
+        kl_in_loss = kl
+        if c.free_bits > 0 and kl_dims is not None:
+            per_dim = kl_dims.mean(0).clamp(min=c.free_bits)
+            kl_in_loss = per_dim.sum() if c.kl_reduction == "sum" else per_dim.mean()
+        beta = self.beta_now()
+        loss = c.recon_weight * recon + beta * kl_in_loss
+        logs = {"loss/recon": recon.detach(), "loss/kl": kl.detach(), "beta": torch.tensor(beta)}
+        if c.ssim_weight > 0:
+            s = ssim_loss(torch.sigmoid(t["logits"]), x).mean()
+            loss = loss + c.ssim_weight * s
+            logs["loss/ssim"] = s.detach()
+        logs["loss/total"] = loss.detach()
+        stats = {"mu": t["mu"].detach()}
+        if kl_dims is not None:
+            stats["kl_per_dim"] = kl_dims.detach()
+        return ModelOutput(loss=loss, logs=logs, stats=stats)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode the posterior mean, not a sample (design document 000 section 3.4)."""
+        y = self._labels(y)
+        mu, _ = self.posterior(x, y)
+        return self.decode(mu, y)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        y = self.check_labels(labels, n)
+        if y is not None:
+            y = y.to(self._device)
+        z = self.prior_sample(n, y, generator)
+        return self.decode(z, y)
+
+
+def flatten_labels_as_maps(y_vec: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """(B, L) label vectors -> (B, L, H, W) constant maps, to concatenate to image channels."""
+    return y_vec[:, :, None, None].expand(-1, -1, h, w)
+
+
+def match_size(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Bilinear resize of a (B, C, h, w) map to (size, size) when it differs."""
+    return x if x.shape[-1] == size and x.shape[-2] == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
