@@ -61,6 +61,23 @@ def _data_config(args: argparse.Namespace, name: str):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "models":
+        from radgen.models import MODELS
+
+        width = max(len(e.name) for e in MODELS)
+        for e in MODELS:
+            print(f"{e.name:<{width}}  {e.description}")
+            if args.verbose and e.obj.defaults:
+                print(f"{'':<{width}}  preset of {e.obj.cls.__name__}: {e.obj.defaults}")
+        return 0
+    if args.what == "configs":
+        from radgen.training.config import shipped_configs
+
+        for name, path in sorted(shipped_configs().items()):
+            first = next((l.lstrip("# ").strip() for l in path.read_text().splitlines() if l.startswith("#")), "")
+            print(f"{name:<28} {first}")
+        print("\nTrain one with `radgen train NAME [--set key=value ...]`.")
+        return 0
     if args.what == "datasets":
         from radgen.data import DATASETS, DEFAULT_DATASET
 
@@ -102,6 +119,62 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from radgen.training import load_run_config, train
+    from radgen.training.run import resume_config
+
+    if args.resume:
+        cfg = resume_config(args.resume, args.set)
+    else:
+        if not args.config:
+            raise RadgenError("give a config (file or shipped name, see `radgen list configs`) or --resume RUN_DIR")
+        cfg = load_run_config(args.config, args.set)
+    if args.output_dir:
+        cfg.output_dir = args.output_dir
+    if args.name:
+        cfg.name = args.name
+    result = train(cfg, resume=args.resume, progress=sys.stderr.isatty() and not args.no_progress)
+    s = result.summary
+    print(f"run       {result.run_dir}")
+    print(f"epochs    {s.get('epochs_run')}  ({s.get('seconds_per_epoch')} s/epoch)  best {s.get('monitor')} {s.get('best_loss'):.4f} at epoch {s.get('best_epoch')}" if s.get("best_loss") is not None else f"epochs    {s.get('epochs_run')}")
+    print(f"export    {result.run_dir / 'export'}  (config.yaml + weights.safetensors)")
+    return 0
+
+
+def _parse_label(model, text: str | None):
+    if text is None:
+        return None
+    names = list(getattr(model, "class_names", []) or [])
+    if text in names:
+        return names.index(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise RadgenError(f"--label {text!r} is neither a class name ({', '.join(names) or 'none recorded'}) nor an index") from None
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    import torch
+
+    from radgen.models import load_exported
+    from radgen.sampling import write_samples
+
+    model, meta = load_exported(args.run)
+    model.class_names = meta.get("data", {}).get("class_names", [])
+    label = _parse_label(model, args.label)
+    out = write_samples(model, args.out, n=args.n, label=label, seed=args.seed, batch_size=args.batch_size, overwrite=args.overwrite)
+    print(f"wrote {args.n} samples and grid.png to {out}")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from radgen.sampling import write_reconstructions
+
+    out = write_reconstructions(args.run, args.out, data=args.data, split=args.split, n=args.n, overwrite=args.overwrite)
+    print(f"wrote {args.n} reconstructions (from mu) and grid.png to {out}")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     import torch
 
@@ -116,8 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("list", help="list registered datasets (models, features as they land)")
-    p.add_argument("what", choices=("datasets",))
+    p = sub.add_parser("list", help="list registered datasets, models, or shipped configs")
+    p.add_argument("what", choices=("datasets", "models", "configs"))
     p.add_argument("-v", "--verbose", action="store_true", help="also show default paths and options")
     p.set_defaults(func=cmd_list)
 
@@ -131,6 +204,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--per-class", type=int, default=8, help="images per class in --grid (default 8)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=cmd_data_inspect)
+
+    p = sub.add_parser("train", help="train a model from a YAML config (a new run directory each time)")
+    p.add_argument("config", nargs="?", help="YAML file or shipped config name (`radgen list configs`)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (same step counter, optimizer state, RNG)")
+    p.add_argument("--output-dir", help="parent folder of the run directory (default: runs)")
+    p.add_argument("--name", help="run-directory prefix (default: the model name)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("sample", help="sample a trained model to PNG files and a grid")
+    p.add_argument("run", help="run directory or export folder")
+    p.add_argument("--n", type=int, default=64, help="number of samples (default 64)")
+    p.add_argument("--label", help="class name or index, for class-conditional models")
+    p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("reconstruct", help="reconstruct real images through a trained VAE (decodes mu, not a sample)")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--data", help="dataset name (default: the run's dataset)")
+    p.add_argument("--split", default="test", help="split to reconstruct (default test; falls back to val, then train)")
+    p.add_argument("--n", type=int, default=16)
+    p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_reconstruct)
 
     p = sub.add_parser("version", help="print versions")
     p.set_defaults(func=cmd_version)
@@ -150,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("radgen: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed early
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except PermissionError as exc:
         print(f"radgen: error: {exc.filename}: permission denied ({exc.strerror}); choose another path", file=sys.stderr)
         return 2

@@ -5,8 +5,8 @@
   ``logs`` are detached scalars with stable names (``loss/total``, ``loss/recon``,
   ``loss/kl``...); ``stats`` are detached per-batch tensors the engine aggregates over
   an epoch (``kl_per_dim``, ``mu``).
-- ``optimizer_groups() -> {group: params}``; ``group_steps() -> {group: steps}`` says how
-  many optimizer steps each group takes per training iteration (GANs: n_critic).
+- ``optimizer_groups() -> {group: params}``; ``group_steps(batch_idx) -> {group: steps}`` says how
+  many optimizer steps each group takes on a batch (GANs: n_critic, generator repeats).
   The engine loops over groups; it never asks which model it drives.
 - ``sample(n, *, labels=None, generator=None)`` -> (n, C, H, W) in [0, 1].
 - Registered by name with a one-line description that cites the paper. Presets are
@@ -95,7 +95,8 @@ class GenerativeModel(nn.Module):
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
         return {"model": [p for p in self.parameters() if p.requires_grad]}
 
-    def group_steps(self) -> dict[str, int]:
+    def group_steps(self, batch_idx: int = 0) -> dict[str, int]:
+        """Optimizer steps each group takes on batch ``batch_idx`` (0 skips the group)."""
         return {g: 1 for g in self.optimizer_groups()}
 
     def describe_losses(self) -> str:

@@ -1,0 +1,38 @@
+"""Callbacks: sample grids every N epochs."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from radgen.viz import save_grid
+
+
+def sample_grid(model, n: int, *, seed: int, num_classes: int) -> tuple[torch.Tensor, int]:
+    """Seeded samples; a class-conditional model gets one row per class."""
+    g = torch.Generator(device="cpu").manual_seed(seed)
+    if model.supports_labels:
+        per = max(1, n // num_classes)
+        labels = torch.arange(num_classes).repeat_interleave(per)
+        return model.sample(len(labels), labels=labels, generator=g).cpu(), per
+    return model.sample(n, generator=g).cpu(), 0
+
+
+class SampleGrids(L.Callback):
+    def __init__(self, folder: Path, *, every: int, count: int, seed: int):
+        self.folder, self.every, self.count, self.seed = folder, every, count, seed
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        epoch = trainer.current_epoch + 1
+        if not self.every or epoch % self.every or not trainer.is_global_zero:
+            return
+        model = pl_module.model
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                imgs, per_row = sample_grid(model, self.count, seed=self.seed, num_classes=int(model.config.num_classes))
+        finally:
+            model.train(was_training)
+        save_grid(imgs, self.folder / f"epoch_{epoch:04d}.png", nrow=per_row or None)

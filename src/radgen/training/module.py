@@ -1,0 +1,193 @@
+"""The Lightning adapter: one module that drives any registered ``GenerativeModel``.
+
+Manual optimisation over the model's optimizer groups, in the order it declares, with
+the number of steps per batch it asks for (``group_steps``); nothing here knows which
+model it drives. Per-epoch means of every logged term (train and val), the KL of each
+latent dimension and the number of active units are computed here and written as one
+JSON line per epoch. The RNG states ride along in checkpoints so a resume continues the
+same random stream.
+"""
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+
+from radgen.errors import RadgenError
+from radgen.models.base import GenerativeModel, ModelOutput
+from radgen.training.config import TrainConfig
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when Var_x E_q[z_d] > 0.01
+
+
+class NonFiniteLossError(RadgenError):
+    """A loss term became NaN or Inf; training stopped, the last good checkpoint is kept."""
+
+
+class EpochAccumulator:
+    """Batch-size-weighted means of scalar logs, and sums for per-dimension statistics."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums: dict[str, float] = defaultdict(float)
+        self.n = 0
+        self.kl_sum: torch.Tensor | None = None
+        self.mu_sum: torch.Tensor | None = None
+        self.mu_sq_sum: torch.Tensor | None = None
+
+    def add(self, out: ModelOutput, batch_size: int) -> None:
+        self.n += batch_size
+        for k, v in out.logs.items():
+            self.sums[k] += float(v) * batch_size
+        kl = out.stats.get("kl_per_dim")
+        if kl is not None:
+            s = kl.float().sum(0).cpu()
+            self.kl_sum = s if self.kl_sum is None else self.kl_sum + s
+        mu = out.stats.get("mu")
+        if mu is not None:
+            m = mu.float().cpu()
+            self.mu_sum = m.sum(0) if self.mu_sum is None else self.mu_sum + m.sum(0)
+            self.mu_sq_sum = (m * m).sum(0) if self.mu_sq_sum is None else self.mu_sq_sum + (m * m).sum(0)
+
+    def summary(self) -> dict[str, Any]:
+        if self.n == 0:
+            return {}
+        out: dict[str, Any] = {k: v / self.n for k, v in self.sums.items()}
+        if self.kl_sum is not None:
+            out["kl_per_dim"] = [round(float(v), 5) for v in self.kl_sum / self.n]
+        if self.mu_sum is not None and self.n > 1:
+            mean = self.mu_sum / self.n
+            var = (self.mu_sq_sum / self.n - mean**2).clamp(min=0) * self.n / (self.n - 1)
+            out["active_units"] = int((var > ACTIVE_UNIT_THRESHOLD).sum())
+        return out
+
+
+class EngineModule(L.LightningModule):
+    def __init__(self, model: GenerativeModel, train_cfg: TrainConfig, *, metrics_path: Path | None = None, val_seed: int = 0):
+        super().__init__()
+        self.val_seed = val_seed
+        self.model = model
+        self.cfg = train_cfg
+        self.metrics_path = metrics_path
+        self.automatic_optimization = False
+        self.group_names = list(model.optimizer_groups())
+        self.acc = {"train": EpochAccumulator(), "val": EpochAccumulator()}
+        self.val_summary: dict[str, Any] = {}
+        self._epoch_start = time.perf_counter()
+
+    # -- optimisers ------------------------------------------------------------------------
+    def configure_optimizers(self):
+        opt_cls = torch.optim.AdamW if self.cfg.optimizer == "adamw" else torch.optim.Adam
+        unknown = set(self.cfg.lr_groups) - set(self.group_names)
+        if unknown:
+            raise RadgenError(f"train.lr_groups names {sorted(unknown)}, but the model's optimizer groups are {self.group_names}")
+        return [
+            opt_cls(params, lr=self.cfg.lr_groups.get(g, self.cfg.lr), betas=tuple(self.cfg.betas), weight_decay=self.cfg.weight_decay)
+            for g, params in self.model.optimizer_groups().items()
+        ]
+
+    def _optimizers(self) -> list:
+        opts = self.optimizers()
+        return opts if isinstance(opts, list) else [opts]
+
+    # -- steps -------------------------------------------------------------------------------
+    def _check_finite(self, out: ModelOutput, group: str) -> None:
+        if torch.isfinite(out.loss).all():
+            return
+        bad = [k for k, v in out.logs.items() if not math.isfinite(float(v))] or ["loss/total"]
+        raise NonFiniteLossError(
+            f"{bad[0]} became {float(out.logs.get(bad[0], out.loss)):.4g} at step {self.global_step} (epoch {self.current_epoch}, group {group!r}); "
+            f"training stopped and the last good checkpoint is kept; lower train.lr or set train.gradient_clip"
+        )
+
+    def training_step(self, batch, batch_idx: int):
+        n_batches = max(1, int(self.trainer.num_training_batches)) if math.isfinite(self.trainer.num_training_batches) else 1
+        self.model.progress_epoch = self.current_epoch + batch_idx / n_batches
+        steps = self.model.group_steps(batch_idx)
+        many = len(self.group_names) > 1
+        logs: dict[str, torch.Tensor] = {}
+        merged = ModelOutput(loss=torch.zeros(()), logs=logs, stats={})
+        for group, opt in zip(self.group_names, self._optimizers()):
+            for _ in range(int(steps.get(group, 1))):
+                if many:
+                    self.toggle_optimizer(opt)
+                out = self.model(batch, group=group)
+                self._check_finite(out, group)
+                opt.zero_grad(set_to_none=True)
+                self.manual_backward(out.loss)
+                if self.cfg.gradient_clip:
+                    self.clip_gradients(opt, gradient_clip_val=self.cfg.gradient_clip, gradient_clip_algorithm="norm")
+                opt.step()
+                if many:
+                    self.untoggle_optimizer(opt)
+                logs.update(out.logs)
+                merged.stats.update(out.stats)
+        x = batch[0]
+        self.acc["train"].add(merged, x.shape[0])
+        if "loss/total" in logs:
+            self.log("loss", logs["loss/total"], prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
+
+    def validation_step(self, batch, batch_idx: int):
+        # Common random numbers: the same noise for the same validation batch every epoch, so
+        # epochs are compared on the model alone; the forked RNG leaves training's stream as it was.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.val_seed + batch_idx)
+            out = self.model(batch, group=self.group_names[0])
+        self.acc["val"].add(out, batch[0].shape[0])
+
+    # -- epoch bookkeeping --------------------------------------------------------------------------
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
+        self.acc["train"].reset()
+
+    def on_validation_epoch_start(self) -> None:
+        self.acc["val"].reset()
+
+    def on_validation_epoch_end(self) -> None:
+        self.val_summary = self.acc["val"].summary()
+        if "loss/total" in self.val_summary:
+            self.log("val/loss", self.val_summary["loss/total"], prog_bar=True, sync_dist=True)
+
+    def on_train_epoch_end(self) -> None:
+        train = self.acc["train"].summary()
+        if "loss/total" in train:
+            self.log("train/loss", train["loss/total"], prog_bar=False, sync_dist=True)
+        row: dict[str, Any] = {"epoch": self.current_epoch + 1, "step": int(self.global_step), "seconds": round(time.perf_counter() - self._epoch_start, 3)}
+        row.update({f"train/{k}": v for k, v in train.items()})
+        row.update({f"val/{k}": v for k, v in self.val_summary.items()})
+        self.val_summary = {}
+        if self.metrics_path is not None and self.trainer.is_global_zero:
+            with open(self.metrics_path, "a") as f:  # append-only log: one complete line per epoch
+                f.write(json.dumps(row) + "\n")
+
+    # -- RNG state in checkpoints ------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        np_state = np.random.get_state()
+        checkpoint["radgen_rng"] = {
+            "torch": torch.get_rng_state(),
+            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "python": random.getstate(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("radgen_rng")
+        if not rng:
+            return
+        torch.set_rng_state(rng["torch"])
+        n = rng["numpy"]
+        np.random.set_state((n[0], n[1].numpy().astype(np.uint32), n[2], n[3], n[4]))
+        random.setstate(tuple(tuple(x) if isinstance(x, list) else x for x in rng["python"]))
+        if rng.get("cuda") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])

@@ -1,0 +1,244 @@
+"""``train(config)``: data -> model -> engine -> a self-describing run directory.
+
+runs/<name>-<YYYYmmdd-HHMMSS>-<4 hex>/   (created exclusively: a run never overwrites another)
+  config.yaml        resolved config (seed, data-derived model fields filled in)
+  run.json           radgen/torch versions, git SHA, seed, device, loss bookkeeping, data counts
+  metrics.jsonl      one line per epoch: train/* and val/* means, kl_per_dim, active_units
+  checkpoints/       best.ckpt (lowest monitored loss), last.ckpt, epoch_NNNN.ckpt (periodic)
+  samples/           epoch_NNNN.png every train.sample_every epochs, final.png
+  reconstructions.png  (VAE family) originals above their reconstructions from mu
+  export/            config.yaml + weights.safetensors of the best checkpoint (safe to share)
+  metrics.json       summary: best epoch and loss, epochs run, time per epoch, parameters
+"""
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from radgen import __version__
+from radgen.config import to_dict
+from radgen.data import load_dataset
+from radgen.data.base import DataSplits
+from radgen.errors import ConfigError, MissingDataError
+from radgen.io import atomic_path, write_json, write_text
+from radgen.models.base import GenerativeModel, build_model
+from radgen.models.export import save_exported
+from radgen.training.callbacks import SampleGrids, sample_grid
+from radgen.training.config import RunConfig, load_run_config
+from radgen.training.data import make_loader
+from radgen.training.module import EngineModule
+from radgen.viz import save_grid
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    model: GenerativeModel
+    summary: dict[str, Any]
+    data: DataSplits
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Checkpoints are written to a temporary file and renamed: never half-written."""
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None):
+        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+
+
+def git_sha() -> str | None:
+    try:
+        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
+        return r.stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+
+
+def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
+    root = Path(output_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    for _ in range(20):
+        d = root / f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
+        try:
+            d.mkdir()  # exclusive: two runs started at once never share a directory
+            return d
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"could not create a fresh run directory under {root}")
+
+
+def load_state_from_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
+
+
+def _quiet_lightning() -> None:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # lightning 2.6 vs torch 2.13 internal deprecation
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None) -> RunResult:
+    """Train ``cfg`` in a new run directory, or continue ``resume`` (a run directory) from its last checkpoint."""
+    _quiet_lightning()
+    ckpt_path = None
+    if resume is not None:
+        run_dir = Path(resume)
+        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            raise MissingDataError(f"{ckpt}: no checkpoint to resume from; is {run_dir} a radgen run directory?")
+        ckpt_path = str(ckpt)
+    seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
+    if cfg.seed is None:
+        print(f"radgen: seed {seed} (none given; pass seed: {seed} to repeat this run)", file=sys.stderr)
+    cfg = replace(cfg, seed=seed)
+    show = cfg.train.progress_bar if progress is None else progress and cfg.train.progress_bar
+
+    L.seed_everything(seed, workers=True, verbose=False)
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    data = load_dataset(cfg.data, progress=show)
+    train_set = data["train"]
+    val_set = data.splits.get("val")
+    if train_set.task != "multiclass" and cfg.model_config().__dict__.get("conditional", "none") != "none":
+        raise ConfigError(f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label data (e.g. cxr14 with -o label_mode=single)")
+    model = build_model(cfg.model_config(), image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes)
+    cfg = replace(cfg, model=to_dict(model.config))
+
+    if run_dir is None:
+        run_dir = new_run_dir(cfg.output_dir, cfg.name or model.config.name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "samples").mkdir(exist_ok=True)
+    if resume is None:
+        write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    n_params = sum(p.numel() for p in model.parameters())
+    info = {
+        "radgen_version": __version__,
+        "git_sha": git_sha(),
+        "torch": torch.__version__,
+        "lightning": L.__version__,
+        "python": sys.version.split()[0],
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "seed": seed,
+        "model": model.config.name,
+        "parameters": n_params,
+        "losses": model.describe_losses(),
+        "data": {"name": data.name, "path": data.path, "splits": {k: len(v) for k, v in data.items()}, "class_names": list(train_set.class_names), "image_size": list(train_set.image_size), "channels": train_set.channels},
+        "resumed_from": ckpt_path,
+    }
+    write_json(run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info)
+    print(f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {model.describe_losses()})", file=sys.stderr)
+
+    t = cfg.train
+    pin = t.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    train_loader = make_loader(train_set, batch_size=t.batch_size, shuffle=True, seed=seed, num_workers=t.num_workers, pin_memory=pin)
+    val_loader = make_loader(val_set, batch_size=t.batch_size, shuffle=False, seed=seed, num_workers=t.num_workers, pin_memory=pin) if val_set is not None and len(val_set) and t.monitor != "train" else None
+    monitor = "val/loss" if val_loader is not None else "train/loss"
+    if t.monitor == "val" and val_loader is None:
+        raise ConfigError("train.monitor=val but the data has no val split; set data.val_from_train (e.g. 0.1)")
+
+    ckpt_dir = run_dir / "checkpoints"
+    best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
+    callbacks: list[L.Callback] = [best_cb, SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed)]
+    if t.checkpoint_every:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch_{epoch:04d}", every_n_epochs=t.checkpoint_every, save_top_k=-1, monitor=None, auto_insert_metric_name=False, enable_version_counter=False))
+    if t.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=t.early_stopping_patience, mode="min"))
+    if show:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, len(train_loader) // 50)))
+    trainer = L.Trainer(
+        max_epochs=t.epochs,
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=t.precision,
+        deterministic=False,  # set above with warn_only, so ops without a deterministic kernel still run
+        callbacks=callbacks,
+        logger=False,
+        enable_progress_bar=bool(show),
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO()],
+    )
+    module = EngineModule(model, t, metrics_path=run_dir / "metrics.jsonl", val_seed=seed)
+    started = time.perf_counter()
+    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    elapsed = time.perf_counter() - started
+    if not trainer.is_global_zero:
+        return RunResult(run_dir, model, {}, data)
+
+    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else ckpt_dir / "last.ckpt"
+    model.load_state_dict(load_state_from_checkpoint(best_path))
+    model.eval().cpu()
+    save_exported(model, run_dir / "export", extra={"data": info["data"], "seed": seed, "checkpoint": best_path.name})
+    with torch.inference_mode():
+        imgs, per_row = sample_grid(model, t.sample_count, seed=seed, num_classes=int(model.config.num_classes))
+        save_grid(imgs, run_dir / "samples" / "final.png", nrow=per_row or None)
+        if hasattr(model, "reconstruct"):
+            ref = val_set if val_set is not None and len(val_set) else train_set
+            x, y = ref.images[:8], ref.labels[:8]
+            save_grid(torch.cat([x, model.reconstruct(x, y)]), run_dir / "reconstructions.png", nrow=len(x))
+    rows = read_metrics(run_dir)
+    key = monitor.replace("/loss", "/loss/total")
+    best_row = min((r for r in rows if key in r), key=lambda r: r[key], default=None)
+    summary = {
+        "model": model.config.name,
+        "parameters": n_params,
+        "epochs_run": len(rows),
+        "monitor": monitor,
+        "best_epoch": best_row["epoch"] if best_row else None,
+        "best_loss": best_row[key] if best_row else None,
+        "best_checkpoint": best_path.name,
+        "train_seconds": round(elapsed, 2),
+        "seconds_per_epoch": round(sum(r["seconds"] for r in rows) / max(1, len(rows)), 3),
+        "stopped_early": bool(trainer.should_stop and len(rows) < t.epochs),
+        "final": rows[-1] if rows else {},
+    }
+    write_json(run_dir / "metrics.json", summary)
+    return RunResult(run_dir, model, summary, data)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch rows of ``metrics.jsonl`` (a torn last line, from a kill, is ignored)."""
+    import json
+
+    p = Path(run_dir) / "metrics.jsonl"
+    rows = []
+    if p.is_file():
+        for line in p.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:
+    return load_run_config(Path(run_dir) / "config.yaml", overrides)

@@ -1,0 +1,113 @@
+"""The training engine: run directory, metrics, checkpoints, resume, early stopping, NaN guard, CLI."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from radgen.cli import main
+from radgen.models import load_exported
+from radgen.training import load_run_config, train
+from radgen.training.module import NonFiniteLossError
+from radgen.training.run import load_state_from_checkpoint, new_run_dir, read_metrics, resume_config
+
+
+def tiny(tmp_path, *overrides: str):
+    base = ["train.progress_bar=false", f"output_dir={tmp_path}", "train.limit_train_batches=8", "train.limit_val_batches=2"]
+    return load_run_config("tiny", [*base, *overrides])
+
+
+def test_run_directory_is_complete_and_self_describing(tmp_path):
+    r = train(tiny(tmp_path, "train.epochs=2"))
+    d = r.run_dir
+    for f in ("config.yaml", "run.json", "metrics.jsonl", "metrics.json", "reconstructions.png", "samples/final.png", "samples/epoch_0001.png", "samples/epoch_0002.png",
+              "checkpoints/best.ckpt", "checkpoints/last.ckpt", "export/config.yaml", "export/weights.safetensors"):
+        assert (d / f).is_file(), f
+    rows = read_metrics(d)
+    assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["step"] == 16  # 8 batches per epoch
+    for key in ("train/loss/total", "train/loss/recon", "train/loss/kl", "val/loss/total", "train/beta", "train/active_units"):
+        assert key in rows[-1]
+    assert len(rows[-1]["train/kl_per_dim"]) == 8  # tiny config: latent_dim 8
+    info = json.loads((d / "run.json").read_text())
+    assert info["seed"] == 0 and "BCE summed over C*H*W pixels" in info["losses"] and info["data"]["splits"]["val"] > 0
+    cfg = yaml.safe_load((d / "config.yaml").read_text())
+    assert cfg["model"]["image_size"] == 28 and cfg["model"]["num_classes"] == 2  # filled from the data
+    model, meta = load_exported(d)
+    assert meta["data"]["class_names"] == ["normal", "pneumonia"]
+    best = load_state_from_checkpoint(d / "checkpoints/best.ckpt")
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in best.items())  # export = best checkpoint
+    assert r.summary["best_epoch"] in (1, 2) and r.summary["epochs_run"] == 2
+
+
+def test_resume_continues_exactly(tmp_path):
+    full = train(tiny(tmp_path / "a", "train.epochs=3"))
+    part = train(tiny(tmp_path / "b", "train.epochs=2"))
+    resumed = train(resume_config(part.run_dir, ["train.epochs=3"]), resume=part.run_dir)
+    assert resumed.run_dir == part.run_dir
+    a = load_state_from_checkpoint(full.run_dir / "checkpoints/last.ckpt")
+    b = load_state_from_checkpoint(part.run_dir / "checkpoints/last.ckpt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    ra, rb = read_metrics(full.run_dir), read_metrics(part.run_dir)
+    assert [r["step"] for r in rb] == [r["step"] for r in ra] == [8, 16, 24]
+    assert rb[-1]["train/loss/total"] == ra[-1]["train/loss/total"]
+
+
+def test_same_seed_same_weights_and_two_runs_never_share_a_directory(tmp_path):
+    r1 = train(tiny(tmp_path, "train.epochs=1"))
+    r2 = train(tiny(tmp_path, "train.epochs=1"))
+    assert r1.run_dir != r2.run_dir
+    s1, s2 = r1.model.state_dict(), r2.model.state_dict()
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    dirs = {new_run_dir(tmp_path / "x", "same") for _ in range(5)}
+    assert len(dirs) == 5
+
+
+def test_early_stopping_stops_when_validation_stalls(tmp_path):
+    r = train(tiny(tmp_path, "train.epochs=10", "train.lr=0.0", "train.early_stopping_patience=2"))
+    assert r.summary["stopped_early"] and r.summary["epochs_run"] == 3  # no improvement after epoch 1
+
+
+def test_non_finite_loss_stops_with_the_term_and_step(tmp_path, monkeypatch):
+    from radgen.models.vae import MLPVAE
+
+    original = MLPVAE.loss_terms
+    calls = {"n": 0}
+
+    def poisoned(self, x, y, **kw):
+        t = original(self, x, y, **kw)
+        calls["n"] += 1
+        if calls["n"] > 3:
+            t["kl"] = t["kl"] * float("nan")
+        return t
+
+    monkeypatch.setattr(MLPVAE, "loss_terms", poisoned)
+    with pytest.raises(NonFiniteLossError, match=r"loss/kl became nan at step 3 \(epoch 0"):
+        train(tiny(tmp_path, "train.epochs=1"))
+
+
+def test_cli_train_sample_reconstruct(tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", "tiny", "--output-dir", str(out), "--no-progress", "--set", "train.epochs=1", "--set", "train.limit_train_batches=4"]) == 0
+    run = next(out.iterdir())
+    assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s1"), "--seed", "7"]) == 0
+    assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s2"), "--seed", "7"]) == 0
+    assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == ["grid.png"] + [f"sample_{i:05d}.png" for i in range(6)]
+    assert (tmp_path / "s1/grid.png").read_bytes() == (tmp_path / "s2/grid.png").read_bytes()  # seeded
+    assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s1")]) == 2  # never overwrites
+    assert "already exists" in capsys.readouterr().err
+    assert main(["reconstruct", str(run), "--n", "4", "--out", str(tmp_path / "rec")]) == 0
+    assert len(list((tmp_path / "rec").glob("recon_*.png"))) == 4
+    assert main(["sample", str(run), "--n", "2", "--label", "normal", "--out", str(tmp_path / "s3")]) == 2
+    assert "trained without labels" in capsys.readouterr().err
+
+
+def test_conditional_model_trains_and_samples_each_class(tmp_path):
+    r = train(tiny(tmp_path, "model={name: cvae, widths: [8, 16], latent_dim: 4}", "train.epochs=1", "train.sample_count=8"))
+    from PIL import Image
+
+    grid = Image.open(r.run_dir / "samples/final.png")
+    assert grid.size[1] > grid.size[0] / 3  # two class rows of four
+    s = r.model.sample(4, labels=torch.tensor([1]), generator=torch.Generator().manual_seed(0))
+    assert s.shape == (4, 1, 28, 28)
