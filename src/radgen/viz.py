@@ -74,3 +74,33 @@ def examples_per_class(images: torch.Tensor, labels: torch.Tensor, class_names: 
         pick = idx[torch.randperm(len(idx), generator=g)[:per_class]]
         out[f"{name} ({int(mask.sum())})"] = images[pick]
     return out
+
+
+def plot_curves(rows: list[dict], path: str | Path, *, title: str | None = None) -> Path | None:
+    """Per-epoch train/val curves of every ``loss/*`` term, one panel per term."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    terms = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith(("train/loss/", "val/loss/"))})
+    if not rows or not terms:
+        return None
+    fig, axes = plt.subplots(1, len(terms), figsize=(3.4 * len(terms), 2.8), squeeze=False)
+    for ax, term in zip(axes[0], terms):
+        for split, style in (("train", "-"), ("val", "--")):
+            pts = [(r["epoch"], r[f"{split}/{term}"]) for r in rows if f"{split}/{term}" in r]
+            if pts:
+                ax.plot(*zip(*pts), style, marker="o" if len(pts) < 15 else None, ms=3, label=split)
+        ax.set_title(term, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    return Path(path)

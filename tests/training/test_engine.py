@@ -111,3 +111,22 @@ def test_conditional_model_trains_and_samples_each_class(tmp_path):
     assert grid.size[1] > grid.size[0] / 3  # two class rows of four
     s = r.model.sample(4, labels=torch.tensor([1]), generator=torch.Generator().manual_seed(0))
     assert s.shape == (4, 1, 28, 28)
+
+
+def test_curves_figure_and_test_set_elbo_terms(tmp_path):
+    from PIL import Image
+
+    from radgen.metrics import elbo_terms
+
+    r = train(tiny(tmp_path, "train.epochs=2"))
+    img = Image.open(r.run_dir / "curves.png")
+    assert img.size[0] > 600 and img.size[1] > 200  # three panels: kl, recon, total
+    test = r.data["test"]
+    terms = elbo_terms(r.model, test, batch_size=100, seed=0)
+    assert terms["n"] == 624
+    assert terms["loss"] == pytest.approx(terms["recon"] + terms["kl"])  # beta = 1, recon_weight = 1
+    # reference: the model's own forward on the whole split with the same noise
+    g = torch.Generator().manual_seed(0)
+    t = r.model.loss_terms(test.images, test.labels, generator=g)
+    assert terms["recon"] == pytest.approx(float(t["recon"].mean()), rel=1e-2)
+    assert terms["kl"] == pytest.approx(float(t["kl"].mean()), rel=5e-2)

@@ -7,6 +7,7 @@ runs/<name>-<YYYYmmdd-HHMMSS>-<4 hex>/   (created exclusively: a run never overw
   checkpoints/       best.ckpt (lowest monitored loss), last.ckpt, epoch_NNNN.ckpt (periodic)
   samples/           epoch_NNNN.png every train.sample_every epochs, final.png
   reconstructions.png  (VAE family) originals above their reconstructions from mu
+  curves.png         per-epoch train (solid) and val (dashed) curves of every loss term
   export/            config.yaml + weights.safetensors of the best checkpoint (safe to share)
   metrics.json       summary: best epoch and loss, epochs run, time per epoch, parameters
 """
@@ -42,7 +43,7 @@ from radgen.training.callbacks import SampleGrids, sample_grid
 from radgen.training.config import RunConfig, load_run_config
 from radgen.training.data import make_loader
 from radgen.training.module import EngineModule
-from radgen.viz import save_grid
+from radgen.viz import plot_curves, save_grid
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +207,7 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
             x, y = ref.images[:8], ref.labels[:8]
             save_grid(torch.cat([x, model.reconstruct(x, y)]), run_dir / "reconstructions.png", nrow=len(x))
     rows = read_metrics(run_dir)
+    plot_curves(rows, run_dir / "curves.png", title=f"{model.config.name} on {data.name}")
     key = monitor.replace("/loss", "/loss/total")
     best_row = min((r for r in rows if key in r), key=lambda r: r[key], default=None)
     summary = {
