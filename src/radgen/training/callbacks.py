@@ -8,6 +8,8 @@ import torch
 
 from radgen.viz import save_grid
 
+MS_SSIM_COLLAPSE = 0.9  # mean pairwise MS-SSIM of samples above this: near-identical (real sets: 0.16-0.58)
+
 
 def sample_grid(model, n: int, *, seed: int, num_classes: int) -> tuple[torch.Tensor, int]:
     """Seeded samples; a class-conditional model gets one row per class."""
@@ -36,3 +38,10 @@ class SampleGrids(L.Callback):
         finally:
             model.train(was_training)
         save_grid(imgs, self.folder / f"epoch_{epoch:04d}.png", nrow=per_row or None)
+        if len(imgs) >= 8:
+            from radgen.metrics.diversity import pairwise_ms_ssim
+
+            div = pairwise_ms_ssim(imgs, n_pairs=100, seed=self.seed)["ms_ssim"]
+            pl_module.pending_row["samples/ms_ssim"] = round(div, 4)
+            if div > MS_SSIM_COLLAPSE:
+                pl_module.pending_row["warning"] = f"samples are nearly identical (mean pairwise MS-SSIM {div:.3f} > {MS_SSIM_COLLAPSE}): mode collapse"

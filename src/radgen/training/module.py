@@ -10,6 +10,7 @@ same random stream.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import time
@@ -25,6 +26,7 @@ from radgen.errors import RadgenError
 from radgen.models.base import GenerativeModel, ModelOutput
 from radgen.training.config import TrainConfig
 
+log = logging.getLogger(__name__)
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when Var_x E_q[z_d] > 0.01
 
 
@@ -83,6 +85,7 @@ class EngineModule(L.LightningModule):
         self.group_names = list(model.optimizer_groups())
         self.acc = {"train": EpochAccumulator(), "val": EpochAccumulator()}
         self.val_summary: dict[str, Any] = {}
+        self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
         self._epoch_start = time.perf_counter()
 
     # -- optimisers ------------------------------------------------------------------------
@@ -134,8 +137,8 @@ class EngineModule(L.LightningModule):
                 merged.stats.update(out.stats)
         x = batch[0]
         self.acc["train"].add(merged, x.shape[0])
-        if "loss/total" in logs:
-            self.log("loss", logs["loss/total"], prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
+        shown = {"loss": logs["loss/total"]} if "loss/total" in logs else {k.removeprefix("loss/"): v for k, v in logs.items() if k.startswith("loss/")}
+        self.log_dict(shown, prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
 
     def validation_step(self, batch, batch_idx: int):
         # Common random numbers: the same noise for the same validation batch every epoch, so
@@ -166,7 +169,13 @@ class EngineModule(L.LightningModule):
         row: dict[str, Any] = {"epoch": self.current_epoch + 1, "step": int(self.global_step), "seconds": round(time.perf_counter() - self._epoch_start, 3)}
         row.update({f"train/{k}": v for k, v in train.items()})
         row.update({f"val/{k}": v for k, v in self.val_summary.items()})
-        self.val_summary = {}
+        row.update(self.pending_row)
+        warnings = [w for w in (row.pop("warning", None), self.model.collapse_check(train) if hasattr(self.model, "collapse_check") else None) if w]
+        if warnings:
+            row["warnings"] = warnings
+            for w in warnings:
+                log.warning("epoch %d: %s", self.current_epoch + 1, w)
+        self.val_summary, self.pending_row = {}, {}
         if self.metrics_path is not None and self.trainer.is_global_zero:
             with open(self.metrics_path, "a") as f:  # append-only log: one complete line per epoch
                 f.write(json.dumps(row) + "\n")

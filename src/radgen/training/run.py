@@ -97,6 +97,8 @@ def _quiet_lightning() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # lightning 2.6 vs torch 2.13 internal deprecation
+    warnings.filterwarnings("ignore", message=r".*no .val_dataloader.*")  # validation is optional by design
+    warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")  # resume writes into its own run
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -162,7 +164,16 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
         raise ConfigError("train.monitor=val but the data has no val split; set data.val_from_train (e.g. 0.1)")
 
     ckpt_dir = run_dir / "checkpoints"
-    best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
+    by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
+    if not by_loss:  # adversarial losses do not rank checkpoints: the export is the last one
+        monitor = "last epoch"
+        if t.early_stopping_patience:
+            raise ConfigError(f"train.early_stopping_patience needs a loss that ranks checkpoints; {model.config.name!r} is adversarial, remove it")
+    best_cb = (
+        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
+        if by_loss
+        else ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, monitor=None, enable_version_counter=False)
+    )
     callbacks: list[L.Callback] = [best_cb, SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed)]
     if t.checkpoint_every:
         callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch_{epoch:04d}", every_n_epochs=t.checkpoint_every, save_top_k=-1, monitor=None, auto_insert_metric_name=False, enable_version_counter=False))
@@ -209,14 +220,15 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     rows = read_metrics(run_dir)
     plot_curves(rows, run_dir / "curves.png", title=f"{model.config.name} on {data.name}")
     key = monitor.replace("/loss", "/loss/total")
-    best_row = min((r for r in rows if key in r), key=lambda r: r[key], default=None)
+    best_row = min((r for r in rows if key in r), key=lambda r: r[key], default=None) if by_loss else (rows[-1] if rows else None)
     summary = {
         "model": model.config.name,
         "parameters": n_params,
         "epochs_run": len(rows),
         "monitor": monitor,
         "best_epoch": best_row["epoch"] if best_row else None,
-        "best_loss": best_row[key] if best_row else None,
+        "best_loss": best_row.get(key) if best_row else None,
+        "warnings": [w for r in rows for w in r.get("warnings", [])],
         "best_checkpoint": best_path.name,
         "train_seconds": round(elapsed, 2),
         "seconds_per_epoch": round(sum(r["seconds"] for r in rows) / max(1, len(rows)), 3),
