@@ -10,7 +10,7 @@ import torch
 
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_kl, mixture_log_prob, reconstruction_loss
-from radgen.models import MODELS, build_model, load_exported, save_exported
+from radgen.models import MODELS, build_model
 
 FAMILY = ["vae", "resnet_vae", "cvae", "enhanced_cvae", "gmvae", "fs_gmvae"]
 SMALL = {  # small widths keep the suite fast; the architecture code paths are the same
@@ -131,20 +131,6 @@ def test_beta_warmup_and_free_bits():
 
 
 @pytest.mark.parametrize("name", FAMILY)
-def test_one_step_changes_every_optimizer_group(name):
-    m = make(name)
-    before = {k: v.clone() for k, v in m.state_dict().items()}
-    opt = torch.optim.Adam(m.optimizer_groups()["model"], lr=1e-3)
-    x, y = torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 0, 1])
-    m((x, y)).loss.backward()
-    opt.step()
-    changed = [k for k, v in m.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, before[k])]
-    params = [n for n, p in m.named_parameters() if p.grad is not None]
-    assert params and set(params) <= set(changed) | {n for n, p in m.named_parameters() if p.grad is not None and p.grad.abs().sum() == 0}
-    assert len(changed) >= 0.8 * len(params)
-
-
-@pytest.mark.parametrize("name", FAMILY)
 def test_every_family_overfits_one_small_batch(name):
     """MSE reconstruction (BCE on grey images has an entropy floor far above half its start)."""
     from radgen.data import load_dataset
@@ -166,21 +152,6 @@ def test_every_family_overfits_one_small_batch(name):
             break  # reached the target; no need to spend the remaining steps
     first, last = np.mean(losses[:5]), np.mean(losses[-10:])
     assert last <= 0.5 * first, (first, last)
-
-
-@pytest.mark.parametrize("name", FAMILY)
-def test_export_round_trip_gives_identical_outputs(name, tmp_path):
-    m = make(name).eval()
-    save_exported(m, tmp_path / "exp", extra={"data": {"class_names": ["a", "b"]}})
-    loaded, meta = load_exported(tmp_path / "exp")
-    assert type(loaded) is type(m) and loaded.config == m.config and meta["data"]["class_names"] == ["a", "b"]
-    labels = torch.tensor([0, 1, 1]) if m.supports_labels else None
-    a = m.sample(3, labels=labels, generator=torch.Generator().manual_seed(5))
-    b = loaded.sample(3, labels=labels, generator=torch.Generator().manual_seed(5))
-    torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
-    x = torch.rand(2, 1, 28, 28)
-    torch.testing.assert_close(m.reconstruct(x, torch.tensor([0, 1])), loaded.reconstruct(x, torch.tensor([0, 1])), rtol=0, atol=1e-6)
-    assert not list((tmp_path / "exp").glob("*.pt")) and not list((tmp_path / "exp").glob("*.pkl"))
 
 
 def test_seeded_sampling_is_deterministic_and_label_checks():
