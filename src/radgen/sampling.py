@@ -42,23 +42,23 @@ def save_pngs(images: torch.Tensor, folder: Path, prefix: str) -> None:
 
 
 @torch.inference_mode()
-def generate(model, n: int, *, label: int | None = None, seed: int = 0, batch_size: int = 256, progress: bool = True) -> torch.Tensor:
+def generate(model, n: int, *, label: int | None = None, seed: int = 0, batch_size: int = 256, progress: bool = True, **sample_kwargs) -> torch.Tensor:
     """``n`` seeded samples in [0, 1], batched; the same seed gives the same images."""
     g = torch.Generator().manual_seed(seed)
     out = []
     for start in tqdm(range(0, n, batch_size), desc="sampling", leave=False, disable=not progress or None):
         k = min(batch_size, n - start)
         labels = None if label is None else torch.full((k,), int(label))
-        out.append(model.sample(k, labels=labels, generator=g).cpu())
+        out.append(model.sample(k, labels=labels, generator=g, **sample_kwargs).cpu())
     return torch.cat(out)
 
 
-def write_samples(model, out: str | Path, *, n: int, label: int | None = None, seed: int = 0, batch_size: int = 256, overwrite: bool = False) -> Path:
+def write_samples(model, out: str | Path, *, n: int, label: int | None = None, seed: int = 0, batch_size: int = 256, overwrite: bool = False, **sample_kwargs) -> Path:
     if n < 1:
         raise ConfigError(f"--n {n} must be at least 1")
     out, tmp = _prepare(out, overwrite)
     try:
-        imgs = generate(model, n, label=label, seed=seed, batch_size=batch_size)
+        imgs = generate(model, n, label=label, seed=seed, batch_size=batch_size, **sample_kwargs)
         save_pngs(imgs, tmp, "sample")
         save_grid(imgs[:256], tmp / "grid.png")
     except BaseException:

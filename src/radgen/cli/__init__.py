@@ -162,7 +162,10 @@ def cmd_sample(args: argparse.Namespace) -> int:
     model, meta = load_exported(args.run)
     model.class_names = meta.get("data", {}).get("class_names", [])
     label = _parse_label(model, args.label)
-    out = write_samples(model, args.out, n=args.n, label=label, seed=args.seed, batch_size=args.batch_size, overwrite=args.overwrite)
+    extra = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps), ("guidance_scale", args.guidance), ("eta", args.eta)) if v is not None}
+    if extra and model.config.name != "ddpm" and not hasattr(model, "preview"):
+        raise RadgenError(f"--sampler/--steps/--guidance/--eta apply to diffusion models; {model.config.name!r} is not one")
+    out = write_samples(model, args.out, n=args.n, label=label, seed=args.seed, batch_size=args.batch_size, overwrite=args.overwrite, **extra)
     print(f"wrote {args.n} samples and grid.png to {out}")
     return 0
 
@@ -222,6 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion models: ancestral DDPM over all T steps, or DDIM")
+    p.add_argument("--steps", type=int, help="diffusion models: DDIM steps")
+    p.add_argument("--guidance", type=float, help="diffusion models: classifier-free guidance scale (0 = unconditional)")
+    p.add_argument("--eta", type=float, help="diffusion models: DDIM eta (0 deterministic, 1 = DDPM variance)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("reconstruct", help="reconstruct real images through a trained VAE (decodes mu, not a sample)")

@@ -46,6 +46,7 @@ class DataConfig:
     split_ratio: float | None = None  # train fraction when the source has a single split (000: 0.8)
     val_from_train: float | None = None  # patient-level validation fraction carved from train
     seed: int = 0  # for split_ratio and val_from_train
+    keep_classes: list[str] | None = None  # keep only these classes in every split (e.g. [NORMAL]: train on one class)
     on_bad_file: Literal["error", "skip"] = "skip"
     cache: bool = True
     options: dict[str, Any] = field(default_factory=dict)  # source-specific, see `radgen list datasets`
@@ -182,6 +183,14 @@ def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, 
             notes.append("the official val split is kept as 'val_official'")
         splits["train"], splits["val"] = train, val
         notes.append(f"val carved from train with val_from_train={cfg.val_from_train} (patient-level, class-stratified, seed {cfg.seed})")
+    if cfg.keep_classes:
+        names = next(iter(splits.values())).class_names
+        unknown = [c for c in cfg.keep_classes if c not in names]
+        if unknown:
+            raise ConfigError(f"keep_classes: {unknown[0]!r} is not a class of {cfg.name!r}; valid: {', '.join(names)}")
+        keep = torch.tensor([names.index(c) for c in cfg.keep_classes])
+        splits = {k: v.subset(np.nonzero(torch.isin(v.labels, keep).numpy())[0]) for k, v in splits.items() if v.task == "multiclass"}
+        notes.append(f"kept classes {', '.join(cfg.keep_classes)} only")
     order = ["train", "val", "test", "val_official"]
     splits = {k: splits[k].with_view(channels=cfg.channels, normalize=cfg.normalize) for k in sorted(splits, key=lambda s: order.index(s) if s in order else 99)}
     return DataSplits(

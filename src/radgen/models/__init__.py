@@ -1,5 +1,5 @@
 """Registered generative models. ``radgen list models`` prints them."""
-from radgen.models import adversarial, conditional_vae, gmvae, gvae, resnet_vae, vae, vae_gan  # noqa: F401  (registration)
+from radgen.models import adversarial, conditional_vae, ddpm, gmvae, gvae, resnet_vae, vae, vae_gan  # noqa: F401  (registration)
 from radgen.models.base import MODELS, GenerativeModel, ModelConfig, ModelOutput, build_model, model_config_from_dict, register_model, register_preset
 from radgen.models.export import load_exported, save_exported
 

@@ -131,6 +131,8 @@ class EngineModule(L.LightningModule):
                 if self.cfg.gradient_clip:
                     self.clip_gradients(opt, gradient_clip_val=self.cfg.gradient_clip, gradient_clip_algorithm="norm")
                 opt.step()
+                if hasattr(self.model, "after_optimizer_step"):  # e.g. EMA weights
+                    self.model.after_optimizer_step(group)
                 if many:
                     self.untoggle_optimizer(opt)
                 logs.update(out.logs)
