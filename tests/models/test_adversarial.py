@@ -26,7 +26,7 @@ def test_gradient_penalty_of_a_quadratic_critic_matches_a_hand_computation():
     eps = torch.rand((4, 1, 1, 1), generator=torch.Generator().manual_seed(7))
     x_hat = eps * real + (1 - eps) * fake
     expected = (x_hat.flatten(1).norm(dim=1) - 1).pow(2).mean()
-    assert float(gp) == pytest.approx(float(expected), rel=1e-6)
+    assert float(gp.detach()) == pytest.approx(float(expected), rel=1e-6)
 
 
 def test_least_squares_losses_and_value_range_helpers():

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from radgen.errors import ConfigError
 from radgen.losses import gradient_penalty, ls_discriminator, ls_generator
 from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput, register_model
+from radgen.models.latent import LOGVAR_CLAMP
 from radgen.nn.gan import DCGANDiscriminator, DCGANGenerator, label_maps, to_signed, to_unit
 
 D_COLLAPSE_LOSS = 1e-3  # epoch-mean discriminator loss below this: D wins outright
@@ -49,10 +50,6 @@ class AdversarialModel(GenerativeModel):
     def supports_labels(self) -> bool:
         return self.k > 0
 
-    @property
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
-
     def onehot(self, y: torch.Tensor | None) -> torch.Tensor | None:
         return F.one_hot(y.long(), self.k).float() if self.k and y is not None else None
 
@@ -64,11 +61,13 @@ class AdversarialModel(GenerativeModel):
         oh = self.onehot(y)
         return self.generator(torch.cat([z, oh], 1) if oh is not None else z)
 
-    def discriminate(self, x_signed: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+    def with_label_maps(self, x_signed: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """Concatenate the one-hot label as constant maps to the image channels (conditional models)."""
         oh = self.onehot(y)
-        if oh is not None:
-            x_signed = torch.cat([x_signed, label_maps(oh, *x_signed.shape[-2:])], 1)
-        return self.discriminator(x_signed)
+        return torch.cat([x_signed, label_maps(oh, *x_signed.shape[-2:])], 1) if oh is not None else x_signed
+
+    def discriminate(self, x_signed: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        return self.discriminator(self.with_label_maps(x_signed, y))
 
     @torch.no_grad()
     def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -86,6 +85,21 @@ class AdversarialModel(GenerativeModel):
             return (f"{self.d_loss_key} has stayed below {D_COLLAPSE_LOSS} for {self._low_d_epochs} epochs: the discriminator wins and the "
                     f"generator gets no signal; lower the discriminator's lr (train.lr_groups) or raise generator steps")
         return None
+
+
+class GaussianEncoderGAN(AdversarialModel):
+    """Adversarial models with an encoder to q(z|x) = N(mu, sigma^2) (VAE-GAN, the 004 hybrid)."""
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        mu, logvar = self.encoder(self.with_label_maps(to_signed(x), y)).chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_CLAMP)
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decode the posterior mean."""
+        y = y if self.k else None
+        mu, _ = self.encode(x, y)
+        return to_unit(self.generate(mu, y))
 
 
 @dataclass

@@ -88,6 +88,10 @@ class GenerativeModel(nn.Module):
         return False
 
     @property
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
     def image_shape(self) -> tuple[int, int, int]:
         c = self.config
         return (int(c.channels), int(c.image_size), int(c.image_size))

@@ -21,7 +21,7 @@ from torch import nn
 from radgen.losses import gaussian_kl
 from radgen.models.base import register_model, register_preset
 from radgen.models.latent import GaussianVAE, LatentVAEConfig, flatten_labels_as_maps
-from radgen.nn import ConvDecoder, ConvEncoder, LabelEmbedding
+from radgen.nn import ConvDecoder, ConvEncoder
 
 
 @dataclass
@@ -41,8 +41,7 @@ class ConditionalVAE(GaussianVAE):
         super().__init__(config)
         c = config
         k = int(c.num_classes)
-        self.label = LabelEmbedding(k, kind=c.conditional, dim=c.label_dim) if c.conditional != "none" else None
-        ld = self.label.dim if self.label else 0
+        self.label, ld = self.make_label_embedding()
         self.encoder = ConvEncoder(int(c.channels) + ld, int(c.image_size), c.widths)
         self.to_latent = nn.Linear(self.encoder.out_features + ld, 2 * c.latent_dim)
         self.decoder = ConvDecoder(c.latent_dim + ld, int(c.image_size), int(c.channels), c.widths, residual=c.decoder == "residual")

@@ -80,10 +80,6 @@ class DDPM(GenerativeModel):
     def supports_labels(self) -> bool:
         return self.k > 0
 
-    @property
-    def _device(self) -> torch.device:
-        return next(self.unet.parameters()).device
-
     def optimizer_groups(self):
         return {"model": list(self.unet.parameters())}
 

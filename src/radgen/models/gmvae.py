@@ -18,7 +18,7 @@ from radgen.errors import ConfigError
 from radgen.losses import gaussian_log_prob, mixture_log_prob
 from radgen.models.base import register_model, register_preset
 from radgen.models.latent import LOGVAR_CLAMP, GaussianVAE, LatentVAEConfig
-from radgen.nn import ConvDecoder, ConvEncoder, LabelEmbedding
+from radgen.nn import ConvDecoder, ConvEncoder
 
 
 @dataclass
@@ -40,8 +40,7 @@ class GMVAE(GaussianVAE):
             raise ConfigError(f"model.components={c.components} must be >= 1")
         if c.free_bits:
             raise ConfigError("model.free_bits needs an analytic per-dimension KL; the GMVAE's KL is a Monte Carlo estimate")
-        self.label = LabelEmbedding(int(c.num_classes), kind=c.conditional, dim=c.label_dim) if c.conditional != "none" else None
-        ld = self.label.dim if self.label else 0
+        self.label, ld = self.make_label_embedding()
         self.encoder = ConvEncoder(int(c.channels), int(c.image_size), c.widths)
         self.to_latent = nn.Linear(self.encoder.out_features, 2 * c.latent_dim)
         self.decoder = ConvDecoder(c.latent_dim + ld, int(c.image_size), int(c.channels), c.widths)

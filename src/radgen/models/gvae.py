@@ -23,10 +23,9 @@ from torch import nn
 
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_kl, gradient_penalty
-from radgen.models.adversarial import AdversarialConfig, AdversarialModel
+from radgen.models.adversarial import AdversarialConfig, GaussianEncoderGAN
 from radgen.models.base import ModelOutput, register_model
-from radgen.models.latent import LOGVAR_CLAMP
-from radgen.nn.gan import GVAEResBlock, label_maps, to_signed, to_unit
+from radgen.nn.gan import GVAEResBlock, to_signed, to_unit
 
 
 @dataclass
@@ -41,7 +40,7 @@ class GVAEConfig(AdversarialConfig):
 
 
 @register_model("gvae", "generative VAE/GAN hybrid of design document 004: encoder + ResNet-block generator and critic, WGAN-GP")
-class GVAE(AdversarialModel):
+class GVAE(GaussianEncoderGAN):
     Config = GVAEConfig
     d_loss_key = None
     loss_statement = ("GVAE (004): encoder+generator = -E[D(G(z_p))] - E[D(G(z_q))] + recon_weight * L1 (mean per pixel) + beta * KL (sum over dims); "
@@ -67,7 +66,7 @@ class GVAE(AdversarialModel):
             GVAEResBlock(4 * b, 2 * b, dropout=c.dropout), GVAEResBlock(2 * b, 2 * b, dropout=c.dropout), nn.Upsample(scale_factor=2),
             GVAEResBlock(2 * b, b, dropout=c.dropout), GVAEResBlock(b, b, dropout=c.dropout), nn.Conv2d(b, ch, 3, padding=1), nn.Tanh(),
         )
-        self.critic = nn.Sequential(
+        self.discriminator = nn.Sequential(  # the critic
             nn.Conv2d(ch + k, b, 3, padding=1),
             GVAEResBlock(b, b, norm="layer", dropout=c.dropout), GVAEResBlock(b, 2 * b, norm="layer", dropout=c.dropout), nn.AvgPool2d(2),
             GVAEResBlock(2 * b, 2 * b, norm="layer", dropout=c.dropout), GVAEResBlock(2 * b, 4 * b, norm="layer", dropout=c.dropout), nn.AvgPool2d(2),
@@ -75,7 +74,7 @@ class GVAE(AdversarialModel):
         )
 
     def optimizer_groups(self):
-        return {"critic": list(self.critic.parameters()), "encoder_generator": list(self.encoder.parameters()) + list(self.fc.parameters()) + list(self.generator_blocks.parameters())}
+        return {"critic": list(self.discriminator.parameters()), "encoder_generator": list(self.encoder.parameters()) + list(self.fc.parameters()) + list(self.generator_blocks.parameters())}
 
     def group_steps(self, batch_idx: int = 0):
         return {"critic": 1, "encoder_generator": 1 if (batch_idx + 1) % self.config.n_critic == 0 else 0}
@@ -84,26 +83,6 @@ class GVAE(AdversarialModel):
         oh = self.onehot(y)
         h = self.fc(torch.cat([z, oh], 1) if oh is not None else z).view(-1, 4 * self.config.base_width, self.s4, self.s4)  # (B, 4b*s4*s4) -> (B, 4b, s4, s4)
         return self.generator_blocks(h)
-
-    def discriminate(self, x_signed, y=None):
-        oh = self.onehot(y)
-        if oh is not None:
-            x_signed = torch.cat([x_signed, label_maps(oh, *x_signed.shape[-2:])], 1)
-        return self.critic(x_signed)
-
-    def encode(self, x, y=None):
-        x_s = to_signed(x)
-        oh = self.onehot(y)
-        if oh is not None:
-            x_s = torch.cat([x_s, label_maps(oh, *x_s.shape[-2:])], 1)
-        mu, logvar = self.encoder(x_s).chunk(2, dim=1)
-        return mu, logvar.clamp(*LOGVAR_CLAMP)
-
-    @torch.no_grad()
-    def reconstruct(self, x, y=None):
-        y = y if self.k else None
-        mu, _ = self.encode(x, y)
-        return to_unit(self.generate(mu, y))
 
     def forward(self, batch, *, group: str = "critic") -> ModelOutput:
         x, y = batch

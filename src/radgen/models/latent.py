@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_kl, reconstruction_loss, ssim_loss
 from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput
+from radgen.nn import LabelEmbedding
 
 LOGVAR_CLAMP = (-30.0, 20.0)  # keeps exp(logvar) finite in float32
 
@@ -98,9 +99,13 @@ class GaussianVAE(GenerativeModel):
         return torch.randn(n, self.config.latent_dim, generator=generator, device=self._device)
 
     # -- shared machinery -------------------------------------------------------------------
-    @property
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
+    def make_label_embedding(self) -> tuple[LabelEmbedding | None, int]:
+        """The label module of a conditional model (None otherwise) and its output width."""
+        c = self.config
+        if c.conditional == "none":
+            return None, 0
+        emb = LabelEmbedding(int(c.num_classes), kind=c.conditional, dim=c.label_dim)
+        return emb, emb.dim
 
     def _labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
         return y if self.supports_labels else None

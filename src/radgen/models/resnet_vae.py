@@ -23,7 +23,7 @@ from torch import nn
 
 from radgen.models.base import register_model
 from radgen.models.latent import GaussianVAE, LatentVAEConfig, flatten_labels_as_maps, match_size
-from radgen.nn import DecoderResBlock, EncoderResBlock, LabelEmbedding, group_norm
+from radgen.nn import DecoderResBlock, EncoderResBlock, group_norm
 
 
 @dataclass
@@ -41,8 +41,7 @@ class ResNetVAE(GaussianVAE):
     def __init__(self, config: ResNetVAEConfig):
         super().__init__(config)
         c = config
-        self.label = LabelEmbedding(int(c.num_classes), kind=c.conditional, dim=c.label_dim) if c.conditional != "none" else None
-        ld = self.label.dim if self.label else 0
+        self.label, ld = self.make_label_embedding()
         cin = int(c.channels) + ld
         self.stem = nn.Sequential(nn.Conv2d(cin, 64, 3, stride=2, padding=1, bias=False), group_norm(64), nn.ReLU())
         self.stages = nn.Sequential(

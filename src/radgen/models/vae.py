@@ -14,7 +14,6 @@ from torch import nn
 
 from radgen.models.base import register_model
 from radgen.models.latent import GaussianVAE, LatentVAEConfig
-from radgen.nn import LabelEmbedding
 
 
 @dataclass
@@ -39,8 +38,7 @@ class MLPVAE(GaussianVAE):
         super().__init__(config)
         c = config
         self.n_pixels = int(c.channels) * int(c.image_size) ** 2
-        self.label = LabelEmbedding(int(c.num_classes), kind=c.conditional, dim=c.label_dim) if c.conditional != "none" else None
-        ld = self.label.dim if self.label else 0
+        self.label, ld = self.make_label_embedding()
         self.encoder = mlp([self.n_pixels + ld, *c.hidden, 2 * c.latent_dim])
         self.decoder = mlp([c.latent_dim + ld, *reversed(c.hidden), self.n_pixels])
 

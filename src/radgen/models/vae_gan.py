@@ -19,10 +19,9 @@ import torch
 from torch import nn
 
 from radgen.losses import bce_fake, bce_real, gaussian_kl
-from radgen.models.adversarial import AdversarialConfig, AdversarialModel
+from radgen.models.adversarial import AdversarialConfig, AdversarialModel, GaussianEncoderGAN
 from radgen.models.base import ModelOutput, register_model
-from radgen.models.latent import LOGVAR_CLAMP
-from radgen.nn.gan import DCGANDiscriminator, DCGANGenerator, label_maps, to_signed, to_unit
+from radgen.nn.gan import DCGANDiscriminator, DCGANGenerator, to_signed, to_unit
 
 
 @dataclass
@@ -33,7 +32,7 @@ class VAEGANConfig(AdversarialConfig):
 
 
 @register_model("vae_gan", "VAE-GAN (Larsen et al. 2016): reconstruction in discriminator feature space; a baseline of design document 004")
-class VAEGAN(AdversarialModel):
+class VAEGAN(GaussianEncoderGAN):
     Config = VAEGANConfig
     loss_statement = ("VAE-GAN: encoder = beta * KL (sum over dims) + 1/2 ||D_l(x) - D_l(G(z))||^2 (sum over features); "
                       "decoder = gamma * that + BCE GAN loss on G(z~q), G(z~p); discriminator = BCE; all means over the batch")
@@ -48,20 +47,6 @@ class VAEGAN(AdversarialModel):
     def optimizer_groups(self):
         return {"discriminator": list(self.discriminator.parameters()), "encoder": list(self.encoder.parameters()), "decoder": list(self.generator.parameters())}
 
-    def _with_labels(self, x_signed, y):
-        oh = self.onehot(y)
-        return torch.cat([x_signed, label_maps(oh, *x_signed.shape[-2:])], 1) if oh is not None else x_signed
-
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None):
-        mu, logvar = self.encoder(self._with_labels(to_signed(x), y)).chunk(2, dim=1)
-        return mu, logvar.clamp(*LOGVAR_CLAMP)
-
-    @torch.no_grad()
-    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        y = y if self.k else None
-        mu, _ = self.encode(x, y)
-        return to_unit(self.generate(mu, y))
-
     def forward(self, batch, *, group: str = "discriminator") -> ModelOutput:
         x, y = batch
         y = y if self.k else None
@@ -73,8 +58,8 @@ class VAEGAN(AdversarialModel):
         if group == "discriminator":
             loss = bce_real(self.discriminate(real, y)) + bce_fake(self.discriminate(x_rec.detach(), y)) + bce_fake(self.discriminate(x_p.detach(), y))
             return ModelOutput(loss, {"loss/d": loss.detach()})
-        f_real = self.discriminator.features(self._with_labels(real, y)).flatten(1)
-        f_rec = self.discriminator.features(self._with_labels(x_rec, y)).flatten(1)
+        f_real = self.discriminator.features(self.with_label_maps(real, y)).flatten(1)
+        f_rec = self.discriminator.features(self.with_label_maps(x_rec, y)).flatten(1)
         llike = 0.5 * (f_real.detach() - f_rec).pow(2).sum(1).mean()
         if group == "encoder":
             kl = gaussian_kl(mu, logvar).sum(1).mean()
@@ -119,11 +104,8 @@ class AlphaGAN(AdversarialModel):
         }
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        x_s = to_signed(x)
-        oh = self.onehot(y)
-        if oh is not None:
-            x_s = torch.cat([x_s, label_maps(oh, *x_s.shape[-2:])], 1)
-        return self.encoder(x_s)
+        """Deterministic code E(x) (alpha-GAN has no posterior noise)."""
+        return self.encoder(self.with_label_maps(to_signed(x), y))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
