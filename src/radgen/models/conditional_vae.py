@@ -18,7 +18,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from radgen.losses import gaussian_kl
+from radgen.losses import gaussian_kl, gaussian_log_prob
 from radgen.models.base import register_model, register_preset
 from radgen.models.latent import GaussianVAE, LatentVAEConfig, flatten_labels_as_maps
 from radgen.nn import ConvDecoder, ConvEncoder
@@ -74,6 +74,12 @@ class ConditionalVAE(GaussianVAE):
             mu_p, logvar_p = self._prior(y)
             return gaussian_kl(mu, logvar, mu_p, logvar_p)
         return gaussian_kl(mu, logvar)
+
+    def prior_log_prob(self, z, y=None):
+        if self.config.prior == "learned":
+            mu_p, logvar_p = self._prior(y)
+            return gaussian_log_prob(z, mu_p, logvar_p)
+        return super().prior_log_prob(z, y)
 
     def prior_sample(self, n, y, generator):
         eps = torch.randn(n, self.config.latent_dim, generator=generator, device=self._device)

@@ -57,7 +57,7 @@ class GMVAE(GaussianVAE):
             z = torch.cat([z, self.label(y)], 1)
         return self.decoder(z)
 
-    def prior_log_prob(self, z: torch.Tensor) -> torch.Tensor:
+    def prior_log_prob(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return mixture_log_prob(z, self.prior_means, self.prior_logvars.clamp(*LOGVAR_CLAMP))
 
     def kl_per_dim(self, mu, logvar, y):

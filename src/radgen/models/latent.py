@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from radgen.errors import ConfigError
-from radgen.losses import gaussian_kl, reconstruction_loss, ssim_loss
+from radgen.losses import gaussian_kl, gaussian_log_prob, reconstruction_loss, ssim_loss
 from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput
 from radgen.nn import LabelEmbedding
 
@@ -97,6 +97,10 @@ class GaussianVAE(GenerativeModel):
 
     def prior_sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
         return torch.randn(n, self.config.latent_dim, generator=generator, device=self._device)
+
+    def prior_log_prob(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """log p(z) (summed over dimensions); standard normal here."""
+        return gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
 
     # -- shared machinery -------------------------------------------------------------------
     def make_label_embedding(self) -> tuple[LabelEmbedding | None, int]:
