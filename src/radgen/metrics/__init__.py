@@ -1,6 +1,7 @@
 """Evaluation metrics (the evaluation issue extends this package)."""
 from radgen.metrics.diversity import ms_ssim, pairwise_ms_ssim
 from radgen.metrics.likelihood import elbo_terms, iwae_bound
+from radgen.metrics.memorization import memorization_report
 from radgen.metrics.mmd import mmd
 
-__all__ = ["elbo_terms", "iwae_bound", "mmd", "ms_ssim", "pairwise_ms_ssim"]
+__all__ = ["elbo_terms", "iwae_bound", "memorization_report", "mmd", "ms_ssim", "pairwise_ms_ssim"]
