@@ -1,0 +1,45 @@
+"""Reconstruction quality of encoder-decoder models on a split (decoding mu, design document 000 section 3.4).
+
+Per image, then averaged: SSIM (Gaussian window 11, sigma 1.5, data range 1; the window
+shrinks below 11 px), PSNR = 10 log10(1 / MSE) in dB, L1 and MSE per pixel, all on [0, 1].
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from radgen.data.base import ImageSet
+
+
+def image_quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per-image SSIM, PSNR, L1, MSE of (N, C, H, W) images in [0, 1]."""
+    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+
+    k = 11 if min(x.shape[-2:]) >= 11 else (min(x.shape[-2:]) // 2) * 2 - 1
+    mse = (x_hat - x).pow(2).flatten(1).mean(1)
+    return {
+        "ssim": ssim(x_hat.float(), x.float(), data_range=1.0, kernel_size=k, sigma=1.5 * k / 11, reduction="none"),
+        "psnr": 10 * torch.log10(1.0 / mse.clamp(min=1e-12)),
+        "l1": (x_hat - x).abs().flatten(1).mean(1),
+        "mse": mse,
+    }
+
+
+@torch.no_grad()
+def reconstruction_metrics(model, images: ImageSet, *, batch_size: int = 256) -> dict[str, float]:
+    if not hasattr(model, "reconstruct"):
+        raise TypeError(f"model {model.config.name!r} has no encoder to reconstruct with")
+    model.eval()
+    sums: dict[str, float] = {}
+    for s in range(0, len(images), batch_size):
+        x, y = images.images[s : s + batch_size], images.labels[s : s + batch_size]
+        for key, v in image_quality(model.reconstruct(x, y), x).items():
+            sums[key] = sums.get(key, 0.0) + float(v.sum())
+    out = {k: v / len(images) for k, v in sums.items()}
+    out["n"] = len(images)
+    return out
+
+
+def psnr_reference(mse: float) -> float:
+    return 10 * math.log10(1.0 / mse)
