@@ -5,8 +5,6 @@ shrinks below 11 px), PSNR = 10 log10(1 / MSE) in dB, L1 and MSE per pixel, all 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
 from radgen.data.base import ImageSet
@@ -39,7 +37,3 @@ def reconstruction_metrics(model, images: ImageSet, *, batch_size: int = 256) ->
     out = {k: v / len(images) for k, v in sums.items()}
     out["n"] = len(images)
     return out
-
-
-def psnr_reference(mse: float) -> float:
-    return 10 * math.log10(1.0 / mse)
