@@ -1,7 +1,6 @@
 """Helpers shared by the benchmark scripts: timing, environment stamp, result files."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import statistics

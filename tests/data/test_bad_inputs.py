@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import gzip
-import io
 import shutil
 import struct
 import urllib.error
@@ -15,7 +14,7 @@ from PIL import Image
 from radgen.cli import main
 from radgen.data import load_dataset
 from radgen.data.idx import read_idx
-from radgen.errors import BadFileError, ConfigError, DataError, MissingDataError
+from radgen.errors import BadFileError, ConfigError, DataError
 
 from tests.conftest import DATA
 

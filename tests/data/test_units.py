@@ -12,7 +12,6 @@ from radgen.data.patients import kaggle_patient_id, kaggle_subtype
 from radgen.data.splits import group_split
 from radgen.data.transforms import Preprocess, center_crop_square, equalize_histogram, resize
 
-from tests.conftest import DATA
 
 
 @pytest.mark.parametrize(
@@ -61,7 +60,6 @@ def test_histogram_equalization_against_formula():
 
 
 def test_group_split_keeps_patients_together_and_stratifies():
-    rng = np.random.default_rng(1)
     groups = np.array([f"p{i // 3}" for i in range(900)])  # 300 patients, 3 images each
     labels = np.array([0 if int(g[1:]) < 75 else 1 for g in groups])  # 1:3 imbalance by patient
     rest, held = group_split(labels, groups, 0.2, seed=5)
@@ -126,7 +124,6 @@ def test_cxr14_with_images_multilabel_single_label_and_missing(tmp_path):
 
 def test_dicom_ordering_by_position_not_file_order(tmp_path):
     """Synthetic series: files named in reverse z order, time tags scrambled, slope/intercept set."""
-    import pydicom
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 

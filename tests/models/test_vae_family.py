@@ -1,9 +1,6 @@
 """The VAE family: shapes, closed forms, the contract, overfitting, export round trip."""
 from __future__ import annotations
 
-import copy
-import math
-
 import numpy as np
 import pytest
 import torch

@@ -88,7 +88,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             if args.verbose:
                 opts = e.obj.option_names()
                 print(f"{'':<{width}}   path: {e.obj.default_path or '(required: --path)'}; options: {', '.join(opts) or 'none'}")
-        print(f"\n* default dataset. Load one with radgen.data.load_dataset(NAME) or `radgen data inspect NAME`.")
+        print("\n* default dataset. Load one with radgen.data.load_dataset(NAME) or `radgen data inspect NAME`.")
     return 0
 
 
@@ -154,8 +154,6 @@ def _parse_label(model, text: str | None):
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    import torch
-
     from radgen.models import load_exported
     from radgen.sampling import write_samples
 

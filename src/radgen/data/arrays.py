@@ -17,7 +17,7 @@ from radgen.data.folders import patient_column
 from radgen.data.patients import kaggle_subtype
 from radgen.data.source import ReadContext, Source, arrays_to_imageset
 from radgen.data.transforms import Preprocess
-from radgen.errors import BadFileError, ConfigError, DataError, MissingDataError
+from radgen.errors import BadFileError, ConfigError, MissingDataError
 
 SPLITS = ("train", "val", "test")
 

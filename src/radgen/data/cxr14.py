@@ -23,7 +23,7 @@ from radgen.data.base import ImageSet
 from radgen.data.decode import decode_image
 from radgen.data.source import ReadContext, Record, Source, decode_records
 from radgen.data.transforms import Preprocess
-from radgen.errors import BadFileError, ConfigError, DataError, MissingDataError
+from radgen.errors import BadFileError, ConfigError, MissingDataError
 
 REQUIRED_COLUMNS = ("Image Index", "Finding Labels", "Patient ID")
 NO_FINDING = "No Finding"

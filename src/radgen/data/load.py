@@ -22,7 +22,7 @@ from radgen.data.root import cache_dir, data_root
 from radgen.data.source import ReadContext, Source
 from radgen.data.splits import split_imageset
 from radgen.data.transforms import Preprocess
-from radgen.errors import ConfigError, DataError, MissingDataError
+from radgen.errors import ConfigError, DataError
 from radgen.io import atomic_path
 from radgen.registry import Registry
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
-import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterable, Literal, Sequence
@@ -229,10 +227,3 @@ def arrays_to_imageset(
     cols.update(meta or {})
     return ImageSet(pixels=torch.from_numpy(np.ascontiguousarray(processed)[:, None]), labels=lab, class_names=class_names, meta=cols, task=task)
 
-
-def warn_once(msg: str) -> None:
-    warnings.warn(msg, stacklevel=3)
-
-
-def is_writable_dir(p: Path) -> bool:
-    return p.is_dir() and os.access(p, os.W_OK)
