@@ -86,6 +86,15 @@ def test_val_from_train_is_patient_level_and_stratified():
     assert again["val"].paths == ds["val"].paths  # seeded
 
 
+def test_split_membership_and_missing_split_error():
+    ds = load_dataset("chest_xray_64", progress=False)
+    assert "train" in ds and "test" not in ds and ds.get("test") is None
+    from radgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="has no split 'test'; available: train"):
+        ds["test"]
+
+
 def test_official_val_is_kept_when_val_is_carved():
     ds = load_dataset("chest_xray_full_64", val_from_train=0.1, progress=False)
     assert len(ds["val_official"]) == 16 and len(ds["train"]) + len(ds["val"]) == 4877

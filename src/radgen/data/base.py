@@ -173,6 +173,9 @@ class DataSplits(Mapping[str, ImageSet]):
                 f"dataset {self.name!r} has no split {split!r}; available: {', '.join(self.splits) or '(none)'}"
             ) from None
 
+    def __contains__(self, split: object) -> bool:
+        return split in self.splits  # Mapping's default would call __getitem__, which raises ConfigError
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.splits)
 
