@@ -176,6 +176,9 @@ class DataSplits(Mapping[str, ImageSet]):
     def __contains__(self, split: object) -> bool:
         return split in self.splits  # Mapping's default would call __getitem__, which raises ConfigError
 
+    def get(self, split: str, default: ImageSet | None = None) -> ImageSet | None:  # type: ignore[override]
+        return self.splits.get(split, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self.splits)
 
