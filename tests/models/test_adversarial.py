@@ -53,6 +53,19 @@ def test_wgan_gp_schedule_gives_n_critic_steps_per_generator_step(tmp_path):
     assert not (r.run_dir / "checkpoints/best.ckpt").exists()
 
 
+@pytest.mark.parametrize("name", ["wgan_gp", "gvae"])
+def test_critics_with_gradient_penalty_train_on_data_with_a_val_split(tmp_path, name):
+    cfg = load_run_config({
+        "model": {"name": name, "latent_dim": 8, "base_width": 8},
+        "data": {"name": "pneumoniamnist"},  # has an official val split
+        "train": {"epochs": 1, "batch_size": 16, "limit_train_batches": 5, "sample_every": 0, "progress_bar": False},
+        "seed": 0, "output_dir": str(tmp_path),
+    })
+    r = train(cfg)
+    row = read_metrics(r.run_dir)[0]
+    assert "train/gp" in row and not any(k.startswith("val/") for k in row)
+
+
 def test_collapse_warnings_for_a_winning_discriminator_and_identical_samples():
     m = build_model({"name": "lsgan", "latent_dim": 4, "base_width": 8}, image_size=28, channels=1, num_classes=2)
     assert m.collapse_check({"loss/d": 1e-5}) is None and m.collapse_check({"loss/d": 1e-5}) is None

@@ -158,13 +158,16 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     t = cfg.train
     pin = t.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
     train_loader = make_loader(train_set, batch_size=t.batch_size, shuffle=True, seed=seed, num_workers=t.num_workers, pin_memory=pin)
-    val_loader = make_loader(val_set, batch_size=t.batch_size, shuffle=False, seed=seed, num_workers=t.num_workers, pin_memory=pin) if val_set is not None and len(val_set) and t.monitor != "train" else None
+    by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
+    # Validation losses rank checkpoints; adversarial losses do not (and a critic's gradient
+    # penalty needs autograd, which Lightning's evaluation loop turns off), so they skip it.
+    validate = by_loss and val_set is not None and len(val_set) > 0 and t.monitor != "train"
+    val_loader = make_loader(val_set, batch_size=t.batch_size, shuffle=False, seed=seed, num_workers=t.num_workers, pin_memory=pin) if validate else None
     monitor = "val/loss" if val_loader is not None else "train/loss"
-    if t.monitor == "val" and val_loader is None:
+    if t.monitor == "val" and val_loader is None and by_loss:
         raise ConfigError("train.monitor=val but the data has no val split; set data.val_from_train (e.g. 0.1)")
 
     ckpt_dir = run_dir / "checkpoints"
-    by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
     if not by_loss:  # adversarial losses do not rank checkpoints: the export is the last one
         monitor = "last epoch"
         if t.early_stopping_patience:
