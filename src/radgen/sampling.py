@@ -41,16 +41,20 @@ def save_pngs(images: torch.Tensor, folder: Path, prefix: str) -> None:
         img.save(folder / f"{prefix}_{i:05d}.png")
 
 
-@torch.inference_mode()
 def generate(model, n: int, *, label: int | None = None, seed: int = 0, batch_size: int = 256, progress: bool = True, **sample_kwargs) -> torch.Tensor:
-    """``n`` seeded samples in [0, 1], batched; the same seed gives the same images."""
+    """``n`` seeded samples in [0, 1], batched; the same seed gives the same images.
+
+    Sampling runs under ``torch.inference_mode()``; the result is cloned outside it, so it is
+    an ordinary tensor that later computations (metrics, classifiers) may use freely.
+    """
     g = torch.Generator().manual_seed(seed)
     out = []
-    for start in tqdm(range(0, n, batch_size), desc="sampling", leave=False, disable=not progress or None):
-        k = min(batch_size, n - start)
-        labels = None if label is None else torch.full((k,), int(label))
-        out.append(model.sample(k, labels=labels, generator=g, **sample_kwargs).cpu())
-    return torch.cat(out)
+    with torch.inference_mode():
+        for start in tqdm(range(0, n, batch_size), desc="sampling", leave=False, disable=not progress or None):
+            k = min(batch_size, n - start)
+            labels = None if label is None else torch.full((k,), int(label))
+            out.append(model.sample(k, labels=labels, generator=g, **sample_kwargs).cpu())
+    return torch.cat(out).clone()
 
 
 def write_samples(model, out: str | Path, *, n: int, label: int | None = None, seed: int = 0, batch_size: int = 256, overwrite: bool = False, **sample_kwargs) -> Path:

@@ -61,6 +61,12 @@ def _data_config(args: argparse.Namespace, name: str):
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.what == "features":
+        from radgen.metrics.features import FEATURES
+
+        for e in FEATURES:
+            print(f"{e.name:<16} {e.description}")
+        return 0
     if args.what == "models":
         from radgen.models import MODELS
 
@@ -176,6 +182,16 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from radgen.evaluation import evaluate_run
+
+    feats = tuple(f.strip() for f in args.features.split(",") if f.strip())
+    folder, _ = evaluate_run(args.run, real=args.real, n=args.n, features=feats, seed=args.seed, inception_weights=args.inception_weights)
+    print((folder / "metrics.md").read_text())
+    print(f"written to {folder}")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     import torch
 
@@ -191,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("list", help="list registered datasets, models, or shipped configs")
-    p.add_argument("what", choices=("datasets", "models", "configs"))
+    p.add_argument("what", choices=("datasets", "models", "configs", "features"))
     p.add_argument("-v", "--verbose", action="store_true", help="also show default paths and options")
     p.set_defaults(func=cmd_list)
 
@@ -237,6 +253,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("evaluate", help="distribution, diversity, memorization, reconstruction and likelihood metrics of a trained run")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--real", help="real dataset to compare with (default: the run's dataset, test split)")
+    p.add_argument("--n", type=int, default=1000, help="images per set (default 1000, capped at the real split's size)")
+    p.add_argument("--features", default="radgen-cnn001", help="comma-separated extractors: radgen-cnn001, inception")
+    p.add_argument("--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for the inception extractor")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("version", help="print versions")
     p.set_defaults(func=cmd_version)

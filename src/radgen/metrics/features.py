@@ -1,0 +1,136 @@
+"""Feature extractors for distribution metrics, pluggable and always named in the output.
+
+- ``inception``: the TF-ported Inception-v3 pool3 features (2048-d) that pytorch-fid and
+  torch-fidelity use, from a weight file the user provides (``--inception-weights PATH`` or
+  ``$RADGEN_INCEPTION_WEIGHTS``, else the usual cache paths below). radgen does not download
+  it, and without it the extractor refuses: radgen never reports a number named FID from
+  other or random weights. Only this extractor's Frechet distance is called "FID".
+- ``radgen-cnn001``: a domain extractor: design document 001's CNN trained by radgen on the
+  real training split of the dataset being evaluated (patient-level val 10 %), penultimate
+  128-d activations. It is cached by dataset and options, and its weights' sha256 and
+  training record go into every metrics.json. Its distance is reported as ``FD_radgen-cnn001``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from radgen.errors import ConfigError, MissingDataError
+from radgen.registry import Registry
+
+INCEPTION_FILES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
+INCEPTION_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+
+
+@dataclass
+class FeatureExtractor:
+    name: str  # e.g. "radgen-cnn001"
+    distance_name: str  # "FID" for inception only, else "FD_<name>"
+    dim: int
+    weights_sha256: str
+    record: dict[str, Any] = field(default_factory=dict)  # training data, preprocessing...
+    fn: Callable[[torch.Tensor], torch.Tensor] | None = None
+    probs_fn: Callable[[torch.Tensor], torch.Tensor] | None = None  # class probabilities, for an Inception-Score-style number
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
+        """(N, C, H, W) in [0, 1] -> (N, dim) float64 features."""
+        return torch.cat([self.fn(images[s : s + batch_size]).double() for s in range(0, len(images), batch_size)])
+
+
+FEATURES: Registry[Callable[..., FeatureExtractor]] = Registry("feature extractor")
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def find_inception_weights(path: str | None = None) -> Path:
+    candidates = [Path(path)] if path else []
+    env = os.environ.get("RADGEN_INCEPTION_WEIGHTS")
+    if env:
+        candidates.append(Path(env))
+    hub = Path(os.environ.get("TORCH_HOME", Path.home() / ".cache" / "torch")) / "hub" / "checkpoints"
+    for name in INCEPTION_FILES:
+        candidates += [hub / name, Path.home() / ".cache" / "radgen" / "weights" / name]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise MissingDataError(
+        f"the 'inception' extractor needs the TF-ported Inception-v3 FID weights ({INCEPTION_FILES[0]}, as used by pytorch-fid); "
+        f"radgen does not download them: fetch {INCEPTION_URL} and pass --inception-weights PATH (or set RADGEN_INCEPTION_WEIGHTS, "
+        f"or put it in {hub}); without it radgen reports FD under its other extractors and never a number named FID"
+    )
+
+
+@FEATURES.register("inception", "Inception-v3 pool3 (2048-d), TF-ported FID weights from a user-given file; the only extractor whose distance is called FID")
+def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtractor:
+    path = find_inception_weights(weights)
+    raise ConfigError(
+        f"{path}: found, but radgen's FID Inception-v3 network is not implemented yet (tracked in the evaluation issue); "
+        f"use --features radgen-cnn001 meanwhile"
+    )
+
+
+@FEATURES.register("radgen-cnn001", "design document 001's CNN trained by radgen on the real training split; penultimate 128-d features (FD_radgen-cnn001)")
+def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs: int = 8, seed: int = 0, progress: bool = False, **_: Any) -> FeatureExtractor:
+    """Train (or load from the cache) the domain extractor for ``data_config``'s dataset."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file, save_file
+
+    from radgen.classifiers import ClassifierTrainConfig, build_classifier, classification_metrics, fit_classifier, predict_proba
+    from radgen.config import to_dict
+    from radgen.data import load_dataset
+    from radgen.data.root import cache_dir as default_cache, data_root
+    from radgen.io import atomic_path, write_json
+
+    if data_config is None:
+        raise ConfigError("the radgen-cnn001 extractor needs the real dataset it is trained on (data_config)")
+    dcfg = replace(data_config, val_from_train=0.1, split_ratio=data_config.split_ratio, channels=1, normalize="none", keep_classes=None)
+    key = hashlib.sha1(json.dumps({"data": to_dict(dcfg), "epochs": epochs, "seed": seed, "v": 1}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    folder = (cache_dir or default_cache(data_root(dcfg.data_dir))) / "extractors"
+    wpath, rpath = folder / f"cnn001-{dcfg.name}-{key}.safetensors", folder / f"cnn001-{dcfg.name}-{key}.json"
+    ds = load_dataset(dcfg, progress=progress)
+    train = ds["train"]
+    size = train.image_size[0]
+    model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=train.num_classes)
+    if wpath.is_file() and rpath.is_file():
+        model.load_state_dict(load_file(str(wpath)))
+        record = json.loads(rpath.read_text())
+    else:
+        with torch.enable_grad():  # callers may evaluate under no_grad; training needs autograd
+            model, history = fit_classifier(model, train, ds["val"], ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed))
+        val = classification_metrics(ds["val"].labels.numpy(), predict_proba(model, ds["val"]), train.class_names)
+        with atomic_path(wpath) as tmp:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        record = {"dataset": dcfg.name, "path": ds.path, "train_images": len(train), "val_images": len(ds["val"]), "image_size": size,
+                  "epochs_run": len(history), "val_balanced_accuracy": val["balanced_accuracy"], "val_auroc": val["auroc"], "seed": seed}
+        write_json(rpath, record)
+    model.eval()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        if x.shape[1] == 3:
+            x = x.mean(1, keepdim=True)  # the extractor sees grey images, as it was trained
+        if x.shape[-1] != size:
+            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        return model.features(x)
+
+    def probs_fn(x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(model.fc2(fn(x)), 1)
+
+    return FeatureExtractor("radgen-cnn001", "FD_radgen-cnn001", 128, sha256_of(wpath), {**record, "weights_file": str(wpath)}, fn, probs_fn)
+
+
+def get_extractor(name: str, **kwargs: Any) -> FeatureExtractor:
+    return FEATURES.get(name)(**kwargs)
