@@ -37,13 +37,31 @@ def save_grid(images: torch.Tensor, path: str | Path, *, nrow: int | None = None
     return Path(path)
 
 
-def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: str | None = None) -> Path:
-    """One row of images per class, labelled with the class name and count shown."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save_figure(fig, path: str | Path, *, title: str | None, dpi: int) -> Path:
+    """Title, tight layout, atomic write, close."""
+    import matplotlib.pyplot as plt
+
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
+
+
+def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: str | None = None) -> Path:
+    """One row of images per class, labelled with the class name and count shown."""
+    plt = _pyplot()
     per_row = max((len(v) for v in rows.values()), default=1)
     fig, axes = plt.subplots(len(rows), 1, figsize=(1.1 * per_row + 1.5, 1.25 * len(rows) + (0.5 if title else 0.1)), squeeze=False)
     for ax, (name, imgs) in zip(axes[:, 0], rows.items()):
@@ -55,13 +73,7 @@ def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: s
         for spine in ax.spines.values():
             spine.set_visible(False)
         ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save_figure(fig, path, title=title, dpi=110)
 
 
 def examples_per_class(images: torch.Tensor, labels: torch.Tensor, class_names: tuple[str, ...], *, per_class: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -78,14 +90,10 @@ def examples_per_class(images: torch.Tensor, labels: torch.Tensor, class_names: 
 
 def plot_curves(rows: list[dict], path: str | Path, *, title: str | None = None) -> Path | None:
     """Per-epoch train/val curves of every ``loss/*`` term, one panel per term."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     terms = sorted({k.split("/", 1)[1] for r in rows for k in r if k.startswith(("train/loss/", "val/loss/"))})
     if not rows or not terms:
         return None
+    plt = _pyplot()
     fig, axes = plt.subplots(1, len(terms), figsize=(3.4 * len(terms), 2.8), squeeze=False)
     for ax, term in zip(axes[0], terms):
         for split, style in (("train", "-"), ("val", "--")):
@@ -97,10 +105,4 @@ def plot_curves(rows: list[dict], path: str | Path, *, title: str | None = None)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return _save_figure(fig, path, title=title, dpi=100)

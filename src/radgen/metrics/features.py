@@ -97,25 +97,28 @@ def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs:
 
     if data_config is None:
         raise ConfigError("the radgen-cnn001 extractor needs the real dataset it is trained on (data_config)")
-    dcfg = replace(data_config, val_from_train=0.1, split_ratio=data_config.split_ratio, channels=1, normalize="none", keep_classes=None)
-    key = hashlib.sha1(json.dumps({"data": to_dict(dcfg), "epochs": epochs, "seed": seed, "v": 1}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    dcfg = replace(data_config, val_from_train=0.1, channels=1, normalize="none", keep_classes=None)
+    key = hashlib.sha1(json.dumps({"data": to_dict(dcfg), "epochs": epochs, "seed": seed, "v": 2}, sort_keys=True, default=str).encode()).hexdigest()[:16]
     folder = (cache_dir or default_cache(data_root(dcfg.data_dir))) / "extractors"
     wpath, rpath = folder / f"cnn001-{dcfg.name}-{key}.safetensors", folder / f"cnn001-{dcfg.name}-{key}.json"
-    ds = load_dataset(dcfg, progress=progress)
-    train = ds["train"]
-    size = train.image_size[0]
-    model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=train.num_classes)
-    if wpath.is_file() and rpath.is_file():
-        model.load_state_dict(load_file(str(wpath)))
+    if wpath.is_file() and rpath.is_file():  # cached: the record says how to rebuild the net, no data needed
         record = json.loads(rpath.read_text())
+        size = int(record["image_size"])
+        model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=int(record["num_classes"]))
+        model.load_state_dict(load_file(str(wpath)))
     else:
+        ds = load_dataset(dcfg, progress=progress)
+        train = ds["train"]
+        size = train.image_size[0]
+        model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=train.num_classes)
         with torch.enable_grad():  # callers may evaluate under no_grad; training needs autograd
             model, history = fit_classifier(model, train, ds["val"], ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed))
         val = classification_metrics(ds["val"].labels.numpy(), predict_proba(model, ds["val"]), train.class_names)
         with atomic_path(wpath) as tmp:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
         record = {"dataset": dcfg.name, "path": ds.path, "train_images": len(train), "val_images": len(ds["val"]), "image_size": size,
-                  "epochs_run": len(history), "val_balanced_accuracy": val["balanced_accuracy"], "val_auroc": val["auroc"], "seed": seed}
+                  "num_classes": train.num_classes, "epochs_run": len(history), "val_balanced_accuracy": val["balanced_accuracy"],
+                  "val_auroc": val["auroc"], "seed": seed}
         write_json(rpath, record)
     model.eval()
 

@@ -12,12 +12,11 @@ from radgen.data.base import ImageSet
 
 def image_quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per-image SSIM, PSNR, L1, MSE of (N, C, H, W) images in [0, 1]."""
-    from torchmetrics.functional.image import structural_similarity_index_measure as ssim
+    from radgen.losses import ssim_loss
 
-    k = 11 if min(x.shape[-2:]) >= 11 else (min(x.shape[-2:]) // 2) * 2 - 1
     mse = (x_hat - x).pow(2).flatten(1).mean(1)
     return {
-        "ssim": ssim(x_hat.float(), x.float(), data_range=1.0, kernel_size=k, sigma=1.5 * k / 11, reduction="none"),
+        "ssim": 1.0 - ssim_loss(x_hat.float(), x.float()),
         "psnr": 10 * torch.log10(1.0 / mse.clamp(min=1e-12)),
         "l1": (x_hat - x).abs().flatten(1).mean(1),
         "mse": mse,

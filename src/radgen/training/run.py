@@ -125,9 +125,10 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     data = load_dataset(cfg.data, progress=show)
     train_set = data["train"]
     val_set = data.splits.get("val")
-    if train_set.task != "multiclass" and cfg.model_config().__dict__.get("conditional", "none") != "none":
+    model_cfg = cfg.model_config()
+    if train_set.task != "multiclass" and getattr(model_cfg, "conditional", "none") != "none":
         raise ConfigError(f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label data (e.g. cxr14 with -o label_mode=single)")
-    model = build_model(cfg.model_config(), image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes)
+    model = build_model(model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes)
     cfg = replace(cfg, model=to_dict(model.config))
 
     if run_dir is None:
