@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml scripts/setup.sh
 setup: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/radgen data inspect
+	$(BIN)/radgen demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -18,11 +18,32 @@ def test_inception_without_weights_raises_the_documented_error(tmp_path, monkeyp
     assert {"inception", "radgen-cnn001"} <= set(FEATURES.names())
 
 
-def test_inception_with_a_file_present_still_refuses_until_the_network_exists(tmp_path):
+def test_inception_rejects_a_file_that_is_not_its_weights(tmp_path):
     f = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
     f.write_bytes(b"not really weights")
-    with pytest.raises(ConfigError, match="not implemented yet"):
+    with pytest.raises(ConfigError, match="cannot be read as Inception-v3 weights"):
         get_extractor("inception", weights=str(f))
+    torch.save({"conv.weight": torch.zeros(3)}, f)
+    with pytest.raises(ConfigError, match="not the FID Inception-v3 weights"):
+        get_extractor("inception", weights=str(f))
+
+
+def test_inception_network_loads_a_state_dict_of_the_published_layout(tmp_path):
+    """The published file's key names and shapes; a file whose hash is not the published one
+    gives features but its distance is never called FID."""
+    from radgen.nn.inception import FIDInceptionV3
+
+    state = FIDInceptionV3().state_dict()
+    assert state["Conv2d_1a_3x3.conv.weight"].shape == (32, 3, 3, 3) and state["fc.weight"].shape == (1008, 2048)
+    assert state["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1) and state["Mixed_6e.branch7x7_1.conv.weight"].shape == (192, 768, 1, 1)
+    f = tmp_path / "random-inception.pth"
+    torch.save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, f)  # like the published file
+    ex = get_extractor("inception", weights=str(f))
+    assert ex.name == "inception-unverified" and ex.distance_name == "FD_inception-unverified" and not ex.record["verified"]
+    feats = ex(torch.rand(2, 1, 28, 28))
+    assert feats.shape == (2, 2048) and torch.isfinite(feats).all() and (feats >= 0).all()  # pool3 of ReLU maps
+    p = ex.probs_fn(torch.rand(2, 3, 64, 64))
+    assert p.shape == (2, 1008) and torch.allclose(p.sum(1), torch.ones(2, dtype=p.dtype))
 
 
 def test_domain_extractor_is_trained_once_cached_and_hashed(tmp_path):

@@ -114,7 +114,7 @@ def fit_classifier(model: nn.Module, train: ImageSet, val: ImageSet | None, cfg:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += float(loss) * len(b)
+            total += loss.item() * len(b)
             n += len(b)
         row = {"epoch": epoch + 1, "train_loss": total / n}
         if val is not None and len(val):

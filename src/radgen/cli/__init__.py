@@ -192,6 +192,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_augment(args: argparse.Namespace) -> int:
+    from radgen.experiments.augment import load_augment_config, run_augment
+
+    path = args.config_opt or args.config
+    if not path:
+        raise RadgenError("give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)")
+    cfg = load_augment_config(path, args.set)
+    if args.output_dir:
+        cfg.output_dir = args.output_dir
+    out, summary = run_augment(cfg, progress=not args.no_progress)
+    print((out / "summary.md").read_text())
+    print(f"written to {out}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from radgen.experiments.demo import DemoSettings, run_demo
+
+    out = run_demo(DemoSettings(data=args.data, data_dir=args.data_dir, path=args.path, quick=args.quick, seeds=args.seeds, output_dir=args.output_dir, size=args.size), progress=not args.no_progress)
+    summary = out / "augment" / "summary.md"
+    if summary.is_file():
+        print(summary.read_text())
+    print(f"report    {out / 'report.html'}  (self-contained; Markdown twin report.md)")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from radgen.reports import write_report
+
+    out = Path(args.out) if args.out else (Path(args.runs[0]) if len(args.runs) == 1 else None)
+    if out is None:
+        raise RadgenError("several directories: say where the report goes with --out DIR")
+    html, md = write_report(args.runs, out)
+    print(f"report    {html}  (Markdown twin {md})")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     import torch
 
@@ -262,6 +301,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for the inception extractor")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("augment", help="the augmentation experiment: classifier arms (real, weighted, oversample, classic, +synthetic, synthetic only) over seeds")
+    p.add_argument("config", nargs="?", help="YAML file: data, classifier, train, generators (label: run dir), arms, ratio, seeds")
+    p.add_argument("--config", dest="config_opt", metavar="CONFIG", help="the same, as an option")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. --set seeds=3 (repeatable)")
+    p.add_argument("--output-dir", help="parent folder of the output (default: runs)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_augment)
+
+    p = sub.add_parser("demo", help="the main job: train 3 generators, evaluate them, run the augmentation arms, write report.html")
+    p.add_argument("--data", default="chest_xray_full_64", help="dataset (default chest_xray_full_64; also pneumoniamnist, chest_xray_128, chest_xray_folder)")
+    p.add_argument("--data-dir", help="data root (default: $RADGEN_DATA_DIR, ../shared/data, ~/.cache/radgen)")
+    p.add_argument("--path", help="file or folder of the dataset (e.g. a Kaggle chest_xray folder)")
+    p.add_argument("--size", type=int, help="resize images to SIZE px")
+    p.add_argument("--quick", action="store_true", help="2-minute smoke version (32 px, tiny budgets)")
+    p.add_argument("--seeds", type=int, help="classifier seeds per arm (default 3)")
+    p.add_argument("--output-dir", default="runs", help="parent folder (default runs)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("report", help="build report.html (self-contained) and report.md from demo, run, augmentation or evaluation directories")
+    p.add_argument("runs", nargs="+", help="directories")
+    p.add_argument("--out", help="output folder (default: the directory, when there is one)")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("version", help="print versions")
     p.set_defaults(func=cmd_version)

@@ -73,13 +73,53 @@ def find_inception_weights(path: str | None = None) -> Path:
     )
 
 
+INCEPTION_SHA256_PREFIX = "6726825d"  # torch-hub naming: the file name ends with its sha256's first digits
+
+
+def load_fid_inception(path: Path):
+    """The FID Inception-v3 with the weights of ``path`` (a state dict: .pth loaded with
+    ``weights_only=True``, never an arbitrary pickle, or .safetensors)."""
+    from radgen.nn.inception import FIDInceptionV3
+
+    net = FIDInceptionV3()
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            state = load_file(str(path))
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise ConfigError(f"{path}: cannot be read as Inception-v3 weights ({type(exc).__name__}: {exc}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}") from None
+    if not isinstance(state, dict):
+        raise ConfigError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors; expected {INCEPTION_FILES[0]}")
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or unexpected:
+        raise ConfigError(f"{path}: not the FID Inception-v3 weights (missing {missing[:3]}, unexpected {unexpected[:3]}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}")
+    return net.eval()
+
+
 @FEATURES.register("inception", "Inception-v3 pool3 (2048-d), TF-ported FID weights from a user-given file; the only extractor whose distance is called FID")
 def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtractor:
+    """pool3 features of the TF-ported Inception-v3. Its Frechet distance is named ``FID`` only
+    when the file's sha256 starts with the published prefix; otherwise ``FD_inception-unverified``."""
     path = find_inception_weights(weights)
-    raise ConfigError(
-        f"{path}: found, but radgen's FID Inception-v3 network is not implemented yet (tracked in the evaluation issue); "
-        f"use --features radgen-cnn001 meanwhile"
-    )
+    net = load_fid_inception(path)
+    digest = sha256_of(path)
+    verified = digest.startswith(INCEPTION_SHA256_PREFIX)
+    record = {"weights_file": str(path), "verified": verified, "preprocessing": "grey replicated to RGB, bilinear resize to 299x299, scaled to [-1, 1]"}
+    if not verified:
+        record["note"] = f"sha256 {digest[:16]}... does not start with {INCEPTION_SHA256_PREFIX}: not the published FID weights, so the distance is not called FID"
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return net(x)[0]
+
+    def probs_fn(x: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(net(x)[1], 1)
+
+    name = "inception" if verified else "inception-unverified"
+    return FeatureExtractor(name, "FID" if verified else f"FD_{name}", 2048, digest, record, fn, probs_fn)
 
 
 @FEATURES.register("radgen-cnn001", "design document 001's CNN trained by radgen on the real training split; penultimate 128-d features (FD_radgen-cnn001)")

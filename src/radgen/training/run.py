@@ -5,7 +5,7 @@ runs/<name>-<YYYYmmdd-HHMMSS>-<4 hex>/   (created exclusively: a run never overw
   run.json           radgen/torch versions, git SHA, seed, device, loss bookkeeping, data counts
   metrics.jsonl      one line per epoch: train/* and val/* means, kl_per_dim, active_units
   checkpoints/       best.ckpt (lowest monitored loss), last.ckpt, epoch_NNNN.ckpt (periodic)
-  samples/           epoch_NNNN.png every train.sample_every epochs, final.png
+  samples/           epoch_NNNN.png every train.sample_every epochs, final.png (+ final_by_class.png)
   reconstructions.png  (VAE family) originals above their reconstructions from mu
   curves.png         per-epoch train (solid) and val (dashed) curves of every loss term
   export/            config.yaml + weights.safetensors of the best checkpoint (safe to share)
@@ -43,7 +43,7 @@ from radgen.training.callbacks import SampleGrids, sample_grid
 from radgen.training.config import RunConfig, load_run_config
 from radgen.training.data import make_loader
 from radgen.training.module import EngineModule
-from radgen.viz import plot_curves, save_grid
+from radgen.viz import plot_curves, save_class_grid, save_grid
 
 log = logging.getLogger(__name__)
 
@@ -217,6 +217,10 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     with torch.inference_mode():
         imgs, per_row = sample_grid(model, t.sample_count, seed=seed, num_classes=int(model.config.num_classes))
         save_grid(imgs, run_dir / "samples" / "final.png", nrow=per_row or None)
+        if model.supports_labels:  # the same samples, one labelled row per class
+            per = len(imgs) // len(train_set.class_names)
+            rows_by_class = {name: imgs[i * per : (i + 1) * per][:16] for i, name in enumerate(train_set.class_names)}
+            save_class_grid(rows_by_class, run_dir / "samples" / "final_by_class.png", title=f"{model.config.name}: samples per class")
         if hasattr(model, "reconstruct"):
             ref = val_set if val_set is not None and len(val_set) else train_set
             x, y = ref.images[:8], ref.labels[:8]

@@ -1,0 +1,1 @@
+"""Experiments built from the library: the augmentation experiment and the demo."""

@@ -1,0 +1,141 @@
+"""``radgen demo``: the main job, end to end, on the chest X-rays of the data kit.
+
+1. data: the dataset (default ``chest_xray_full_64``, design document 001's setting) with a
+   patient-level validation split carved from train (10 %); a summary and example grid.
+2. generators: a class-conditional VAE (``demo_cvae``), GAN (``demo_lsgan``) and DDPM
+   (``demo_ddpm``), small configs sized for a 2-core CPU (shipped, see ``radgen list configs``).
+3. evaluation: ``evaluate_run`` on each (real test split, domain extractor ``radgen-cnn001``).
+4. augmentation: every arm of ``experiments.augment`` over the seeds.
+5. report: ``report.html`` (self-contained) and ``report.md`` in the demo folder.
+
+``quick=True`` is a ~2-minute smoke version: 32 px (or the stored size when smaller), one short
+epoch per generator, a 400-image stratified training subsample for the classifiers, 2 epochs each.
+Everything lands in ``runs/demo-<time>-<id>/``; ``demo.json`` records the settings, each
+stage's wall time, versions and machine.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from radgen.data import DataConfig, load_dataset
+from radgen.io import write_json
+
+GENERATORS = {"cvae": "demo_cvae", "lsgan": "demo_lsgan", "ddpm": "demo_ddpm"}
+
+
+@dataclass
+class DemoSettings:
+    data: str = "chest_xray_full_64"
+    data_dir: str | None = None
+    path: str | None = None
+    quick: bool = False
+    seeds: int | None = None  # classifier seeds; default 3 (quick and full: the 30-minute budget)
+    output_dir: str = "runs"
+    size: int | None = None
+
+
+def _stage(k: int, text: str) -> None:
+    print(f"radgen demo [{k}/5] {text}", file=sys.stderr, flush=True)
+
+
+def versions() -> dict[str, str]:
+    import diffusers
+    import lightning
+    import numpy
+    import sklearn
+    import torchmetrics
+
+    from radgen import __version__
+
+    return {
+        "radgen": __version__, "python": sys.version.split()[0], "torch": torch.__version__, "lightning": lightning.__version__,
+        "torchmetrics": torchmetrics.__version__, "diffusers": diffusers.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+    }
+
+
+def machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {platform.system()} {platform.release()}"
+
+
+def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
+    from radgen.evaluation import evaluate_run
+    from radgen.experiments.augment import AugmentConfig, run_augment
+    from radgen.classifiers.train import ClassifierTrainConfig
+    from radgen.reports import write_report
+    from radgen.training.config import load_run_config
+    from radgen.training.run import git_sha, new_run_dir, train
+    from radgen.viz import examples_per_class, save_class_grid
+
+    started = time.perf_counter()
+    q = settings.quick
+    out = new_run_dir(settings.output_dir, "demo-quick" if q else "demo")
+    print(f"radgen demo: writing {out}", file=sys.stderr)
+    timings: dict[str, float] = {}
+
+    _stage(1, f"data: {settings.data}")
+    t0 = time.perf_counter()
+    dcfg = DataConfig(name=settings.data, data_dir=settings.data_dir, path=settings.path, size=settings.size, val_from_train=0.1, seed=0)
+    splits = load_dataset(dcfg, progress=progress)
+    if q and settings.size is None and splits["train"].image_size[0] > 32:
+        dcfg = replace(dcfg, size=32)
+        splits = load_dataset(dcfg, progress=progress)
+    for s in ("train", "val", "test"):
+        if s not in splits:
+            from radgen.errors import ConfigError
+
+            raise ConfigError(f"dataset {settings.data!r} has no {s!r} split; the demo needs a labelled test split (use --data chest_xray_full_64, pneumoniamnist or a Kaggle folder with train/test)")
+    train_set = splits["train"]
+    save_class_grid(examples_per_class(train_set.images, train_set.labels, train_set.class_names, per_class=10, seed=0), out / "data.png", title=f"{splits.name}: real training images")
+    timings["data"] = time.perf_counter() - t0
+
+    gen_dirs: dict[str, str] = {}
+    gen_root = out / "generators"
+    for i, (label, config_name) in enumerate(GENERATORS.items()):
+        _stage(2, f"training generator {i + 1}/{len(GENERATORS)}: {label} ({config_name})")
+        t0 = time.perf_counter()
+        overrides = [f"name={label}", f"output_dir={gen_root}"]
+        cfg = load_run_config(config_name, overrides)
+        cfg = replace(cfg, data=dcfg)
+        if q:
+            cfg = replace(cfg, train=replace(cfg.train, epochs=1, limit_train_batches=6, limit_val_batches=2, sample_every=1, sample_count=16))
+        result = train(cfg, progress=progress)
+        gen_dirs[label] = str(result.run_dir)
+        timings[f"train_{label}"] = time.perf_counter() - t0
+
+    for label, run_dir in gen_dirs.items():
+        _stage(3, f"evaluating {label}")
+        t0 = time.perf_counter()
+        evaluate_run(run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8)
+        timings[f"evaluate_{label}"] = time.perf_counter() - t0
+
+    _stage(4, "augmentation arms")
+    t0 = time.perf_counter()
+    seeds = settings.seeds or 3
+    acfg = AugmentConfig(
+        data=dcfg, generators=gen_dirs, seeds=seeds, synthetic_only_fraction=0.25,
+        train=ClassifierTrainConfig(epochs=2 if q else 5, batch_size=64, lr=1e-3, patience=2),
+        max_train=400 if q else None,
+    )
+    aug_dir, _ = run_augment(acfg, out_dir=out / "augment", progress=progress, splits=splits)
+    timings["augment"] = time.perf_counter() - t0
+
+    _stage(5, "report")
+    timings["total_before_report"] = time.perf_counter() - started
+    write_json(out / "demo.json", {
+        "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+        "data": {"name": splits.name, "path": splits.path, "image_size": list(train_set.image_size), "splits": {k: v.class_counts() for k, v in splits.items()}, "notes": splits.notes},
+        "generators": gen_dirs, "augment": str(aug_dir), "seconds": {k: round(v, 1) for k, v in timings.items()},
+        "created": datetime.now().isoformat(timespec="seconds"), "machine": machine(), "versions": versions(), "git_sha": git_sha(),
+    })
+    html, md = write_report([out], out)
+    print(f"radgen demo: done in {(time.perf_counter() - started) / 60:.1f} min; report {html}", file=sys.stderr)
+    return out

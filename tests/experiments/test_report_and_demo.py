@@ -1,0 +1,84 @@
+"""Reports (Markdown -> self-contained HTML) and `radgen demo --quick` end to end."""
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from radgen.cli import main
+from radgen.errors import MissingDataError
+from radgen.reports import collect
+from radgen.reports.markdown import markdown_to_html
+from radgen.viz import save_grid
+
+SECTIONS = ("## Data", "## Generators", "## Sample quality", "### Memorization", "## Does synthetic data help the classifier?", "## Configs", "## Versions and machine")
+
+
+def test_markdown_to_html_embeds_images_and_escapes(tmp_path):
+    save_grid(torch.rand(4, 1, 8, 8), tmp_path / "g.png")
+    md = "# T\n\nsome `x<y` and **bold**\n\n| a | b |\n|---|---|\n| 1 | <2> |\n\n![grid](g.png)\n\n```yaml\nk: <v>\n```\n\n- item\n"
+    html = markdown_to_html(md, base=tmp_path)
+    assert "<h1>T</h1>" in html and "<code>x&lt;y</code>" in html and "<strong>bold</strong>" in html
+    assert "<th>a</th>" in html and "<td>&lt;2&gt;</td>" in html and "---" not in html
+    src = re.search(r'<img src="data:image/png;base64,([^"]+)"', html).group(1)
+    assert base64.b64decode(src) == (tmp_path / "g.png").read_bytes()
+    assert "<pre><code>k: &lt;v&gt;</code></pre>" in html and "<li>item</li>" in html
+
+
+def test_collect_refuses_an_unknown_directory(tmp_path):
+    with pytest.raises(MissingDataError, match="not a radgen"):
+        collect([tmp_path])
+
+
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--quick", "--no-progress", "--output-dir", str(out)]) == 0
+    (demo,) = out.glob("demo-quick-*")
+    return demo
+
+
+def test_demo_quick_writes_a_self_contained_report_with_every_section(quick_demo):
+    html = (quick_demo / "report.html").read_text()
+    md = (quick_demo / "report.md").read_text()
+    for section in SECTIONS:
+        assert section in md, section
+        assert section.lstrip("# ") in html, section
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md)
+    # data, 3 x (curves + class grid), cvae reconstructions, 3 memorization figures, bars, 3 pools
+    assert len(images) >= 15 and all((quick_demo / p).is_file() for p in images)
+    assert html.count('<img src="data:image/png;base64,') == len(images)
+    assert "<img src=\"" + images[0] not in html  # nothing links outside the file
+    for arm in ("real", "weighted", "oversample", "classic", "+cvae", "+lsgan", "+ddpm", "cvae only", "lsgan only", "ddpm only"):
+        assert f"| {arm} |" in md, arm
+
+
+def test_demo_quick_results_respect_the_protocol(quick_demo):
+    demo = json.loads((quick_demo / "demo.json").read_text())
+    assert set(demo["generators"]) == {"cvae", "lsgan", "ddpm"} and demo["settings"]["quick"]
+    res = json.loads((quick_demo / "augment" / "results.json").read_text())
+    assert res["val_patients_in_train"] == 0  # patient-level validation split
+    arms = res["arms"]
+    assert all(len(a["seeds"]) == 3 for a in arms.values())
+    n0, n1 = res["splits"]["train"]["NORMAL"], res["splits"]["train"]["PNEUMONIA"]
+    assert arms["+ddpm"]["train_counts"] == {"NORMAL": n1, "PNEUMONIA": n1} and arms["+ddpm"]["synthetic_in_train"] == n1 - n0
+    assert arms["real"]["synthetic_in_train"] == 0
+    rows = [json.loads(x) for x in (quick_demo / "augment" / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 10 * 3 and {r["test"]["n"] for r in rows} == {sum(res["splits"]["test"].values())}  # every arm tested on the full real test split
+    for g in ("cvae", "lsgan", "ddpm"):
+        (ev,) = Path(demo["generators"][g]).glob("eval-*/metrics.json")
+        assert json.loads(ev.read_text())["features"]["radgen-cnn001"]["extractor"]["name"] == "radgen-cnn001"
+
+
+def test_report_command_rebuilds_from_run_directories(quick_demo, tmp_path, capsys):
+    runs = sorted(str(p) for p in (quick_demo / "generators").glob("*"))
+    assert main(["report", *runs, str(quick_demo / "augment"), "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    for section in SECTIONS[1:]:
+        assert section in md, section
+    assert "report.html" in capsys.readouterr().out
+    assert main(["report", *runs]) == 2  # several directories need --out
