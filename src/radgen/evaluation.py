@@ -25,7 +25,7 @@ from radgen.io import write_json, write_text
 from radgen.metrics.distances import bootstrap_interval, frechet_distance, kernel_distance, prdc
 from radgen.metrics.diversity import pairwise_ms_ssim
 from radgen.metrics.features import get_extractor
-from radgen.metrics.memorization import closest_pairs_figure, memorization_report
+from radgen.metrics.memorization import closest_pairs_figure, copy_ratio_report, memorization_report
 from radgen.metrics.mmd import mmd
 from radgen.models import load_exported
 from radgen.sampling import generate
@@ -77,10 +77,11 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
     out["pixels"] = {"mmd": mmd(fake, real_x), "ms_ssim_generated": pairwise_ms_ssim(fake, n_pairs=200, seed=seed), "ms_ssim_real": pairwise_ms_ssim(real_x, n_pairs=200, seed=seed)}
     memo = memorization_report(fake, train_x, real_x)
     out["memorization_pixels"] = {k: v for k, v in memo.items() if not isinstance(v, np.ndarray)}
+    out["memorization_pixels"]["copy_ratio"] = copy_ratio_report(fake, train_x, real_x, seed=seed)
     out["features"] = {}
     for name in features:
         ex = get_extractor(name, data_config=dcfg, weights=inception_weights, epochs=extractor_epochs)
-        fr, ff = ex(real_x), ex(fake)
+        fr, ff, ftrain = ex(real_x), ex(fake), ex(train_x)
         fd = frechet_distance(fr, ff)
         kd = kernel_distance(fr, ff, subsets=50)
         kid_of = lambda a, b: kernel_distance(a, b, subsets=5)["kid"]  # noqa: E731
@@ -89,8 +90,9 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
             ex.distance_name: fd, f"{ex.distance_name}_ci95": bootstrap_interval(frechet_distance, fr.numpy(), ff.numpy(), n=bootstrap, seed=seed),
             f"KD_{ex.name}": kd["kid"], f"KD_{ex.name}_ci95": bootstrap_interval(kid_of, fr.numpy(), ff.numpy(), n=min(bootstrap, 20), seed=seed), "kd_subset_size": kd["subset_size"],
             **prdc(fr, ff),
-            "memorization": {k: v for k, v in memorization_report(ff, ex(train_x), fr).items() if not isinstance(v, np.ndarray)},
+            "memorization": {k: v for k, v in memorization_report(ff, ftrain, fr).items() if not isinstance(v, np.ndarray)},
         }
+        entry["memorization"]["copy_ratio"] = copy_ratio_report(ff, ftrain, fr, seed=seed)
         if ex.probs_fn is not None:
             entry[f"IS_{ex.name}"] = inception_score(torch.cat([ex.probs_fn(fake[s : s + 256]) for s in range(0, len(fake), 256)]))
         out["features"][name] = entry
@@ -135,6 +137,7 @@ def to_markdown(out: dict[str, Any]) -> str:
     lines.append(f"| MMD^2 (Gaussian, sigma {px['mmd']['sigma']:.3g}) | {_fmt(px['mmd']['mmd2'])} |")
     lines.append(f"| MS-SSIM diversity, generated / real | {_fmt(px['ms_ssim_generated']['ms_ssim'])} / {_fmt(px['ms_ssim_real']['ms_ssim'])} |")
     lines.append(f"| memorized fraction (pixels, below the 5 % real quantile) | {_fmt(out['memorization_pixels']['fraction_flagged'])} |")
+    lines.append(f"| copies (pixels, train/held-out distance ratio below its 5 % real quantile) | {_fmt(out['memorization_pixels']['copy_ratio']['fraction_flagged'])} |")
     for name, e in out["features"].items():
         for k, v in e.items():
             if k in ("extractor", "memorization", "k") or k.endswith("_ci95"):
@@ -142,6 +145,7 @@ def to_markdown(out: dict[str, Any]) -> str:
             ci = e.get(f"{k}_ci95")
             lines.append(f"| {k} ({name}) | {_fmt(v)}{'' if ci is None else ' ' + _fmt(ci)} |")
         lines.append(f"| memorized fraction ({name} features) | {_fmt(e['memorization']['fraction_flagged'])} |")
+        lines.append(f"| copies ({name} features, distance ratio test) | {_fmt(e['memorization']['copy_ratio']['fraction_flagged'])} |")
         lines.append(f"| extractor {name} sha256 | `{e['extractor']['weights_sha256'][:16]}...` |")
     for k, v in out.get("reconstruction", {}).items():
         if k != "n":

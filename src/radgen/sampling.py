@@ -41,8 +41,11 @@ def save_pngs(images: torch.Tensor, folder: Path, prefix: str) -> None:
         img.save(folder / f"{prefix}_{i:05d}.png")
 
 
-def generate(model, n: int, *, label: int | None = None, seed: int = 0, batch_size: int = 256, progress: bool = True, **sample_kwargs) -> torch.Tensor:
-    """``n`` seeded samples in [0, 1], batched; the same seed gives the same images.
+def generate(model, n: int, *, label: int | None = None, seed: int = 0, batch_size: int = 64, progress: bool = True, **sample_kwargs) -> torch.Tensor:
+    """``n`` seeded samples in [0, 1], batched; the same seed and batch size give the same images.
+
+    64 per batch: on CPU, convolutional samplers run ~1.8x faster per image at 64 than at 256
+    (cache-bound; the demo's DDPM: 197 vs 113 image-steps/s).
 
     Sampling runs under ``torch.inference_mode()``; the result is cloned outside it, so it is
     an ordinary tensor that later computations (metrics, classifiers) may use freely.
@@ -57,7 +60,7 @@ def generate(model, n: int, *, label: int | None = None, seed: int = 0, batch_si
     return torch.cat(out).clone()
 
 
-def write_samples(model, out: str | Path, *, n: int, label: int | None = None, seed: int = 0, batch_size: int = 256, overwrite: bool = False, **sample_kwargs) -> Path:
+def write_samples(model, out: str | Path, *, n: int, label: int | None = None, seed: int = 0, batch_size: int = 64, overwrite: bool = False, **sample_kwargs) -> Path:
     if n < 1:
         raise ConfigError(f"--n {n} must be at least 1")
     out, tmp = _prepare(out, overwrite)
@@ -71,18 +74,15 @@ def write_samples(model, out: str | Path, *, n: int, label: int | None = None, s
     return _commit(tmp, out)
 
 
-def write_reconstructions(run: str | Path, out: str | Path, *, data: str | None = None, split: str = "test", n: int = 16, overwrite: bool = False) -> Path:
+def run_images(run: str | Path, model, *, data: str | None = None, split: str = "test"):
+    """(ImageSet, split name): real images of the run's dataset (its config.yaml), or of ``data``,
+    from ``split`` (falling back to val, then train), checked against the model's size."""
     import yaml
 
     from radgen.config import from_dict
     from radgen.data import DataConfig, load_dataset
-    from radgen.models import load_exported
 
-    model, meta = load_exported(run)
-    if not hasattr(model, "reconstruct"):
-        raise ConfigError(f"model {model.config.name!r} has no encoder; reconstruction needs a model of the VAE family")
-    run = Path(run)
-    cfg_path = run / "config.yaml"
+    cfg_path = Path(run) / "config.yaml"
     dcfg = from_dict(DataConfig, yaml.safe_load(cfg_path.read_text())["data"]) if cfg_path.is_file() else DataConfig()
     if data:
         dcfg = DataConfig(name=data, size=model.config.image_size, channels=model.config.channels)
@@ -91,6 +91,16 @@ def write_reconstructions(run: str | Path, out: str | Path, *, data: str | None 
     images = ds[chosen]
     if images.image_size[0] != model.config.image_size or images.channels != model.config.channels:
         raise ConfigError(f"{dcfg.name} {chosen} images are {images.channels}x{images.image_size[0]} px but the model takes {model.config.channels}x{model.config.image_size} px")
+    return images, chosen
+
+
+def write_reconstructions(run: str | Path, out: str | Path, *, data: str | None = None, split: str = "test", n: int = 16, overwrite: bool = False) -> Path:
+    from radgen.models import load_exported
+
+    model, meta = load_exported(run)
+    if not hasattr(model, "reconstruct"):
+        raise ConfigError(f"model {model.config.name!r} has no encoder; reconstruction needs a model of the VAE family")
+    images, _ = run_images(run, model, data=data, split=split)
     x, y = images.images[:n], images.labels[:n]
     with torch.inference_mode():
         rec = model.reconstruct(x, y)

@@ -30,3 +30,20 @@ def test_copies_are_flagged_and_held_out_images_are_not(tmp_path):
     closest_pairs_figure(torch.cat([copies, held_out]), train, rep, tmp_path / "pairs.png", n=6)
     img = np.asarray(Image.open(tmp_path / "pairs.png"))
     assert img.shape[0] > 50 and img.shape[1] > 150
+
+
+def test_copy_ratio_flags_copies_not_blur_and_calibrates_on_novel_samples():
+    from radgen.metrics.memorization import copy_ratio_report
+
+    g = torch.Generator().manual_seed(0)
+    train = torch.rand(400, 1, 8, 8, generator=g)
+    heldout = torch.rand(400, 1, 8, 8, generator=g)
+    novel = torch.rand(400, 1, 8, 8, generator=g)
+    copies = train[:100] + 0.01 * torch.randn(100, 1, 8, 8, generator=g)
+    blurry = torch.full((100, 1, 8, 8), 0.5) + 0.02 * torch.randn(100, 1, 8, 8, generator=g)
+    # the copies' originals must be in the training subset the ratio uses, so train the report on them
+    assert copy_ratio_report(copies, train[:200], heldout, seed=0)["fraction_flagged"] > 0.4
+    assert copy_ratio_report(blurry, train, heldout, seed=0)["fraction_flagged"] < 0.1  # the "closer than typical" rule flags these
+    assert memorization_report(blurry, train, heldout)["fraction_flagged"] > 0.9
+    rate = copy_ratio_report(novel, train, heldout, seed=0)["fraction_flagged"]
+    assert 0.0 < rate < 0.15  # about the 5 % calibration quantile

@@ -231,6 +231,31 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_latent(args: argparse.Namespace) -> int:
+    from radgen.analysis.latent import latent_plot
+
+    dims = [int(d) for d in args.dims.split(",")] if args.dims else None
+    label = None
+    if args.label is not None:
+        from radgen.models import load_exported
+
+        model, meta = load_exported(args.run)
+        model.class_names = meta.get("data", {}).get("class_names", [])
+        label = _parse_label(model, args.label)
+    path, _ = latent_plot(args.run, args.plot, out=args.out, overwrite=args.overwrite, split=args.split, n=args.n, label=label, dims=dims, steps=args.steps, seed=args.seed, data=args.data)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from radgen.experiments.reproduce import run_reproduction
+
+    out, result = run_reproduction(args.name, output_dir=args.output_dir, epochs=args.epochs, quick=args.quick, progress=not args.no_progress and sys.stderr.isatty(), include_all=args.all)
+    print(result["markdown"])
+    print(f"written to {out} (table.md, table.html, results.json, figures/, runs/) in {result['seconds']:.0f} s")
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     import torch
 
@@ -276,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label", help="class name or index, for class-conditional models")
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion models: ancestral DDPM over all T steps, or DDIM")
     p.add_argument("--steps", type=int, help="diffusion models: DDIM steps")
@@ -325,6 +350,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="+", help="directories")
     p.add_argument("--out", help="output folder (default: the directory, when there is one)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("latent", help="latent-space plots of a trained run: traversal, grid (z=2), scatter, tsne, interpolate, kl")
+    p.add_argument("run", help="run directory")
+    p.add_argument("--plot", required=True, choices=("traversal", "grid", "scatter", "tsne", "interpolate", "kl"))
+    p.add_argument("--out", help="PNG path (default RUN/latent/PLOT.png)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--split", default="test", help="real images for scatter/tsne/interpolate/kl (default test)")
+    p.add_argument("--data", help="dataset name (default: the run's dataset)")
+    p.add_argument("--n", type=int, default=2000, help="real images for scatter/tsne/kl (default 2000)")
+    p.add_argument("--label", help="class (name or index) for conditional models")
+    p.add_argument("--dims", help="traversal: comma-separated latent dimensions (default the first 8)")
+    p.add_argument("--steps", type=int, default=10, help="interpolation steps (default 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_latent)
+
+    from radgen.experiments.reproduce import REPRODUCTIONS
+
+    p = sub.add_parser("reproduce", help="a design document's experiment as one command: " + ", ".join(REPRODUCTIONS.names()))
+    p.add_argument("name", choices=REPRODUCTIONS.names())
+    p.add_argument("--epochs", type=int, help="epochs per model (default: the document's; long on a CPU)")
+    p.add_argument("--quick", action="store_true", help="smoke run: a few batches per epoch")
+    p.add_argument("--all", action="store_true", help="also the settings the document did not tabulate")
+    p.add_argument("--output-dir", default="runs")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("version", help="print versions")
     p.set_defaults(func=cmd_version)

@@ -242,7 +242,7 @@ def make_pool(model, need: dict[int, int], like: ImageSet, *, origin: str, seed:
 
     imgs, labels = [], []
     for c, k in sorted(need.items()):
-        imgs.append(generate(model, k, label=c, seed=seed + 1000 * c, batch_size=256, **sample))
+        imgs.append(generate(model, k, label=c, seed=seed + 1000 * c, **sample))
         labels.append(torch.full((k,), c, dtype=torch.long))
     return to_imageset(torch.cat(imgs), torch.cat(labels), like, origin=origin)
 
@@ -373,25 +373,26 @@ def summary_markdown(summary: dict[str, Any]) -> str:
 
 
 def plot_arms(summary: dict[str, Any], path: str | Path, metrics: tuple[str, ...] = ("balanced_accuracy", "macro_f1", "auroc")) -> Path:
-    """Grouped bars: one group per metric, one bar per arm, error bars = std over seeds."""
+    """One panel per metric, one horizontal bar per arm (mean, error bar = std over seeds);
+    the dashed line is the baseline's mean."""
     from radgen.viz import _pyplot, _save_figure
 
     plt = _pyplot()
     arms = list(summary["arms"])
-    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * len(arms) * len(metrics), 3.4))
-    width = 0.8 / len(arms)
-    cmap = plt.get_cmap("tab10" if len(arms) <= 10 else "tab20")
-    lows = []
-    for i, arm in enumerate(arms):
-        m = summary["arms"][arm]["metrics"]
-        means = [m[k]["mean"] for k in metrics]
-        stds = [0.0 if np.isnan(m[k]["std"]) else m[k]["std"] for k in metrics]
-        lows += [a - b for a, b in zip(means, stds)]
-        ax.bar(np.arange(len(metrics)) + (i - (len(arms) - 1) / 2) * width, means, width, yerr=stds, capsize=2, label=arm, color=cmap(i))
-    ax.set_xticks(np.arange(len(metrics)), [k.replace("_", " ") for k in metrics])
-    finite = [v for v in lows if np.isfinite(v)]
-    ax.set_ylim(max(0.0, min(finite, default=0.0) - 0.05), 1.0)
-    ax.set_ylabel(f"test score (mean ± std, {summary['seeds']} seeds)")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2, loc="lower right")
-    return _save_figure(fig, path, title=f"{summary['classifier']} on {summary['dataset']}: arms vs real test split", dpi=110)
+    colors = {"real": "#4c4c4c", "weighted": "#1f77b4", "oversample": "#1f77b4", "classic": "#1f77b4", "synthetic": "#2ca02c", "synthetic_only": "#d62728"}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics) + 1.2, 0.32 * len(arms) + 1.1), sharey=True, squeeze=False)
+    y = np.arange(len(arms))[::-1]
+    for ax, key in zip(axes[0], metrics):
+        means = np.array([summary["arms"][a]["metrics"][key]["mean"] for a in arms])
+        stds = np.nan_to_num(np.array([summary["arms"][a]["metrics"][key]["std"] for a in arms]))
+        ax.barh(y, means, xerr=stds, capsize=2, color=[colors.get(summary["arms"][a]["kind"], "#888") for a in arms], alpha=0.85)
+        base = summary["arms"].get(summary["baseline"])
+        if base is not None:
+            ax.axvline(base["metrics"][key]["mean"], ls="--", lw=1, color="k")
+        lo = np.nanmin(means - stds) if np.isfinite(means).any() else 0.0
+        ax.set_xlim(max(0.0, lo - 0.05), 1.0)
+        ax.set_title(key.replace("_", " "), fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(labelsize=8)
+    axes[0][0].set_yticks(y, arms)
+    return _save_figure(fig, path, title=f"{summary['classifier']} on {summary['dataset']}, real test split: mean ± std over {summary['seeds']} seeds (dashed: {summary['baseline']})", dpi=110)

@@ -126,6 +126,7 @@ def _eval_row(m: dict[str, Any]) -> tuple[str, list[str]]:
         _fmt(e.get(kd_key)), _fmt(e.get("precision"), 3), _fmt(e.get("recall"), 3), _fmt(e.get("density"), 3), _fmt(e.get("coverage"), 3),
         _fmt(px["mmd"]["mmd2"], 3), f"{_fmt(px['ms_ssim_generated']['ms_ssim'], 3)} / {_fmt(px['ms_ssim_real']['ms_ssim'], 3)}",
         _fmt(m["memorization_pixels"]["fraction_flagged"], 3), _fmt(e.get("memorization", {}).get("fraction_flagged"), 3),
+        _fmt(m["memorization_pixels"].get("copy_ratio", {}).get("fraction_flagged"), 3), _fmt(e.get("memorization", {}).get("copy_ratio", {}).get("fraction_flagged"), 3),
     ]
     return (dist_key or "FD"), cells
 
@@ -151,10 +152,12 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         "## Sample quality", "",
         f"Generated images (with the real split's class proportions) against real test images. `{dist}`: Fréchet distance in the features of {what}{caveat}. "
         "Precision / recall / density / coverage: Naeem et al. 2020, k = 5, same features. MMD²: Gaussian kernel on pixels, bandwidth by the median heuristic. "
-        "MS-SSIM: mean over random pairs, lower = more diverse. Memorized: fraction of generated images closer to the training set than 95 % of real test images are.",
+        "MS-SSIM: mean over random pairs, lower = more diverse. Close: fraction of generated images closer to the training set than 95 % of real test images are "
+        "(in pixels this also catches blur). Copies: fraction whose distance to the training set, divided by their distance to as many unseen real images, "
+        "is below the 5 % quantile of that ratio for other real images (a copy has a ratio near 0, a blurry or novel image near 1; about 0.05 = copies nothing).",
         "",
-        f"| model | N gen / real | {dist} [95 % CI] | KD | precision | recall | density | coverage | MMD² | MS-SSIM gen / real | memorized (pixels) | memorized (features) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| model | N gen / real | {dist} [95 % CI] | KD | precision | recall | density | coverage | MMD² | MS-SSIM gen / real | close (pixels) | close (features) | copies (pixels) | copies (features) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows, "",
     ]
     for run, e in evals:

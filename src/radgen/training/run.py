@@ -113,6 +113,7 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
         if not ckpt.is_file():
             raise MissingDataError(f"{ckpt}: no checkpoint to resume from; is {run_dir} a radgen run directory?")
         ckpt_path = str(ckpt)
+        trim_metrics(run_dir, int(torch.load(ckpt, map_location="cpu", weights_only=True).get("global_step", 0)))
     seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
     if cfg.seed is None:
         print(f"radgen: seed {seed} (none given; pass seed: {seed} to repeat this run)", file=sys.stderr)
@@ -260,6 +261,18 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return rows
+
+
+def trim_metrics(run_dir: Path, global_step: int) -> int:
+    """Drop ``metrics.jsonl`` rows past the checkpoint a resume starts from (an epoch that
+    finished after the last checkpoint, before a kill, is trained again); returns how many."""
+    rows = read_metrics(run_dir)
+    keep = [r for r in rows if int(r.get("step", 0)) <= global_step]
+    if len(keep) != len(rows) or (run_dir / "metrics.jsonl").is_file() and len((run_dir / "metrics.jsonl").read_text().splitlines()) != len(rows):
+        import json
+
+        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in keep))
+    return len(rows) - len(keep)
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:

@@ -1,0 +1,1 @@
+"""Analysis tools over trained runs: latent-space plots."""
