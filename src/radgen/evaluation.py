@@ -69,6 +69,12 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
     real_x, real_y = ref.images[pick], ref.labels[pick]
     fake = _generate_like(model, real_y, seed=seed)
     train_x = ds["train"].images[torch.randperm(len(ds["train"]), generator=g)[:5000]]
+    # The copy-ratio test needs unseen images from the training distribution: the validation
+    # split carved from train when there is one (an official test split may be shifted, as the
+    # Kaggle chest X-ray one is, which would make every train-like sample look like a copy).
+    val = ds.get("val")
+    copy_split = "val" if val is not None and len(val) >= 20 and split != "val" else split
+    copy_ref = val.images[torch.randperm(len(val), generator=g)[:1000]] if copy_split == "val" else real_x
     out: dict[str, Any] = {
         "run": str(run_dir), "model": model.config.name, "dataset": dcfg.name, "real_split": split,
         "n_real": len(real_x), "n_generated": len(fake), "image_size": model.config.image_size, "channels": model.config.channels,
@@ -77,7 +83,7 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
     out["pixels"] = {"mmd": mmd(fake, real_x), "ms_ssim_generated": pairwise_ms_ssim(fake, n_pairs=200, seed=seed), "ms_ssim_real": pairwise_ms_ssim(real_x, n_pairs=200, seed=seed)}
     memo = memorization_report(fake, train_x, real_x)
     out["memorization_pixels"] = {k: v for k, v in memo.items() if not isinstance(v, np.ndarray)}
-    out["memorization_pixels"]["copy_ratio"] = copy_ratio_report(fake, train_x, real_x, seed=seed)
+    out["memorization_pixels"]["copy_ratio"] = {**copy_ratio_report(fake, train_x, copy_ref, seed=seed), "heldout_split": copy_split}
     out["features"] = {}
     for name in features:
         ex = get_extractor(name, data_config=dcfg, weights=inception_weights, epochs=extractor_epochs)
@@ -92,7 +98,7 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
             **prdc(fr, ff),
             "memorization": {k: v for k, v in memorization_report(ff, ftrain, fr).items() if not isinstance(v, np.ndarray)},
         }
-        entry["memorization"]["copy_ratio"] = copy_ratio_report(ff, ftrain, fr, seed=seed)
+        entry["memorization"]["copy_ratio"] = {**copy_ratio_report(ff, ftrain, ex(copy_ref), seed=seed), "heldout_split": copy_split}
         if ex.probs_fn is not None:
             entry[f"IS_{ex.name}"] = inception_score(torch.cat([ex.probs_fn(fake[s : s + 256]) for s in range(0, len(fake), 256)]))
         out["features"][name] = entry

@@ -68,6 +68,7 @@ def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: s
         if len(imgs):
             g = make_grid(imgs[:, :1] if imgs.shape[1] != 3 else imgs, nrow=per_row, pad_value=1.0)
             ax.imshow(g[..., 0] if g.shape[2] == 1 else g, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_adjustable("datalim")  # keep the axes box, so the layout leaves room for the row label
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():
