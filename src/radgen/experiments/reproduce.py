@@ -29,7 +29,7 @@ class ReproduceContext:
     def config(self, name: str, *extra: str):
         from radgen.training.config import load_run_config
 
-        overrides = [f"output_dir={self.out / 'runs'}", f"train.progress_bar={str(self.progress).lower()}", *extra]
+        overrides = [f"output_dir={self.out / 'runs'}", f"name={name}", f"train.progress_bar={str(self.progress).lower()}", *extra]
         if self.epochs is not None:
             overrides.append(f"train.epochs={self.epochs}")
         if self.quick:
