@@ -59,6 +59,15 @@ def _save_figure(fig, path: str | Path, *, title: str | None, dpi: int) -> Path:
     return Path(path)
 
 
+def show_grid(ax, images: torch.Tensor, *, nrow: int) -> None:
+    """Draw images (N, C, H, W) in [0, 1] as one grid on a matplotlib axis, grey, no ticks."""
+    g = make_grid(images[:, :1] if images.shape[1] != 3 else images, nrow=nrow, pad_value=1.0)
+    ax.imshow(g[..., 0] if g.shape[2] == 1 else g, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+    ax.set_adjustable("datalim")  # keep the axes box, so the layout leaves room for a row label
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: str | None = None) -> Path:
     """One row of images per class, labelled with the class name and count shown."""
     plt = _pyplot()
@@ -66,9 +75,7 @@ def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: s
     fig, axes = plt.subplots(len(rows), 1, figsize=(1.1 * per_row + 1.5, 1.25 * len(rows) + (0.5 if title else 0.1)), squeeze=False)
     for ax, (name, imgs) in zip(axes[:, 0], rows.items()):
         if len(imgs):
-            g = make_grid(imgs[:, :1] if imgs.shape[1] != 3 else imgs, nrow=per_row, pad_value=1.0)
-            ax.imshow(g[..., 0] if g.shape[2] == 1 else g, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_adjustable("datalim")  # keep the axes box, so the layout leaves room for the row label
+            show_grid(ax, imgs, nrow=per_row)
         ax.set_xticks([])
         ax.set_yticks([])
         for spine in ax.spines.values():

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 from radgen.errors import ConfigError
+from radgen.models.latent import ACTIVE_UNIT_THRESHOLD
 from radgen.nn.gan import to_unit
-from radgen.viz import _pyplot, _save_figure, make_grid
+from radgen.viz import _pyplot, _save_figure, show_grid
 
-ACTIVE_UNIT_THRESHOLD = 0.01
 PLOTS = ("traversal", "grid", "scatter", "tsne", "interpolate", "kl")
 
 
@@ -74,13 +74,6 @@ def _labels(a: LatentAdapter, n: int, label: int | None) -> torch.Tensor | None:
     return torch.full((n,), int(label), dtype=torch.long)
 
 
-def _show(ax, images: torch.Tensor, nrow: int) -> None:
-    g = make_grid(images, nrow=nrow, pad_value=1.0)
-    ax.imshow(g[..., 0] if g.shape[2] == 1 else g, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
 @torch.no_grad()
 def traversal(model, path: str | Path, *, values: torch.Tensor | None = None, dims: list[int] | None = None, label: int | None = None) -> torch.Tensor:
     """Decode z = v * e_d for each value v and dimension d; returns the (rows * len(values), dim) codes decoded."""
@@ -106,7 +99,7 @@ def traversal(model, path: str | Path, *, values: torch.Tensor | None = None, di
     plt = _pyplot()
     fig, axes = plt.subplots(len(rows), 1, figsize=(0.75 * len(values) + 1.2, 0.8 * len(rows) + 0.6), squeeze=False)
     for i, ax in enumerate(axes[:, 0]):
-        _show(ax, images[i * len(values) : (i + 1) * len(values)], len(values))
+        show_grid(ax, images[i * len(values) : (i + 1) * len(values)], nrow=len(values))
         ax.set_ylabel(row_labels[i], rotation=0, ha="right", va="center", fontsize=8)
     axes[-1, 0].set_xlabel("value: " + ", ".join(f"{v:g}" for v in values.tolist()), fontsize=8)
     _save_figure(fig, path, title=f"{a.name}: latent traversal", dpi=100)
@@ -125,7 +118,7 @@ def latent_grid(model, path: str | Path, *, n: int = 15, limit: float = 5.0, lab
     images = a.decode(z, _labels(a, len(z), label)).cpu()
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(0.55 * n + 1, 0.55 * n + 1))
-    _show(ax, images, n)
+    show_grid(ax, images, nrow=n)
     ax.set_xlabel(f"z0 from {-limit:g} to {limit:g}")
     ax.set_ylabel(f"z1 from {limit:g} (top) to {-limit:g}")
     _save_figure(fig, path, title=f"{a.name}: decoded latent grid", dpi=100)
@@ -219,12 +212,12 @@ def interpolate(model, path: str | Path, *, x: torch.Tensor | None = None, y: to
     n_rows = len(rows) + (1 if x is not None else 0)
     fig, axes = plt.subplots(n_rows, 1, figsize=(0.75 * steps + 1.2, 0.85 * n_rows + 0.6), squeeze=False)
     for ax, (k, imgs) in zip(axes[:, 0], rows.items()):
-        _show(ax, imgs, steps)
+        show_grid(ax, imgs, nrow=steps)
         ax.set_ylabel(k, rotation=0, ha="right", va="center", fontsize=8)
     if x is not None:
         blank = torch.ones(steps, *x.shape[1:])
         blank[0], blank[-1] = x[0], x[1]
-        _show(axes[-1, 0], blank, steps)
+        show_grid(axes[-1, 0], blank, nrow=steps)
         axes[-1, 0].set_ylabel("inputs", rotation=0, ha="right", va="center", fontsize=8)
     _save_figure(fig, path, title=f"{a.name}: interpolation " + ("between two real images' codes" if x is not None else "between two prior draws"), dpi=100)
     return paths
@@ -255,16 +248,18 @@ def kl_bars(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path)
 
 
 def latent_plot(run: str | Path, plot: str, *, out: str | Path | None = None, overwrite: bool = False, split: str = "test", n: int = 2000,
-                label: int | None = None, dims: list[int] | None = None, steps: int = 10, seed: int = 0, data: str | None = None) -> tuple[Path, object]:
+                label: int | str | None = None, dims: list[int] | None = None, steps: int = 10, seed: int = 0, data: str | None = None) -> tuple[Path, object]:
     """``radgen latent RUN --plot PLOT``: load the run's export (and its real images when the
     plot needs them) and write ``RUN/latent/<plot>.png`` (or ``out``); never overwrites silently."""
     from radgen.errors import RadgenError
     from radgen.models import load_exported
+    from radgen.models.export import label_index
     from radgen.sampling import run_images
 
     if plot not in PLOTS:
         raise ConfigError(f"--plot {plot!r}; valid: {', '.join(PLOTS)}")
-    model, _ = load_exported(run)
+    model, meta = load_exported(run)
+    label = label_index(label, (meta.get("data") or {}).get("class_names", []))
     path = Path(out) if out else Path(run) / "latent" / f"{plot}.png"
     if path.exists() and not overwrite:
         raise RadgenError(f"{path}: already exists; choose another --out or pass --overwrite")

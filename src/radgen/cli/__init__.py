@@ -147,25 +147,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_label(model, text: str | None):
-    if text is None:
-        return None
-    names = list(getattr(model, "class_names", []) or [])
-    if text in names:
-        return names.index(text)
-    try:
-        return int(text)
-    except ValueError:
-        raise RadgenError(f"--label {text!r} is neither a class name ({', '.join(names) or 'none recorded'}) nor an index") from None
-
-
 def cmd_sample(args: argparse.Namespace) -> int:
     from radgen.models import load_exported
+    from radgen.models.export import label_index
     from radgen.sampling import write_samples
 
     model, meta = load_exported(args.run)
-    model.class_names = meta.get("data", {}).get("class_names", [])
-    label = _parse_label(model, args.label)
+    label = label_index(args.label, meta.get("data", {}).get("class_names", []))
     extra = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps), ("guidance_scale", args.guidance), ("eta", args.eta)) if v is not None}
     if extra and model.config.name != "ddpm" and not hasattr(model, "preview"):
         raise RadgenError(f"--sampler/--steps/--guidance/--eta apply to diffusion models; {model.config.name!r} is not one")
@@ -235,14 +223,7 @@ def cmd_latent(args: argparse.Namespace) -> int:
     from radgen.analysis.latent import latent_plot
 
     dims = [int(d) for d in args.dims.split(",")] if args.dims else None
-    label = None
-    if args.label is not None:
-        from radgen.models import load_exported
-
-        model, meta = load_exported(args.run)
-        model.class_names = meta.get("data", {}).get("class_names", [])
-        label = _parse_label(model, args.label)
-    path, _ = latent_plot(args.run, args.plot, out=args.out, overwrite=args.overwrite, split=args.split, n=args.n, label=label, dims=dims, steps=args.steps, seed=args.seed, data=args.data)
+    path, _ = latent_plot(args.run, args.plot, out=args.out, overwrite=args.overwrite, split=args.split, n=args.n, label=args.label, dims=dims, steps=args.steps, seed=args.seed, data=args.data)
     print(f"wrote {path}")
     return 0
 

@@ -130,6 +130,18 @@ def synthetic_counts_to_ratio(labels: torch.Tensor, num_classes: int, ratio: flo
     return {c: target - n for c, n in enumerate(counts) if target - n > 0}
 
 
+def synthetic_only_counts(labels: torch.Tensor, num_classes: int, fraction: float) -> dict[int, int]:
+    """Synthetic images per class for the synthetic-only arm: ``fraction`` x the real count (at least 1)."""
+    return {c: max(1, round(fraction * n)) for c, n in enumerate(torch.bincount(labels.long(), minlength=num_classes).tolist())}
+
+
+def _take(pool: ImageSet, c: int, k: int, generator: str) -> np.ndarray:
+    idx = np.flatnonzero(pool.labels.numpy() == c)[:k]
+    if len(idx) < k:
+        raise ConfigError(f"synthetic pool of {generator!r} has {len(idx)} images of class {c}, {k} needed")
+    return idx
+
+
 def stratified_subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
     """``n`` images keeping the class proportions (for smoke runs)."""
     if n >= len(images):
@@ -173,23 +185,11 @@ def arm_training_set(arm: Arm, real: ImageSet, pools: dict[str, ImageSet], cfg: 
     if arm.kind == "synthetic":
         pool = pools[arm.generator]
         need = synthetic_counts_to_ratio(real.labels, real.num_classes, cfg.ratio)
-        parts = [real]
-        for c, k in need.items():
-            idx = np.flatnonzero(pool.labels.numpy() == c)[:k]
-            if len(idx) < k:
-                raise ConfigError(f"synthetic pool of {arm.generator!r} has {len(idx)} images of class {c}, {k} needed")
-            parts.append(pool.subset(idx))
-        return ImageSet.concat(parts)
+        return ImageSet.concat([real] + [pool.subset(_take(pool, c, k, arm.generator)) for c, k in need.items()])
     if arm.kind == "synthetic_only":
         pool = pools[arm.generator]
-        idx = []
-        for c, n in enumerate(torch.bincount(real.labels, minlength=real.num_classes).tolist()):
-            k = max(1, round(cfg.synthetic_only_fraction * n))
-            got = np.flatnonzero(pool.labels.numpy() == c)[:k]
-            if len(got) < k:
-                raise ConfigError(f"synthetic pool of {arm.generator!r} has {len(got)} images of class {c}, {k} needed")
-            idx.append(got)
-        return pool.subset(np.concatenate(idx))
+        need = synthetic_only_counts(real.labels, real.num_classes, cfg.synthetic_only_fraction)
+        return pool.subset(np.concatenate([_take(pool, c, k, arm.generator) for c, k in need.items()]))
     return real
 
 
@@ -207,17 +207,16 @@ def arm_train_config(arm: Arm, base: ClassifierTrainConfig, seed: int) -> Classi
 def pool_sizes(real: ImageSet, arms: list[Arm], cfg: AugmentConfig) -> dict[str, dict[int, int]]:
     """Per generator, how many images of each class its arms need."""
     sizes: dict[str, dict[int, int]] = {}
-    counts = torch.bincount(real.labels, minlength=real.num_classes).tolist()
     for arm in arms:
         if arm.generator is None:
             continue
         need = sizes.setdefault(arm.generator, {})
         if arm.kind == "synthetic":
-            for c, k in synthetic_counts_to_ratio(real.labels, real.num_classes, cfg.ratio).items():
-                need[c] = max(need.get(c, 0), k)
+            counts = synthetic_counts_to_ratio(real.labels, real.num_classes, cfg.ratio)
         else:
-            for c, n in enumerate(counts):
-                need[c] = max(need.get(c, 0), max(1, round(cfg.synthetic_only_fraction * n)))
+            counts = synthetic_only_counts(real.labels, real.num_classes, cfg.synthetic_only_fraction)
+        for c, k in counts.items():
+            need[c] = max(need.get(c, 0), k)
     return sizes
 
 

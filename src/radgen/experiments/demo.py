@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from radgen.data import DataConfig, load_dataset
+from radgen.errors import ConfigError
 from radgen.io import write_json
 
 GENERATORS = {"cvae": "demo_cvae", "lsgan": "demo_lsgan", "ddpm": "demo_ddpm"}
@@ -90,8 +91,6 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         splits = load_dataset(dcfg, progress=progress)
     for s in ("train", "val", "test"):
         if s not in splits:
-            from radgen.errors import ConfigError
-
             raise ConfigError(f"dataset {settings.data!r} has no {s!r} split; the demo needs a labelled test split (use --data chest_xray_full_64, pneumoniamnist or a Kaggle folder with train/test)")
     train_set = splits["train"]
     save_class_grid(examples_per_class(train_set.images, train_set.labels, train_set.class_names, per_class=10, seed=0), out / "data.png", title=f"{splits.name}: real training images")

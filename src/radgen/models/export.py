@@ -52,3 +52,16 @@ def load_exported(folder: str | Path, *, map_location: str | torch.device = "cpu
     if missing or unexpected:
         raise ConfigError(f"{w_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval(), meta
+
+
+def label_index(text: str | int | None, class_names: list[str] | tuple[str, ...]) -> int | None:
+    """A class given by name (as recorded in the export's metadata) or by index."""
+    if text is None or isinstance(text, int):
+        return text
+    names = list(class_names or [])
+    if text in names:
+        return names.index(text)
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--label {text!r} is neither a class name ({', '.join(names) or 'none recorded'}) nor an index") from None

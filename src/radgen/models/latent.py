@@ -28,6 +28,7 @@ from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput
 from radgen.nn import LabelEmbedding
 
 LOGVAR_CLAMP = (-30.0, 20.0)  # keeps exp(logvar) finite in float32
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when Var_x E_q[z_d] > 0.01
 
 
 @dataclass

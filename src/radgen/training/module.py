@@ -24,10 +24,10 @@ import torch
 
 from radgen.errors import RadgenError
 from radgen.models.base import GenerativeModel, ModelOutput
+from radgen.models.latent import ACTIVE_UNIT_THRESHOLD
 from radgen.training.config import TrainConfig
 
 log = logging.getLogger(__name__)
-ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when Var_x E_q[z_d] > 0.01
 
 
 class NonFiniteLossError(RadgenError):

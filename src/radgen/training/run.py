@@ -265,14 +265,24 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
 
 def trim_metrics(run_dir: Path, global_step: int) -> int:
     """Drop ``metrics.jsonl`` rows past the checkpoint a resume starts from (an epoch that
-    finished after the last checkpoint, before a kill, is trained again); returns how many."""
-    rows = read_metrics(run_dir)
-    keep = [r for r in rows if int(r.get("step", 0)) <= global_step]
-    if len(keep) != len(rows) or (run_dir / "metrics.jsonl").is_file() and len((run_dir / "metrics.jsonl").read_text().splitlines()) != len(rows):
-        import json
+    finished after the last checkpoint, before a kill, is trained again) and a torn last
+    line; returns how many lines were dropped."""
+    import json
 
-        write_text(run_dir / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in keep))
-    return len(rows) - len(keep)
+    p = run_dir / "metrics.jsonl"
+    if not p.is_file():
+        return 0
+    lines = p.read_text().splitlines()
+    keep = []
+    for line in lines:
+        try:
+            if int(json.loads(line).get("step", 0)) <= global_step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    if len(keep) != len(lines):
+        write_text(p, "".join(line + "\n" for line in keep))
+    return len(lines) - len(keep)
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:
