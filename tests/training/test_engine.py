@@ -130,3 +130,23 @@ def test_curves_figure_and_test_set_elbo_terms(tmp_path):
     t = r.model.loss_terms(test.images, test.labels, generator=g)
     assert terms["recon"] == pytest.approx(float(t["recon"].mean()), rel=1e-2)
     assert terms["kl"] == pytest.approx(float(t["kl"].mean()), rel=5e-2)
+
+
+def test_channels_last_and_compiled_forward_train_the_same_model(tmp_path):
+    """GPU-readiness switches change speed, not results: the same seed gives the same losses and a plain exported module."""
+    conv = {"model": {"name": "gmvae", "latent_dim": 4, "components": 2, "widths": [8, 16]}, "data": {"name": "pneumoniamnist", "val_from_train": 0.1},
+            "train": {"epochs": 1, "batch_size": 64, "limit_train_batches": 3, "limit_val_batches": 1, "progress_bar": False, "sample_every": 0}, "seed": 0, "output_dir": str(tmp_path)}
+    from torch._dynamo.utils import counters
+
+    plain = train(load_run_config(conv), progress=False)
+    graphs = counters["stats"]["unique_graphs"]
+    fast = train(load_run_config(conv, ["train.channels_last=true", "train.compile=true", "train.compile_backend=aot_eager"]), progress=False)
+    assert counters["stats"]["unique_graphs"] > graphs, "torch.compile traced nothing"
+    assert "forward" not in vars(fast.model), "the compiled forward must not leak into the exported model"
+    a, b = read_metrics(plain.run_dir)[0], read_metrics(fast.run_dir)[0]
+    assert a["train/loss/total"] == pytest.approx(b["train/loss/total"], rel=1e-4)
+    sa, sb = plain.model.state_dict(), fast.model.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.allclose(sa[k].float(), sb[k].float(), atol=1e-4) for k in sa)
+    exported, _ = load_exported(fast.run_dir)
+    assert not any(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in exported.parameters())

@@ -38,6 +38,10 @@ class TrainConfig:
     strategy: str = "auto"  # "ddp" for several GPUs or nodes
     precision: Literal["32-true", "bf16-mixed", "16-mixed", "bf16-true"] = "32-true"
     num_workers: int = 0
+    channels_last: bool = False  # NHWC memory format for conv nets (faster with GPU tensor cores)
+    compile: bool = False  # torch.compile the model's forward (first steps slower while it compiles)
+    compile_mode: str | None = None  # torch.compile mode: null (default), "reduce-overhead", "max-autotune"
+    compile_backend: str = "inductor"  # "inductor" (needs a C++ compiler on CPU); "aot_eager" to check tracing only
     deterministic: bool = True
     limit_train_batches: Any = None  # int (batches) or float (fraction); for smoke runs
     limit_val_batches: Any = None

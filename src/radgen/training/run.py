@@ -103,6 +103,27 @@ def _quiet_lightning() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+RUN_DIR_ENV = "RADGEN_RUN_DIR"  # the run directory every process of a distributed run writes to
+SEED_ENV = "RADGEN_SEED"
+
+
+def _ddp_worker() -> bool:
+    """True in a process other than global rank 0 of a distributed launch (Lightning's DDP launcher, torchrun, SLURM)."""
+    if "RANK" in os.environ:
+        return os.environ["RANK"] != "0"
+    return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
+def prepare_for_speed(model: GenerativeModel, t) -> GenerativeModel:
+    """``train.channels_last``: NHWC weights (and batches, in the engine) for tensor-core convolutions;
+    ``train.compile``: the model's forward through ``torch.compile`` (the module and its state dict stay as they are)."""
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if t.compile:
+        model.forward = torch.compile(model.forward, mode=t.compile_mode, backend=t.compile_backend)
+    return model
+
+
 def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None) -> RunResult:
     """Train ``cfg`` in a new run directory, or continue ``resume`` (a run directory) from its last checkpoint."""
     _quiet_lightning()
@@ -114,8 +135,9 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
             raise MissingDataError(f"{ckpt}: no checkpoint to resume from; is {run_dir} a radgen run directory?")
         ckpt_path = str(ckpt)
         trim_metrics(run_dir, int(torch.load(ckpt, map_location="cpu", weights_only=True).get("global_step", 0)))
-    seed = cfg.seed if cfg.seed is not None else secrets.randbelow(2**31)
-    if cfg.seed is None:
+    worker = _ddp_worker()
+    seed = cfg.seed if cfg.seed is not None else int(os.environ.get(SEED_ENV) or secrets.randbelow(2**31))
+    if cfg.seed is None and not worker:
         print(f"radgen: seed {seed} (none given; pass seed: {seed} to repeat this run)", file=sys.stderr)
     cfg = replace(cfg, seed=seed)
     show = cfg.train.progress_bar if progress is None else progress and cfg.train.progress_bar
@@ -132,11 +154,15 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     model = build_model(model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes)
     cfg = replace(cfg, model=to_dict(model.config))
 
+    if run_dir is None and os.environ.get(RUN_DIR_ENV):  # a DDP worker, or a multi-node launch given one shared directory
+        run_dir = Path(os.environ[RUN_DIR_ENV])
     if run_dir is None:
         run_dir = new_run_dir(cfg.output_dir, cfg.name or model.config.name)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "samples").mkdir(exist_ok=True)
-    if resume is None:
+    if resume is None and not worker:
+        if (run_dir / "config.yaml").exists():
+            raise ConfigError(f"{run_dir} already holds a run; unset {RUN_DIR_ENV} or name a new directory (a run never overwrites another)")
         write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     n_params = sum(p.numel() for p in model.parameters())
     info = {
@@ -154,10 +180,12 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
         "data": {"name": data.name, "path": data.path, "splits": {k: len(v) for k, v in data.items()}, "class_names": list(train_set.class_names), "image_size": list(train_set.image_size), "channels": train_set.channels},
         "resumed_from": ckpt_path,
     }
-    write_json(run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info)
-    print(f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {model.describe_losses()})", file=sys.stderr)
+    if not worker:
+        write_json(run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info)
+        print(f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {model.describe_losses()})", file=sys.stderr)
 
     t = cfg.train
+    model = prepare_for_speed(model, t)
     pin = t.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
     train_loader = make_loader(train_set, batch_size=t.batch_size, shuffle=True, seed=seed, num_workers=t.num_workers, pin_memory=pin)
     by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
@@ -206,8 +234,18 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     )
     module = EngineModule(model, t, metrics_path=run_dir / "metrics.jsonl", val_seed=seed)
     started = time.perf_counter()
-    trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    many = trainer.world_size > 1 and not worker
+    if many:  # the processes Lightning launches inherit these: one run directory, one seed
+        os.environ[RUN_DIR_ENV], os.environ[SEED_ENV] = str(run_dir), str(seed)
+    try:
+        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+    finally:
+        if many:
+            os.environ.pop(RUN_DIR_ENV, None)
+            os.environ.pop(SEED_ENV, None)
     elapsed = time.perf_counter() - started
+    if "forward" in vars(model):
+        del model.forward  # back to the eager method: exported and sampled models are plain modules
     if not trainer.is_global_zero:
         return RunResult(run_dir, model, {}, data)
 

@@ -1,0 +1,147 @@
+"""Step timing: the engine against a plain PyTorch loop on the same model, loader and batch.
+
+Shared by ``radgen reproduce seed003-table5`` (parameters and time per epoch of each family)
+and ``benchmarks/families.py`` (throughput, engine overhead, data-loading share). Every
+figure is a median over timed steps after warm-up steps, measured iteration to iteration so
+that the loader's fetch and every per-step hook are included:
+
+* ``engine_step_times``: radgen's Lightning ``EngineModule`` in an ``L.Trainer`` with the
+  trainer options ``radgen train`` uses (no logger, no checkpoint written mid-epoch);
+* ``plain_step_times``: the loop a careful PyTorch user writes for the same model: one Adam
+  per optimizer group, the other groups' parameters frozen while a group steps (what the
+  engine's ``toggle_optimizer`` does), ``zero_grad(set_to_none=True)``, backward, step;
+* ``loader_batch_times``: iterating the loader alone.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from radgen.data.base import ImageSet
+from radgen.models.base import GenerativeModel
+
+
+@dataclass
+class StepTiming:
+    batch_size: int
+    times: list[float] = field(default_factory=list)  # seconds per timed step
+
+    @property
+    def median_s(self) -> float:
+        return statistics.median(self.times)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch_size / self.median_s
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "median_s": self.median_s, "images_per_s": self.images_per_s, "steps": len(self.times)}
+
+
+def random_images(n: int, *, image_size: int, channels: int = 1, num_classes: int = 2, seed: int = 0) -> ImageSet:
+    """``n`` uint8 noise images with random labels: a stand-in split for timing (stored as 1 channel, like every radgen split)."""
+    g = torch.Generator().manual_seed(seed)
+    pixels = torch.randint(0, 256, (n, 1, image_size, image_size), dtype=torch.uint8, generator=g)
+    labels = torch.randint(0, num_classes, (n,), generator=g)
+    return ImageSet(pixels=pixels, labels=labels, class_names=tuple(f"c{i}" for i in range(num_classes)), channels=channels)
+
+
+def _loader(images: ImageSet, batch_size: int, *, pin_memory: bool = False):
+    from radgen.training.data import make_loader
+
+    return make_loader(images, batch_size=batch_size, shuffle=True, seed=0, drop_last=True, pin_memory=pin_memory)
+
+
+def _cycle(loader, n: int):
+    while True:
+        for batch in loader:
+            yield batch
+            n -= 1
+            if n <= 0:
+                return
+
+
+def loader_batch_times(images: ImageSet, *, batch_size: int, steps: int = 20, warmup: int = 2) -> StepTiming:
+    timing = StepTiming(batch_size)
+    it = _cycle(_loader(images, batch_size), steps + warmup)
+    for i in range(steps + warmup):
+        t0 = time.perf_counter()
+        next(it)
+        if i >= warmup:
+            timing.times.append(time.perf_counter() - t0)
+    return timing
+
+
+def plain_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: int, steps: int = 10, warmup: int = 2, lr: float = 1e-4) -> StepTiming:
+    groups = model.optimizer_groups()
+    opts = {g: torch.optim.Adam(params, lr=lr) for g, params in groups.items()}
+    many = len(groups) > 1
+    model.train()
+    timing = StepTiming(batch_size)
+    last = None
+    for i, batch in enumerate(_cycle(_loader(images, batch_size), steps + warmup)):
+        for g, opt in opts.items():
+            for _ in range(int(model.group_steps(i).get(g, 1))):
+                if many:
+                    for other, params in groups.items():
+                        for p in params:
+                            p.requires_grad_(other == g)
+                out = model(batch, group=g)
+                opt.zero_grad(set_to_none=True)
+                out.loss.backward()
+                opt.step()
+                if hasattr(model, "after_optimizer_step"):
+                    model.after_optimizer_step(g)
+        now = time.perf_counter()
+        if last is not None and i >= warmup:
+            timing.times.append(now - last)
+        last = now
+    for p in model.parameters():
+        p.requires_grad_(True)
+    return timing
+
+
+def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: int, steps: int = 10, warmup: int = 2, lr: float = 1e-4, **train_options: Any) -> StepTiming:
+    import lightning as L
+
+    from radgen.training.config import TrainConfig
+    from radgen.training.module import EngineModule
+
+    timing = StepTiming(batch_size)
+
+    class _Clock(L.Callback):
+        last: float | None = None
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            now = time.perf_counter()
+            if self.last is not None and batch_idx > warmup:
+                timing.times.append(now - self.last)
+            self.last = now
+
+    cfg = TrainConfig(lr=lr, batch_size=batch_size, epochs=1, progress_bar=False, **train_options)
+    n_batches = steps + warmup + 1
+    if len(images) < n_batches * batch_size:
+        raise ValueError(f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of {batch_size}; got {len(images)}")
+    trainer = L.Trainer(max_epochs=1, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_train_batches=n_batches, callbacks=[_Clock()])
+    trainer.fit(EngineModule(model, cfg), _loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
+    return timing
+
+
+@torch.no_grad()
+def sampling_time(model: GenerativeModel, n: int, *, repeats: int = 3, seed: int = 0) -> StepTiming:
+    """Seconds to draw ``n`` samples (median of ``repeats``, one untimed warm-up draw first)."""
+    from radgen.sampling import generate
+
+    model.eval()
+    timing = StepTiming(n)
+    generate(model, min(n, 4), seed=seed, progress=False)
+    for r in range(repeats):
+        t0 = time.perf_counter()
+        generate(model, n, seed=seed + r, progress=False)
+        timing.times.append(time.perf_counter() - t0)
+    return timing
