@@ -138,3 +138,4 @@ def test_reproduce_seed002_table1_end_to_end_with_both_columns(tmp_path, capsys)
     for fig in ("fig3_z1_traversal.png", "fig4_z2_grid.png", "fig5_z2_scatter.png", "fig5_z64_tsne.png"):
         assert (out / "figures" / fig).stat().st_size > 1000, fig
     assert 'src="data:image/png;base64,' in (out / "table.html").read_text()
+

@@ -231,7 +231,8 @@ def cmd_latent(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from radgen.experiments.reproduce import run_reproduction
 
-    out, result = run_reproduction(args.name, output_dir=args.output_dir, epochs=args.epochs, quick=args.quick, progress=not args.no_progress and sys.stderr.isatty(), include_all=args.all)
+    out, result = run_reproduction(args.name, output_dir=args.output_dir, epochs=args.epochs, quick=args.quick, progress=not args.no_progress and sys.stderr.isatty(),
+                                   include_all=args.all, overrides=tuple(args.set), inception_weights=args.inception_weights)
     print(result["markdown"])
     print(f"written to {out} (table.md, table.html, results.json, figures/, runs/) in {result['seconds']:.0f} s")
     return 0
@@ -353,6 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs per model (default: the document's; long on a CPU)")
     p.add_argument("--quick", action="store_true", help="smoke run: a few batches per epoch")
     p.add_argument("--all", action="store_true", help="also the settings the document did not tabulate")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every training run, e.g. train.limit_train_batches=200 (repeatable)")
+    p.add_argument("--inception-weights", metavar="FILE", help="pytorch-fid Inception weights: adds FID where the document reports FID")
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_reproduce)

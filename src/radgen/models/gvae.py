@@ -87,10 +87,12 @@ class GVAE(GaussianEncoderGAN):
         x, y = batch
         y = y if self.k else None
         real = to_signed(x)
-        mu, logvar = self.encode(x, y)
-        z_q = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
-        x_q, x_p = self.generate(z_q, y), self.generate(self.noise(x.shape[0]), y)
-        if group == "critic":
+        critic = group == "critic"
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not critic):  # the critic's step needs the fakes, not their graph
+            mu, logvar = self.encode(x, y)
+            z_q = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+            x_q, x_p = self.generate(z_q, y), self.generate(self.noise(x.shape[0]), y)
+        if critic:
             d_real = self.discriminate(real, y).mean()
             d_fake = 0.5 * (self.discriminate(x_p.detach(), y).mean() + self.discriminate(x_q.detach(), y).mean())
             gp = gradient_penalty(lambda t: self.discriminate(t, y), real, x_p)

@@ -110,6 +110,9 @@ def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: i
 
     from radgen.training.config import TrainConfig
     from radgen.training.module import EngineModule
+    from radgen.training.run import _quiet_lightning
+
+    _quiet_lightning()
 
     timing = StepTiming(batch_size)
 
