@@ -38,7 +38,7 @@ FAMILIES: dict[str, tuple[dict, int, int, int, int, str]] = {
     "wgan_gp": ({"base_width": 32}, 28, 1, 32, 20, "004"),
     "vae_gan": ({"latent_dim": 128, "base_width": 32}, 28, 1, 32, 10, "004"),
     "gvae": ({"latent_dim": 1000, "base_width": 32}, 28, 1, 32, 10, "004"),
-    "ddpm": ({"block_out_channels": [8, 16, 32], "attention_resolutions": [], "timesteps": 200, "sample_steps": 16}, 64, 1, 16, 6, "001 (demo UNet)"),
+    "ddpm": ({"block_out_channels": [8, 16, 32], "attention_resolutions": [], "layers_per_block": 1, "norm_groups": 8, "timesteps": 200, "sampler": "ddim", "sample_steps": 16}, 64, 1, 16, 6, "001 (demo UNet, DDIM-16)"),
 }
 PEERS = {"vae", "resnet_vae"}
 
@@ -96,6 +96,7 @@ def pythae_step_times(model, images, *, batch_size: int, steps: int, warmup: int
     with tempfile.TemporaryDirectory() as tmp:
         cfg = BaseTrainerConfig(output_dir=tmp, num_epochs=1, per_device_train_batch_size=batch_size, learning_rate=1e-4, no_cuda=True)
         trainer = BaseTrainer(peer, data, training_config=cfg, callbacks=[Clock()])
+        trainer.prepare_training()  # optimizer, output folder, callbacks: what its train() does before the epochs
         trainer.train_step(0)
     return times[warmup:]
 

@@ -142,9 +142,10 @@ def sampling_time(model: GenerativeModel, n: int, *, repeats: int = 3, seed: int
 
     model.eval()
     timing = StepTiming(n)
-    generate(model, min(n, 4), seed=seed, progress=False)
+    label = 0 if model.supports_labels else None  # class-conditional models: one class, same cost as any other
+    generate(model, min(n, 4), label=label, seed=seed, progress=False)
     for r in range(repeats):
         t0 = time.perf_counter()
-        generate(model, n, seed=seed + r, progress=False)
+        generate(model, n, label=label, seed=seed + r, progress=False)
         timing.times.append(time.perf_counter() - t0)
     return timing
