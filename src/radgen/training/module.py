@@ -89,7 +89,6 @@ class EngineModule(L.LightningModule):
         self.val_summary: dict[str, Any] = {}
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
         self._epoch_start = time.perf_counter()
-        self._direct = False  # set in on_fit_start
 
     # -- optimisers ------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -116,13 +115,6 @@ class EngineModule(L.LightningModule):
             f"training stopped and the last good checkpoint is kept; lower train.lr or set train.gradient_clip"
         )
 
-    def on_fit_start(self) -> None:
-        from lightning.pytorch.strategies import SingleDeviceStrategy
-
-        # The direct path skips only wrappers with nothing to do here: loss scaling (16-mixed),
-        # DDP's backward hooks and sharded optimizers all keep Lightning's own calls.
-        self._direct = type(self.trainer.strategy) is SingleDeviceStrategy and str(self.trainer.precision) == "32-true"
-
     def training_step(self, batch, batch_idx: int):
         n_batches = max(1, int(self.trainer.num_training_batches)) if math.isfinite(self.trainer.num_training_batches) else 1
         self.model.progress_epoch = self.current_epoch + batch_idx / n_batches
@@ -137,16 +129,10 @@ class EngineModule(L.LightningModule):
                 out = self.model(batch, group=group)
                 self._check_finite(out, group)
                 opt.zero_grad(set_to_none=True)
-                if self._direct:  # one device, full precision: Lightning's wrappers add nothing but ~0.5 ms per step
-                    out.loss.backward()
-                    if self.cfg.gradient_clip:
-                        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.gradient_clip)
-                    opt.optimizer.step()
-                else:
-                    self.manual_backward(out.loss)
-                    if self.cfg.gradient_clip:
-                        self.clip_gradients(opt, gradient_clip_val=self.cfg.gradient_clip, gradient_clip_algorithm="norm")
-                    opt.step()
+                self.manual_backward(out.loss)
+                if self.cfg.gradient_clip:
+                    self.clip_gradients(opt, gradient_clip_val=self.cfg.gradient_clip, gradient_clip_algorithm="norm")
+                opt.step()
                 if hasattr(self.model, "after_optimizer_step"):  # e.g. EMA weights
                     self.model.after_optimizer_step(group)
                 if many:
