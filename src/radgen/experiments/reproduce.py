@@ -240,7 +240,8 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
         table4[z] = {**_sample_scores(r.model, r.data["test"], n=n), "run": str(r.run_dir)}
     _log("[Table 5] MLP VAE on mnist, the hybrid's budget")
     hybrid = trained[("gvae", "mnist", 1000)]
-    budget = [f"train.epochs={hybrid.summary['epochs_run']}", "train.batch_size=32", f"train.limit_train_batches={_limit(hybrid)}", "train.lr=0.0001"]
+    limit = _train_limit(hybrid)  # the resolved config: the document's 1000 unless --quick or --set changed it
+    budget = [f"train.epochs={hybrid.summary['epochs_run']}", "train.batch_size=32", f"train.limit_train_batches={'null' if limit is None else limit}", "train.lr=0.0001"]
     vae = train(ctx.config("seed002_mlp_vae_z64_beta1", *budget, run_name="seed004_vae_mnist"), progress=ctx.progress)
     test = hybrid.data["test"]
     sub = test.subset(list(range(min(64 if ctx.quick else 1000, len(test)))))
@@ -252,7 +253,7 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
         "## Design document 004, Tables 3-5",
         "",
         f"Data: MNIST and Fashion-MNIST from the original IDX files, 28 px, in [-1, 1] inside the GANs. Training as 004 Sec. 5 states it: Adam lr 1e-4, batch 32, "
-        f"\"1000 iterations\" (one epoch capped at 1000 batches; this run: {_budget_text(hybrid)}). Architectures: DCGAN-style baselines at base width 32; the hybrid "
+        f"\"1000 iterations\" (one epoch capped at 1000 batches; this run: {hybrid.summary['epochs_run']} epoch(s){'' if limit is None else f' of at most {limit} batches'}). Architectures: DCGAN-style baselines at base width 32; the hybrid "
         f"with 004's ResNet-block generator and critic (Tables 1-2) at widths 32/64/128 instead of 64/128/256 (a CPU budget), z = 1000 unless swept.",
         "",
         f"MMD: unbiased Gaussian-kernel MMD^2 on pixels in [0, 1], median-heuristic bandwidth, {n} samples vs {n} test images, printed x 10^-4 like 004 "
@@ -292,14 +293,11 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
     return {"table3": table3, "table4": {str(z): v for z, v in table4.items()}, "table5": table5, "markdown": "\n".join(lines) + "\n"}
 
 
-def _limit(result) -> int:
+def _train_limit(result) -> int | None:
+    """``train.limit_train_batches`` of a finished run, from its resolved config (None: whole epochs)."""
     import yaml
 
-    return yaml.safe_load((result.run_dir / "config.yaml").read_text())["train"]["limit_train_batches"] or 1000
-
-
-def _budget_text(result) -> str:
-    return f"{result.summary['epochs_run']} epoch(s) of at most {_limit(result)} batches"
+    return yaml.safe_load((result.run_dir / "config.yaml").read_text())["train"]["limit_train_batches"]
 
 
 # --------------------------------------------------------------------------- cost: design document 003, Table 5
@@ -325,8 +323,6 @@ COST_ROWS: list[tuple[str, str, dict, int, int, str, int, int, int | None, str |
 def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
     import math
 
-    import torch
-
     from radgen.models.base import build_model, model_config_from_dict
     from radgen.training.profile import engine_step_times, random_images
 
@@ -337,10 +333,9 @@ def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
         params = sum(p.numel() for p in model.parameters())
         row = {"label": label, "family": family, "image_size": size, "channels": ch, "document": doc, "parameters": params, "paper_parameters": p_params,
                "paper_time": p_time, "n_train": n_train, "batch": batch}
-        timed = not (ctx.quick and size > 64)
-        if timed:
+        if not (ctx.quick and size > 64):
             cycle = max(1, int(getattr(model.config, "n_critic", 1)))  # time whole critic/generator cycles
-            b = 2 if ctx.quick else min(batch, 8 if size > 64 else batch)
+            b = 2 if ctx.quick else min(batch, 8) if size > 64 else batch
             steps = cycle if ctx.quick or size > 64 else 4 * cycle
             _log(f"[{i + 1}/{len(COST_ROWS)}] {family} at {size} px: {steps} steps of batch {b}")
             t = engine_step_times(model, random_images((steps + 3) * b, image_size=size, channels=ch), batch_size=b, steps=steps, warmup=1)

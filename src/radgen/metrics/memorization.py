@@ -37,14 +37,17 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, *, batch_s
     return torch.cat(dists), torch.cat(idx)
 
 
+def _flag_below_quantile(values: torch.Tensor, reference: torch.Tensor, quantile: float) -> dict:
+    """Threshold = the ``quantile`` of ``reference``; the fraction of ``values`` below it."""
+    threshold = float(torch.quantile(reference, quantile))
+    return {"threshold": threshold, "quantile": quantile, "fraction_flagged": float((values < threshold).double().mean())}
+
+
 def memorization_report(generated: torch.Tensor, train: torch.Tensor, test: torch.Tensor, *, quantile: float = 0.05) -> dict:
     d_gen, idx = nearest_distances(generated, train)
     d_test, _ = nearest_distances(test, train)
-    threshold = float(torch.quantile(d_test, quantile))
     return {
-        "threshold": threshold,
-        "quantile": quantile,
-        "fraction_flagged": float((d_gen < threshold).double().mean()),
+        **_flag_below_quantile(d_gen, d_test, quantile),
         "generated_nn_median": float(d_gen.median()),
         "test_nn_median": float(d_test.median()),
         "nn_distance": d_gen.numpy(),
@@ -79,11 +82,8 @@ def copy_ratio_report(generated: torch.Tensor, train: torch.Tensor, heldout: tor
         return nearest_distances(x, t)[0] / nearest_distances(x, ref)[0].clamp(min=1e-12)
 
     r_gen, r_cal = ratio(generated), ratio(calib)
-    threshold = float(torch.quantile(r_cal, quantile))
     return {
-        "threshold": threshold,
-        "quantile": quantile,
-        "fraction_flagged": float((r_gen < threshold).double().mean()),
+        **_flag_below_quantile(r_gen, r_cal, quantile),
         "generated_ratio_median": float(r_gen.median()),
         "heldout_ratio_median": float(r_cal.median()),
         "reference_size": len(ref),
