@@ -87,7 +87,7 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
     out["features"] = {}
     for name in features:
         ex = get_extractor(name, data_config=dcfg, weights=inception_weights, epochs=extractor_epochs)
-        fr, ff, ftrain = ex(real_x), ex(fake), ex(train_x)
+        (ff, probs), fr, ftrain = ex.features_and_probs(fake), ex(real_x), ex(train_x)
         fd = frechet_distance(fr, ff)
         kd = kernel_distance(fr, ff, subsets=50)
         kid_of = lambda a, b: kernel_distance(a, b, subsets=5)["kid"]  # noqa: E731
@@ -99,8 +99,8 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
             "memorization": {k: v for k, v in memorization_report(ff, ftrain, fr).items() if not isinstance(v, np.ndarray)},
         }
         entry["memorization"]["copy_ratio"] = {**copy_ratio_report(ff, ftrain, ex(copy_ref), seed=seed), "heldout_split": copy_split}
-        if ex.probs_fn is not None:
-            entry[f"IS_{ex.name}"] = inception_score(torch.cat([ex.probs_fn(fake[s : s + 256]) for s in range(0, len(fake), 256)]))
+        if probs is not None:
+            entry[f"IS_{ex.name}"] = inception_score(probs)
         out["features"][name] = entry
     if hasattr(model, "reconstruct"):
         from radgen.metrics.reconstruction import reconstruction_metrics

@@ -57,3 +57,52 @@ def test_domain_extractor_is_trained_once_cached_and_hashed(tmp_path):
     assert again.weights_sha256 == ex.weights_sha256  # loaded from the cache, not retrained
     torch.testing.assert_close(again(torch.ones(2, 1, 28, 28)), ex(torch.ones(2, 1, 28, 28)))
     assert ex(torch.rand(2, 3, 56, 56)).shape == (2, 128)  # colour and other sizes are mapped to what it was trained on
+
+
+def test_inference_form_of_inception_gives_the_published_networks_features():
+    """BatchNorm folded into the convolutions and NHWC layout (the speed-up the extractor uses)
+    change the pool3 features and logits only by float32 rounding, with non-trivial BN statistics."""
+    from radgen.nn.inception import BasicConv2d, FIDInceptionV3
+
+    torch.manual_seed(0)
+    net = FIDInceptionV3().eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    x = torch.rand(3, 1, 40, 40)
+    with torch.no_grad():
+        ref_pool, ref_logits = net(x)
+        fast = FIDInceptionV3().eval()
+        fast.load_state_dict(net.state_dict())
+        fast.for_inference()
+        pool, logits = fast(x)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert all(m.conv.bias is not None for m in fast.modules() if isinstance(m, BasicConv2d))
+    assert fast.Conv2d_1a_3x3.conv.weight.is_contiguous(memory_format=torch.channels_last)
+    assert ref_pool.abs().max() > 0.1  # the check is not vacuous: features are not all zero
+    torch.testing.assert_close(pool, ref_pool, rtol=1e-4, atol=1e-4 * float(ref_pool.abs().max()))
+    torch.testing.assert_close(logits, ref_logits, rtol=1e-4, atol=1e-4 * float(ref_logits.abs().max()))
+
+
+def test_features_and_probs_in_one_pass_equal_the_separate_calls(tmp_path):
+    from radgen.nn.inception import FIDInceptionV3
+
+    f = tmp_path / "random-inception.pth"
+    torch.save({k: v for k, v in FIDInceptionV3().state_dict().items() if not k.endswith("num_batches_tracked")}, f)
+    ex = get_extractor("inception", weights=str(f))
+    x = torch.rand(3, 1, 32, 32)
+    calls = []
+    inner = ex.joint_fn
+    ex.joint_fn = lambda t: calls.append(len(t)) or inner(t)
+    feats, probs = ex.features_and_probs(x, batch_size=2)
+    assert calls == [2, 1]  # one pass per batch, features and probabilities together
+    torch.testing.assert_close(feats, ex(x))
+    torch.testing.assert_close(probs, ex.probs_fn(x).double())
+    ex.joint_fn = None  # an extractor without the joint pass falls back to two
+    f2, p2 = ex.features_and_probs(x)
+    torch.testing.assert_close(f2, feats)
+    torch.testing.assert_close(p2, probs)

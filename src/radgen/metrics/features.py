@@ -37,11 +37,21 @@ class FeatureExtractor:
     record: dict[str, Any] = field(default_factory=dict)  # training data, preprocessing...
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None
     probs_fn: Callable[[torch.Tensor], torch.Tensor] | None = None  # class probabilities, for an Inception-Score-style number
+    joint_fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None  # (features, probabilities) in one pass
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
         """(N, C, H, W) in [0, 1] -> (N, dim) float64 features."""
         return torch.cat([self.fn(images[s : s + batch_size]).double() for s in range(0, len(images), batch_size)])
+
+    @torch.no_grad()
+    def features_and_probs(self, images: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features (N, dim) float64 and class probabilities (N, K) float64, or None when the
+        extractor has no classifier head; one pass through the network when it offers ``joint_fn``."""
+        if self.joint_fn is None:
+            return self(images, batch_size=batch_size), (None if self.probs_fn is None else torch.cat([self.probs_fn(images[s : s + batch_size]).double() for s in range(0, len(images), batch_size)]))
+        parts = [self.joint_fn(images[s : s + batch_size]) for s in range(0, len(images), batch_size)]
+        return torch.cat([f for f, _ in parts]).double(), torch.cat([p for _, p in parts]).double()
 
 
 FEATURES: Registry[Callable[..., FeatureExtractor]] = Registry("feature extractor")
@@ -105,7 +115,7 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     """pool3 features of the TF-ported Inception-v3. Its Frechet distance is named ``FID`` only
     when the file's sha256 starts with the published prefix; otherwise ``FD_inception-unverified``."""
     path = find_inception_weights(weights)
-    net = load_fid_inception(path)
+    net = load_fid_inception(path).for_inference()
     digest = sha256_of(path)
     verified = digest.startswith(INCEPTION_SHA256_PREFIX)
     record = {"weights_file": str(path), "verified": verified, "preprocessing": "grey replicated to RGB, bilinear resize to 299x299, scaled to [-1, 1]"}
@@ -118,8 +128,12 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     def probs_fn(x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(net(x)[1], 1)
 
+    def joint_fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pool3, logits = net(x)
+        return pool3, torch.softmax(logits, 1)
+
     name = "inception" if verified else "inception-unverified"
-    return FeatureExtractor(name, "FID" if verified else f"FD_{name}", 2048, digest, record, fn, probs_fn)
+    return FeatureExtractor(name, "FID" if verified else f"FD_{name}", 2048, digest, record, fn, probs_fn, joint_fn)
 
 
 @FEATURES.register("radgen-cnn001", "design document 001's CNN trained by radgen on the real training split; penultimate 128-d features (FD_radgen-cnn001)")
@@ -172,7 +186,11 @@ def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs:
     def probs_fn(x: torch.Tensor) -> torch.Tensor:
         return torch.softmax(model.fc2(fn(x)), 1)
 
-    return FeatureExtractor("radgen-cnn001", "FD_radgen-cnn001", 128, sha256_of(wpath), {**record, "weights_file": str(wpath)}, fn, probs_fn)
+    def joint_fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = fn(x)
+        return feats, torch.softmax(model.fc2(feats), 1)
+
+    return FeatureExtractor("radgen-cnn001", "FD_radgen-cnn001", 128, sha256_of(wpath), {**record, "weights_file": str(wpath)}, fn, probs_fn, joint_fn)
 
 
 def get_extractor(name: str, **kwargs: Any) -> FeatureExtractor:
