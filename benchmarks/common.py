@@ -45,11 +45,13 @@ def median_time(fn: Callable[[], object], *, repeats: int, setup: Callable[[], o
     return statistics.median(times), times
 
 
-def save(name: str, rows: list[dict], columns: list[str], title: str) -> str:
+def save(name: str, rows: list[dict], columns: list[str], title: str, notes: str = "") -> str:
     env = stamp()
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     body = "".join("| " + " | ".join(str(r[c]) for c in columns) + " |\n" for r in rows)
     md = f"## {title}\n\ncommit {env['commit']}, {env['date']}, {env['machine']}, torch {env['torch']} ({env['threads']} threads)\n\n{header}{body}"
-    write_json(RESULTS / f"{name}.json", {"env": env, "rows": rows})
+    if notes:
+        md += f"\n{notes}\n"
+    write_json(RESULTS / f"{name}.json", {"env": env, "rows": rows, "notes": notes})
     write_text(RESULTS / f"{name}.md", md)
     return md

@@ -2,7 +2,10 @@
 
 For each family at its design document's resolution (batch sizes a 2-core CPU can time):
   plain img/s   the same model, loader and batch in a hand-written PyTorch loop (radgen.training.profile)
-  engine img/s  radgen's Lightning engine; overhead = plain step time / engine step time - 1 ... reported as engine/plain - 1
+  engine img/s  radgen's Lightning engine with radgen train's callbacks; overhead = engine / plain step time - 1
+                (median over paired repeats)
+  fixed cost    the engine's cost per step measured on a negligible model (microseconds), over the family's
+                plain step time: the overhead without this machine's drift
   peer img/s    pythae's trainer on the same encoder/decoder networks, where a peer exists (MLP VAE, ResNet VAE)
   loader share  time to fetch a batch / plain step time
   sample img/s  radgen.sampling.generate, batch 64
@@ -24,7 +27,6 @@ import subprocess
 import sys
 import time
 import warnings
-from pathlib import Path
 
 from common import save  # noqa: F401  (also puts src/ on the path)
 
@@ -124,13 +126,14 @@ def one(family: str, repeats: int) -> dict:
             torch.manual_seed(0)
             peer.append(statistics.median(pythae_step_times(make(), images, batch_size=batch, steps=steps, warmup=2, recon="bce" if family == "vae" else "mse")))
     p, e = statistics.median(plain), statistics.median(engine)
+    paired = statistics.median(ei / pi for ei, pi in zip(engine, plain)) - 1  # each repeat's engine run against the plain run beside it
     loader = loader_batch_times(images, batch_size=batch).median_s
     model = make()
     n_sample = 64 if family != "ddpm" else 16
     sample = sampling_time(model, n_sample, repeats=2)
     row = {
         "family": family, "document": doc, "px": f"{size} x{ch}", "batch": batch, "parameters": sum(q.numel() for q in model.parameters()),
-        "plain_img_s": batch / p, "engine_img_s": batch / e, "engine_overhead": e / p - 1, "loader_share": loader / p,
+        "plain_img_s": batch / p, "engine_img_s": batch / e, "engine_overhead": paired, "loader_share": loader / p,
         "peer": "pythae 0.1.2" if peer else None, "peer_img_s": batch / statistics.median(peer) if peer else None,
         "sample_img_s": sample.images_per_s, "repeats": {"plain_s": plain, "engine_s": engine, "peer_s": peer},
     }
@@ -138,36 +141,69 @@ def one(family: str, repeats: int) -> dict:
     return row
 
 
+def fixed_cost(repeats: int) -> dict:
+    """The engine's fixed cost per step, in seconds: engine minus plain step time on a model whose
+    compute is negligible (MLP VAE, 8 px, hidden 8, batch 4; 300 timed steps per run), so this
+    machine's drift (+-15 % of a step) is a few microseconds, not the milliseconds of a real step."""
+    import logging
+
+    import torch
+
+    from radgen.models.base import build_model, model_config_from_dict
+    from radgen.training.profile import engine_step_times, plain_step_times, random_images
+
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    make = lambda: build_model(model_config_from_dict({"name": "vae", "latent_dim": 2, "hidden": [8]}), image_size=8, channels=1, num_classes=2)  # noqa: E731
+    images = random_images(4 * 330, image_size=8)
+    plain, engine = [], []
+    for _ in range(max(3, repeats)):
+        torch.manual_seed(0)
+        plain.append(plain_step_times(make(), images, batch_size=4, steps=300, warmup=20).median_s)
+        torch.manual_seed(0)
+        engine.append(engine_step_times(make(), images, batch_size=4, steps=300, warmup=20).median_s)
+    return {"fixed_cost_s": statistics.median(e - p for e, p in zip(engine, plain)), "plain_s": plain, "engine_s": engine}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", nargs="*", choices=list(FAMILIES))
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--one", choices=list(FAMILIES), help=argparse.SUPPRESS)
+    ap.add_argument("--one", choices=[*FAMILIES, "fixed"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one(args.one, args.repeats)))
+        print(json.dumps(fixed_cost(args.repeats) if args.one == "fixed" else one(args.one, args.repeats)))
         return
+
+    def run(what: str) -> dict:
+        print(f"== {what}", file=sys.stderr, flush=True)
+        proc = subprocess.run([sys.executable, __file__, "--one", what, "--repeats", str(args.repeats)], capture_output=True, text=True)
+        if proc.returncode:
+            raise SystemExit(f"{what} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    fixed = run("fixed")
     rows = []
     for family in args.only or list(FAMILIES):
-        print(f"== {family}", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, __file__, "--one", family, "--repeats", str(args.repeats)], capture_output=True, text=True)
-        if proc.returncode:
-            raise SystemExit(f"{family} failed:\n{proc.stderr[-3000:]}")
-        rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        rows.append(run(family))
     table = []
     for r in rows:
         peer = f"{r['peer_img_s']:.0f} ({r['peer']})" if r["peer"] else "—"
         vs_peer = f"{r['engine_img_s'] / r['peer_img_s']:.2f}x" if r["peer"] else "—"
         table.append({"family": r["family"], "doc": r["document"], "px": r["px"], "batch": r["batch"], "parameters": f"{r['parameters']:,}",
                       "plain img/s": f"{r['plain_img_s']:.0f}", "radgen img/s": f"{r['engine_img_s']:.0f}", "engine overhead": f"{100 * r['engine_overhead']:+.1f} %",
+                      "fixed cost / step": f"{100 * fixed['fixed_cost_s'] * r['plain_img_s'] / r['batch']:.1f} %",
                       "peer img/s": peer, "radgen / peer": vs_peer, "loader / step": f"{100 * r['loader_share']:.1f} %",
                       "sample img/s": f"{r['sample_img_s']:.1f}", "peak RSS MiB": f"{r['peak_rss_mib']:.0f}"})
     cols = list(table[0])
-    print(save("families", table, cols, "Training and sampling per family on this CPU: radgen's engine vs a plain PyTorch loop vs pythae (same networks, same batch)"))
+    notes = (f"Engine fixed cost per step: {fixed['fixed_cost_s'] * 1e6:.0f} us (engine minus plain step on a negligible model, median of {len(fixed['plain_s'])} paired runs of 300 steps). "
+             "'fixed cost / step' is it over each family's plain step time; 'engine overhead' is the median of paired engine/plain runs of the family itself, "
+             "which carries this machine's drift (+-15 % of a step).")
+    print(save("families", table, cols, "Training and sampling per family on this CPU: radgen's engine vs a plain PyTorch loop vs pythae (same networks, same batch)", notes))
     from common import RESULTS
     from radgen.io import write_json
 
-    write_json(RESULTS / "families_raw.json", rows)
+    write_json(RESULTS / "families_raw.json", {"fixed_cost": fixed, "families": rows})
 
 
 if __name__ == "__main__":

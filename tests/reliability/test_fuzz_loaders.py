@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import gzip
 import shutil
-from pathlib import Path
 
 import numpy as np
-import pytest
 
 from radgen.data import load_dataset
 from radgen.data.cxr14 import read_csv_rows

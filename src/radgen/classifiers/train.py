@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from radgen.data.base import ImageSet
+from radgen.nn.optim import fused_ok
 from radgen.errors import ConfigError
 
 
@@ -99,7 +100,8 @@ def fit_classifier(model: nn.Module, train: ImageSet, val: ImageSet | None, cfg:
     torch.manual_seed(cfg.seed)
     k = train.num_classes
     weight = class_weights(train.labels, k) if cfg.loss == "weighted_ce" else None
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    params = list(model.parameters())
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused_ok(params) or None)
     best, best_loss, bad, history = copy.deepcopy(model.state_dict()), math.inf, 0, []
     for epoch in range(cfg.epochs):
         model.train()

@@ -26,6 +26,7 @@ class TrainConfig:
     optimizer: Literal["adam", "adamw"] = "adam"
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
+    fused_optimizer: bool | None = None  # null: torch's fused Adam/AdamW kernel where every parameter allows it (CPU, CUDA); false: the per-tensor loop
     gradient_clip: float | None = None  # max global grad norm per optimizer step; null = off
     early_stopping_patience: int | None = None  # epochs without improvement of the monitored loss
     monitor: Literal["auto", "val", "train"] = "auto"  # auto: val/loss when a val split exists

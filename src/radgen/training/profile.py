@@ -6,9 +6,9 @@ figure is a median over timed steps after warm-up steps, measured iteration to i
 that the loader's fetch and every per-step hook are included:
 
 * ``engine_step_times``: radgen's Lightning ``EngineModule`` in an ``L.Trainer`` with the
-  trainer options ``radgen train`` uses (no logger, no checkpoint written mid-epoch);
+  trainer options and callbacks ``radgen train`` uses (checkpoints, sample grids; no progress bar);
 * ``plain_step_times``: the loop a careful PyTorch user writes for the same model: one Adam
-  per optimizer group, the other groups' parameters frozen while a group steps (what the
+  per optimizer group (built as the engine builds it, fused kernel included), the other groups' parameters frozen while a group steps (what the
   engine's ``toggle_optimizer`` does), ``zero_grad(set_to_none=True)``, backward, step;
 * ``loader_batch_times``: iterating the loader alone.
 """
@@ -76,9 +76,12 @@ def loader_batch_times(images: ImageSet, *, batch_size: int, steps: int = 20, wa
     return timing
 
 
-def plain_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: int, steps: int = 10, warmup: int = 2, lr: float = 1e-4) -> StepTiming:
+def plain_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: int, steps: int = 10, warmup: int = 2, lr: float = 1e-4, **train_options: Any) -> StepTiming:
+    from radgen.training.config import TrainConfig
+    from radgen.training.module import build_optimizers
+
     groups = model.optimizer_groups()
-    opts = {g: torch.optim.Adam(params, lr=lr) for g, params in groups.items()}
+    opts = dict(zip(groups, build_optimizers(model, TrainConfig(lr=lr, batch_size=batch_size, **train_options))))  # the engine's optimizers
     many = len(groups) > 1
     model.train()
     timing = StepTiming(batch_size)
@@ -106,11 +109,16 @@ def plain_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: in
 
 
 def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: int, steps: int = 10, warmup: int = 2, lr: float = 1e-4, **train_options: Any) -> StepTiming:
+    """The engine's steps with the callbacks of a ``radgen train`` run (checkpoints and sample
+    grids in a temporary run directory, written after the timed steps); no progress bar."""
+    import tempfile
+    from pathlib import Path
+
     import lightning as L
 
     from radgen.training.config import TrainConfig
     from radgen.training.module import EngineModule
-    from radgen.training.run import _quiet_lightning
+    from radgen.training.run import _quiet_lightning, engine_callbacks
 
     _quiet_lightning()
 
@@ -129,9 +137,12 @@ def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: i
     n_batches = steps + warmup + 1
     if len(images) < n_batches * batch_size:
         raise ValueError(f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of {batch_size}; got {len(images)}")
-    trainer = L.Trainer(max_epochs=1, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0, limit_train_batches=n_batches, callbacks=[_Clock()])
-    trainer.fit(EngineModule(model, cfg), _loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
+    by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
+    with tempfile.TemporaryDirectory() as run_dir:
+        callbacks = engine_callbacks(cfg, Path(run_dir), seed=0, by_loss=by_loss, monitor="train/loss" if by_loss else "last epoch")
+        trainer = L.Trainer(max_epochs=1, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision, logger=False, enable_progress_bar=False,
+                            enable_model_summary=False, num_sanity_val_steps=0, limit_train_batches=n_batches, callbacks=[*callbacks, _Clock()], default_root_dir=run_dir)
+        trainer.fit(EngineModule(model, cfg), _loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
     return timing
 
 

@@ -40,7 +40,7 @@ from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
 from radgen.training.callbacks import SampleGrids, sample_grid
-from radgen.training.config import RunConfig, load_run_config
+from radgen.training.config import RunConfig, TrainConfig, load_run_config
 from radgen.training.data import make_loader
 from radgen.training.module import EngineModule
 from radgen.viz import plot_curves, save_class_grid, save_grid
@@ -112,6 +112,32 @@ def _ddp_worker() -> bool:
     if "RANK" in os.environ:
         return os.environ["RANK"] != "0"
     return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
+
+
+def engine_callbacks(t: TrainConfig, run_dir: Path, *, seed: int, by_loss: bool, monitor: str, progress_refresh: int = 0) -> list[L.Callback]:
+    """The callbacks of every ``radgen train`` run (also what ``radgen.training.profile`` times):
+    best/last checkpoints, sample grids, optional per-N-epoch checkpoints, early stopping and a
+    progress bar refreshed every ``progress_refresh`` steps (0: none). The first is the checkpoint
+    the export is taken from."""
+    ckpt_dir = run_dir / "checkpoints"
+
+    def periodic(save_last: bool = False) -> ModelCheckpoint:
+        return ModelCheckpoint(dirpath=ckpt_dir, filename="epoch_{epoch:04d}", every_n_epochs=t.checkpoint_every, save_top_k=-1, save_last=save_last, monitor=None,
+                               auto_insert_metric_name=False, enable_version_counter=False)
+
+    merged = not by_loss and t.checkpoint_every == 1  # two unmonitored every-epoch checkpointers would share Lightning's state key: one does both
+    if by_loss:
+        best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
+    else:
+        best_cb = periodic(save_last=True) if merged else ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, monitor=None, enable_version_counter=False)
+    callbacks: list[L.Callback] = [best_cb, SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed)]
+    if t.checkpoint_every and not merged:
+        callbacks.append(periodic())
+    if t.early_stopping_patience:
+        callbacks.append(EarlyStopping(monitor=monitor, patience=t.early_stopping_patience, mode="min"))
+    if progress_refresh:
+        callbacks.append(TQDMProgressBar(refresh_rate=progress_refresh))
+    return callbacks
 
 
 def prepare_for_speed(model: GenerativeModel, t) -> GenerativeModel:
@@ -197,23 +223,12 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     if t.monitor == "val" and val_loader is None and by_loss:
         raise ConfigError("train.monitor=val but the data has no val split; set data.val_from_train (e.g. 0.1)")
 
-    ckpt_dir = run_dir / "checkpoints"
     if not by_loss:  # adversarial losses do not rank checkpoints: the export is the last one
         monitor = "last epoch"
         if t.early_stopping_patience:
             raise ConfigError(f"train.early_stopping_patience needs a loss that ranks checkpoints; {model.config.name!r} is adversarial, remove it")
-    best_cb = (
-        ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
-        if by_loss
-        else ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, monitor=None, enable_version_counter=False)
-    )
-    callbacks: list[L.Callback] = [best_cb, SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed)]
-    if t.checkpoint_every:
-        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch_{epoch:04d}", every_n_epochs=t.checkpoint_every, save_top_k=-1, monitor=None, auto_insert_metric_name=False, enable_version_counter=False))
-    if t.early_stopping_patience:
-        callbacks.append(EarlyStopping(monitor=monitor, patience=t.early_stopping_patience, mode="min"))
-    if show:
-        callbacks.append(TQDMProgressBar(refresh_rate=max(1, len(train_loader) // 50)))
+    callbacks = engine_callbacks(t, run_dir, seed=seed, by_loss=by_loss, monitor=monitor, progress_refresh=max(1, len(train_loader) // 50) if show else 0)
+    best_cb, ckpt_dir = callbacks[0], run_dir / "checkpoints"
     trainer = L.Trainer(
         max_epochs=t.epochs,
         accelerator=t.accelerator,
@@ -249,7 +264,7 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     if not trainer.is_global_zero:
         return RunResult(run_dir, model, {}, data)
 
-    best_path = Path(best_cb.best_model_path) if best_cb.best_model_path else ckpt_dir / "last.ckpt"
+    best_path = Path(best_cb.best_model_path) if by_loss and best_cb.best_model_path else ckpt_dir / "last.ckpt"
     model.load_state_dict(load_state_from_checkpoint(best_path))
     model.eval().cpu()
     save_exported(model, run_dir / "export", extra={"data": info["data"], "seed": seed, "checkpoint": best_path.name})
