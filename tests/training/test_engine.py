@@ -85,6 +85,21 @@ def test_non_finite_loss_stops_with_the_term_and_step(tmp_path, monkeypatch):
     monkeypatch.setattr(MLPVAE, "loss_terms", poisoned)
     with pytest.raises(NonFiniteLossError, match=r"loss/kl became nan at step 3 \(epoch 0"):
         train(tiny(tmp_path, "train.epochs=1"))
+    # Deferred checks (what an accelerator does, so steps never wait for the device) name the same first bad step
+    from radgen.training.module import EngineModule
+
+    monkeypatch.setattr(EngineModule, "FINITE_CHECK_EVERY", {"cpu": 5, "default": 5})
+    calls["n"] = 0
+    with pytest.raises(NonFiniteLossError, match=r"loss/kl became nan at step 3 \(epoch 0") as err:
+        train(tiny(tmp_path, "train.epochs=1"))
+    assert calls["n"] == 5  # found at the 5th step's check, reported at the 4th (step 3)
+    calls["n"] = -100  # poison from the 104th call: after the 8 steps of an epoch, caught at the epoch's last batch
+    monkeypatch.setattr(EngineModule, "FINITE_CHECK_EVERY", {"cpu": 1000, "default": 1000})
+    with pytest.raises(NonFiniteLossError, match=r"loss/kl became nan at step 103 \(epoch 12"):
+        train(tiny(tmp_path, "train.epochs=20", "train.limit_val_batches=0"))
+    last = max(tmp_path.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+    ckpt = torch.load(last, map_location="cpu", weights_only=False)  # written by this test
+    assert ckpt["epoch"] == 11 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())  # the epoch with NaN never checkpointed
 
 
 def test_cli_train_sample_reconstruct(tmp_path, capsys):
@@ -199,3 +214,22 @@ def test_direct_step_path_equals_lightnings_wrapped_calls(tmp_path, monkeypatch)
     sd, sw = direct.model.state_dict(), wrapped.model.state_dict()
     for k in sd:
         torch.testing.assert_close(sd[k], sw[k], rtol=0, atol=1e-6)
+
+
+def test_last_checkpoint_is_the_last_epoch_even_when_the_loss_got_worse(tmp_path, monkeypatch):
+    """last.ckpt (what resume continues from) is written after every epoch, not only when the
+    monitored loss improves (Lightning's own save_last); best.ckpt stays at the best epoch."""
+    from radgen.training.module import EngineModule
+
+    def worse_every_epoch(self):
+        self.val_summary = self.acc["val"].summary()
+        self.log("val/loss", float(self.current_epoch), prog_bar=True)  # epoch 0 is the best
+
+    monkeypatch.setattr(EngineModule, "on_validation_epoch_end", worse_every_epoch)
+    r = train(tiny(tmp_path, "train.epochs=3", "train.checkpoint_every=0"), progress=False)
+    ck = r.run_dir / "checkpoints"
+    last = torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)  # written by this test
+    best = torch.load(ck / "best.ckpt", map_location="cpu", weights_only=False)
+    assert (last["epoch"], last["global_step"]) == (2, 24) and (best["epoch"], best["global_step"]) == (0, 8)
+    assert r.summary["monitor"] == "val/loss" and yaml.safe_load((r.run_dir / "export" / "config.yaml").read_text())["checkpoint"] == "best.ckpt"
+    torch.testing.assert_close(r.model.state_dict(), {k.removeprefix("model."): v for k, v in best["state_dict"].items()})

@@ -1,10 +1,11 @@
-"""Callbacks: sample grids every N epochs."""
+"""Callbacks: sample grids every N epochs; the every-epoch ``last.ckpt``."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from radgen.viz import save_grid
 
@@ -47,3 +48,20 @@ class SampleGrids(L.Callback):
             pl_module.pending_row["samples/ms_ssim"] = round(div, 4)
             if div > MS_SSIM_COLLAPSE:
                 pl_module.pending_row["warning"] = f"samples are nearly identical (mean pairwise MS-SSIM {div:.3f} > {MS_SSIM_COLLAPSE}): mode collapse"
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """``last.ckpt`` at the end of every epoch, whatever the monitored loss did.
+
+    Lightning's ``save_last=True`` (2.6) rewrites ``last.ckpt`` only when its own callback saved a
+    checkpoint in that step, i.e. when the best loss improved, so after an epoch that did not
+    improve, ``last.ckpt`` was an older epoch and a resume silently repeated epochs. This one saves
+    at every train-epoch end (after validation), atomically through the trainer's checkpoint IO."""
+
+    def __init__(self, dirpath: Path):
+        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, every_n_epochs=1, save_on_train_epoch_end=True,
+                         enable_version_counter=False, auto_insert_metric_name=False)
+
+    @property
+    def state_key(self) -> str:  # distinct from an unmonitored every-epoch ModelCheckpoint (the periodic one)
+        return self._generate_state_key(role="last")

@@ -114,6 +114,7 @@ class EngineModule(L.LightningModule):
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
         self._epoch_start = time.perf_counter()
         self._direct = False  # set in on_fit_start
+        self._finite_pending: list[tuple] = []  # (step, epoch, group, loss, logs) not yet checked for NaN/Inf
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets ``_current_fx_name`` (a str or None) twice around every hook it calls,
@@ -134,15 +135,30 @@ class EngineModule(L.LightningModule):
         return opts if isinstance(opts, list) else [opts]
 
     # -- steps -------------------------------------------------------------------------------
-    def _check_finite(self, out: ModelOutput, group: str) -> None:
-        if torch.isfinite(out.loss).all():
+    def _check_finite(self, out: ModelOutput, group: str, *, flush: bool = False) -> None:
+        """Stop on a NaN/Inf loss, naming the term, the step and the group.
+
+        On the CPU every step is checked as it happens (reading a CPU scalar costs nothing). On an
+        accelerator, reading it would make every step wait for the device, so the losses stay there
+        and are checked together every ``FINITE_CHECK_EVERY["default"]`` steps and at an epoch's last batch,
+        before any checkpoint is written; the error still names the first bad step."""
+        self._finite_pending.append((int(self.global_step), int(self.current_epoch), group, out.loss.detach(), {k: v for k, v in out.logs.items() if isinstance(v, torch.Tensor)}))
+        every = self.FINITE_CHECK_EVERY.get(out.loss.device.type, self.FINITE_CHECK_EVERY["default"])
+        if flush or len(self._finite_pending) >= every:
+            self._flush_finite_check()
+
+    def _flush_finite_check(self) -> None:
+        pending, self._finite_pending = self._finite_pending, []
+        if not pending or bool(torch.isfinite(torch.stack([p[3].float().reshape(()) for p in pending])).all()):
             return
-        bad = [k for k, v in out.logs.items() if not math.isfinite(float(v))] or ["loss/total"]
+        step, epoch, group, loss, logs = next(p for p in pending if not math.isfinite(float(p[3])))
+        bad = [k for k, v in logs.items() if not math.isfinite(float(v))] or ["loss/total"]
         raise NonFiniteLossError(
-            f"{bad[0]} became {float(out.logs.get(bad[0], out.loss)):.4g} at step {self.global_step} (epoch {self.current_epoch}, group {group!r}); "
+            f"{bad[0]} became {float(logs.get(bad[0], loss)):.4g} at step {step} (epoch {epoch}, group {group!r}); "
             f"training stopped and the last good checkpoint is kept; lower train.lr or set train.gradient_clip"
         )
 
+    FINITE_CHECK_EVERY = {"cpu": 1, "default": 10}  # steps between NaN/Inf checks, by device type
     _STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
 
     def on_fit_start(self) -> None:
@@ -179,6 +195,7 @@ class EngineModule(L.LightningModule):
 
     def training_step(self, batch, batch_idx: int):
         n_batches = self.trainer.num_training_batches
+        last_batch = batch_idx + 1 >= n_batches
         self.model.progress_epoch = self.current_epoch + batch_idx / (max(1, int(n_batches)) if math.isfinite(n_batches) else 1)
         steps = self.model.group_steps(batch_idx)
         many = len(self.group_names) > 1
@@ -190,7 +207,7 @@ class EngineModule(L.LightningModule):
                 if many:
                     self.toggle_optimizer(opt)
                 out = self.model(batch, group=group)
-                self._check_finite(out, group)
+                self._check_finite(out, group, flush=last_batch)
                 opt.zero_grad(set_to_none=True)
                 self._backward_and_step(opt, out.loss)
                 if after_step is not None:
@@ -240,6 +257,7 @@ class EngineModule(L.LightningModule):
             self.log("val/loss", self.val_summary["loss/total"], prog_bar=True, sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
+        self._flush_finite_check()  # normally done at the last batch already; loaders of unknown length end here
         train = self.acc["train"].summary()
         if "loss/total" in train:
             self.log("train/loss", train["loss/total"], prog_bar=False, sync_dist=True)

@@ -39,7 +39,7 @@ from radgen.errors import ConfigError, MissingDataError
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
-from radgen.training.callbacks import SampleGrids, sample_grid
+from radgen.training.callbacks import LastCheckpoint, SampleGrids, sample_grid
 from radgen.training.config import RunConfig, TrainConfig, load_run_config
 from radgen.training.data import make_loader
 from radgen.training.module import EngineModule
@@ -116,23 +116,16 @@ def _ddp_worker() -> bool:
 
 def engine_callbacks(t: TrainConfig, run_dir: Path, *, seed: int, by_loss: bool, monitor: str, progress_refresh: int = 0) -> list[L.Callback]:
     """The callbacks of every ``radgen train`` run (also what ``radgen.training.profile`` times):
-    best/last checkpoints, sample grids, optional per-N-epoch checkpoints, early stopping and a
-    progress bar refreshed every ``progress_refresh`` steps (0: none). The first is the checkpoint
-    the export is taken from."""
+    best (lowest monitored loss; none for adversarial models) and every-epoch last checkpoints,
+    sample grids, optional per-N-epoch checkpoints, early stopping and a progress bar refreshed
+    every ``progress_refresh`` steps (0: none). The first is the checkpoint the export is taken from."""
     ckpt_dir = run_dir / "checkpoints"
-
-    def periodic(save_last: bool = False) -> ModelCheckpoint:
-        return ModelCheckpoint(dirpath=ckpt_dir, filename="epoch_{epoch:04d}", every_n_epochs=t.checkpoint_every, save_top_k=-1, save_last=save_last, monitor=None,
-                               auto_insert_metric_name=False, enable_version_counter=False)
-
-    merged = not by_loss and t.checkpoint_every == 1  # two unmonitored every-epoch checkpointers would share Lightning's state key: one does both
+    callbacks: list[L.Callback] = [LastCheckpoint(ckpt_dir), SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed)]
     if by_loss:
-        best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, save_last=True, enable_version_counter=False, auto_insert_metric_name=False)
-    else:
-        best_cb = periodic(save_last=True) if merged else ModelCheckpoint(dirpath=ckpt_dir, save_top_k=0, save_last=True, monitor=None, enable_version_counter=False)
-    callbacks: list[L.Callback] = [best_cb, SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed)]
-    if t.checkpoint_every and not merged:
-        callbacks.append(periodic())
+        callbacks.insert(0, ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False))
+    if t.checkpoint_every:
+        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch_{epoch:04d}", every_n_epochs=t.checkpoint_every, save_top_k=-1, monitor=None,
+                                         auto_insert_metric_name=False, enable_version_counter=False))
     if t.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, patience=t.early_stopping_patience, mode="min"))
     if progress_refresh:
@@ -217,7 +210,8 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
     # Validation losses rank checkpoints; adversarial losses do not (and a critic's gradient
     # penalty needs autograd, which Lightning's evaluation loop turns off), so they skip it.
-    validate = by_loss and val_set is not None and len(val_set) > 0 and t.monitor != "train"
+    # limit_val_batches=0 turns validation off: the train loss ranks checkpoints then (else nothing would be saved)
+    validate = by_loss and val_set is not None and len(val_set) > 0 and t.monitor != "train" and t.limit_val_batches not in (0, 0.0)
     val_loader = make_loader(val_set, batch_size=t.batch_size, shuffle=False, seed=seed, num_workers=t.num_workers, pin_memory=pin) if validate else None
     monitor = "val/loss" if val_loader is not None else "train/loss"
     if t.monitor == "val" and val_loader is None and by_loss:
