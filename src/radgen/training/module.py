@@ -142,8 +142,11 @@ class EngineModule(L.LightningModule):
         accelerator, reading it would make every step wait for the device, so the losses stay there
         and are checked together every ``FINITE_CHECK_EVERY["default"]`` steps and at an epoch's last batch,
         before any checkpoint is written; the error still names the first bad step."""
-        self._finite_pending.append((int(self.global_step), int(self.current_epoch), group, out.loss.detach(), {k: v for k, v in out.logs.items() if isinstance(v, torch.Tensor)}))
-        every = self.FINITE_CHECK_EVERY.get(out.loss.device.type, self.FINITE_CHECK_EVERY["default"])
+        loss = out.loss.detach()
+        every = self.FINITE_CHECK_EVERY.get(loss.device.type, self.FINITE_CHECK_EVERY["default"])
+        if every == 1 and not self._finite_pending and math.isfinite(float(loss)):
+            return  # the CPU's every-step check: one scalar read, nothing kept
+        self._finite_pending.append((int(self.global_step), int(self.current_epoch), group, loss, {k: v for k, v in out.logs.items() if isinstance(v, torch.Tensor)}))
         if flush or len(self._finite_pending) >= every:
             self._flush_finite_check()
 
