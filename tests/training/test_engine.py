@@ -233,3 +233,22 @@ def test_last_checkpoint_is_the_last_epoch_even_when_the_loss_got_worse(tmp_path
     assert (last["epoch"], last["global_step"]) == (2, 24) and (best["epoch"], best["global_step"]) == (0, 8)
     assert r.summary["monitor"] == "val/loss" and yaml.safe_load((r.run_dir / "export" / "config.yaml").read_text())["checkpoint"] == "best.ckpt"
     torch.testing.assert_close(r.model.state_dict(), {k.removeprefix("model."): v for k, v in best["state_dict"].items()})
+
+
+def test_bf16_mixed_precision_trains_through_lightnings_precision_plugin(tmp_path, monkeypatch):
+    """bf16-mixed (what a GPU run sets; CPU autocast here) goes through Lightning's precision plugin,
+    not the direct step path, and trains the same model as full precision to bf16 accuracy."""
+    from radgen.training.module import EngineModule
+
+    seen = []
+    start = EngineModule.on_fit_start
+    monkeypatch.setattr(EngineModule, "on_fit_start", lambda self: (start(self), seen.append((self._direct, str(self.trainer.precision)))))
+    full = train(tiny(tmp_path, "train.epochs=1"), progress=False)
+    mixed = train(tiny(tmp_path, "train.epochs=1", "train.precision=bf16-mixed"), progress=False)
+    assert seen == [(True, "32-true"), (False, "bf16-mixed")]
+    a, b = read_metrics(full.run_dir)[0], read_metrics(mixed.run_dir)[0]
+    assert b["step"] == a["step"] == 8
+    assert b["train/loss/total"] == pytest.approx(a["train/loss/total"], rel=0.02) and b["val/loss/total"] == pytest.approx(a["val/loss/total"], rel=0.02)
+    assert all(p.dtype == torch.float32 for p in mixed.model.parameters())  # autocast computes in bf16, the weights stay float32
+    exported, _ = load_exported(mixed.run_dir)
+    assert all(p.dtype == torch.float32 for p in exported.parameters())
