@@ -29,6 +29,7 @@ from radgen.models.base import GenerativeModel
 class StepTiming:
     batch_size: int
     times: list[float] = field(default_factory=list)  # seconds per timed step
+    summary: dict[str, Any] = field(default_factory=dict)  # the engine's epoch means (losses), where the timing ran the engine
 
     @property
     def median_s(self) -> float:
@@ -118,7 +119,7 @@ def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: i
 
     from radgen.training.config import TrainConfig
     from radgen.training.module import EngineModule
-    from radgen.training.run import _quiet_lightning, engine_callbacks
+    from radgen.training.run import _quiet_lightning, engine_callbacks, prepare_for_speed
 
     _quiet_lightning()
 
@@ -138,11 +139,16 @@ def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: i
     if len(images) < n_batches * batch_size:
         raise ValueError(f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of {batch_size}; got {len(images)}")
     by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
+    model = prepare_for_speed(model, cfg)  # channels_last weights, compiled forward: as radgen train does
+    module = EngineModule(model, cfg)
     with tempfile.TemporaryDirectory() as run_dir:
         callbacks = engine_callbacks(cfg, Path(run_dir), seed=0, by_loss=by_loss, monitor="train/loss" if by_loss else "last epoch")
         trainer = L.Trainer(max_epochs=1, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision, logger=False, enable_progress_bar=False,
                             enable_model_summary=False, num_sanity_val_steps=0, limit_train_batches=n_batches, callbacks=[*callbacks, _Clock()], default_root_dir=run_dir)
-        trainer.fit(EngineModule(model, cfg), _loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
+        trainer.fit(module, _loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
+    if "forward" in vars(model):
+        del model.forward
+    timing.summary = {k: v for k, v in module.acc["train"].summary().items() if isinstance(v, float)}
     return timing
 
 
