@@ -170,12 +170,14 @@ def fixed_cost(repeats: int) -> dict:
     make = lambda: build_model(model_config_from_dict({"name": "vae", "latent_dim": 2, "hidden": [8]}), image_size=8, channels=1, num_classes=2)  # noqa: E731
     images = random_images(4 * 330, image_size=8)
     plain, engine = [], []
-    for _ in range(max(3, repeats)):
+    for _ in range(max(9, 3 * repeats)):
         torch.manual_seed(0)
         plain.append(plain_step_times(make(), images, batch_size=4, steps=300, warmup=20).median_s)
         torch.manual_seed(0)
         engine.append(engine_step_times(make(), images, batch_size=4, steps=300, warmup=20).median_s)
-    return {"fixed_cost_s": statistics.median(e - p for e, p in zip(engine, plain)), "plain_s": plain, "engine_s": engine}
+    diffs = sorted(e - p for e, p in zip(engine, plain))
+    q = statistics.quantiles(diffs, n=4)
+    return {"fixed_cost_s": statistics.median(diffs), "iqr_s": [q[0], q[2]], "plain_s": plain, "engine_s": engine}
 
 
 def main() -> None:
@@ -209,7 +211,8 @@ def main() -> None:
                       "peer img/s": peer, "radgen / peer": vs_peer, "loader / step": f"{100 * r['loader_share']:.1f} %",
                       "sample img/s": f"{r['sample_img_s']:.1f}", "peak RSS MiB": f"{r['peak_rss_mib']:.0f}"})
     cols = list(table[0])
-    notes = (f"Engine fixed cost per step: {fixed['fixed_cost_s'] * 1e6:.0f} us (engine minus plain step on a negligible model, median of {len(fixed['plain_s'])} paired runs of 300 steps). "
+    notes = (f"Engine fixed cost per step: {fixed['fixed_cost_s'] * 1e6:.0f} us, interquartile range {fixed['iqr_s'][0] * 1e6:.0f}-{fixed['iqr_s'][1] * 1e6:.0f} us "
+             f"(engine minus plain step on a negligible model, {len(fixed['plain_s'])} paired runs of 300 steps). "
              "'fixed cost / step' is it over each family's plain step time; 'engine overhead' is the median of paired engine/plain runs of the family itself, "
              "which carries this machine's drift (+-15 % of a step).")
     print(save("families", table, cols, "Training and sampling per family on this CPU: radgen's engine vs a plain PyTorch loop vs pythae (same networks, same batch)", notes))

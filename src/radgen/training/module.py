@@ -109,6 +109,8 @@ class EngineModule(L.LightningModule):
         self.metrics_path = metrics_path
         self.automatic_optimization = False
         self.group_names = list(model.optimizer_groups())
+        # the default schedule (one step per group) needs no per-step call: it would list every parameter each step
+        self._scheduled = type(model).group_steps is not GenerativeModel.group_steps
         self.acc = {"train": EpochAccumulator(), "val": EpochAccumulator()}
         self.val_summary: dict[str, Any] = {}
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
@@ -200,7 +202,7 @@ class EngineModule(L.LightningModule):
         n_batches = self.trainer.num_training_batches
         last_batch = batch_idx + 1 >= n_batches
         self.model.progress_epoch = self.current_epoch + batch_idx / (max(1, int(n_batches)) if math.isfinite(n_batches) else 1)
-        steps = self.model.group_steps(batch_idx)
+        steps = self.model.group_steps(batch_idx) if self._scheduled else {}
         many = len(self.group_names) > 1
         after_step = getattr(type(self.model), "after_optimizer_step", None)  # e.g. EMA weights
         logs: dict[str, torch.Tensor] = {}
