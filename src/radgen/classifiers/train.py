@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from radgen.data.base import ImageSet
-from radgen.nn.optim import fused_ok
 from radgen.errors import ConfigError
+from radgen.nn.optim import fused_ok
 
 
 @dataclass

@@ -48,9 +48,10 @@ class FeatureExtractor:
     def features_and_probs(self, images: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features (N, dim) float64 and class probabilities (N, K) float64, or None when the
         extractor has no classifier head; one pass through the network when it offers ``joint_fn``."""
-        if self.joint_fn is None:
-            return self(images, batch_size=batch_size), (None if self.probs_fn is None else torch.cat([self.probs_fn(images[s : s + batch_size]).double() for s in range(0, len(images), batch_size)]))
-        parts = [self.joint_fn(images[s : s + batch_size]) for s in range(0, len(images), batch_size)]
+        if self.joint_fn is None and self.probs_fn is None:
+            return self(images, batch_size=batch_size), None
+        joint = self.joint_fn or (lambda x: (self.fn(x), self.probs_fn(x)))
+        parts = [joint(images[s : s + batch_size]) for s in range(0, len(images), batch_size)]
         return torch.cat([f for f, _ in parts]).double(), torch.cat([p for _, p in parts]).double()
 
 
@@ -125,12 +126,12 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     def fn(x: torch.Tensor) -> torch.Tensor:
         return net(x)[0]
 
-    def probs_fn(x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(net(x)[1], 1)
-
     def joint_fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pool3, logits = net(x)
         return pool3, torch.softmax(logits, 1)
+
+    def probs_fn(x: torch.Tensor) -> torch.Tensor:
+        return joint_fn(x)[1]
 
     name = "inception" if verified else "inception-unverified"
     return FeatureExtractor(name, "FID" if verified else f"FD_{name}", 2048, digest, record, fn, probs_fn, joint_fn)
@@ -183,12 +184,12 @@ def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs:
             x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
         return model.features(x)
 
-    def probs_fn(x: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(model.fc2(fn(x)), 1)
-
     def joint_fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = fn(x)
         return feats, torch.softmax(model.fc2(feats), 1)
+
+    def probs_fn(x: torch.Tensor) -> torch.Tensor:
+        return joint_fn(x)[1]
 
     return FeatureExtractor("radgen-cnn001", "FD_radgen-cnn001", 128, sha256_of(wpath), {**record, "weights_file": str(wpath)}, fn, probs_fn, joint_fn)
 

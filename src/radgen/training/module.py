@@ -101,6 +101,9 @@ def build_optimizers(model: GenerativeModel, cfg: TrainConfig) -> list[torch.opt
 
 
 class EngineModule(L.LightningModule):
+    FINITE_CHECK_EVERY = {"cpu": 1, "default": 10}  # steps between NaN/Inf checks, by device type
+    _STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")  # what the direct step path would skip
+
     def __init__(self, model: GenerativeModel, train_cfg: TrainConfig, *, metrics_path: Path | None = None, val_seed: int = 0):
         super().__init__()
         self.val_seed = val_seed
@@ -111,6 +114,7 @@ class EngineModule(L.LightningModule):
         self.group_names = list(model.optimizer_groups())
         # the default schedule (one step per group) needs no per-step call: it would list every parameter each step
         self._scheduled = type(model).group_steps is not GenerativeModel.group_steps
+        self._after_step = getattr(type(model), "after_optimizer_step", None)  # e.g. EMA weights
         self.acc = {"train": EpochAccumulator(), "val": EpochAccumulator()}
         self.val_summary: dict[str, Any] = {}
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
@@ -163,9 +167,6 @@ class EngineModule(L.LightningModule):
             f"training stopped and the last good checkpoint is kept; lower train.lr or set train.gradient_clip"
         )
 
-    FINITE_CHECK_EVERY = {"cpu": 1, "default": 10}  # steps between NaN/Inf checks, by device type
-    _STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")
-
     def on_fit_start(self) -> None:
         """Decide whether steps may call backward and the optimizer directly.
 
@@ -204,7 +205,6 @@ class EngineModule(L.LightningModule):
         self.model.progress_epoch = self.current_epoch + batch_idx / (max(1, int(n_batches)) if math.isfinite(n_batches) else 1)
         steps = self.model.group_steps(batch_idx) if self._scheduled else {}
         many = len(self.group_names) > 1
-        after_step = getattr(type(self.model), "after_optimizer_step", None)  # e.g. EMA weights
         logs: dict[str, torch.Tensor] = {}
         merged = ModelOutput(loss=torch.zeros(()), logs=logs, stats={})
         for group, opt in zip(self.group_names, self._optimizers()):
@@ -215,8 +215,8 @@ class EngineModule(L.LightningModule):
                 self._check_finite(out, group, flush=last_batch)
                 opt.zero_grad(set_to_none=True)
                 self._backward_and_step(opt, out.loss)
-                if after_step is not None:
-                    after_step(self.model, group)
+                if self._after_step is not None:
+                    self._after_step(self.model, group)
                 if many:
                     self.untoggle_optimizer(opt)
                 logs.update(out.logs)
