@@ -1,4 +1,5 @@
 """Helpers shared by the benchmark scripts: timing, environment stamp, result files."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
@@ -22,7 +23,9 @@ def stamp() -> dict:
     import torch
 
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent).stdout.strip()
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except OSError:
         sha = "unknown"
     return {
@@ -34,7 +37,9 @@ def stamp() -> dict:
     }
 
 
-def median_time(fn: Callable[[], object], *, repeats: int, setup: Callable[[], object] | None = None) -> tuple[float, list[float]]:
+def median_time(
+    fn: Callable[[], object], *, repeats: int, setup: Callable[[], object] | None = None
+) -> tuple[float, list[float]]:
     times = []
     for _ in range(repeats):
         if setup is not None:

@@ -3,13 +3,13 @@
 Cold = the source is decoded and resized (cache disabled); warm = read from the cache
 written by a previous load. Median of repeats; the speed-up is cold / warm.
 """
+
 from __future__ import annotations
 
 import os
 import tempfile
 
 from common import median_time, save
-
 from radgen.data import load_dataset
 
 CASES = [
@@ -30,9 +30,22 @@ def main(repeats: int = 3) -> str:
             load_dataset(name, progress=False, **opts)  # writes the cache
             warm, _ = median_time(lambda: load_dataset(name, progress=False, **opts), repeats=repeats)
             assert load_dataset(name, progress=False, **opts).from_cache
-            rows.append({"dataset": name, "what": what, "cold_s": f"{cold:.3f}", "cached_s": f"{warm:.3f}", "speed-up": f"{cold / warm:.1f}x"})
+            rows.append(
+                {
+                    "dataset": name,
+                    "what": what,
+                    "cold_s": f"{cold:.3f}",
+                    "cached_s": f"{warm:.3f}",
+                    "speed-up": f"{cold / warm:.1f}x",
+                }
+            )
             print(rows[-1], flush=True)
-    md = save("data_cache", rows, ["dataset", "what", "cold_s", "cached_s", "speed-up"], "Data loading: without vs with the preprocessed cache")
+    md = save(
+        "data_cache",
+        rows,
+        ["dataset", "what", "cold_s", "cached_s", "speed-up"],
+        "Data loading: without vs with the preprocessed cache",
+    )
     print(md)
     return md
 

@@ -8,6 +8,7 @@ to draw 16 images with DDPM-200 and DDIM-50 (radgen: its own loop on diffusers s
 MONAI: DiffusionInferer). Needs the `peers` extra (pip install -e ".[peers]").
 Usage: python benchmarks/ddpm.py [--quick]   (--quick: DDPM-20 instead of DDPM-200, fewer repeats)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+
 from common import median_time, save
 
 SIZE, BATCH, T = 64, 16, 200
@@ -24,21 +26,47 @@ WIDTHS = (32, 64, 128, 128)
 def radgen_model():
     from radgen.models import build_model
 
-    return build_model({"name": "ddpm", "block_out_channels": list(WIDTHS), "attention_resolutions": [16], "layers_per_block": 2, "timesteps": T}, image_size=SIZE, channels=1, num_classes=2)
+    return build_model(
+        {
+            "name": "ddpm",
+            "block_out_channels": list(WIDTHS),
+            "attention_resolutions": [16],
+            "layers_per_block": 2,
+            "timesteps": T,
+        },
+        image_size=SIZE,
+        channels=1,
+        num_classes=2,
+    )
 
 
 def diffusers_unet():
     from diffusers import UNet2DModel
 
-    return UNet2DModel(sample_size=SIZE, in_channels=1, out_channels=1, block_out_channels=WIDTHS, layers_per_block=2,
-                       down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"), attention_head_dim=8)
+    return UNet2DModel(
+        sample_size=SIZE,
+        in_channels=1,
+        out_channels=1,
+        block_out_channels=WIDTHS,
+        layers_per_block=2,
+        down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        attention_head_dim=8,
+    )
 
 
 def monai_unet():
     from monai.networks.nets import DiffusionModelUNet
 
-    return DiffusionModelUNet(spatial_dims=2, in_channels=1, out_channels=1, channels=WIDTHS, attention_levels=(False, False, True, False), num_res_blocks=2, num_head_channels=8)
+    return DiffusionModelUNet(
+        spatial_dims=2,
+        in_channels=1,
+        out_channels=1,
+        channels=WIDTHS,
+        attention_levels=(False, False, True, False),
+        num_res_blocks=2,
+        num_head_channels=8,
+    )
 
 
 def train_rate(step, repeats: int) -> float:
@@ -99,7 +127,11 @@ def main(quick: bool = False) -> str:
         loss.backward()
         mopt.step()
 
-    rates = {"radgen": train_rate(radgen_step, reps), "diffusers": train_rate(diffusers_step, reps), "monai": train_rate(monai_step, reps)}
+    rates = {
+        "radgen": train_rate(radgen_step, reps),
+        "diffusers": train_rate(diffusers_step, reps),
+        "monai": train_rate(monai_step, reps),
+    }
     print("train images/s", rates, flush=True)
 
     def timed(fn):
@@ -110,8 +142,10 @@ def main(quick: bool = False) -> str:
     g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
     m.eval()
     sample_t = {
-        "radgen": (timed(lambda: m.sample(BATCH, generator=g(), sampler="ddpm", progress=False)) if not quick else None,
-                   timed(lambda: m.sample(BATCH, generator=g(), sampler="ddim", steps=50, progress=False))),
+        "radgen": (
+            timed(lambda: m.sample(BATCH, generator=g(), sampler="ddpm", progress=False)) if not quick else None,
+            timed(lambda: m.sample(BATCH, generator=g(), sampler="ddim", steps=50, progress=False)),
+        ),
     }
 
     @torch.inference_mode()
@@ -123,28 +157,53 @@ def main(quick: bool = False) -> str:
         return xt
 
     ddim = DDIMScheduler(num_train_timesteps=T, beta_start=1e-4, beta_end=0.02)
-    sample_t["diffusers"] = (timed(lambda: diffusers_loop(dsched, T)) if not quick else None, timed(lambda: diffusers_loop(ddim, 50)))
+    sample_t["diffusers"] = (
+        timed(lambda: diffusers_loop(dsched, T)) if not quick else None,
+        timed(lambda: diffusers_loop(ddim, 50)),
+    )
 
     from monai.inferers import DiffusionInferer
 
     @torch.inference_mode()
     def monai_loop(sched, steps):
         sched.set_timesteps(num_inference_steps=steps)
-        return DiffusionInferer(sched).sample(input_noise=torch.randn(BATCH, 1, SIZE, SIZE, generator=g()), diffusion_model=mu, scheduler=sched, verbose=False)
+        return DiffusionInferer(sched).sample(
+            input_noise=torch.randn(BATCH, 1, SIZE, SIZE, generator=g()),
+            diffusion_model=mu,
+            scheduler=sched,
+            verbose=False,
+        )
 
     mddim = MDDIM(num_train_timesteps=T, schedule="linear_beta", beta_start=1e-4, beta_end=0.02)
-    sample_t["monai"] = (timed(lambda: monai_loop(msched, T)) if not quick else None, timed(lambda: monai_loop(mddim, 50)))
+    sample_t["monai"] = (
+        timed(lambda: monai_loop(msched, T)) if not quick else None,
+        timed(lambda: monai_loop(mddim, 50)),
+    )
     print("sampling s", sample_t, flush=True)
 
-    params = {"radgen": sum(p.numel() for p in m.unet.parameters()), "diffusers": sum(p.numel() for p in du.parameters()), "monai": sum(p.numel() for p in mu.parameters())}
+    params = {
+        "radgen": sum(p.numel() for p in m.unet.parameters()),
+        "diffusers": sum(p.numel() for p in du.parameters()),
+        "monai": sum(p.numel() for p in mu.parameters()),
+    }
     for name in ("radgen", "diffusers", "monai"):
         d200, d50 = sample_t[name]
-        rows.append({
-            "implementation": name, "parameters": f"{params[name]:,}", "train img/s (b16, 64px)": f"{rates[name]:.2f}",
-            f"DDPM-{ddpm_steps}, 16 imgs (s)": "-" if d200 is None else f"{d200:.1f}", "DDIM-50, 16 imgs (s)": f"{d50:.1f}",
-            "DDPM/DDIM time ratio": "-" if d200 is None else f"{d200 / d50:.2f}",
-        })
-    md = save("ddpm" if not quick else "ddpm_quick", rows, list(rows[0]), "DDPM training and sampling on this CPU: radgen vs diffusers vs MONAI (same 6.3 M topology)")
+        rows.append(
+            {
+                "implementation": name,
+                "parameters": f"{params[name]:,}",
+                "train img/s (b16, 64px)": f"{rates[name]:.2f}",
+                f"DDPM-{ddpm_steps}, 16 imgs (s)": "-" if d200 is None else f"{d200:.1f}",
+                "DDIM-50, 16 imgs (s)": f"{d50:.1f}",
+                "DDPM/DDIM time ratio": "-" if d200 is None else f"{d200 / d50:.2f}",
+            }
+        )
+    md = save(
+        "ddpm" if not quick else "ddpm_quick",
+        rows,
+        list(rows[0]),
+        "DDPM training and sampling on this CPU: radgen vs diffusers vs MONAI (same 6.3 M topology)",
+    )
     print(md)
     return md
 

@@ -17,6 +17,7 @@ medians is reported: this 2-core machine's timings drift by +-15 % from minute t
     .venv/bin/python benchmarks/families.py            # all families (about 10 minutes)
     .venv/bin/python benchmarks/families.py --only vae resnet_vae
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,22 @@ FAMILIES: dict[str, tuple[dict, int, int, int, int, str]] = {
     "wgan_gp": ({"base_width": 32}, 28, 1, 32, 20, "004"),
     "vae_gan": ({"latent_dim": 128, "base_width": 32}, 28, 1, 32, 10, "004"),
     "gvae": ({"latent_dim": 1000, "base_width": 32}, 28, 1, 32, 10, "004"),
-    "ddpm": ({"block_out_channels": [8, 16, 32], "attention_resolutions": [], "layers_per_block": 1, "norm_groups": 8, "timesteps": 200, "sampler": "ddim", "sample_steps": 16}, 64, 1, 16, 6, "001 (demo UNet, DDIM-16)"),
+    "ddpm": (
+        {
+            "block_out_channels": [8, 16, 32],
+            "attention_resolutions": [],
+            "layers_per_block": 1,
+            "norm_groups": 8,
+            "timesteps": 200,
+            "sampler": "ddim",
+            "sample_steps": 16,
+        },
+        64,
+        1,
+        16,
+        6,
+        "001 (demo UNet, DDIM-16)",
+    ),
 }
 PEERS = {"vae", "resnet_vae"}
 
@@ -70,7 +86,11 @@ def _pythae_vae(model, image_size: int, channels: int, recon: str):
         def forward(self, z):
             return ModelOutput(reconstruction=torch.sigmoid(self.m.decode_logits(z, None)))
 
-    cfg = VAEConfig(input_dim=(channels, image_size, image_size), latent_dim=int(model.config.latent_dim), reconstruction_loss=recon)
+    cfg = VAEConfig(
+        input_dim=(channels, image_size, image_size),
+        latent_dim=int(model.config.latent_dim),
+        reconstruction_loss=recon,
+    )
     return VAE(cfg, encoder=Enc(), decoder=Dec())
 
 
@@ -95,9 +115,13 @@ def pythae_step_times(model, images, *, batch_size: int, steps: int, warmup: int
 
     n = (steps + warmup + 1) * batch_size
     peer = _pythae_vae(model, images.image_size[0], model.config.channels, recon)
-    data = BaseDataset(images.images[:n].expand(-1, int(model.config.channels), -1, -1).contiguous(), images.labels[:n])
+    data = BaseDataset(
+        images.images[:n].expand(-1, int(model.config.channels), -1, -1).contiguous(), images.labels[:n]
+    )
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = BaseTrainerConfig(output_dir=tmp, num_epochs=1, per_device_train_batch_size=batch_size, learning_rate=1e-4, no_cuda=True)
+        cfg = BaseTrainerConfig(
+            output_dir=tmp, num_epochs=1, per_device_train_batch_size=batch_size, learning_rate=1e-4, no_cuda=True
+        )
         trainer = BaseTrainer(peer, data, training_config=cfg, callbacks=[Clock()])
         trainer.prepare_training()  # optimizer, output folder, callbacks: what its train() does before the epochs
         trainer.train_step(0)
@@ -122,12 +146,20 @@ def one(family: str, repeats: int) -> dict:
     import torch
 
     from radgen.models.base import build_model, model_config_from_dict
-    from radgen.training.profile import engine_step_times, loader_batch_times, plain_step_times, random_images, sampling_time
+    from radgen.training.profile import (
+        engine_step_times,
+        loader_batch_times,
+        plain_step_times,
+        random_images,
+        sampling_time,
+    )
 
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     opts, size, ch, batch, steps, doc = FAMILIES[family]
-    make = lambda: build_model(model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2)  # noqa: E731
+    make = lambda: build_model(
+        model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2
+    )  # noqa: E731
     images = random_images((steps + 4) * batch, image_size=size, channels=ch)
     plain, engine, peer = [], [], []
     for _ in range(repeats):
@@ -137,18 +169,40 @@ def one(family: str, repeats: int) -> dict:
         engine.append(engine_step_times(make(), images, batch_size=batch, steps=steps, warmup=2).median_s)
         if family in PEERS:
             torch.manual_seed(0)
-            peer.append(statistics.median(pythae_step_times(make(), images, batch_size=batch, steps=steps, warmup=2, recon="bce" if family == "vae" else "mse")))
+            peer.append(
+                statistics.median(
+                    pythae_step_times(
+                        make(),
+                        images,
+                        batch_size=batch,
+                        steps=steps,
+                        warmup=2,
+                        recon="bce" if family == "vae" else "mse",
+                    )
+                )
+            )
     p, e = statistics.median(plain), statistics.median(engine)
-    paired = statistics.median(ei / pi for ei, pi in zip(engine, plain)) - 1  # each repeat's engine run against the plain run beside it
+    paired = (
+        statistics.median(ei / pi for ei, pi in zip(engine, plain)) - 1
+    )  # each repeat's engine run against the plain run beside it
     loader = loader_batch_times(images, batch_size=batch).median_s
     model = make()
     n_sample = 64 if family != "ddpm" else 16
     sample = sampling_time(model, n_sample, repeats=2)
     row = {
-        "family": family, "document": doc, "px": f"{size} x{ch}", "batch": batch, "parameters": sum(q.numel() for q in model.parameters()),
-        "plain_img_s": batch / p, "engine_img_s": batch / e, "engine_overhead": paired, "loader_share": loader / p,
-        "peer": "pythae 0.1.2" if peer else None, "peer_img_s": batch / statistics.median(peer) if peer else None,
-        "sample_img_s": sample.images_per_s, "repeats": {"plain_s": plain, "engine_s": engine, "peer_s": peer},
+        "family": family,
+        "document": doc,
+        "px": f"{size} x{ch}",
+        "batch": batch,
+        "parameters": sum(q.numel() for q in model.parameters()),
+        "plain_img_s": batch / p,
+        "engine_img_s": batch / e,
+        "engine_overhead": paired,
+        "loader_share": loader / p,
+        "peer": "pythae 0.1.2" if peer else None,
+        "peer_img_s": batch / statistics.median(peer) if peer else None,
+        "sample_img_s": sample.images_per_s,
+        "repeats": {"plain_s": plain, "engine_s": engine, "peer_s": peer},
     }
     row["peak_rss_mib"] = peak_rss_mib()
     return row
@@ -167,7 +221,12 @@ def fixed_cost(repeats: int) -> dict:
 
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
-    make = lambda: build_model(model_config_from_dict({"name": "vae", "latent_dim": 2, "hidden": [8]}), image_size=8, channels=1, num_classes=2)  # noqa: E731
+    make = lambda: build_model(
+        model_config_from_dict({"name": "vae", "latent_dim": 2, "hidden": [8]}),
+        image_size=8,
+        channels=1,
+        num_classes=2,
+    )  # noqa: E731
     images = random_images(4 * 330, image_size=8)
     plain, engine = [], []
     for _ in range(max(9, 3 * repeats)):
@@ -192,7 +251,9 @@ def main() -> None:
 
     def run(what: str) -> dict:
         print(f"== {what}", file=sys.stderr, flush=True)
-        proc = subprocess.run([sys.executable, __file__, "--one", what, "--repeats", str(args.repeats)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--one", what, "--repeats", str(args.repeats)], capture_output=True, text=True
+        )
         if proc.returncode:
             raise SystemExit(f"{what} failed:\n{proc.stderr[-3000:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -205,17 +266,40 @@ def main() -> None:
     for r in rows:
         peer = f"{r['peer_img_s']:.0f} ({r['peer']})" if r["peer"] else "—"
         vs_peer = f"{r['engine_img_s'] / r['peer_img_s']:.2f}x" if r["peer"] else "—"
-        table.append({"family": r["family"], "doc": r["document"], "px": r["px"], "batch": r["batch"], "parameters": f"{r['parameters']:,}",
-                      "plain img/s": f"{r['plain_img_s']:.0f}", "radgen img/s": f"{r['engine_img_s']:.0f}", "engine overhead": f"{100 * r['engine_overhead']:+.1f} %",
-                      "fixed cost / step": f"{100 * fixed['fixed_cost_s'] * r['plain_img_s'] / r['batch']:.1f} %",
-                      "peer img/s": peer, "radgen / peer": vs_peer, "loader / step": f"{100 * r['loader_share']:.1f} %",
-                      "sample img/s": f"{r['sample_img_s']:.1f}", "peak RSS MiB": f"{r['peak_rss_mib']:.0f}"})
+        table.append(
+            {
+                "family": r["family"],
+                "doc": r["document"],
+                "px": r["px"],
+                "batch": r["batch"],
+                "parameters": f"{r['parameters']:,}",
+                "plain img/s": f"{r['plain_img_s']:.0f}",
+                "radgen img/s": f"{r['engine_img_s']:.0f}",
+                "engine overhead": f"{100 * r['engine_overhead']:+.1f} %",
+                "fixed cost / step": f"{100 * fixed['fixed_cost_s'] * r['plain_img_s'] / r['batch']:.1f} %",
+                "peer img/s": peer,
+                "radgen / peer": vs_peer,
+                "loader / step": f"{100 * r['loader_share']:.1f} %",
+                "sample img/s": f"{r['sample_img_s']:.1f}",
+                "peak RSS MiB": f"{r['peak_rss_mib']:.0f}",
+            }
+        )
     cols = list(table[0])
-    notes = (f"Engine fixed cost per step: {fixed['fixed_cost_s'] * 1e6:.0f} us, interquartile range {fixed['iqr_s'][0] * 1e6:.0f}-{fixed['iqr_s'][1] * 1e6:.0f} us "
-             f"(engine minus plain step on a negligible model, {len(fixed['plain_s'])} paired runs of 300 steps). "
-             "'fixed cost / step' is it over each family's plain step time; 'engine overhead' is the median of paired engine/plain runs of the family itself, "
-             "which carries this machine's drift (+-15 % of a step).")
-    print(save("families", table, cols, "Training and sampling per family on this CPU: radgen's engine vs a plain PyTorch loop vs pythae (same networks, same batch)", notes))
+    notes = (
+        f"Engine fixed cost per step: {fixed['fixed_cost_s'] * 1e6:.0f} us, interquartile range {fixed['iqr_s'][0] * 1e6:.0f}-{fixed['iqr_s'][1] * 1e6:.0f} us "
+        f"(engine minus plain step on a negligible model, {len(fixed['plain_s'])} paired runs of 300 steps). "
+        "'fixed cost / step' is it over each family's plain step time; 'engine overhead' is the median of paired engine/plain runs of the family itself, "
+        "which carries this machine's drift (+-15 % of a step)."
+    )
+    print(
+        save(
+            "families",
+            table,
+            cols,
+            "Training and sampling per family on this CPU: radgen's engine vs a plain PyTorch loop vs pythae (same networks, same batch)",
+            notes,
+        )
+    )
     from common import RESULTS
     from radgen.io import write_json
 

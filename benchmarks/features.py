@@ -8,6 +8,7 @@ It is timed in the published form (BatchNorm separate, NCHW) and in the form the
 (BatchNorm folded, channels_last). "compute floor" is its multiply-adds (counted from the layer
 shapes) at this machine's float32 matmul throughput: no float32 kernel can beat it.
 """
+
 from __future__ import annotations
 
 import tempfile
@@ -15,8 +16,8 @@ import time
 from pathlib import Path
 
 import torch
-from common import save
 
+from common import save
 from radgen.data import DataConfig, load_dataset
 from radgen.metrics.features import get_extractor
 
@@ -69,8 +70,18 @@ def main() -> None:
     ex, build_s = timed(lambda: get_extractor("radgen-cnn001", data_config=cfg, epochs=8))
     ex(images[:64])
     feats, s = timed(lambda: ex(images))
-    rows.append({"extractor": ex.name, "dim": feats.shape[1], "images": len(images), "seconds": f"{s:.2f}", "images/s": f"{len(images) / s:.0f}",
-                 "one-off setup": f"{build_s:.1f} s (train or load from cache)", "under 60 s": "yes" if s < 60 else "NO", "compute floor s": "-"})
+    rows.append(
+        {
+            "extractor": ex.name,
+            "dim": feats.shape[1],
+            "images": len(images),
+            "seconds": f"{s:.2f}",
+            "images/s": f"{len(images) / s:.0f}",
+            "one-off setup": f"{build_s:.1f} s (train or load from cache)",
+            "under 60 s": "yes" if s < 60 else "NO",
+            "compute floor s": "-",
+        }
+    )
     from safetensors.torch import save_file
 
     from radgen.metrics.features import load_fid_inception
@@ -87,13 +98,32 @@ def main() -> None:
         with torch.inference_mode():
             published(images[:8])
             _, s = timed(lambda: [published(images[i : i + 50]) for i in range(0, len(images), 50)])
-        rows.append({"extractor": "inception, published form (timing only, batch 50)", "dim": 2048, "images": len(images), "seconds": f"{s:.2f}",
-                     "images/s": f"{len(images) / s:.1f}", "one-off setup": "-", "under 60 s": "yes" if s < 60 else "NO", "compute floor s": f"{floor:.1f}"})
+        rows.append(
+            {
+                "extractor": "inception, published form (timing only, batch 50)",
+                "dim": 2048,
+                "images": len(images),
+                "seconds": f"{s:.2f}",
+                "images/s": f"{len(images) / s:.1f}",
+                "one-off setup": "-",
+                "under 60 s": "yes" if s < 60 else "NO",
+                "compute floor s": f"{floor:.1f}",
+            }
+        )
         ex(images[:8], batch_size=8)
         feats, s = timed(lambda: ex(images, batch_size=50))
-        rows.append({"extractor": "inception, radgen's inference form (timing only, batch 50)", "dim": feats.shape[1], "images": len(images), "seconds": f"{s:.2f}",
-                     "images/s": f"{len(images) / s:.1f}", "one-off setup": f"{build_s:.1f} s (load, fold BN)", "under 60 s": "yes" if s < 60 else "NO",
-                     "compute floor s": f"{floor:.1f}"})
+        rows.append(
+            {
+                "extractor": "inception, radgen's inference form (timing only, batch 50)",
+                "dim": feats.shape[1],
+                "images": len(images),
+                "seconds": f"{s:.2f}",
+                "images/s": f"{len(images) / s:.1f}",
+                "one-off setup": f"{build_s:.1f} s (load, fold BN)",
+                "under 60 s": "yes" if s < 60 else "NO",
+                "compute floor s": f"{floor:.1f}",
+            }
+        )
     print(save("features", rows, list(rows[0]), "Feature extraction: 1,000 images at 64 px"))
 
 

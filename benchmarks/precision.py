@@ -19,6 +19,7 @@ times host-to-device copies of a batch from pageable and from pinned memory.
 Writes results/precision-<device>.{json,md}. On this project's 2-core CPU only the code path is of
 interest (no bf16 hardware: bf16 is emulated and slower); the numbers that matter come from a GPU.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,17 @@ FAMILIES = {
     "vae": ({"latent_dim": 64}, 28, 1, 256),
     "resnet_vae": ({"latent_dim": 64}, 64, 3, 64),
     "lsgan": ({"conditional": "none"}, 64, 1, 64),
-    "ddpm": ({"block_out_channels": [32, 64, 128, 128], "attention_resolutions": [16], "layers_per_block": 2, "timesteps": 200}, 64, 1, 32),
+    "ddpm": (
+        {
+            "block_out_channels": [32, 64, 128, 128],
+            "attention_resolutions": [16],
+            "layers_per_block": 2,
+            "timesteps": 200,
+        },
+        64,
+        1,
+        32,
+    ),
 }
 VARIANTS = {
     "32-true": {},
@@ -74,16 +85,34 @@ def one(family: str, variant: str, device: str, steps: int, repeats: int) -> dic
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     opts, size, ch, batch = FAMILIES[family]
-    make = lambda: build_model(model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2)  # noqa: E731
-    warmup = (5 if device == "cuda" else 2) + (3 if variant == "compile" else 0)  # compiling happens in the first steps
+    make = lambda: build_model(
+        model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2
+    )  # noqa: E731
+    warmup = (5 if device == "cuda" else 2) + (
+        3 if variant == "compile" else 0
+    )  # compiling happens in the first steps
     images = random_images((steps + warmup + 2) * batch, image_size=size, channels=ch)
     times, losses = [], []
     for _ in range(repeats):
         torch.manual_seed(0)
-        t = engine_step_times(make(), images, batch_size=batch, steps=steps, warmup=warmup, accelerator="gpu" if device == "cuda" else "cpu", **VARIANTS[variant])
+        t = engine_step_times(
+            make(),
+            images,
+            batch_size=batch,
+            steps=steps,
+            warmup=warmup,
+            accelerator="gpu" if device == "cuda" else "cpu",
+            **VARIANTS[variant],
+        )
         times.append(t.median_s)
         losses.append(t.summary.get("loss/total", float("nan")))
-    row = {"family": family, "variant": variant, "batch": batch, "img_s": batch / statistics.median(times), "loss": statistics.median(losses)}
+    row = {
+        "family": family,
+        "variant": variant,
+        "batch": batch,
+        "img_s": batch / statistics.median(times),
+        "loss": statistics.median(losses),
+    }
     if device == "cuda":
         row["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
     return row
@@ -104,7 +133,9 @@ def main() -> None:
     ap.add_argument("--one", nargs=2, metavar=("FAMILY", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise SystemExit("precision.py --device cuda: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU machine or pass --device cpu")
+        raise SystemExit(
+            "precision.py --device cuda: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU machine or pass --device cpu"
+        )
     if args.one:
         print(json.dumps(one(*args.one, args.device, args.steps, args.repeats)))
         return
@@ -114,8 +145,23 @@ def main() -> None:
         base = None
         for v in variants:
             print(f"== {family} {v}", file=sys.stderr, flush=True)
-            proc = subprocess.run([sys.executable, __file__, "--one", family, v, "--device", args.device, "--steps", str(args.steps), "--repeats", str(args.repeats)],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--one",
+                    family,
+                    v,
+                    "--device",
+                    args.device,
+                    "--steps",
+                    str(args.steps),
+                    "--repeats",
+                    str(args.repeats),
+                ],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode:  # a variant that fails (e.g. a compiler error) is a result, not the end of the run
                 last = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()][-1:] or ["no output"]
                 rows.append({"family": family, "variant": v, "batch": FAMILIES[family][3], "error": last[0][:160]})
@@ -128,18 +174,44 @@ def main() -> None:
     table = []
     for r in rows:
         if "error" in r:
-            table.append({"family": r["family"], "variant": r["variant"], "batch": r["batch"], "img/s": "failed", "speed-up": "—", "epoch loss": "—", "loss vs 32-true": r["error"]})
+            table.append(
+                {
+                    "family": r["family"],
+                    "variant": r["variant"],
+                    "batch": r["batch"],
+                    "img/s": "failed",
+                    "speed-up": "—",
+                    "epoch loss": "—",
+                    "loss vs 32-true": r["error"],
+                }
+            )
             continue
-        table.append({"family": r["family"], "variant": r["variant"], "batch": r["batch"], "img/s": f"{r['img_s']:.1f}",
-                      "speed-up": f"{r['speed_up']:.2f}x" if r["speed_up"] else "—", "epoch loss": f"{r['loss']:.4g}",
-                      "loss vs 32-true": f"{100 * r['loss_rel']:.2f} %" if r["loss_rel"] is not None else "—"})
+        table.append(
+            {
+                "family": r["family"],
+                "variant": r["variant"],
+                "batch": r["batch"],
+                "img/s": f"{r['img_s']:.1f}",
+                "speed-up": f"{r['speed_up']:.2f}x" if r["speed_up"] else "—",
+                "epoch loss": f"{r['loss']:.4g}",
+                "loss vs 32-true": f"{100 * r['loss_rel']:.2f} %" if r["loss_rel"] is not None else "—",
+            }
+        )
     notes = ""
     if args.device == "cuda":
         first = (args.only or list(FAMILIES))[0]
         _, size, ch, batch = FAMILIES[first]
         copy = pinned_copy_gb_s(batch * ch * size * size * 4)
         notes = f"Host-to-device copy of one {first} batch: pageable {copy['pageable']:.1f} GB/s, pinned {copy['pinned']:.1f} GB/s. Device: {torch.cuda.get_device_name()}."
-    print(save(f"precision-{args.device}", table, list(table[0]), f"GPU-readiness switches on {args.device}: speed and loss agreement per family", notes))
+    print(
+        save(
+            f"precision-{args.device}",
+            table,
+            list(table[0]),
+            f"GPU-readiness switches on {args.device}: speed and loss agreement per family",
+            notes,
+        )
+    )
 
 
 if __name__ == "__main__":

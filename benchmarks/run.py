@@ -1,4 +1,5 @@
 """Run every benchmark script in this folder."""
+
 from __future__ import annotations
 
 import runpy

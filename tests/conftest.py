@@ -1,4 +1,5 @@
 """Shared fixtures. Real data comes from ../shared/data (or $RADGEN_DATA_DIR); it is never copied."""
+
 from __future__ import annotations
 
 import os

@@ -1,4 +1,5 @@
 """The radgen command line, end to end on the real data kit."""
+
 from __future__ import annotations
 
 import json
@@ -48,5 +49,11 @@ def test_inspect_cxr14_csv_only(capsys):
 def test_python_dash_m_entry_point():
     r = subprocess.run([sys.executable, "-m", "radgen", "version"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and r.stdout.startswith("radgen 0.1.0")
-    r = subprocess.run([sys.executable, "-m", "radgen", "data", "inspect", "nope"], capture_output=True, text=True, timeout=120)
-    assert r.returncode == 2 and r.stderr.strip().startswith("radgen: error: unknown dataset 'nope'") and "Traceback" not in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "radgen", "data", "inspect", "nope"], capture_output=True, text=True, timeout=120
+    )
+    assert (
+        r.returncode == 2
+        and r.stderr.strip().startswith("radgen: error: unknown dataset 'nope'")
+        and "Traceback" not in r.stderr
+    )

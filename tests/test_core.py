@@ -1,4 +1,5 @@
 """Registry, config schema and atomic writes."""
+
 from __future__ import annotations
 
 import dataclasses

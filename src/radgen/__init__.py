@@ -3,6 +3,7 @@
 The public entry points are re-exported here; everything else lives in sub-packages
 (`radgen.data`, later `radgen.models`, `radgen.training`, `radgen.metrics`).
 """
+
 from __future__ import annotations
 
 __version__ = "0.1.0"

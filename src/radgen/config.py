@@ -3,6 +3,7 @@
 ``from_dict(cls, data)`` is strict: an unknown key or a value of the wrong type gives a
 one-line ConfigError that names the key and lists the valid keys or values.
 """
+
 from __future__ import annotations
 
 import dataclasses

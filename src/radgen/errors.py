@@ -4,6 +4,7 @@ Every error a user can cause (a bad file, a bad option, a missing dataset) is on
 these, carries a one-line message naming the file or value and the fix, and is printed
 by the CLI as ``radgen: error: <message>`` with exit status 2, never as a traceback.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -7,6 +7,7 @@ percentile bootstrap 95 % intervals for the Frechet and kernel distances. Real i
 the test split (else val, else train) of the run's dataset, or ``real``; conditional models
 are sampled with the real split's class proportions.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,7 +50,17 @@ def inception_score(probs: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000, features: tuple[str, ...] = ("radgen-cnn001",), seed: int = 0, bootstrap: int = 50, inception_weights: str | None = None, extractor_epochs: int = 8) -> tuple[Path, dict[str, Any]]:
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    real: str | None = None,
+    n: int = 1000,
+    features: tuple[str, ...] = ("radgen-cnn001",),
+    seed: int = 0,
+    bootstrap: int = 50,
+    inception_weights: str | None = None,
+    extractor_epochs: int = 8,
+) -> tuple[Path, dict[str, Any]]:
     run_dir = Path(run_dir)
     model, meta = load_exported(run_dir)
     cfg_path = run_dir / "config.yaml"
@@ -63,7 +74,9 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
     split = next(s for s in ("test", "val", "train") if s in ds)
     ref = ds[split]
     if ref.image_size[0] != model.config.image_size or ref.channels != model.config.channels:
-        raise ValueError(f"real images are {ref.channels}x{ref.image_size[0]} px but the model makes {model.config.channels}x{model.config.image_size} px")
+        raise ValueError(
+            f"real images are {ref.channels}x{ref.image_size[0]} px but the model makes {model.config.channels}x{model.config.image_size} px"
+        )
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(ref), generator=g)[: min(n, len(ref))]
     real_x, real_y = ref.images[pick], ref.labels[pick]
@@ -76,14 +89,29 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
     copy_split = "val" if val is not None and len(val) >= 20 and split != "val" else split
     copy_ref = val.images[torch.randperm(len(val), generator=g)[:1000]] if copy_split == "val" else real_x
     out: dict[str, Any] = {
-        "run": str(run_dir), "model": model.config.name, "dataset": dcfg.name, "real_split": split,
-        "n_real": len(real_x), "n_generated": len(fake), "image_size": model.config.image_size, "channels": model.config.channels,
-        "preprocessing": to_dict(dcfg), "seed": seed, "created": datetime.now().isoformat(timespec="seconds"),
+        "run": str(run_dir),
+        "model": model.config.name,
+        "dataset": dcfg.name,
+        "real_split": split,
+        "n_real": len(real_x),
+        "n_generated": len(fake),
+        "image_size": model.config.image_size,
+        "channels": model.config.channels,
+        "preprocessing": to_dict(dcfg),
+        "seed": seed,
+        "created": datetime.now().isoformat(timespec="seconds"),
     }
-    out["pixels"] = {"mmd": mmd(fake, real_x), "ms_ssim_generated": pairwise_ms_ssim(fake, n_pairs=200, seed=seed), "ms_ssim_real": pairwise_ms_ssim(real_x, n_pairs=200, seed=seed)}
+    out["pixels"] = {
+        "mmd": mmd(fake, real_x),
+        "ms_ssim_generated": pairwise_ms_ssim(fake, n_pairs=200, seed=seed),
+        "ms_ssim_real": pairwise_ms_ssim(real_x, n_pairs=200, seed=seed),
+    }
     memo = memorization_report(fake, train_x, real_x)
     out["memorization_pixels"] = {k: v for k, v in memo.items() if not isinstance(v, np.ndarray)}
-    out["memorization_pixels"]["copy_ratio"] = {**copy_ratio_report(fake, train_x, copy_ref, seed=seed), "heldout_split": copy_split}
+    out["memorization_pixels"]["copy_ratio"] = {
+        **copy_ratio_report(fake, train_x, copy_ref, seed=seed),
+        "heldout_split": copy_split,
+    }
     out["features"] = {}
     for name in features:
         ex = get_extractor(name, data_config=dcfg, weights=inception_weights, epochs=extractor_epochs)
@@ -93,12 +121,22 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
         kid_of = lambda a, b: kernel_distance(a, b, subsets=5)["kid"]  # noqa: E731
         entry = {
             "extractor": {"name": ex.name, "weights_sha256": ex.weights_sha256, "dim": ex.dim, "record": ex.record},
-            ex.distance_name: fd, f"{ex.distance_name}_ci95": bootstrap_interval(frechet_distance, fr.numpy(), ff.numpy(), n=bootstrap, seed=seed),
-            f"KD_{ex.name}": kd["kid"], f"KD_{ex.name}_ci95": bootstrap_interval(kid_of, fr.numpy(), ff.numpy(), n=min(bootstrap, 20), seed=seed), "kd_subset_size": kd["subset_size"],
+            ex.distance_name: fd,
+            f"{ex.distance_name}_ci95": bootstrap_interval(
+                frechet_distance, fr.numpy(), ff.numpy(), n=bootstrap, seed=seed
+            ),
+            f"KD_{ex.name}": kd["kid"],
+            f"KD_{ex.name}_ci95": bootstrap_interval(kid_of, fr.numpy(), ff.numpy(), n=min(bootstrap, 20), seed=seed),
+            "kd_subset_size": kd["subset_size"],
             **prdc(fr, ff),
-            "memorization": {k: v for k, v in memorization_report(ff, ftrain, fr).items() if not isinstance(v, np.ndarray)},
+            "memorization": {
+                k: v for k, v in memorization_report(ff, ftrain, fr).items() if not isinstance(v, np.ndarray)
+            },
         }
-        entry["memorization"]["copy_ratio"] = {**copy_ratio_report(ff, ftrain, ex(copy_ref), seed=seed), "heldout_split": copy_split}
+        entry["memorization"]["copy_ratio"] = {
+            **copy_ratio_report(ff, ftrain, ex(copy_ref), seed=seed),
+            "heldout_split": copy_split,
+        }
         if probs is not None:
             entry[f"IS_{ex.name}"] = inception_score(probs)
         out["features"][name] = entry
@@ -112,14 +150,22 @@ def evaluate_run(run_dir: str | Path, *, real: str | None = None, n: int = 1000,
 
             out["likelihood"] = {"elbo_terms": elbo_terms(model, sub, seed=seed)}
             try:
-                out["likelihood"]["iwae_k50"] = iwae_bound(model, sub.subset(list(range(min(200, len(sub))))), k=50, seed=seed)
+                out["likelihood"]["iwae_k50"] = iwae_bound(
+                    model, sub.subset(list(range(min(200, len(sub))))), k=50, seed=seed
+                )
             except Exception as exc:  # not a density (L1/MSE models): say why instead of a number
                 out["likelihood"]["iwae_k50"] = {"skipped": str(exc)}
     summary_path = run_dir / "metrics.json"
     out["cost"] = {"parameters": sum(p.numel() for p in model.parameters())}
     if summary_path.is_file():
         s = json.loads(summary_path.read_text())
-        out["cost"].update({"seconds_per_epoch": s.get("seconds_per_epoch"), "epochs_run": s.get("epochs_run"), "train_seconds": s.get("train_seconds")})
+        out["cost"].update(
+            {
+                "seconds_per_epoch": s.get("seconds_per_epoch"),
+                "epochs_run": s.get("epochs_run"),
+                "train_seconds": s.get("train_seconds"),
+            }
+        )
 
     folder = run_dir / f"eval-{datetime.now():%Y%m%d-%H%M%S}-{torch.randint(0, 1 << 16, (1,)).item():04x}"
     folder.mkdir(parents=True, exist_ok=False)
@@ -138,12 +184,25 @@ def _fmt(v: Any) -> str:
 
 
 def to_markdown(out: dict[str, Any]) -> str:
-    lines = [f"## Evaluation of `{out['model']}` ({out['run']})", "", f"{out['n_generated']} generated vs {out['n_real']} real ({out['dataset']} {out['real_split']}), {out['image_size']} px", "", "| metric | value |", "|---|---|"]
+    lines = [
+        f"## Evaluation of `{out['model']}` ({out['run']})",
+        "",
+        f"{out['n_generated']} generated vs {out['n_real']} real ({out['dataset']} {out['real_split']}), {out['image_size']} px",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     px = out["pixels"]
     lines.append(f"| MMD^2 (Gaussian, sigma {px['mmd']['sigma']:.3g}) | {_fmt(px['mmd']['mmd2'])} |")
-    lines.append(f"| MS-SSIM diversity, generated / real | {_fmt(px['ms_ssim_generated']['ms_ssim'])} / {_fmt(px['ms_ssim_real']['ms_ssim'])} |")
-    lines.append(f"| memorized fraction (pixels, below the 5 % real quantile) | {_fmt(out['memorization_pixels']['fraction_flagged'])} |")
-    lines.append(f"| copies (pixels, train/held-out distance ratio below its 5 % real quantile) | {_fmt(out['memorization_pixels']['copy_ratio']['fraction_flagged'])} |")
+    lines.append(
+        f"| MS-SSIM diversity, generated / real | {_fmt(px['ms_ssim_generated']['ms_ssim'])} / {_fmt(px['ms_ssim_real']['ms_ssim'])} |"
+    )
+    lines.append(
+        f"| memorized fraction (pixels, below the 5 % real quantile) | {_fmt(out['memorization_pixels']['fraction_flagged'])} |"
+    )
+    lines.append(
+        f"| copies (pixels, train/held-out distance ratio below its 5 % real quantile) | {_fmt(out['memorization_pixels']['copy_ratio']['fraction_flagged'])} |"
+    )
     for name, e in out["features"].items():
         for k, v in e.items():
             if k in ("extractor", "memorization", "k") or k.endswith("_ci95"):
@@ -151,7 +210,9 @@ def to_markdown(out: dict[str, Any]) -> str:
             ci = e.get(f"{k}_ci95")
             lines.append(f"| {k} ({name}) | {_fmt(v)}{'' if ci is None else ' ' + _fmt(ci)} |")
         lines.append(f"| memorized fraction ({name} features) | {_fmt(e['memorization']['fraction_flagged'])} |")
-        lines.append(f"| copies ({name} features, distance ratio test) | {_fmt(e['memorization']['copy_ratio']['fraction_flagged'])} |")
+        lines.append(
+            f"| copies ({name} features, distance ratio test) | {_fmt(e['memorization']['copy_ratio']['fraction_flagged'])} |"
+        )
         lines.append(f"| extractor {name} sha256 | `{e['extractor']['weights_sha256'][:16]}...` |")
     for k, v in out.get("reconstruction", {}).items():
         if k != "n":
@@ -159,9 +220,13 @@ def to_markdown(out: dict[str, Any]) -> str:
     lik = out.get("likelihood", {})
     if "elbo_terms" in lik:
         t = lik["elbo_terms"]
-        lines.append(f"| test recon / KL / loss ({t['recon_kind']}) | {_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])} |")
+        lines.append(
+            f"| test recon / KL / loss ({t['recon_kind']}) | {_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])} |"
+        )
     if "log_px_bound" in lik.get("iwae_k50", {}):
-        lines.append(f"| IWAE log p(x) >= (K=50), nats / bits per dim | {_fmt(lik['iwae_k50']['log_px_bound'])} / {_fmt(lik['iwae_k50']['bits_per_dim'])} |")
+        lines.append(
+            f"| IWAE log p(x) >= (K=50), nats / bits per dim | {_fmt(lik['iwae_k50']['log_px_bound'])} / {_fmt(lik['iwae_k50']['bits_per_dim'])} |"
+        )
     c = out["cost"]
     lines.append(f"| parameters / s per epoch | {c['parameters']:,} / {c.get('seconds_per_epoch')} |")
     return "\n".join(lines) + "\n"

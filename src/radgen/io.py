@@ -3,14 +3,16 @@
 A reader never sees a half-written checkpoint, cache, image or report, and a crash
 leaves either the old file or the new one.
 """
+
 from __future__ import annotations
 
 import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -22,7 +24,9 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
+    )
     os.close(fd)
     tmp_path = Path(tmp)
     try:

@@ -3,10 +3,12 @@
 Instances: ``radgen.data.DATASETS`` now; ``MODELS``, ``FEATURES`` and ``SCHEDULES`` as
 their issues land. Registered names are a public contract: add, never rename.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
 
 from radgen.errors import ConfigError
 

@@ -1,4 +1,5 @@
 """Figures users look at: image grids (no torchvision), with class rows when asked."""
+
 from __future__ import annotations
 
 import math
@@ -72,7 +73,9 @@ def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: s
     """One row of images per class, labelled with the class name and count shown."""
     plt = _pyplot()
     per_row = max((len(v) for v in rows.values()), default=1)
-    fig, axes = plt.subplots(len(rows), 1, figsize=(1.1 * per_row + 1.5, 1.25 * len(rows) + (0.5 if title else 0.1)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(rows), 1, figsize=(1.1 * per_row + 1.5, 1.25 * len(rows) + (0.5 if title else 0.1)), squeeze=False
+    )
     for ax, (name, imgs) in zip(axes[:, 0], rows.items()):
         if len(imgs):
             show_grid(ax, imgs, nrow=per_row)
@@ -84,7 +87,9 @@ def save_class_grid(rows: dict[str, torch.Tensor], path: str | Path, *, title: s
     return _save_figure(fig, path, title=title, dpi=110)
 
 
-def examples_per_class(images: torch.Tensor, labels: torch.Tensor, class_names: tuple[str, ...], *, per_class: int = 8, seed: int = 0) -> dict[str, torch.Tensor]:
+def examples_per_class(
+    images: torch.Tensor, labels: torch.Tensor, class_names: tuple[str, ...], *, per_class: int = 8, seed: int = 0
+) -> dict[str, torch.Tensor]:
     """Up to ``per_class`` random images of each class (multi-hot labels: positives of each label)."""
     g = torch.Generator().manual_seed(seed)
     out = {}

@@ -1,4 +1,5 @@
 """Latent tools: each plot writes an image of the requested grid and decodes/encodes exactly what it says."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -15,7 +16,12 @@ from radgen.models import build_model, model_config_from_dict
 
 def vae(z: int, **kw):
     torch.manual_seed(0)
-    return build_model(model_config_from_dict({"name": "vae", "latent_dim": z, "hidden": [32], **kw}), image_size=28, channels=1, num_classes=2).eval()
+    return build_model(
+        model_config_from_dict({"name": "vae", "latent_dim": z, "hidden": [32], **kw}),
+        image_size=28,
+        channels=1,
+        num_classes=2,
+    ).eval()
 
 
 def _spy(model):
@@ -105,13 +111,31 @@ def test_kl_bars_match_the_closed_form_and_count_active_units(tmp_path):
 
 
 def test_gans_get_traversals_and_prior_interpolation_but_not_encoder_plots(tmp_path):
-    g = build_model(model_config_from_dict({"name": "lsgan", "latent_dim": 8, "base_width": 8}), image_size=28, channels=1, num_classes=2).eval()
+    g = build_model(
+        model_config_from_dict({"name": "lsgan", "latent_dim": 8, "base_width": 8}),
+        image_size=28,
+        channels=1,
+        num_classes=2,
+    ).eval()
     assert traversal(g, tmp_path / "t.png", values=[-1.0, 1.0], dims=[0]).shape == (2, 8)
     paths = interpolate(g, tmp_path / "i.png", steps=4)
     assert paths["linear"].shape == (4, 8)
     with pytest.raises(ConfigError, match="no encoder"):
         latent_scatter(g, torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long), ("a", "b"), tmp_path / "s.png")
-    d = build_model(model_config_from_dict({"name": "ddpm", "block_out_channels": [8, 16], "attention_resolutions": [], "layers_per_block": 1, "norm_groups": 8}), image_size=28, channels=1, num_classes=2)
+    d = build_model(
+        model_config_from_dict(
+            {
+                "name": "ddpm",
+                "block_out_channels": [8, 16],
+                "attention_resolutions": [],
+                "layers_per_block": 1,
+                "norm_groups": 8,
+            }
+        ),
+        image_size=28,
+        channels=1,
+        num_classes=2,
+    )
     with pytest.raises(ConfigError, match="no latent space"):
         traversal(d, tmp_path / "d.png")
 
@@ -119,7 +143,18 @@ def test_gans_get_traversals_and_prior_interpolation_but_not_encoder_plots(tmp_p
 def test_cli_latent_writes_into_the_run_and_never_overwrites(tmp_path, capsys):
     from radgen.training import load_run_config, train
 
-    r = train(load_run_config("tiny", ["train.progress_bar=false", f"output_dir={tmp_path}", "train.epochs=1", "train.limit_train_batches=4", "train.limit_val_batches=1"]))
+    r = train(
+        load_run_config(
+            "tiny",
+            [
+                "train.progress_bar=false",
+                f"output_dir={tmp_path}",
+                "train.epochs=1",
+                "train.limit_train_batches=4",
+                "train.limit_val_batches=1",
+            ],
+        )
+    )
     for plot in ("traversal", "tsne", "interpolate", "kl"):
         assert main(["latent", str(r.run_dir), "--plot", plot, "--n", "200"]) == 0, plot
         assert (r.run_dir / "latent" / f"{plot}.png").is_file()
@@ -129,13 +164,21 @@ def test_cli_latent_writes_into_the_run_and_never_overwrites(tmp_path, capsys):
 
 
 def test_reproduce_seed002_table1_end_to_end_with_both_columns(tmp_path, capsys):
-    assert main(["reproduce", "seed002-table1", "--epochs", "1", "--quick", "--output-dir", str(tmp_path), "--no-progress"]) == 0
+    assert (
+        main(
+            ["reproduce", "seed002-table1", "--epochs", "1", "--quick", "--output-dir", str(tmp_path), "--no-progress"]
+        )
+        == 0
+    )
     (out,) = tmp_path.glob("reproduce-seed002-table1-*")
     table = (out / "table.md").read_text()
     assert "| BCE radgen | BCE 002 |" in table and "| 64 | 0.1 |" in table and "59.18" in table and "76.23" in table
-    rows = [line for line in table.splitlines() if line.startswith("| 1 ") or line.startswith("| 2 ") or line.startswith("| 64 ")]
+    rows = [
+        line
+        for line in table.splitlines()
+        if line.startswith("| 1 ") or line.startswith("| 2 ") or line.startswith("| 64 ")
+    ]
     assert len(rows) == 7 and all(len(r.split("|")) == 10 for r in rows)
     for fig in ("fig3_z1_traversal.png", "fig4_z2_grid.png", "fig5_z2_scatter.png", "fig5_z64_tsne.png"):
         assert (out / "figures" / fig).stat().st_size > 1000, fig
     assert 'src="data:image/png;base64,' in (out / "table.html").read_text()
-

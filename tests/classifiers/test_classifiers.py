@@ -1,11 +1,19 @@
 """Classifier shapes and parameter count, imbalance remedies, metrics against hand values, a real-data fit."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from radgen.classifiers import ClassifierTrainConfig, build_classifier, class_weights, classification_metrics, fit_classifier, predict_proba
+from radgen.classifiers import (
+    ClassifierTrainConfig,
+    build_classifier,
+    class_weights,
+    classification_metrics,
+    fit_classifier,
+    predict_proba,
+)
 from radgen.classifiers.train import classic_augment, epoch_indices
 from radgen.data import load_dataset
 
@@ -19,7 +27,13 @@ def test_cnn001_shapes_and_parameter_count():
     assert build_classifier("cnn001", in_channels=1, image_size=28, num_classes=2).fc1.in_features == 32 * 7 * 7
     r = build_classifier("resnet18", in_channels=3, image_size=64, num_classes=2, width=8)
     assert r(torch.rand(2, 3, 64, 64)).shape == (2, 2) and r.features(torch.rand(2, 3, 64, 64)).shape == (2, 64)
-    assert sum(p.numel() for p in build_classifier("resnet18", in_channels=3, image_size=64, num_classes=1000).parameters()) > 11_000_000  # ResNet18-size
+    assert (
+        sum(
+            p.numel()
+            for p in build_classifier("resnet18", in_channels=3, image_size=64, num_classes=1000).parameters()
+        )
+        > 11_000_000
+    )  # ResNet18-size
 
 
 def test_class_weights_and_oversampling_balance_the_classes():
@@ -57,7 +71,9 @@ def test_metrics_against_hand_computed_values():
 def test_fit_on_real_pneumoniamnist_beats_chance_and_selects_on_val():
     ds = load_dataset("pneumoniamnist", progress=False)
     model = build_classifier("cnn001", in_channels=1, image_size=28, num_classes=2)
-    model, hist = fit_classifier(model, ds["train"], ds["val"], ClassifierTrainConfig(epochs=2, batch_size=128, loss="weighted_ce", seed=0))
+    model, hist = fit_classifier(
+        model, ds["train"], ds["val"], ClassifierTrainConfig(epochs=2, batch_size=128, loss="weighted_ce", seed=0)
+    )
     assert len(hist) == 2 and all("val_loss" in h for h in hist)
     m = classification_metrics(ds["test"].labels.numpy(), predict_proba(model, ds["test"]), ds.class_names)
     assert m["balanced_accuracy"] > 0.75 and m["auroc"] > 0.85

@@ -1,4 +1,5 @@
 """Tiny generated bad files: each gets a one-line error naming the file and the problem."""
+
 from __future__ import annotations
 
 import gzip
@@ -15,7 +16,6 @@ from radgen.cli import main
 from radgen.data import load_dataset
 from radgen.data.idx import read_idx
 from radgen.errors import BadFileError, ConfigError, DataError
-
 from tests.conftest import DATA
 
 REAL_JPEG = sorted((DATA / "chest_xray_sample/train/NORMAL").glob("*.jpeg"))[0]
@@ -31,7 +31,12 @@ def _kaggle_tree(root: Path, n: int = 3) -> Path:
     for split in ("train", "test"):
         for cls in ("NORMAL", "PNEUMONIA"):
             for i in range(n):
-                _png(root / split / cls / f"person{i}{cls[0]}_bacteria_{i}.png" if cls == "PNEUMONIA" else root / split / cls / f"IM-000{i}-0001.png", 40 + 20 * i)
+                _png(
+                    root / split / cls / f"person{i}{cls[0]}_bacteria_{i}.png"
+                    if cls == "PNEUMONIA"
+                    else root / split / cls / f"IM-000{i}-0001.png",
+                    40 + 20 * i,
+                )
     return root
 
 
@@ -55,7 +60,12 @@ def test_truncated_jpeg_is_skipped_and_counted_or_raised(tmp_path, capsys):
     assert ds.bad_files[0][0].endswith("IM-0099-0001.jpeg") and "truncated" in ds.bad_files[0][1]
     with pytest.raises(BadFileError, match="IM-0099-0001.jpeg: corrupt or truncated image"):
         load_dataset("chest_xray_folder", path=str(root), size=16, on_bad_file="error", cache=False, progress=False)
-    _one_line_cli_error(capsys, ["data", "inspect", "chest_xray_folder", "--path", str(root), "--on-bad-file", "error", "--no-cache"], "IM-0099-0001.jpeg", "truncated")
+    _one_line_cli_error(
+        capsys,
+        ["data", "inspect", "chest_xray_folder", "--path", str(root), "--on-bad-file", "error", "--no-cache"],
+        "IM-0099-0001.jpeg",
+        "truncated",
+    )
 
 
 def test_garbage_image_file(tmp_path):
@@ -79,18 +89,31 @@ def test_missing_class_folder_and_missing_path(tmp_path, capsys):
     shutil.rmtree(root / "train/PNEUMONIA")
     with pytest.raises(DataError, match=r"train/PNEUMONIA: class folder is missing"):
         load_dataset("chest_xray_folder", path=str(root), size=16, cache=False, progress=False)
-    _one_line_cli_error(capsys, ["data", "inspect", "chest_xray_folder", "--path", str(tmp_path / "nowhere")], "nowhere", "no such folder")
+    _one_line_cli_error(
+        capsys,
+        ["data", "inspect", "chest_xray_folder", "--path", str(tmp_path / "nowhere")],
+        "nowhere",
+        "no such folder",
+    )
 
 
 def test_csv_without_needed_columns(tmp_path, capsys):
     d = tmp_path / "cxr"
     d.mkdir()
     (d / "Data_Entry_2017.csv").write_text("Image,Labels\na.png,Mass\n")
-    _one_line_cli_error(capsys, ["data", "inspect", "cxr14", "--path", str(d)], "Data_Entry_2017.csv", "lacks columns", "Finding Labels")
+    _one_line_cli_error(
+        capsys,
+        ["data", "inspect", "cxr14", "--path", str(d)],
+        "Data_Entry_2017.csv",
+        "lacks columns",
+        "Finding Labels",
+    )
 
 
 def _idx_bytes(arr: np.ndarray, magic: int) -> bytes:
-    return struct.pack(">I", magic) + b"".join(struct.pack(">I", s) for s in arr.shape) + arr.astype(np.uint8).tobytes()
+    return (
+        struct.pack(">I", magic) + b"".join(struct.pack(">I", s) for s in arr.shape) + arr.astype(np.uint8).tobytes()
+    )
 
 
 def test_idx_bad_magic_and_bad_length(tmp_path, capsys):
@@ -109,7 +132,9 @@ def test_idx_bad_magic_and_bad_length(tmp_path, capsys):
         read_idx(bad_magic)
     short = tmp_path / "short-idx3-ubyte"
     short.write_bytes(_idx_bytes(imgs, 0x803)[:-5])
-    with pytest.raises(BadFileError, match=r"short-idx3-ubyte: IDX payload is 43 bytes but the header \(2, 4, 4\) says 48"):
+    with pytest.raises(
+        BadFileError, match=r"short-idx3-ubyte: IDX payload is 43 bytes but the header \(2, 4, 4\) says 48"
+    ):
         read_idx(short)
     trunc_gz = tmp_path / "trunc-idx3-ubyte.gz"
     trunc_gz.write_bytes(gzip.compress(_idx_bytes(imgs, 0x803))[:20])
@@ -120,8 +145,12 @@ def test_idx_bad_magic_and_bad_length(tmp_path, capsys):
     mn.mkdir()
     for f in (DATA / "mnist").glob("*.gz"):
         shutil.copy(f, mn / f.name)
-    (mn / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(gzip.decompress((DATA / "mnist/t10k-labels-idx1-ubyte.gz").read_bytes())[:-7]))
-    _one_line_cli_error(capsys, ["data", "inspect", "mnist", "--path", str(mn)], "t10k-labels-idx1-ubyte.gz", "truncated or padded")
+    (mn / "t10k-labels-idx1-ubyte.gz").write_bytes(
+        gzip.compress(gzip.decompress((DATA / "mnist/t10k-labels-idx1-ubyte.gz").read_bytes())[:-7])
+    )
+    _one_line_cli_error(
+        capsys, ["data", "inspect", "mnist", "--path", str(mn)], "t10k-labels-idx1-ubyte.gz", "truncated or padded"
+    )
 
 
 def test_idx_payload_md5_checked_not_gz_md5(tmp_path):
@@ -154,15 +183,27 @@ def test_dicom_without_pixel_data(tmp_path, capsys):
     ds.save_as(d / src[1].name)
     out = load_dataset("ct_dicom", path=str(d), cache=False, progress=False)
     assert len(out["train"]) == 2 and "no pixel data" in out.bad_files[0][1]
-    _one_line_cli_error(capsys, ["data", "inspect", "ct_dicom", "--path", str(d), "--on-bad-file", "error"], src[1].name, "no pixel data")
+    _one_line_cli_error(
+        capsys,
+        ["data", "inspect", "ct_dicom", "--path", str(d), "--on-bad-file", "error"],
+        src[1].name,
+        "no pixel data",
+    )
 
 
 def test_garbage_npz_and_unknown_option_and_name(tmp_path, capsys):
     f = tmp_path / "x.npz"
     f.write_bytes(b"PK\x03\x04 garbage")
     _one_line_cli_error(capsys, ["data", "inspect", "chest_xray_64", "--path", str(f)], "x.npz", "not a readable .npz")
-    _one_line_cli_error(capsys, ["data", "inspect", "ct_dicom", "-o", "windw=lung"], "no option 'windw'", "valid: window, stride, series_uid")
-    _one_line_cli_error(capsys, ["data", "inspect", "chest_xrays"], "unknown dataset 'chest_xrays'", "chest_xray_full_64")
+    _one_line_cli_error(
+        capsys,
+        ["data", "inspect", "ct_dicom", "-o", "windw=lung"],
+        "no option 'windw'",
+        "valid: window, stride, series_uid",
+    )
+    _one_line_cli_error(
+        capsys, ["data", "inspect", "chest_xrays"], "unknown dataset 'chest_xrays'", "chest_xray_full_64"
+    )
     _one_line_cli_error(capsys, ["data", "inspect", "ct_dicom", "-o", "window=sinus"], "window='sinus'", "soft_tissue")
     with pytest.raises(ConfigError, match="size=2 must be an integer >= 4"):
         load_dataset("pneumoniamnist", size=2, progress=False)
@@ -173,7 +214,12 @@ def test_medmnist_offline_names_the_file_and_where_to_put_it(tmp_path, monkeypat
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr("urllib.request.urlopen", offline)
-    err = _one_line_cli_error(capsys, ["data", "inspect", "pneumoniamnist", "--data-dir", str(tmp_path), "-o", "file_size=64"], "pneumoniamnist_64.npz", "download it by hand")
+    err = _one_line_cli_error(
+        capsys,
+        ["data", "inspect", "pneumoniamnist", "--data-dir", str(tmp_path), "-o", "file_size=64"],
+        "pneumoniamnist_64.npz",
+        "download it by hand",
+    )
     assert str(tmp_path) in err
     assert not list(tmp_path.rglob("*.npz"))  # nothing half-written
 
@@ -185,4 +231,7 @@ def test_medmnist_md5_mismatch(tmp_path):
         np.savez(d / "pneumoniamnist.npz", **{k: z[k] for k in z.files})
     with pytest.raises(BadFileError, match="is not the official pneumoniamnist 28 px file"):
         load_dataset("pneumoniamnist", data_dir=str(tmp_path), progress=False)
-    assert len(load_dataset("pneumoniamnist", data_dir=str(tmp_path), options={"verify": "none"}, progress=False)["test"]) == 624
+    assert (
+        len(load_dataset("pneumoniamnist", data_dir=str(tmp_path), options={"verify": "none"}, progress=False)["test"])
+        == 624
+    )

@@ -1,4 +1,5 @@
 """Every loader on the real files in ../shared/data, against the MANIFEST's exact counts."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,22 +7,40 @@ import pytest
 import torch
 
 from radgen.data import DataConfig, load_dataset, make_source
-
 from tests.conftest import DATA
 
 # name -> {split: {class: count}} (MANIFEST.md sections 1-9)
 EXPECTED = {
-    "chest_xray_full_64": {"train": {"NORMAL": 1292, "PNEUMONIA": 3585}, "val": {"NORMAL": 8, "PNEUMONIA": 8}, "test": {"NORMAL": 231, "PNEUMONIA": 382}},
+    "chest_xray_full_64": {
+        "train": {"NORMAL": 1292, "PNEUMONIA": 3585},
+        "val": {"NORMAL": 8, "PNEUMONIA": 8},
+        "test": {"NORMAL": 231, "PNEUMONIA": 382},
+    },
     "chest_xray_64": {"train": {"NORMAL": 361, "PNEUMONIA": 1040}},
     "chest_xray_128": {"train": {"NORMAL": 361, "PNEUMONIA": 1040}},
     "chest_xray_folder": {"train": {"NORMAL": 55, "PNEUMONIA": 145}},
-    "pneumoniamnist": {"train": {"normal": 1214, "pneumonia": 3494}, "val": {"normal": 135, "pneumonia": 389}, "test": {"normal": 234, "pneumonia": 390}},
-    "fashion_mnist": {"train": {c: 6000 for c in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")},
-                      "test": {c: 1000 for c in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")}},
+    "pneumoniamnist": {
+        "train": {"normal": 1214, "pneumonia": 3494},
+        "val": {"normal": 135, "pneumonia": 389},
+        "test": {"normal": 234, "pneumonia": 390},
+    },
+    "fashion_mnist": {
+        "train": dict.fromkeys(("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), 6000),
+        "test": dict.fromkeys(("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), 1000),
+    },
     "ct_dicom": {"train": {"CT": 12}},
     "ct_nifti": {"train": {"CT": 133}},
 }
-SIZES = {"chest_xray_full_64": 64, "chest_xray_64": 64, "chest_xray_128": 128, "chest_xray_folder": 64, "pneumoniamnist": 28, "fashion_mnist": 28, "ct_dicom": 512, "ct_nifti": 512}
+SIZES = {
+    "chest_xray_full_64": 64,
+    "chest_xray_64": 64,
+    "chest_xray_128": 128,
+    "chest_xray_folder": 64,
+    "pneumoniamnist": 28,
+    "fashion_mnist": 28,
+    "ct_dicom": 512,
+    "ct_nifti": 512,
+}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -77,7 +96,9 @@ def test_val_from_train_is_patient_level_and_stratified():
     ds = load_dataset("chest_xray_64", val_from_train=0.1, split_ratio=0.8, seed=3, progress=False)
     assert set(ds) == {"train", "val", "test"}
     sets = {s: set(ds[s].patients) for s in ds}
-    assert not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
+    assert (
+        not (sets["train"] & sets["val"]) and not (sets["train"] & sets["test"]) and not (sets["val"] & sets["test"])
+    )
     assert sum(len(ds[s]) for s in ds) == 1401
     assert abs(len(ds["test"]) / 1401 - 0.2) < 0.02
     ratio = lambda s: ds[s].class_counts()["NORMAL"] / len(ds[s])

@@ -1,4 +1,5 @@
 """Transforms, splits, patient ids, cache and the synthetic-file loaders (CXR14, CT, folders)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,7 +12,6 @@ from radgen.data.ct import apply_window, display_orient
 from radgen.data.patients import kaggle_patient_id, kaggle_subtype
 from radgen.data.splits import group_split
 from radgen.data.transforms import Preprocess, center_crop_square, equalize_histogram, resize
-
 
 
 @pytest.mark.parametrize(
@@ -98,8 +98,11 @@ def test_cxr14_with_images_multilabel_single_label_and_missing(tmp_path):
     d = tmp_path / "cxr14"
     (d / "images").mkdir(parents=True)
     rows = [
-        ("00000001_000.png", "Cardiomegaly", 1), ("00000001_001.png", "Cardiomegaly|Emphysema", 1),
-        ("00000002_000.png", "No Finding", 2), ("00000003_000.png", "Mass", 3), ("00000004_000.png", "Hernia", 4),
+        ("00000001_000.png", "Cardiomegaly", 1),
+        ("00000001_001.png", "Cardiomegaly|Emphysema", 1),
+        ("00000002_000.png", "No Finding", 2),
+        ("00000003_000.png", "Mass", 3),
+        ("00000004_000.png", "Hernia", 4),
     ]
     lines = ["Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position"]
     for i, (name, labels, pid) in enumerate(rows):
@@ -143,7 +146,9 @@ def test_dicom_ordering_by_position_not_file_order(tmp_path):
         ds.RescaleSlope, ds.RescaleIntercept = 2, -1000
         ds.PixelData = np.full((8, 8), int((z + 20) * 10), np.int16).tobytes()  # HU = 2 * v - 1000
         ds.save_as(tmp_path / f"{i}.dcm", enforce_file_format=True)
-    out = load_dataset("ct_dicom", path=str(tmp_path), options={"window": [2000, 0]}, cache=False, progress=False)["train"]
+    out = load_dataset("ct_dicom", path=str(tmp_path), options={"window": [2000, 0]}, cache=False, progress=False)[
+        "train"
+    ]
     assert list(out.meta["slice_z"].astype(float)) == [-10.0, -5.0, 0.0]
     hu = np.array([2 * (z + 20) * 10 - 1000 for z in (-10.0, -5.0, 0.0)])
     expected = np.clip((hu + 1000) / 2000, 0, 1)
@@ -172,7 +177,13 @@ def test_nifti_orientation_radiological(tmp_path):
     assert (r, c) == (2, 2)  # top-left quadrant: anterior up, patient right on the left
     # the same volume stored L-P-S (flipped x and y axes) gives the same picture
     flipped = vol[::-1, ::-1]
-    nib.save(nib.Nifti1Image(flipped, np.diag([-1.0, -1.0, 2.0, 1.0]) + np.array([[0, 0, 0, 19], [0, 0, 0, 19], [0, 0, 0, 0], [0, 0, 0, 0]])), tmp_path / "w.nii.gz")
+    nib.save(
+        nib.Nifti1Image(
+            flipped,
+            np.diag([-1.0, -1.0, 2.0, 1.0]) + np.array([[0, 0, 0, 19], [0, 0, 0, 19], [0, 0, 0, 0], [0, 0, 0, 0]]),
+        ),
+        tmp_path / "w.nii.gz",
+    )
     s2 = load_dataset("ct_nifti", path=str(tmp_path / "w.nii.gz"), cache=False, progress=False)["train"]
     assert torch.equal(s2.pixels, s.pixels)
 

@@ -1,4 +1,5 @@
 """The augmentation experiment's arm logic and statistics, against hand-computed values."""
+
 from __future__ import annotations
 
 import math
@@ -7,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from radgen.classifiers.train import ClassifierTrainConfig
 from radgen.data.base import ImageSet
 from radgen.errors import ConfigError
 from radgen.experiments.augment import (
@@ -22,7 +24,6 @@ from radgen.experiments.augment import (
     synthetic_counts_to_ratio,
     to_imageset,
 )
-from radgen.classifiers.train import ClassifierTrainConfig
 from radgen.experiments.stats import mean_std, paired_difference
 
 
@@ -32,7 +33,11 @@ def _set(n0: int, n1: int, tag: str = "real") -> ImageSet:
         pixels=torch.randint(0, 256, (n, 1, 8, 8), dtype=torch.uint8),
         labels=torch.tensor([0] * n0 + [1] * n1),
         class_names=("NORMAL", "PNEUMONIA"),
-        meta={"path": np.array([f"{tag}/{i}.png" for i in range(n)]), "patient": np.array([f"p{i // 2}" for i in range(n)]), "orig_width": np.full(n, 640)},
+        meta={
+            "path": np.array([f"{tag}/{i}.png" for i in range(n)]),
+            "patient": np.array([f"p{i // 2}" for i in range(n)]),
+            "orig_width": np.full(n, 640),
+        },
     )
 
 
@@ -67,7 +72,7 @@ def test_synthetic_images_enter_the_training_split_only_and_balance_it():
     # the pool is sized for every arm of its generator: 200 minority images for 1:1, 150 majority for "only"
     assert pool_sizes(real, list(arms.values()), cfg) == {"gen": {0: 200, 1: 150}}
     # metadata columns survive concatenation, numbers filled with -1
-    assert set(aug.meta) == {"path", "patient", "orig_width"} and (aug.meta["orig_width"][len(real):] == -1).all()
+    assert set(aug.meta) == {"path", "patient", "orig_width"} and (aug.meta["orig_width"][len(real) :] == -1).all()
     # too small a pool is an error, not a silently smaller arm
     with pytest.raises(ConfigError, match="needed"):
         arm_training_set(arms["+gen"], real, {"gen": _pool(10, 10)}, cfg)
@@ -92,7 +97,9 @@ def test_config_errors_are_clear():
         check_config(AugmentConfig(arms=["weighted"]))
     with pytest.raises(ConfigError, match="names no generator"):
         check_config(AugmentConfig(arms=["real", "synthetic:ddpm"], generators={"cvae": "x"}))
-    assert [a.name for a in expand_arms(AugmentConfig(arms=["real", "synthetic:b"], generators={"a": "x", "b": "y"}))] == ["real", "+b"]
+    assert [
+        a.name for a in expand_arms(AugmentConfig(arms=["real", "synthetic:b"], generators={"a": "x", "b": "y"}))
+    ] == ["real", "+b"]
 
 
 def test_stratified_subsample_keeps_proportions():
@@ -116,9 +123,24 @@ def test_mean_std_and_paired_difference_against_hand_values():
 
 def test_summarize_pairs_arms_with_the_baseline_by_seed():
     def row(arm, seed, bal):
-        m = {"accuracy": bal, "balanced_accuracy": bal, "macro_f1": bal, "auroc": bal, "confusion_matrix": [[1, 0], [0, 1]]}
+        m = {
+            "accuracy": bal,
+            "balanced_accuracy": bal,
+            "macro_f1": bal,
+            "auroc": bal,
+            "confusion_matrix": [[1, 0], [0, 1]],
+        }
         m.update({f"{k}/{c}": bal for k in ("precision", "recall", "f1") for c in ("N", "P")})
-        return {"arm": arm, "kind": arm, "generator": None, "seed": seed, "train_counts": {}, "synthetic_in_train": 0, "epochs_run": 1, "test": m}
+        return {
+            "arm": arm,
+            "kind": arm,
+            "generator": None,
+            "seed": seed,
+            "train_counts": {},
+            "synthetic_in_train": 0,
+            "epochs_run": 1,
+            "test": m,
+        }
 
     rows = [row("real", 1, 0.7), row("real", 0, 0.6), row("weighted", 0, 0.65), row("weighted", 1, 0.8)]
     s = summarize(rows, ("N", "P"))

@@ -1,4 +1,5 @@
 """Reports (Markdown -> self-contained HTML) and `radgen demo --quick` end to end."""
+
 from __future__ import annotations
 
 import base64
@@ -15,7 +16,15 @@ from radgen.reports import collect
 from radgen.reports.markdown import markdown_to_html
 from radgen.viz import save_grid
 
-SECTIONS = ("## Data", "## Generators", "## Sample quality", "### Memorization", "## Does synthetic data help the classifier?", "## Configs", "## Versions and machine")
+SECTIONS = (
+    "## Data",
+    "## Generators",
+    "## Sample quality",
+    "### Memorization",
+    "## Does synthetic data help the classifier?",
+    "## Configs",
+    "## Versions and machine",
+)
 
 
 def test_markdown_to_html_embeds_images_and_escapes(tmp_path):
@@ -52,8 +61,19 @@ def test_demo_quick_writes_a_self_contained_report_with_every_section(quick_demo
     # data, 3 x (curves + class grid), cvae reconstructions, 3 memorization figures, bars, 3 pools
     assert len(images) >= 15 and all((quick_demo / p).is_file() for p in images)
     assert html.count('<img src="data:image/png;base64,') == len(images)
-    assert "<img src=\"" + images[0] not in html  # nothing links outside the file
-    for arm in ("real", "weighted", "oversample", "classic", "+cvae", "+lsgan", "+ddpm", "cvae only", "lsgan only", "ddpm only"):
+    assert '<img src="' + images[0] not in html  # nothing links outside the file
+    for arm in (
+        "real",
+        "weighted",
+        "oversample",
+        "classic",
+        "+cvae",
+        "+lsgan",
+        "+ddpm",
+        "cvae only",
+        "lsgan only",
+        "ddpm only",
+    ):
         assert f"| {arm} |" in md, arm
 
 
@@ -65,10 +85,15 @@ def test_demo_quick_results_respect_the_protocol(quick_demo):
     arms = res["arms"]
     assert all(len(a["seeds"]) == 3 for a in arms.values())
     n0, n1 = res["splits"]["train"]["NORMAL"], res["splits"]["train"]["PNEUMONIA"]
-    assert arms["+ddpm"]["train_counts"] == {"NORMAL": n1, "PNEUMONIA": n1} and arms["+ddpm"]["synthetic_in_train"] == n1 - n0
+    assert (
+        arms["+ddpm"]["train_counts"] == {"NORMAL": n1, "PNEUMONIA": n1}
+        and arms["+ddpm"]["synthetic_in_train"] == n1 - n0
+    )
     assert arms["real"]["synthetic_in_train"] == 0
     rows = [json.loads(x) for x in (quick_demo / "augment" / "results.jsonl").read_text().splitlines()]
-    assert len(rows) == 10 * 3 and {r["test"]["n"] for r in rows} == {sum(res["splits"]["test"].values())}  # every arm tested on the full real test split
+    assert len(rows) == 10 * 3 and {r["test"]["n"] for r in rows} == {
+        sum(res["splits"]["test"].values())
+    }  # every arm tested on the full real test split
     for g in ("cvae", "lsgan", "ddpm"):
         (ev,) = Path(demo["generators"][g]).glob("eval-*/metrics.json")
         assert json.loads(ev.read_text())["features"]["radgen-cnn001"]["extractor"]["name"] == "radgen-cnn001"

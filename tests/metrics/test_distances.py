@@ -1,4 +1,5 @@
 """Feature distances against NumPy/SciPy references written here."""
+
 from __future__ import annotations
 
 import numpy as np

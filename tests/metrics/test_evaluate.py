@@ -1,4 +1,5 @@
 """`radgen evaluate` end to end on a tiny trained run."""
+
 from __future__ import annotations
 
 import json
@@ -8,7 +9,12 @@ from radgen.training import load_run_config, train
 
 
 def test_evaluate_writes_metrics_with_named_extractor(tmp_path, capsys):
-    r = train(load_run_config("tiny", ["train.progress_bar=false", f"output_dir={tmp_path}", "train.epochs=1", "train.limit_train_batches=5"]))
+    r = train(
+        load_run_config(
+            "tiny",
+            ["train.progress_bar=false", f"output_dir={tmp_path}", "train.epochs=1", "train.limit_train_batches=5"],
+        )
+    )
     assert main(["evaluate", str(r.run_dir), "--n", "120"]) == 0
     out = capsys.readouterr().out
     assert "FD_radgen-cnn001" in out and "FID" not in out.replace("FD_", "")  # never a number named FID here
@@ -20,7 +26,10 @@ def test_evaluate_writes_metrics_with_named_extractor(tmp_path, capsys):
     lo, hi = f["FD_radgen-cnn001_ci95"]
     assert lo <= f["FD_radgen-cnn001"] * 1.5 and hi >= f["FD_radgen-cnn001"] * 0.5 and f["FD_radgen-cnn001"] > 0
     assert 1.0 <= f["IS_radgen-cnn001"] <= 2.0  # two classes bound the score
-    assert "iwae_k50" in m["likelihood"] and m["likelihood"]["iwae_k50"]["log_px_bound"] <= -m["likelihood"]["elbo_terms"]["neg_elbo"] + 5
+    assert (
+        "iwae_k50" in m["likelihood"]
+        and m["likelihood"]["iwae_k50"]["log_px_bound"] <= -m["likelihood"]["elbo_terms"]["neg_elbo"] + 5
+    )
     assert (folder / "memorization.png").is_file() and (folder / "metrics.md").read_text().startswith("## Evaluation")
     assert main(["evaluate", str(r.run_dir), "--n", "50", "--features", "inception"]) == 2
     assert "never a number named FID" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Feature extractors: inception refuses without its weights; the domain extractor is trained, cached and hashed."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,7 +14,9 @@ def test_inception_without_weights_raises_the_documented_error(tmp_path, monkeyp
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv("RADGEN_INCEPTION_WEIGHTS", raising=False)
-    with pytest.raises(MissingDataError, match=r"pt_inception-2015-12-05-6726825d.pth.*does not download.*never a number named FID"):
+    with pytest.raises(
+        MissingDataError, match=r"pt_inception-2015-12-05-6726825d.pth.*does not download.*never a number named FID"
+    ):
         get_extractor("inception")
     assert {"inception", "radgen-cnn001"} <= set(FEATURES.names())
 
@@ -35,11 +38,17 @@ def test_inception_network_loads_a_state_dict_of_the_published_layout(tmp_path):
 
     state = FIDInceptionV3().state_dict()
     assert state["Conv2d_1a_3x3.conv.weight"].shape == (32, 3, 3, 3) and state["fc.weight"].shape == (1008, 2048)
-    assert state["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1) and state["Mixed_6e.branch7x7_1.conv.weight"].shape == (192, 768, 1, 1)
+    assert state["Mixed_7c.branch_pool.conv.weight"].shape == (192, 2048, 1, 1) and state[
+        "Mixed_6e.branch7x7_1.conv.weight"
+    ].shape == (192, 768, 1, 1)
     f = tmp_path / "random-inception.pth"
     torch.save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, f)  # like the published file
     ex = get_extractor("inception", weights=str(f))
-    assert ex.name == "inception-unverified" and ex.distance_name == "FD_inception-unverified" and not ex.record["verified"]
+    assert (
+        ex.name == "inception-unverified"
+        and ex.distance_name == "FD_inception-unverified"
+        and not ex.record["verified"]
+    )
     feats = ex(torch.rand(2, 1, 28, 28))
     assert feats.shape == (2, 2048) and torch.isfinite(feats).all() and (feats >= 0).all()  # pool3 of ReLU maps
     p = ex.probs_fn(torch.rand(2, 3, 64, 64))
@@ -56,7 +65,10 @@ def test_domain_extractor_is_trained_once_cached_and_hashed(tmp_path):
     again = get_extractor("radgen-cnn001", data_config=cfg, cache_dir=tmp_path, epochs=1)
     assert again.weights_sha256 == ex.weights_sha256  # loaded from the cache, not retrained
     torch.testing.assert_close(again(torch.ones(2, 1, 28, 28)), ex(torch.ones(2, 1, 28, 28)))
-    assert ex(torch.rand(2, 3, 56, 56)).shape == (2, 128)  # colour and other sizes are mapped to what it was trained on
+    assert ex(torch.rand(2, 3, 56, 56)).shape == (
+        2,
+        128,
+    )  # colour and other sizes are mapped to what it was trained on
 
 
 def test_inference_form_of_inception_gives_the_published_networks_features():

@@ -1,4 +1,5 @@
 """IWAE bound: >= ELBO, non-decreasing in K, equal to the ELBO at K = 1; refused without a Bernoulli likelihood."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,7 +40,10 @@ def test_iwae_is_at_least_the_elbo_and_grows_with_k(trained):
 
 def test_iwae_works_for_mixture_and_learned_priors_and_refuses_non_densities():
     test = load_dataset("pneumoniamnist", progress=False)["test"].subset(list(range(16)))
-    for cfg in ({"name": "gmvae", "widths": [8, 16], "latent_dim": 3, "components": 3}, {"name": "cvae", "widths": [8, 16], "latent_dim": 3, "prior": "learned"}):
+    for cfg in (
+        {"name": "gmvae", "widths": [8, 16], "latent_dim": 3, "components": 3},
+        {"name": "cvae", "widths": [8, 16], "latent_dim": 3, "prior": "learned"},
+    ):
         m = build_model(cfg, image_size=28, channels=1, num_classes=2)
         out = iwae_bound(m, test, k=4)
         assert out["log_px_bound"] < 0 and out["bits_per_dim"] > 0
@@ -69,7 +73,9 @@ def test_bernoulli_bounds_score_the_hybrid_and_refuse_deterministic_encoders():
 
     ds = load_dataset("pneumoniamnist", progress=False)["test"].subset(list(range(16)))
     torch.manual_seed(0)
-    hybrid = build_model({"name": "gvae", "latent_dim": 8, "base_width": 4}, image_size=28, channels=1, num_classes=2).eval()
+    hybrid = build_model(
+        {"name": "gvae", "latent_dim": 8, "base_width": 4}, image_size=28, channels=1, num_classes=2
+    ).eval()
     b = bernoulli_bounds(hybrid, ds, k=4)
     assert all(torch.isfinite(torch.tensor(b[k])) for k in ("elbo", "log_px_iwae", "kl", "mse"))
     assert b["log_px_iwae"] >= b["elbo"]
@@ -77,7 +83,11 @@ def test_bernoulli_bounds_score_the_hybrid_and_refuse_deterministic_encoders():
 
     with torch.no_grad():
         mu, logvar = hybrid.encode(ds.images)
-    assert b["kl"] == pytest.approx(float(gaussian_kl(mu, logvar).sum(1).mean()), abs=0.5)  # Monte Carlo vs closed form
-    alpha = build_model({"name": "alpha_gan", "latent_dim": 8, "base_width": 8}, image_size=28, channels=1, num_classes=2)
+    assert b["kl"] == pytest.approx(
+        float(gaussian_kl(mu, logvar).sum(1).mean()), abs=0.5
+    )  # Monte Carlo vs closed form
+    alpha = build_model(
+        {"name": "alpha_gan", "latent_dim": 8, "base_width": 8}, image_size=28, channels=1, num_classes=2
+    )
     with pytest.raises(ConfigError, match="deterministic encoder"):
         bernoulli_bounds(alpha, ds, k=2)

@@ -1,4 +1,5 @@
 """Memorization check: copies of training images are flagged, fresh images are not."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,7 +44,9 @@ def test_copy_ratio_flags_copies_not_blur_and_calibrates_on_novel_samples():
     blurry = torch.full((100, 1, 8, 8), 0.5) + 0.02 * torch.randn(100, 1, 8, 8, generator=g)
     # the copies' originals must be in the training subset the ratio uses, so train the report on them
     assert copy_ratio_report(copies, train[:200], heldout, seed=0)["fraction_flagged"] > 0.4
-    assert copy_ratio_report(blurry, train, heldout, seed=0)["fraction_flagged"] < 0.1  # the "closer than typical" rule flags these
+    assert (
+        copy_ratio_report(blurry, train, heldout, seed=0)["fraction_flagged"] < 0.1
+    )  # the "closer than typical" rule flags these
     assert memorization_report(blurry, train, heldout)["fraction_flagged"] > 0.9
     rate = copy_ratio_report(novel, train, heldout, seed=0)["fraction_flagged"]
     assert 0.0 < rate < 0.15  # about the 5 % calibration quantile

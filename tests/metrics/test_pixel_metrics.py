@@ -1,4 +1,5 @@
 """MMD against a NumPy reference; MS-SSIM identities and small-image settings."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -44,7 +45,10 @@ def test_ms_ssim_of_an_image_with_itself_is_one_at_every_supported_size():
     for size in (28, 64, 128):
         x = torch.rand(3, 1, size, size, generator=torch.Generator().manual_seed(size))
         torch.testing.assert_close(ms_ssim(x, x), torch.ones(3), rtol=0, atol=1e-5)
-    assert ms_ssim_settings(256) == (11, (0.0448 / 1.0001, 0.2856 / 1.0001, 0.3001 / 1.0001, 0.2363 / 1.0001, 0.1333 / 1.0001))
+    assert ms_ssim_settings(256) == (
+        11,
+        (0.0448 / 1.0001, 0.2856 / 1.0001, 0.3001 / 1.0001, 0.2363 / 1.0001, 0.1333 / 1.0001),
+    )
     k, betas = ms_ssim_settings(28)
     assert k == 11 and len(betas) == 2 and sum(betas) == pytest.approx(1.0)
     assert ms_ssim_settings(16)[0] < 11  # the window shrinks for tiny images

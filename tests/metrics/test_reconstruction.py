@@ -1,4 +1,5 @@
 """Reconstruction metrics: identities and the PSNR formula."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """Adversarial specifics: gradient penalty by hand, loss formulas, n_critic schedule, collapse warnings."""
+
 from __future__ import annotations
 
 import pytest
@@ -39,12 +40,24 @@ def test_least_squares_losses_and_value_range_helpers():
 
 
 def test_wgan_gp_schedule_gives_n_critic_steps_per_generator_step(tmp_path):
-    cfg = load_run_config({
-        "model": {"name": "wgan_gp", "latent_dim": 8, "base_width": 8, "n_critic": 5},
-        "data": {"name": "fashion_mnist"},
-        "train": {"epochs": 1, "batch_size": 32, "lr": 1e-4, "betas": [0.0, 0.9], "limit_train_batches": 10, "sample_every": 1, "sample_count": 16, "progress_bar": False},
-        "seed": 0, "output_dir": str(tmp_path),
-    })
+    cfg = load_run_config(
+        {
+            "model": {"name": "wgan_gp", "latent_dim": 8, "base_width": 8, "n_critic": 5},
+            "data": {"name": "fashion_mnist"},
+            "train": {
+                "epochs": 1,
+                "batch_size": 32,
+                "lr": 1e-4,
+                "betas": [0.0, 0.9],
+                "limit_train_batches": 10,
+                "sample_every": 1,
+                "sample_count": 16,
+                "progress_bar": False,
+            },
+            "seed": 0,
+            "output_dir": str(tmp_path),
+        }
+    )
     r = train(cfg)
     row = read_metrics(r.run_dir)[0]
     assert row["step"] == 10 + 2  # 10 critic steps, 2 generator steps
@@ -55,12 +68,21 @@ def test_wgan_gp_schedule_gives_n_critic_steps_per_generator_step(tmp_path):
 
 @pytest.mark.parametrize("name", ["wgan_gp", "gvae"])
 def test_critics_with_gradient_penalty_train_on_data_with_a_val_split(tmp_path, name):
-    cfg = load_run_config({
-        "model": {"name": name, "latent_dim": 8, "base_width": 8},
-        "data": {"name": "pneumoniamnist"},  # has an official val split
-        "train": {"epochs": 1, "batch_size": 16, "limit_train_batches": 5, "sample_every": 0, "progress_bar": False},
-        "seed": 0, "output_dir": str(tmp_path),
-    })
+    cfg = load_run_config(
+        {
+            "model": {"name": name, "latent_dim": 8, "base_width": 8},
+            "data": {"name": "pneumoniamnist"},  # has an official val split
+            "train": {
+                "epochs": 1,
+                "batch_size": 16,
+                "limit_train_batches": 5,
+                "sample_every": 0,
+                "progress_bar": False,
+            },
+            "seed": 0,
+            "output_dir": str(tmp_path),
+        }
+    )
     r = train(cfg)
     row = read_metrics(r.run_dir)[0]
     assert "train/gp" in row and not any(k.startswith("val/") for k in row)
@@ -80,6 +102,14 @@ def test_collapse_warnings_for_a_winning_discriminator_and_identical_samples():
 def test_adversarial_models_refuse_early_stopping(tmp_path):
     from radgen.errors import ConfigError
 
-    cfg = load_run_config({"model": {"name": "lsgan", "base_width": 8}, "data": {"name": "fashion_mnist"}, "train": {"epochs": 1, "early_stopping_patience": 3, "progress_bar": False}, "output_dir": str(tmp_path), "seed": 0})
+    cfg = load_run_config(
+        {
+            "model": {"name": "lsgan", "base_width": 8},
+            "data": {"name": "fashion_mnist"},
+            "train": {"epochs": 1, "early_stopping_patience": 3, "progress_bar": False},
+            "output_dir": str(tmp_path),
+            "seed": 0,
+        }
+    )
     with pytest.raises(ConfigError, match="adversarial"):
         train(cfg)

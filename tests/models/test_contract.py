@@ -1,4 +1,5 @@
 """One contract suite parametrised over every registered model: a model is tested the moment it registers."""
+
 from __future__ import annotations
 
 import typing
@@ -9,9 +10,20 @@ import torch
 from radgen.models import MODELS, build_model, load_exported, save_exported
 
 # Small widths keep the suite fast; each entry only shrinks sizes, never changes the maths.
-SMALL = {"latent_dim": 4, "hidden": [32, 32], "widths": [8, 16, 32], "components": 3, "base_width": 8, "code_hidden": [16],
-         "block_out_channels": [8, 16], "norm_groups": 8, "layers_per_block": 1, "attention_resolutions": [14, 32],
-         "sampler": "ddim", "sample_steps": 4}
+SMALL = {
+    "latent_dim": 4,
+    "hidden": [32, 32],
+    "widths": [8, 16, 32],
+    "components": 3,
+    "base_width": 8,
+    "code_hidden": [16],
+    "block_out_channels": [8, 16],
+    "norm_groups": 8,
+    "layers_per_block": 1,
+    "attention_resolutions": [14, 32],
+    "sampler": "ddim",
+    "sample_steps": 4,
+}
 
 
 def make(name: str, size: int = 28, channels: int = 1, **over):
@@ -57,7 +69,9 @@ def test_a_step_of_each_group_updates_that_group_and_only_it(name):
                 continue
             if owner[id(p)] != group:
                 assert not moved, f"{group} step moved {n}, which belongs to {owner[id(p)]}"
-        assert sum(not torch.equal(p.detach(), before[n]) for n, p in m.named_parameters() if owner.get(id(p)) == group) >= 0.8 * len(params)
+        assert sum(
+            not torch.equal(p.detach(), before[n]) for n, p in m.named_parameters() if owner.get(id(p)) == group
+        ) >= 0.8 * len(params)
 
 
 @pytest.mark.parametrize("name", MODELS.names())
@@ -102,5 +116,10 @@ def test_export_round_trip_is_identical(name, tmp_path):
     loaded, _ = load_exported(tmp_path / "e")
     assert type(loaded) is type(m) and loaded.config == m.config
     labels = torch.tensor([1, 0]) if m.supports_labels else None
-    torch.testing.assert_close(m.sample(2, labels=labels, generator=torch.Generator().manual_seed(9)), loaded.sample(2, labels=labels, generator=torch.Generator().manual_seed(9)), rtol=0, atol=1e-6)
+    torch.testing.assert_close(
+        m.sample(2, labels=labels, generator=torch.Generator().manual_seed(9)),
+        loaded.sample(2, labels=labels, generator=torch.Generator().manual_seed(9)),
+        rtol=0,
+        atol=1e-6,
+    )
     assert sorted(p.name for p in (tmp_path / "e").iterdir()) == ["config.yaml", "weights.safetensors"]

@@ -1,4 +1,5 @@
 """DDPM: schedules vs closed forms, q(x_t|x_0), sampling loops vs references from the papers, guidance, EMA."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -84,7 +85,9 @@ def test_full_ddpm_loop_matches_the_paper_reference():
 @pytest.mark.parametrize("steps,eta", [(50, 0.0), (20, 0.0), (50, 1.0)])
 def test_ddim_loop_matches_the_paper_reference(steps, eta):
     s = make_scheduler("ddim", timesteps=T, schedule="linear", beta_start=1e-4, beta_end=0.02)
-    out = sample_loop(dummy_eps, s, (3, 1, 4, 4), steps=steps, eta=eta, generator=torch.Generator().manual_seed(5), progress=False)
+    out = sample_loop(
+        dummy_eps, s, (3, 1, 4, 4), steps=steps, eta=eta, generator=torch.Generator().manual_seed(5), progress=False
+    )
     torch.testing.assert_close(out, reference_ddim((3, 1, 4, 4), 5, steps, eta), rtol=1e-4, atol=1e-4)
 
 
@@ -112,12 +115,22 @@ def test_guidance_scale_zero_is_unconditional_and_one_is_conditional():
     torch.testing.assert_close(guided_epsilon(eps_fn, x, t, y, null_label=2, scale=0.0), torch.full((3, 1, 2, 2), 2.0))
     torch.testing.assert_close(guided_epsilon(eps_fn, x, t, y, null_label=2, scale=1.0), eps_fn(x, t, y))
     w = 3.0
-    torch.testing.assert_close(guided_epsilon(eps_fn, x, t, y, null_label=2, scale=w), 2.0 + w * (y.float().view(-1, 1, 1, 1) - 2.0).expand(3, 1, 2, 2))
+    torch.testing.assert_close(
+        guided_epsilon(eps_fn, x, t, y, null_label=2, scale=w),
+        2.0 + w * (y.float().view(-1, 1, 1, 1) - 2.0).expand(3, 1, 2, 2),
+    )
 
 
 def tiny_ddpm(**over):
     torch.manual_seed(0)
-    cfg = {"name": "ddpm", "block_out_channels": [8, 16], "attention_resolutions": [], "norm_groups": 8, "layers_per_block": 1, **over}
+    cfg = {
+        "name": "ddpm",
+        "block_out_channels": [8, 16],
+        "attention_resolutions": [],
+        "norm_groups": 8,
+        "layers_per_block": 1,
+        **over,
+    }
     return build_model(cfg, image_size=28, channels=1, num_classes=2)
 
 
@@ -137,7 +150,9 @@ def test_ema_update_formula_and_sampling_uses_ema():
 def test_conditional_ddpm_label_dropout_and_one_class_training():
     m = tiny_ddpm(conditional="class", cond_drop_prob=1.0)  # every label dropped -> the null class
     seen = []
-    m.unet.register_forward_pre_hook(lambda mod, args, kwargs: seen.append(kwargs["class_labels"].clone()), with_kwargs=True)
+    m.unet.register_forward_pre_hook(
+        lambda mod, args, kwargs: seen.append(kwargs["class_labels"].clone()), with_kwargs=True
+    )
     m((torch.rand(4, 1, 28, 28), torch.tensor([0, 1, 0, 1])))
     assert torch.equal(seen[0], torch.full((4,), 2))
     ds = load_dataset("pneumoniamnist", keep_classes=["normal"], progress=False)
@@ -166,12 +181,59 @@ def test_ddpm_trains_through_the_engine_and_samples_from_the_cli(tmp_path):
     from radgen.cli import main
 
     out = tmp_path / "runs"
-    rc = main(["train", "seed001_ddpm", "--output-dir", str(out), "--no-progress",
-               "--set", "data.name=pneumoniamnist", "--set", "model.block_out_channels=[8, 16]", "--set", "model.norm_groups=8",
-               "--set", "model.layers_per_block=1", "--set", "model.attention_resolutions=[]", "--set", "model.preview_steps=3",
-               "--set", "train.epochs=1", "--set", "train.limit_train_batches=3", "--set", "train.limit_val_batches=1", "--set", "train.sample_count=4", "--set", "train.sample_every=1"])
+    rc = main(
+        [
+            "train",
+            "seed001_ddpm",
+            "--output-dir",
+            str(out),
+            "--no-progress",
+            "--set",
+            "data.name=pneumoniamnist",
+            "--set",
+            "model.block_out_channels=[8, 16]",
+            "--set",
+            "model.norm_groups=8",
+            "--set",
+            "model.layers_per_block=1",
+            "--set",
+            "model.attention_resolutions=[]",
+            "--set",
+            "model.preview_steps=3",
+            "--set",
+            "train.epochs=1",
+            "--set",
+            "train.limit_train_batches=3",
+            "--set",
+            "train.limit_val_batches=1",
+            "--set",
+            "train.sample_count=4",
+            "--set",
+            "train.sample_every=1",
+        ]
+    )
     assert rc == 0
     run = next(out.iterdir())
     assert (run / "samples/epoch_0001.png").is_file() and (run / "export/weights.safetensors").is_file()
-    assert main(["sample", str(run), "--n", "2", "--label", "pneumonia", "--sampler", "ddim", "--steps", "3", "--guidance", "2", "--out", str(tmp_path / "s")]) == 0
+    assert (
+        main(
+            [
+                "sample",
+                str(run),
+                "--n",
+                "2",
+                "--label",
+                "pneumonia",
+                "--sampler",
+                "ddim",
+                "--steps",
+                "3",
+                "--guidance",
+                "2",
+                "--out",
+                str(tmp_path / "s"),
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "s").glob("sample_*.png"))) == 2

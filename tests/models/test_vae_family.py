@@ -1,4 +1,5 @@
 """The VAE family: shapes, closed forms, the contract, overfitting, export round trip."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -50,7 +51,11 @@ def test_shapes_and_output_range(name, size, channels):
 def test_resnet_vae_follows_document_000_shapes():
     m = make("resnet_vae", 64, 3)
     shapes = {}
-    for name, mod in [("stem", m.stem), *[(f"enc{i}", b) for i, b in enumerate(m.stages)], *[(f"dec{i}", b) for i, b in enumerate(m.dec_stages)]]:
+    for name, mod in [
+        ("stem", m.stem),
+        *[(f"enc{i}", b) for i, b in enumerate(m.stages)],
+        *[(f"dec{i}", b) for i, b in enumerate(m.dec_stages)],
+    ]:
         mod.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
     m((torch.rand(2, 3, 64, 64), torch.zeros(2, dtype=torch.long)))
     assert shapes["stem"] == (64, 32, 32)
@@ -108,7 +113,9 @@ def test_loss_reductions_are_what_they_say():
     t_mean = m.loss_terms(x, y)
     torch.testing.assert_close(t_sum["recon"], t_mean["recon"] * 784)
     torch.testing.assert_close(t_sum["kl"], t_mean["kl"] * m.config.latent_dim)
-    ref = torch.nn.functional.binary_cross_entropy(torch.sigmoid(t_sum["logits"]), x, reduction="none").flatten(1).sum(1)
+    ref = (
+        torch.nn.functional.binary_cross_entropy(torch.sigmoid(t_sum["logits"]), x, reduction="none").flatten(1).sum(1)
+    )
     torch.testing.assert_close(t_sum["recon"], ref, rtol=1e-4, atol=1e-3)
     assert reconstruction_loss(x, x, kind="l1", reduction="sum").abs().max() == 0
 

@@ -3,6 +3,7 @@
 Every case either loads or raises one of radgen's documented errors (RadgenError); nothing
 else may escape. The corpus is seeded (numpy) so failures reproduce.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -15,7 +16,6 @@ from radgen.data.cxr14 import read_csv_rows
 from radgen.data.decode import decode_image
 from radgen.data.idx import read_idx
 from radgen.errors import RadgenError
-
 from tests.conftest import DATA
 
 RNG_SEED = 1234
@@ -87,7 +87,9 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
     outcomes["npz"] = res
 
     # 4. CSV (CXR14 header + first rows)
-    csv = b"\n".join(gzip.decompress((DATA / "cxr14_sample/Data_Entry_2017_v2020.csv.gz").read_bytes()).split(b"\n")[:200])
+    csv = b"\n".join(
+        gzip.decompress((DATA / "cxr14_sample/Data_Entry_2017_v2020.csv.gz").read_bytes()).split(b"\n")[:200]
+    )
     res = []
     for i, m in enumerate(mutations(csv, 80, rng)):
         f = tmp_path / f"Data_Entry_{i}.csv"
@@ -104,7 +106,11 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
         for g in good[:2]:
             shutil.copy(g, d / g.name)
         (d / "x.dcm").write_bytes(m)
-        res.append(expect_documented(lambda: load_dataset("ct_dicom", path=str(d), cache=False, on_bad_file="error", progress=False)))
+        res.append(
+            expect_documented(
+                lambda: load_dataset("ct_dicom", path=str(d), cache=False, on_bad_file="error", progress=False)
+            )
+        )
     outcomes["dicom"] = res
 
     # 6. NIfTI: a small real-header volume
@@ -116,14 +122,22 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
     for i, m in enumerate(mutations(vol.read_bytes(), 60, rng)):
         f = tmp_path / f"n{i}.nii.gz"
         f.write_bytes(m)
-        res.append(expect_documented(lambda: load_dataset("ct_nifti", path=str(f), cache=False, on_bad_file="error", progress=False)))
+        res.append(
+            expect_documented(
+                lambda: load_dataset("ct_nifti", path=str(f), cache=False, on_bad_file="error", progress=False)
+            )
+        )
     outcomes["nifti"] = res
 
     # 7. wrong types: each format's bytes under another format's name
     res = []
     blobs = {"jpeg": jpeg[:4000], "npz": npz[:4000], "csv": csv[:4000], "idx": idx[:4000]}
     for name, blob in blobs.items():
-        for suffix, fn in ((".png", lambda f: decode_image(f)), ("-idx3-ubyte", lambda f: read_idx(f)), (".csv", lambda f: read_csv_rows(f))):
+        for suffix, fn in (
+            (".png", lambda f: decode_image(f)),
+            ("-idx3-ubyte", lambda f: read_idx(f)),
+            (".csv", lambda f: read_csv_rows(f)),
+        ):
             f = tmp_path / f"wrong-{name}{suffix}"
             f.write_bytes(blob)
             res.append(expect_documented(lambda: fn(f)))

@@ -1,6 +1,7 @@
 """A run killed with SIGKILL in the middle of an epoch, then resumed, ends with the weights of
 an uninterrupted run (CPU, deterministic mode): the checkpoint carries the optimizer, the
 epoch-seeded sampler position and every RNG state, and the metrics log is trimmed to it."""
+
 from __future__ import annotations
 
 import json
@@ -15,13 +16,33 @@ import torch
 
 from radgen.training.run import load_state_from_checkpoint, read_metrics
 
-ARGS = ["train", "tiny", "--no-progress", "--set", "train.epochs=4", "--set", "train.batch_size=16", "--set", "train.sample_every=0",
-        "--set", "train.checkpoint_every=0", "--set", "train.limit_train_batches=150"]
+ARGS = [
+    "train",
+    "tiny",
+    "--no-progress",
+    "--set",
+    "train.epochs=4",
+    "--set",
+    "train.batch_size=16",
+    "--set",
+    "train.sample_every=0",
+    "--set",
+    "train.checkpoint_every=0",
+    "--set",
+    "train.limit_train_batches=150",
+]
 
 
 def _radgen(*args: str, **kw) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([sys.executable, "-m", "radgen", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "radgen", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        **kw,
+    )
 
 
 def _run_dir(out: Path) -> Path:
@@ -53,7 +74,9 @@ def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
 
     a = load_state_from_checkpoint(_run_dir(tmp_path / "ref") / "checkpoints/last.ckpt")
     b = load_state_from_checkpoint(run / "checkpoints/last.ckpt")
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the uninterrupted run"
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), (
+        "resumed weights differ from the uninterrupted run"
+    )
     rows_ref, rows = read_metrics(_run_dir(tmp_path / "ref")), read_metrics(run)
     assert [r["epoch"] for r in rows] == [1, 2, 3, 4] and [r["step"] for r in rows] == [r["step"] for r in rows_ref]
     assert rows[-1]["train/loss/total"] == rows_ref[-1]["train/loss/total"]

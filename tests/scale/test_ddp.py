@@ -1,4 +1,5 @@
 """Scale-out through the engine: DDP with 2 CPU processes (gloo), launched the way a user launches it."""
+
 from __future__ import annotations
 
 import os
@@ -35,7 +36,9 @@ def test_two_process_gloo_ddp_ends_with_identical_weights_on_both_ranks(tmp_path
     script.write_text(SCRIPT)
     env = {**os.environ, "RADGEN_DATA_DIR": str(data_dir), "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
     env.pop("RADGEN_RUN_DIR", None)
-    proc = subprocess.run([sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=280)
+    proc = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)], env=env, capture_output=True, text=True, timeout=280
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     w0, w1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
     assert w0.keys() == w1.keys() and len(w0) > 0
@@ -50,5 +53,10 @@ def test_two_process_gloo_ddp_ends_with_identical_weights_on_both_ranks(tmp_path
     from radgen.models.base import build_model, model_config_from_dict
 
     torch.manual_seed(3)
-    fresh = build_model(model_config_from_dict({"name": "vae", "latent_dim": 8, "hidden": [64, 64]}), image_size=28, channels=1, num_classes=2)
+    fresh = build_model(
+        model_config_from_dict({"name": "vae", "latent_dim": 8, "hidden": [64, 64]}),
+        image_size=28,
+        channels=1,
+        num_classes=2,
+    )
     assert any(not torch.equal(fresh.state_dict()[k], w0[k]) for k in w0), "weights did not move: no training happened"

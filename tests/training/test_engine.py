@@ -1,4 +1,5 @@
 """The training engine: run directory, metrics, checkpoints, resume, early stopping, NaN guard, CLI."""
+
 from __future__ import annotations
 
 import json
@@ -15,19 +16,43 @@ from radgen.training.run import load_state_from_checkpoint, new_run_dir, read_me
 
 
 def tiny(tmp_path, *overrides: str):
-    base = ["train.progress_bar=false", f"output_dir={tmp_path}", "train.limit_train_batches=8", "train.limit_val_batches=2"]
+    base = [
+        "train.progress_bar=false",
+        f"output_dir={tmp_path}",
+        "train.limit_train_batches=8",
+        "train.limit_val_batches=2",
+    ]
     return load_run_config("tiny", [*base, *overrides])
 
 
 def test_run_directory_is_complete_and_self_describing(tmp_path):
     r = train(tiny(tmp_path, "train.epochs=2"))
     d = r.run_dir
-    for f in ("config.yaml", "run.json", "metrics.jsonl", "metrics.json", "reconstructions.png", "samples/final.png", "samples/epoch_0001.png", "samples/epoch_0002.png",
-              "checkpoints/best.ckpt", "checkpoints/last.ckpt", "export/config.yaml", "export/weights.safetensors"):
+    for f in (
+        "config.yaml",
+        "run.json",
+        "metrics.jsonl",
+        "metrics.json",
+        "reconstructions.png",
+        "samples/final.png",
+        "samples/epoch_0001.png",
+        "samples/epoch_0002.png",
+        "checkpoints/best.ckpt",
+        "checkpoints/last.ckpt",
+        "export/config.yaml",
+        "export/weights.safetensors",
+    ):
         assert (d / f).is_file(), f
     rows = read_metrics(d)
     assert [r["epoch"] for r in rows] == [1, 2] and rows[1]["step"] == 16  # 8 batches per epoch
-    for key in ("train/loss/total", "train/loss/recon", "train/loss/kl", "val/loss/total", "train/beta", "train/active_units"):
+    for key in (
+        "train/loss/total",
+        "train/loss/recon",
+        "train/loss/kl",
+        "val/loss/total",
+        "train/beta",
+        "train/active_units",
+    ):
         assert key in rows[-1]
     assert len(rows[-1]["train/kl_per_dim"]) == 8  # tiny config: latent_dim 8
     info = json.loads((d / "run.json").read_text())
@@ -99,16 +124,35 @@ def test_non_finite_loss_stops_with_the_term_and_step(tmp_path, monkeypatch):
         train(tiny(tmp_path, "train.epochs=20", "train.limit_val_batches=0"))
     last = max(tmp_path.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
     ckpt = torch.load(last, map_location="cpu", weights_only=False)  # written by this test
-    assert ckpt["epoch"] == 11 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())  # the epoch with NaN never checkpointed
+    assert ckpt["epoch"] == 11 and all(
+        torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point()
+    )  # the epoch with NaN never checkpointed
 
 
 def test_cli_train_sample_reconstruct(tmp_path, capsys):
     out = tmp_path / "runs"
-    assert main(["train", "tiny", "--output-dir", str(out), "--no-progress", "--set", "train.epochs=1", "--set", "train.limit_train_batches=4"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "tiny",
+                "--output-dir",
+                str(out),
+                "--no-progress",
+                "--set",
+                "train.epochs=1",
+                "--set",
+                "train.limit_train_batches=4",
+            ]
+        )
+        == 0
+    )
     run = next(out.iterdir())
     assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s1"), "--seed", "7"]) == 0
     assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s2"), "--seed", "7"]) == 0
-    assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == ["grid.png"] + [f"sample_{i:05d}.png" for i in range(6)]
+    assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == ["grid.png"] + [
+        f"sample_{i:05d}.png" for i in range(6)
+    ]
     assert (tmp_path / "s1/grid.png").read_bytes() == (tmp_path / "s2/grid.png").read_bytes()  # seeded
     assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s1")]) == 2  # never overwrites
     assert "already exists" in capsys.readouterr().err
@@ -119,7 +163,9 @@ def test_cli_train_sample_reconstruct(tmp_path, capsys):
 
 
 def test_conditional_model_trains_and_samples_each_class(tmp_path):
-    r = train(tiny(tmp_path, "model={name: cvae, widths: [8, 16], latent_dim: 4}", "train.epochs=1", "train.sample_count=8"))
+    r = train(
+        tiny(tmp_path, "model={name: cvae, widths: [8, 16], latent_dim: 4}", "train.epochs=1", "train.sample_count=8")
+    )
     from PIL import Image
 
     grid = Image.open(r.run_dir / "samples/final.png")
@@ -149,13 +195,28 @@ def test_curves_figure_and_test_set_elbo_terms(tmp_path):
 
 def test_channels_last_and_compiled_forward_train_the_same_model(tmp_path):
     """GPU-readiness switches change speed, not results: the same seed gives the same losses and a plain exported module."""
-    conv = {"model": {"name": "gmvae", "latent_dim": 4, "components": 2, "widths": [8, 16]}, "data": {"name": "pneumoniamnist", "val_from_train": 0.1},
-            "train": {"epochs": 1, "batch_size": 64, "limit_train_batches": 3, "limit_val_batches": 1, "progress_bar": False, "sample_every": 0}, "seed": 0, "output_dir": str(tmp_path)}
+    conv = {
+        "model": {"name": "gmvae", "latent_dim": 4, "components": 2, "widths": [8, 16]},
+        "data": {"name": "pneumoniamnist", "val_from_train": 0.1},
+        "train": {
+            "epochs": 1,
+            "batch_size": 64,
+            "limit_train_batches": 3,
+            "limit_val_batches": 1,
+            "progress_bar": False,
+            "sample_every": 0,
+        },
+        "seed": 0,
+        "output_dir": str(tmp_path),
+    }
     from torch._dynamo.utils import counters
 
     plain = train(load_run_config(conv), progress=False)
     graphs = counters["stats"]["unique_graphs"]
-    fast = train(load_run_config(conv, ["train.channels_last=true", "train.compile=true", "train.compile_backend=aot_eager"]), progress=False)
+    fast = train(
+        load_run_config(conv, ["train.channels_last=true", "train.compile=true", "train.compile_backend=aot_eager"]),
+        progress=False,
+    )
     assert counters["stats"]["unique_graphs"] > graphs, "torch.compile traced nothing"
     assert "forward" not in vars(fast.model), "the compiled forward must not leak into the exported model"
     a, b = read_metrics(plain.run_dir)[0], read_metrics(fast.run_dir)[0]
@@ -164,7 +225,9 @@ def test_channels_last_and_compiled_forward_train_the_same_model(tmp_path):
     assert sa.keys() == sb.keys()
     assert all(torch.allclose(sa[k].float(), sb[k].float(), atol=1e-4) for k in sa)
     exported, _ = load_exported(fast.run_dir)
-    assert not any(p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in exported.parameters())
+    assert not any(
+        p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in exported.parameters()
+    )
 
 
 def test_fused_optimizer_is_the_default_and_takes_the_same_steps_as_the_loop(tmp_path):
@@ -181,7 +244,9 @@ def test_fused_optimizer_is_the_default_and_takes_the_same_steps_as_the_loop(tmp
     assert max(float((sf[k] - si[k]).abs().max()) for k in sf) > 1e-3  # 8 Adam steps moved the weights
     for k in sf:
         torch.testing.assert_close(sf[k], sl[k], rtol=1e-4, atol=1e-5)
-    gan = build_model(model_config_from_dict({"name": "wgan_gp", "base_width": 8}), image_size=28, channels=1, num_classes=2)
+    gan = build_model(
+        model_config_from_dict({"name": "wgan_gp", "base_width": 8}), image_size=28, channels=1, num_classes=2
+    )
     opts = build_optimizers(gan, TrainConfig())
     assert len(opts) == 2 and all(o.param_groups[0]["fused"] for o in opts)
     assert not any(o.param_groups[0]["fused"] for o in build_optimizers(gan, TrainConfig(fused_optimizer=False)))
@@ -195,10 +260,22 @@ def test_direct_step_path_equals_lightnings_wrapped_calls(tmp_path, monkeypatch)
     Both give the same weights, the same global step (checkpoints, resume) and clip the same way."""
     from radgen.training.module import EngineModule
 
-    cfg = {"model": {"name": "wgan_gp", "latent_dim": 8, "base_width": 8, "n_critic": 2},  # two optimizers, toggled
-           "data": {"name": "fashion_mnist"},
-           "train": {"epochs": 2, "batch_size": 16, "lr": 1e-3, "gradient_clip": 0.05, "limit_train_batches": 5, "sample_every": 0, "checkpoint_every": 1, "progress_bar": False},
-           "seed": 0, "output_dir": str(tmp_path)}
+    cfg = {
+        "model": {"name": "wgan_gp", "latent_dim": 8, "base_width": 8, "n_critic": 2},  # two optimizers, toggled
+        "data": {"name": "fashion_mnist"},
+        "train": {
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 1e-3,
+            "gradient_clip": 0.05,
+            "limit_train_batches": 5,
+            "sample_every": 0,
+            "checkpoint_every": 1,
+            "progress_bar": False,
+        },
+        "seed": 0,
+        "output_dir": str(tmp_path),
+    }
     seen = []
     start = EngineModule.on_fit_start
     monkeypatch.setattr(EngineModule, "on_fit_start", lambda self: (start(self), seen.append(self._direct)))
@@ -206,9 +283,15 @@ def test_direct_step_path_equals_lightnings_wrapped_calls(tmp_path, monkeypatch)
     monkeypatch.setattr(EngineModule, "on_after_backward", lambda self: None, raising=False)
     wrapped = train(load_run_config(cfg), progress=False)
     assert seen == [True, False]
-    assert [r["step"] for r in read_metrics(direct.run_dir)] == [r["step"] for r in read_metrics(wrapped.run_dir)] == [7, 14]  # 5 critic + 2 generator steps per epoch
+    assert (
+        [r["step"] for r in read_metrics(direct.run_dir)]
+        == [r["step"] for r in read_metrics(wrapped.run_dir)]
+        == [7, 14]
+    )  # 5 critic + 2 generator steps per epoch
     for name in ("last.ckpt", "epoch_0001.ckpt"):
-        a = torch.load(direct.run_dir / "checkpoints" / name, map_location="cpu", weights_only=False)  # our own files, just written
+        a = torch.load(
+            direct.run_dir / "checkpoints" / name, map_location="cpu", weights_only=False
+        )  # our own files, just written
         b = torch.load(wrapped.run_dir / "checkpoints" / name, map_location="cpu", weights_only=False)
         assert a["global_step"] == b["global_step"] and a["epoch"] == b["epoch"]
     sd, sw = direct.model.state_dict(), wrapped.model.state_dict()
@@ -231,8 +314,13 @@ def test_last_checkpoint_is_the_last_epoch_even_when_the_loss_got_worse(tmp_path
     last = torch.load(ck / "last.ckpt", map_location="cpu", weights_only=False)  # written by this test
     best = torch.load(ck / "best.ckpt", map_location="cpu", weights_only=False)
     assert (last["epoch"], last["global_step"]) == (2, 24) and (best["epoch"], best["global_step"]) == (0, 8)
-    assert r.summary["monitor"] == "val/loss" and yaml.safe_load((r.run_dir / "export" / "config.yaml").read_text())["checkpoint"] == "best.ckpt"
-    torch.testing.assert_close(r.model.state_dict(), {k.removeprefix("model."): v for k, v in best["state_dict"].items()})
+    assert (
+        r.summary["monitor"] == "val/loss"
+        and yaml.safe_load((r.run_dir / "export" / "config.yaml").read_text())["checkpoint"] == "best.ckpt"
+    )
+    torch.testing.assert_close(
+        r.model.state_dict(), {k.removeprefix("model."): v for k, v in best["state_dict"].items()}
+    )
 
 
 def test_bf16_mixed_precision_trains_through_lightnings_precision_plugin(tmp_path, monkeypatch):
@@ -242,13 +330,21 @@ def test_bf16_mixed_precision_trains_through_lightnings_precision_plugin(tmp_pat
 
     seen = []
     start = EngineModule.on_fit_start
-    monkeypatch.setattr(EngineModule, "on_fit_start", lambda self: (start(self), seen.append((self._direct, str(self.trainer.precision)))))
+    monkeypatch.setattr(
+        EngineModule,
+        "on_fit_start",
+        lambda self: (start(self), seen.append((self._direct, str(self.trainer.precision)))),
+    )
     full = train(tiny(tmp_path, "train.epochs=1"), progress=False)
     mixed = train(tiny(tmp_path, "train.epochs=1", "train.precision=bf16-mixed"), progress=False)
     assert seen == [(True, "32-true"), (False, "bf16-mixed")]
     a, b = read_metrics(full.run_dir)[0], read_metrics(mixed.run_dir)[0]
     assert b["step"] == a["step"] == 8
-    assert b["train/loss/total"] == pytest.approx(a["train/loss/total"], rel=0.02) and b["val/loss/total"] == pytest.approx(a["val/loss/total"], rel=0.02)
-    assert all(p.dtype == torch.float32 for p in mixed.model.parameters())  # autocast computes in bf16, the weights stay float32
+    assert b["train/loss/total"] == pytest.approx(a["train/loss/total"], rel=0.02) and b[
+        "val/loss/total"
+    ] == pytest.approx(a["val/loss/total"], rel=0.02)
+    assert all(
+        p.dtype == torch.float32 for p in mixed.model.parameters()
+    )  # autocast computes in bf16, the weights stay float32
     exported, _ = load_exported(mixed.run_dir)
     assert all(p.dtype == torch.float32 for p in exported.parameters())

@@ -14,11 +14,12 @@ make sense, for GANs and hybrids (``radgen latent RUN --plot ...``).
 
 Every function returns what it decoded or encoded, so tests can check it, and writes one PNG.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import torch
@@ -50,18 +51,35 @@ def latent_adapter(model) -> LatentAdapter:
     c = model.config
     cond = bool(model.supports_labels)
     if isinstance(model, GaussianVAE):
-        return LatentAdapter(c.name, int(c.latent_dim), int(c.num_classes), cond,
-                             lambda z, y: model.decode(z, y if cond else None),
-                             lambda x, y: model.posterior(x, y if cond else None),
-                             model.kl_per_dim)
+        return LatentAdapter(
+            c.name,
+            int(c.latent_dim),
+            int(c.num_classes),
+            cond,
+            lambda z, y: model.decode(z, y if cond else None),
+            lambda x, y: model.posterior(x, y if cond else None),
+            model.kl_per_dim,
+        )
     if hasattr(model, "generate") and hasattr(c, "latent_dim"):
         enc = None
         if hasattr(model, "encode"):
+
             def enc(x, y):
                 out = model.encode(x, y if cond else None)
                 return out if isinstance(out, tuple) else (out, None)
-        return LatentAdapter(c.name, int(c.latent_dim), int(c.num_classes), cond, lambda z, y: to_unit(model.generate(z, y if cond else None)), enc, None)
-    raise ConfigError(f"model {c.name!r} has no latent space to explore (latent tools apply to the VAE family, GANs and hybrids; diffusion models have none)")
+
+        return LatentAdapter(
+            c.name,
+            int(c.latent_dim),
+            int(c.num_classes),
+            cond,
+            lambda z, y: to_unit(model.generate(z, y if cond else None)),
+            enc,
+            None,
+        )
+    raise ConfigError(
+        f"model {c.name!r} has no latent space to explore (latent tools apply to the VAE family, GANs and hybrids; diffusion models have none)"
+    )
 
 
 def _labels(a: LatentAdapter, n: int, label: int | None) -> torch.Tensor | None:
@@ -75,7 +93,14 @@ def _labels(a: LatentAdapter, n: int, label: int | None) -> torch.Tensor | None:
 
 
 @torch.no_grad()
-def traversal(model, path: str | Path, *, values: torch.Tensor | None = None, dims: list[int] | None = None, label: int | None = None) -> torch.Tensor:
+def traversal(
+    model,
+    path: str | Path,
+    *,
+    values: torch.Tensor | None = None,
+    dims: list[int] | None = None,
+    label: int | None = None,
+) -> torch.Tensor:
     """Decode z = v * e_d for each value v and dimension d; returns the (rows * len(values), dim) codes decoded."""
     a = latent_adapter(model)
     values = torch.linspace(-5, 5, 11) if values is None else torch.as_tensor(values, dtype=torch.float32)
@@ -87,7 +112,7 @@ def traversal(model, path: str | Path, *, values: torch.Tensor | None = None, di
     rows, row_labels, ys = [], [], []
     per_class = a.conditional and a.dim == 1 and label is None
     for d in dims:
-        for cls in (range(a.num_classes) if per_class else [label]):
+        for cls in range(a.num_classes) if per_class else [label]:
             z = torch.zeros(len(values), a.dim)
             z[:, d] = values
             rows.append(z)
@@ -111,7 +136,9 @@ def latent_grid(model, path: str | Path, *, n: int = 15, limit: float = 5.0, lab
     """Decode an n x n grid over [-limit, limit]^2 (z = 2 models); rows go down in z1, columns right in z0."""
     a = latent_adapter(model)
     if a.dim != 2:
-        raise ConfigError(f"the grid plot needs a 2-dimensional latent space; {a.name!r} has {a.dim} (use --plot traversal)")
+        raise ConfigError(
+            f"the grid plot needs a 2-dimensional latent space; {a.name!r} has {a.dim} (use --plot traversal)"
+        )
     v = torch.linspace(-limit, limit, n)
     z1, z0 = torch.meshgrid(v.flip(0), v, indexing="ij")
     z = torch.stack([z0.flatten(), z1.flatten()], 1)
@@ -126,10 +153,14 @@ def latent_grid(model, path: str | Path, *, n: int = 15, limit: float = 5.0, lab
 
 
 @torch.no_grad()
-def encode_means(model, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+def encode_means(
+    model, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     a = latent_adapter(model)
     if a.encode is None:
-        raise ConfigError(f"model {a.name!r} has no encoder; scatter, interpolate and kl need one (VAE family, vae_gan, alpha_gan, gvae)")
+        raise ConfigError(
+            f"model {a.name!r} has no encoder; scatter, interpolate and kl need one (VAE family, vae_gan, alpha_gan, gvae)"
+        )
     mus, lvs = [], []
     for s in range(0, len(images), batch_size):
         mu, lv = a.encode(images[s : s + batch_size], labels[s : s + batch_size])
@@ -139,7 +170,16 @@ def encode_means(model, images: torch.Tensor, labels: torch.Tensor, *, batch_siz
 
 
 @torch.no_grad()
-def latent_scatter(model, images: torch.Tensor, labels: torch.Tensor, class_names: tuple[str, ...], path: str | Path, *, method: str = "auto", seed: int = 0) -> np.ndarray:
+def latent_scatter(
+    model,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    class_names: tuple[str, ...],
+    path: str | Path,
+    *,
+    method: str = "auto",
+    seed: int = 0,
+) -> np.ndarray:
     """2-D (or 1-D) coordinates of the posterior means, plotted coloured by class; returns them."""
     mu, _ = encode_means(model, images, labels)
     d = mu.shape[1]
@@ -152,7 +192,13 @@ def latent_scatter(model, images: torch.Tensor, labels: torch.Tensor, class_name
     elif method == "tsne":
         from sklearn.manifold import TSNE
 
-        coords = mu.numpy() if d <= 2 else TSNE(n_components=2, init="pca", random_state=seed, perplexity=min(30.0, max(5.0, (len(mu) - 1) / 3))).fit_transform(mu.numpy())
+        coords = (
+            mu.numpy()
+            if d <= 2
+            else TSNE(
+                n_components=2, init="pca", random_state=seed, perplexity=min(30.0, max(5.0, (len(mu) - 1) / 3))
+            ).fit_transform(mu.numpy())
+        )
     elif method == "pca":
         from sklearn.decomposition import PCA
 
@@ -178,7 +224,11 @@ def latent_scatter(model, images: torch.Tensor, labels: torch.Tensor, class_name
         ax.set_ylabel(f"{axis} 2")
     ax.legend(markerscale=3, fontsize=8)
     ax.grid(alpha=0.3)
-    what = {"mu": "posterior means", "tsne": f"t-SNE of {d}-d posterior means", "pca": f"PCA of {d}-d posterior means"}[method]
+    what = {
+        "mu": "posterior means",
+        "tsne": f"t-SNE of {d}-d posterior means",
+        "pca": f"PCA of {d}-d posterior means",
+    }[method]
     _save_figure(fig, path, title=f"{latent_adapter(model).name}: {what} ({len(mu)} images)", dpi=110)
     return coords
 
@@ -194,7 +244,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def interpolate(model, path: str | Path, *, x: torch.Tensor | None = None, y: torch.Tensor | None = None, steps: int = 10, seed: int = 0) -> dict[str, torch.Tensor]:
+def interpolate(
+    model,
+    path: str | Path,
+    *,
+    x: torch.Tensor | None = None,
+    y: torch.Tensor | None = None,
+    steps: int = 10,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
     """Linear and spherical paths between two codes: of the two images ``x`` (with an encoder),
     else of two prior draws. Returns the codes decoded on each path."""
     a = latent_adapter(model)
@@ -219,7 +277,13 @@ def interpolate(model, path: str | Path, *, x: torch.Tensor | None = None, y: to
         blank[0], blank[-1] = x[0], x[1]
         show_grid(axes[-1, 0], blank, nrow=steps)
         axes[-1, 0].set_ylabel("inputs", rotation=0, ha="right", va="center", fontsize=8)
-    _save_figure(fig, path, title=f"{a.name}: interpolation " + ("between two real images' codes" if x is not None else "between two prior draws"), dpi=100)
+    _save_figure(
+        fig,
+        path,
+        title=f"{a.name}: interpolation "
+        + ("between two real images' codes" if x is not None else "between two prior draws"),
+        dpi=100,
+    )
     return paths
 
 
@@ -232,7 +296,9 @@ def kl_bars(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path)
         raise ConfigError(f"model {a.name!r} has no Gaussian posterior with a closed-form KL per dimension")
     kl = a.kl_per_dim(mu, logvar, labels if a.conditional else None)
     if kl is None:
-        raise ConfigError(f"model {a.name!r} has no closed-form KL per dimension (mixture prior); its Monte Carlo KL is logged per run")
+        raise ConfigError(
+            f"model {a.name!r} has no closed-form KL per dimension (mixture prior); its Monte Carlo KL is logged per run"
+        )
     kl_mean = kl.mean(0).numpy()
     variance = mu.var(0).numpy()
     active = variance > ACTIVE_UNIT_THRESHOLD
@@ -242,13 +308,34 @@ def kl_bars(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path)
     ax.set_xlabel("latent dimension")
     ax.set_ylabel("KL (nats, mean over images)")
     ax.grid(axis="y", alpha=0.3)
-    _save_figure(fig, path, title=f"{a.name}: KL per dimension; {int(active.sum())}/{len(active)} active units (blue: Var_x mu_d > {ACTIVE_UNIT_THRESHOLD})", dpi=110)
-    return {"kl_per_dim": kl_mean, "active": active, "active_units": int(active.sum()), "kl_total": float(kl_mean.sum())}
+    _save_figure(
+        fig,
+        path,
+        title=f"{a.name}: KL per dimension; {int(active.sum())}/{len(active)} active units (blue: Var_x mu_d > {ACTIVE_UNIT_THRESHOLD})",
+        dpi=110,
+    )
+    return {
+        "kl_per_dim": kl_mean,
+        "active": active,
+        "active_units": int(active.sum()),
+        "kl_total": float(kl_mean.sum()),
+    }
 
 
-
-def latent_plot(run: str | Path, plot: str, *, out: str | Path | None = None, overwrite: bool = False, split: str = "test", n: int = 2000,
-                label: int | str | None = None, dims: list[int] | None = None, steps: int = 10, seed: int = 0, data: str | None = None) -> tuple[Path, object]:
+def latent_plot(
+    run: str | Path,
+    plot: str,
+    *,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    split: str = "test",
+    n: int = 2000,
+    label: int | str | None = None,
+    dims: list[int] | None = None,
+    steps: int = 10,
+    seed: int = 0,
+    data: str | None = None,
+) -> tuple[Path, object]:
     """``radgen latent RUN --plot PLOT``: load the run's export (and its real images when the
     plot needs them) and write ``RUN/latent/<plot>.png`` (or ``out``); never overwrites silently."""
     from radgen.errors import RadgenError
@@ -275,7 +362,9 @@ def latent_plot(run: str | Path, plot: str, *, out: str | Path | None = None, ov
     pick = torch.randperm(len(images), generator=g)[: min(n, len(images))]
     x, y = images.images[pick], images.labels[pick]
     if plot in ("scatter", "tsne"):
-        return path, latent_scatter(model, x, y, images.class_names, path, method="auto" if plot == "scatter" else "tsne", seed=seed)
+        return path, latent_scatter(
+            model, x, y, images.class_names, path, method="auto" if plot == "scatter" else "tsne", seed=seed
+        )
     if plot == "kl":
         return path, kl_bars(model, x, y, path)
     # interpolate between two real images, of different classes when there are two

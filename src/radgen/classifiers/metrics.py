@@ -1,4 +1,5 @@
 """Classification metrics on a test split (scikit-learn), reported per class and macro-averaged."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -6,13 +7,22 @@ from typing import Any
 import numpy as np
 
 
-def classification_metrics(y_true: np.ndarray, prob: np.ndarray, class_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+def classification_metrics(
+    y_true: np.ndarray, prob: np.ndarray, class_names: tuple[str, ...] | list[str]
+) -> dict[str, Any]:
     """Accuracy, balanced accuracy, per-class precision/recall/F1, macro-F1, AUROC and the confusion matrix.
 
     ``prob`` is (N, K) class probabilities; predictions are its argmax. AUROC is the binary
     ROC AUC of the positive (last) class for K = 2, else one-vs-rest macro AUROC.
     """
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support, roc_auc_score
+    from sklearn.metrics import (
+        accuracy_score,
+        balanced_accuracy_score,
+        confusion_matrix,
+        f1_score,
+        precision_recall_fscore_support,
+        roc_auc_score,
+    )
 
     y_true = np.asarray(y_true).astype(int)
     prob = np.asarray(prob, dtype=np.float64)

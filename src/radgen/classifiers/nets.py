@@ -10,6 +10,7 @@ flattens 32 * 7 * 7 = 1568. ``resnet18`` is a ResNet18-style network (He et al. 
 global average pooling, linear head. ``features(x)`` returns the penultimate activations
 (the domain feature extractor of the evaluation issue).
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,9 @@ from radgen.registry import Registry
 CLASSIFIERS: Registry[type[nn.Module]] = Registry("classifier")
 
 
-@CLASSIFIERS.register("cnn001", "design document 001's pneumonia CNN: 2 conv + 2 max-pool + FC 8192-128-2 (1.05 M parameters at 64 px)")
+@CLASSIFIERS.register(
+    "cnn001", "design document 001's pneumonia CNN: 2 conv + 2 max-pool + FC 8192-128-2 (1.05 M parameters at 64 px)"
+)
 class PneumoniaCNN(nn.Module):
     def __init__(self, *, in_channels: int = 1, image_size: int = 64, num_classes: int = 2):
         super().__init__()
@@ -43,7 +46,9 @@ class PneumoniaCNN(nn.Module):
         return self.fc2(self.features(x))
 
 
-@CLASSIFIERS.register("resnet18", "ResNet18-style classifier (He et al. 2016): 4 stages x 2 residual blocks, GroupNorm, width option")
+@CLASSIFIERS.register(
+    "resnet18", "ResNet18-style classifier (He et al. 2016): 4 stages x 2 residual blocks, GroupNorm, width option"
+)
 class ResNet18Classifier(nn.Module):
     def __init__(self, *, in_channels: int = 1, image_size: int = 64, num_classes: int = 2, width: int = 64):
         super().__init__()

@@ -10,6 +10,7 @@ Imbalance remedies, stated:
   (0.9-1.1) and brightness/contrast (+-10 %), by one batched affine warp; no flips (chest
   X-rays are not left-right symmetric).
 """
+
 from __future__ import annotations
 
 import copy
@@ -78,7 +79,10 @@ def classic_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: ImageSet, *, batch_size: int = 512) -> np.ndarray:
     model.eval()
-    out = [torch.softmax(model(images._to_float(images.pixels[i : i + batch_size])), 1) for i in range(0, len(images), batch_size)]
+    out = [
+        torch.softmax(model(images._to_float(images.pixels[i : i + batch_size])), 1)
+        for i in range(0, len(images), batch_size)
+    ]
     return torch.cat(out).numpy()
 
 
@@ -92,7 +96,9 @@ def _val_loss(model: nn.Module, images: ImageSet, batch_size: int = 512) -> floa
     return total / max(1, len(images))
 
 
-def fit_classifier(model: nn.Module, train: ImageSet, val: ImageSet | None, cfg: ClassifierTrainConfig) -> tuple[nn.Module, list[dict]]:
+def fit_classifier(
+    model: nn.Module, train: ImageSet, val: ImageSet | None, cfg: ClassifierTrainConfig
+) -> tuple[nn.Module, list[dict]]:
     """Train; return the weights of the epoch with the lowest validation loss, and per-epoch history."""
     if train.task != "multiclass":
         raise ConfigError("classifiers here are single-label; use a multiclass dataset")

@@ -3,13 +3,15 @@
 Errors radgen raises on purpose (``RadgenError``) print as one line,
 ``radgen: error: <what, which file or value, and the fix>``, with exit status 2.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import logging
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from radgen import __version__
 from radgen.errors import RadgenError, one_line
@@ -27,11 +29,25 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--equalize", choices=("none", "histogram"), default="none", help="histogram equalization")
     g.add_argument("--normalize", choices=("none", "imagenet"), default="none", help="ImageNet mean/std normalisation")
     g.add_argument("--split-ratio", type=float, help="train fraction for sources with one split (patient-level)")
-    g.add_argument("--val-from-train", type=float, help="carve a patient-level validation split of this fraction from train")
+    g.add_argument(
+        "--val-from-train", type=float, help="carve a patient-level validation split of this fraction from train"
+    )
     g.add_argument("--seed", type=int, default=0, help="seed of the splits (default 0)")
-    g.add_argument("--on-bad-file", choices=("error", "skip"), default="skip", help="stop at a bad file, or skip and count (default)")
+    g.add_argument(
+        "--on-bad-file",
+        choices=("error", "skip"),
+        default="skip",
+        help="stop at a bad file, or skip and count (default)",
+    )
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the preprocessed cache")
-    g.add_argument("-o", "--option", action="append", default=[], metavar="KEY=VALUE", help="source-specific option (see `radgen list datasets -v`), repeatable")
+    g.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="source-specific option (see `radgen list datasets -v`), repeatable",
+    )
 
 
 def _data_config(args: argparse.Namespace, name: str):
@@ -93,7 +109,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{e.name:<{width}} {star} {e.description}")
             if args.verbose:
                 opts = e.obj.option_names()
-                print(f"{'':<{width}}   path: {e.obj.default_path or '(required: --path)'}; options: {', '.join(opts) or 'none'}")
+                print(
+                    f"{'':<{width}}   path: {e.obj.default_path or '(required: --path)'}; options: {', '.join(opts) or 'none'}"
+                )
         print("\n* default dataset. Load one with radgen.data.load_dataset(NAME) or `radgen data inspect NAME`.")
     return 0
 
@@ -111,7 +129,13 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
         split = "train" if "train" in ds else next(iter(ds))
         s = ds[split]
-        rows = examples_per_class(s.images if s.normalize == "none" else s.with_view(normalize="none").images, s.labels, s.class_names, per_class=args.per_class, seed=cfg.seed)
+        rows = examples_per_class(
+            s.images if s.normalize == "none" else s.with_view(normalize="none").images,
+            s.labels,
+            s.class_names,
+            per_class=args.per_class,
+            seed=cfg.seed,
+        )
         save_class_grid(rows, args.grid, title=f"{cfg.name} / {split}")
         summary["grid"] = str(args.grid)
     if args.json:
@@ -121,7 +145,10 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
         if args.grid:
             print(f"grid      {args.grid}")
     if summary.get("bad_files", {}).get("count"):
-        print(f"radgen: warning: skipped {summary['bad_files']['count']} bad file(s); --on-bad-file error stops at the first", file=sys.stderr)
+        print(
+            f"radgen: warning: skipped {summary['bad_files']['count']} bad file(s); --on-bad-file error stops at the first",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -142,7 +169,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     result = train(cfg, resume=args.resume, progress=sys.stderr.isatty() and not args.no_progress)
     s = result.summary
     print(f"run       {result.run_dir}")
-    print(f"epochs    {s.get('epochs_run')}  ({s.get('seconds_per_epoch')} s/epoch)  best {s.get('monitor')} {s.get('best_loss'):.4f} at epoch {s.get('best_epoch')}" if s.get("best_loss") is not None else f"epochs    {s.get('epochs_run')}")
+    print(
+        f"epochs    {s.get('epochs_run')}  ({s.get('seconds_per_epoch')} s/epoch)  best {s.get('monitor')} {s.get('best_loss'):.4f} at epoch {s.get('best_epoch')}"
+        if s.get("best_loss") is not None
+        else f"epochs    {s.get('epochs_run')}"
+    )
     print(f"export    {result.run_dir / 'export'}  (config.yaml + weights.safetensors)")
     return 0
 
@@ -154,10 +185,30 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
     model, meta = load_exported(args.run)
     label = label_index(args.label, meta.get("data", {}).get("class_names", []))
-    extra = {k: v for k, v in (("sampler", args.sampler), ("steps", args.steps), ("guidance_scale", args.guidance), ("eta", args.eta)) if v is not None}
+    extra = {
+        k: v
+        for k, v in (
+            ("sampler", args.sampler),
+            ("steps", args.steps),
+            ("guidance_scale", args.guidance),
+            ("eta", args.eta),
+        )
+        if v is not None
+    }
     if extra and model.config.name != "ddpm" and not hasattr(model, "preview"):
-        raise RadgenError(f"--sampler/--steps/--guidance/--eta apply to diffusion models; {model.config.name!r} is not one")
-    out = write_samples(model, args.out, n=args.n, label=label, seed=args.seed, batch_size=args.batch_size, overwrite=args.overwrite, **extra)
+        raise RadgenError(
+            f"--sampler/--steps/--guidance/--eta apply to diffusion models; {model.config.name!r} is not one"
+        )
+    out = write_samples(
+        model,
+        args.out,
+        n=args.n,
+        label=label,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        overwrite=args.overwrite,
+        **extra,
+    )
     print(f"wrote {args.n} samples and grid.png to {out}")
     return 0
 
@@ -165,7 +216,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from radgen.sampling import write_reconstructions
 
-    out = write_reconstructions(args.run, args.out, data=args.data, split=args.split, n=args.n, overwrite=args.overwrite)
+    out = write_reconstructions(
+        args.run, args.out, data=args.data, split=args.split, n=args.n, overwrite=args.overwrite
+    )
     print(f"wrote {args.n} reconstructions (from mu) and grid.png to {out}")
     return 0
 
@@ -174,7 +227,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from radgen.evaluation import evaluate_run
 
     feats = tuple(f.strip() for f in args.features.split(",") if f.strip())
-    folder, _ = evaluate_run(args.run, real=args.real, n=args.n, features=feats, seed=args.seed, inception_weights=args.inception_weights)
+    folder, _ = evaluate_run(
+        args.run, real=args.real, n=args.n, features=feats, seed=args.seed, inception_weights=args.inception_weights
+    )
     print((folder / "metrics.md").read_text())
     print(f"written to {folder}")
     return 0
@@ -185,7 +240,9 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
     path = args.config_opt or args.config
     if not path:
-        raise RadgenError("give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)")
+        raise RadgenError(
+            "give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)"
+        )
     cfg = load_augment_config(path, args.set)
     if args.output_dir:
         cfg.output_dir = args.output_dir
@@ -198,7 +255,18 @@ def cmd_augment(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from radgen.experiments.demo import DemoSettings, run_demo
 
-    out = run_demo(DemoSettings(data=args.data, data_dir=args.data_dir, path=args.path, quick=args.quick, seeds=args.seeds, output_dir=args.output_dir, size=args.size), progress=not args.no_progress)
+    out = run_demo(
+        DemoSettings(
+            data=args.data,
+            data_dir=args.data_dir,
+            path=args.path,
+            quick=args.quick,
+            seeds=args.seeds,
+            output_dir=args.output_dir,
+            size=args.size,
+        ),
+        progress=not args.no_progress,
+    )
     summary = out / "augment" / "summary.md"
     if summary.is_file():
         print(summary.read_text())
@@ -223,7 +291,19 @@ def cmd_latent(args: argparse.Namespace) -> int:
     from radgen.analysis.latent import latent_plot
 
     dims = [int(d) for d in args.dims.split(",")] if args.dims else None
-    path, _ = latent_plot(args.run, args.plot, out=args.out, overwrite=args.overwrite, split=args.split, n=args.n, label=args.label, dims=dims, steps=args.steps, seed=args.seed, data=args.data)
+    path, _ = latent_plot(
+        args.run,
+        args.plot,
+        out=args.out,
+        overwrite=args.overwrite,
+        split=args.split,
+        n=args.n,
+        label=args.label,
+        dims=dims,
+        steps=args.steps,
+        seed=args.seed,
+        data=args.data,
+    )
     print(f"wrote {path}")
     return 0
 
@@ -231,8 +311,16 @@ def cmd_latent(args: argparse.Namespace) -> int:
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from radgen.experiments.reproduce import run_reproduction
 
-    out, result = run_reproduction(args.name, output_dir=args.output_dir, epochs=args.epochs, quick=args.quick, progress=not args.no_progress and sys.stderr.isatty(),
-                                   include_all=args.all, overrides=tuple(args.set), inception_weights=args.inception_weights)
+    out, result = run_reproduction(
+        args.name,
+        output_dir=args.output_dir,
+        epochs=args.epochs,
+        quick=args.quick,
+        progress=not args.no_progress and sys.stderr.isatty(),
+        include_all=args.all,
+        overrides=tuple(args.set),
+        inception_weights=args.inception_weights,
+    )
     print(result["markdown"])
     print(f"written to {out} (table.md, table.html, results.json, figures/, runs/) in {result['seconds']:.0f} s")
     return 0
@@ -246,7 +334,9 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="radgen", description="Generative models of medical images, and whether their samples help a real task.")
+    parser = argparse.ArgumentParser(
+        prog="radgen", description="Generative models of medical images, and whether their samples help a real task."
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     parser.add_argument("--version", action="version", version=f"radgen {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -261,7 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION")
     dsub.required = True
     p = dsub.add_parser("inspect", help="counts per split and class, imbalance, sizes, modes, bad files")
-    p.add_argument("name", nargs="?", help="registered dataset name (default: chest_xray_full_64); see `radgen list datasets`")
+    p.add_argument(
+        "name", nargs="?", help="registered dataset name (default: chest_xray_full_64); see `radgen list datasets`"
+    )
     _add_data_options(p)
     p.add_argument("--grid", help="save a PNG grid of examples per class")
     p.add_argument("--per-class", type=int, default=8, help="images per class in --grid (default 8)")
@@ -270,8 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model from a YAML config (a new run directory each time)")
     p.add_argument("config", nargs="?", help="YAML file or shipped config name (`radgen list configs`)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. --set train.epochs=5 (repeatable)")
-    p.add_argument("--resume", metavar="RUN_DIR", help="continue a run from its last checkpoint (same step counter, optimizer state, RNG)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.epochs=5 (repeatable)",
+    )
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue a run from its last checkpoint (same step counter, optimizer state, RNG)",
+    )
     p.add_argument("--output-dir", help="parent folder of the run directory (default: runs)")
     p.add_argument("--name", help="run-directory prefix (default: the model name)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -285,40 +387,70 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--overwrite", action="store_true")
-    p.add_argument("--sampler", choices=("ddpm", "ddim"), help="diffusion models: ancestral DDPM over all T steps, or DDIM")
+    p.add_argument(
+        "--sampler", choices=("ddpm", "ddim"), help="diffusion models: ancestral DDPM over all T steps, or DDIM"
+    )
     p.add_argument("--steps", type=int, help="diffusion models: DDIM steps")
-    p.add_argument("--guidance", type=float, help="diffusion models: classifier-free guidance scale (0 = unconditional)")
+    p.add_argument(
+        "--guidance", type=float, help="diffusion models: classifier-free guidance scale (0 = unconditional)"
+    )
     p.add_argument("--eta", type=float, help="diffusion models: DDIM eta (0 deterministic, 1 = DDPM variance)")
     p.set_defaults(func=cmd_sample)
 
     p = sub.add_parser("reconstruct", help="reconstruct real images through a trained VAE (decodes mu, not a sample)")
     p.add_argument("run", help="run directory")
     p.add_argument("--data", help="dataset name (default: the run's dataset)")
-    p.add_argument("--split", default="test", help="split to reconstruct (default test; falls back to val, then train)")
+    p.add_argument(
+        "--split", default="test", help="split to reconstruct (default test; falls back to val, then train)"
+    )
     p.add_argument("--n", type=int, default=16)
     p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_reconstruct)
 
-    p = sub.add_parser("evaluate", help="distribution, diversity, memorization, reconstruction and likelihood metrics of a trained run")
+    p = sub.add_parser(
+        "evaluate",
+        help="distribution, diversity, memorization, reconstruction and likelihood metrics of a trained run",
+    )
     p.add_argument("run", help="run directory")
     p.add_argument("--real", help="real dataset to compare with (default: the run's dataset, test split)")
-    p.add_argument("--n", type=int, default=1000, help="images per set (default 1000, capped at the real split's size)")
+    p.add_argument(
+        "--n", type=int, default=1000, help="images per set (default 1000, capped at the real split's size)"
+    )
     p.add_argument("--features", default="radgen-cnn001", help="comma-separated extractors: radgen-cnn001, inception")
-    p.add_argument("--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for the inception extractor")
+    p.add_argument(
+        "--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for the inception extractor"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("augment", help="the augmentation experiment: classifier arms (real, weighted, oversample, classic, +synthetic, synthetic only) over seeds")
-    p.add_argument("config", nargs="?", help="YAML file: data, classifier, train, generators (label: run dir), arms, ratio, seeds")
+    p = sub.add_parser(
+        "augment",
+        help="the augmentation experiment: classifier arms (real, weighted, oversample, classic, +synthetic, synthetic only) over seeds",
+    )
+    p.add_argument(
+        "config", nargs="?", help="YAML file: data, classifier, train, generators (label: run dir), arms, ratio, seeds"
+    )
     p.add_argument("--config", dest="config_opt", metavar="CONFIG", help="the same, as an option")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. --set seeds=3 (repeatable)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set seeds=3 (repeatable)",
+    )
     p.add_argument("--output-dir", help="parent folder of the output (default: runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_augment)
 
-    p = sub.add_parser("demo", help="the main job: train 3 generators, evaluate them, run the augmentation arms, write report.html")
-    p.add_argument("--data", default="chest_xray_full_64", help="dataset (default chest_xray_full_64; also pneumoniamnist, chest_xray_128, chest_xray_folder)")
+    p = sub.add_parser(
+        "demo", help="the main job: train 3 generators, evaluate them, run the augmentation arms, write report.html"
+    )
+    p.add_argument(
+        "--data",
+        default="chest_xray_full_64",
+        help="dataset (default chest_xray_full_64; also pneumoniamnist, chest_xray_128, chest_xray_folder)",
+    )
     p.add_argument("--data-dir", help="data root (default: $RADGEN_DATA_DIR, ../shared/data, ~/.cache/radgen)")
     p.add_argument("--path", help="file or folder of the dataset (e.g. a Kaggle chest_xray folder)")
     p.add_argument("--size", type=int, help="resize images to SIZE px")
@@ -328,12 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("report", help="build report.html (self-contained) and report.md from demo, run, augmentation or evaluation directories")
+    p = sub.add_parser(
+        "report",
+        help="build report.html (self-contained) and report.md from demo, run, augmentation or evaluation directories",
+    )
     p.add_argument("runs", nargs="+", help="directories")
     p.add_argument("--out", help="output folder (default: the directory, when there is one)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("latent", help="latent-space plots of a trained run: traversal, grid (z=2), scatter, tsne, interpolate, kl")
+    p = sub.add_parser(
+        "latent", help="latent-space plots of a trained run: traversal, grid (z=2), scatter, tsne, interpolate, kl"
+    )
     p.add_argument("run", help="run directory")
     p.add_argument("--plot", required=True, choices=("traversal", "grid", "scatter", "tsne", "interpolate", "kl"))
     p.add_argument("--out", help="PNG path (default RUN/latent/PLOT.png)")
@@ -349,13 +486,25 @@ def build_parser() -> argparse.ArgumentParser:
 
     from radgen.experiments.reproduce import REPRODUCTIONS
 
-    p = sub.add_parser("reproduce", help="a design document's experiment as one command: " + ", ".join(REPRODUCTIONS.names()))
+    p = sub.add_parser(
+        "reproduce", help="a design document's experiment as one command: " + ", ".join(REPRODUCTIONS.names())
+    )
     p.add_argument("name", choices=REPRODUCTIONS.names())
     p.add_argument("--epochs", type=int, help="epochs per model (default: the document's; long on a CPU)")
     p.add_argument("--quick", action="store_true", help="smoke run: a few batches per epoch")
     p.add_argument("--all", action="store_true", help="also the settings the document did not tabulate")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override for every training run, e.g. train.limit_train_batches=200 (repeatable)")
-    p.add_argument("--inception-weights", metavar="FILE", help="pytorch-fid Inception weights: adds FID where the document reports FID")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override for every training run, e.g. train.limit_train_batches=200 (repeatable)",
+    )
+    p.add_argument(
+        "--inception-weights",
+        metavar="FILE",
+        help="pytorch-fid Inception weights: adds FID where the document reports FID",
+    )
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_reproduce)
@@ -384,5 +533,7 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except PermissionError as exc:
-        print(f"radgen: error: {exc.filename}: permission denied ({exc.strerror}); choose another path", file=sys.stderr)
+        print(
+            f"radgen: error: {exc.filename}: permission denied ({exc.strerror}); choose another path", file=sys.stderr
+        )
         return 2

@@ -7,6 +7,7 @@
 Every loader yields float32 (N, C, H, W) images in [0, 1], integer (or multi-hot)
 labels, and per-item metadata (source path, patient id where the source has one).
 """
+
 from __future__ import annotations
 
 from radgen.data.arrays import ChestMNIST, ChestXray64, ChestXray128, ChestXrayFull64, PneumoniaMNIST
@@ -37,4 +38,14 @@ for _cls in (
 
 DEFAULT_DATASET = "chest_xray_full_64"
 
-__all__ = ["DATASETS", "DEFAULT_DATASET", "DataConfig", "DataSplits", "ImageSet", "Preprocess", "Source", "load_dataset", "make_source"]
+__all__ = [
+    "DATASETS",
+    "DEFAULT_DATASET",
+    "DataConfig",
+    "DataSplits",
+    "ImageSet",
+    "Preprocess",
+    "Source",
+    "load_dataset",
+    "make_source",
+]

@@ -2,6 +2,7 @@
 
 Both load with ``np.load(..., allow_pickle=False)``: nothing is unpickled.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,7 +41,9 @@ def _as_images(arr: np.ndarray, path: Path, key: str) -> np.ndarray:
     if arr.ndim == 4 and arr.shape[-1] in (1, 3):  # MedMNIST colour sets are (N, H, W, 3)
         arr = arr.mean(-1).round().astype(np.uint8) if arr.shape[-1] == 3 else arr[..., 0]
     if arr.ndim != 3 or arr.dtype != np.uint8:
-        raise BadFileError(path, f"array {key!r} has shape {arr.shape} and dtype {arr.dtype}; expected (N, H, W) uint8")
+        raise BadFileError(
+            path, f"array {key!r} has shape {arr.shape} and dtype {arr.dtype}; expected (N, H, W) uint8"
+        )
     return arr
 
 
@@ -48,7 +51,9 @@ class ChestXrayArraysSource(Source):
     """The Kaggle chest X-ray dataset as 64/128 px arrays (MANIFEST sections 7 and 9)."""
 
     name = "chest_xray_arrays"
-    description = "Kaggle chest X-ray arrays (.npz with {train,val,test}_{images,labels,files}); 0 = NORMAL, 1 = PNEUMONIA"
+    description = (
+        "Kaggle chest X-ray arrays (.npz with {train,val,test}_{images,labels,files}); 0 = NORMAL, 1 = PNEUMONIA"
+    )
     default_path = None
     expensive = False
     path_kind = "file"
@@ -66,7 +71,9 @@ class ChestXrayArraysSource(Source):
             if len(labels) != len(imgs):
                 raise BadFileError(self.path, f"{split}: {len(imgs)} images but {len(labels)} labels")
             if len(imgs) == 0:
-                ctx.notes.append(f"split {split!r} is empty in {self.path.name}; carve a patient-level one from train with --val-from-train")
+                ctx.notes.append(
+                    f"split {split!r} is empty in {self.path.name}; carve a patient-level one from train with --val-from-train"
+                )
                 continue
             files = z.get(f"{split}_files")
             meta: dict[str, np.ndarray] = {}
@@ -76,7 +83,14 @@ class ChestXrayArraysSource(Source):
                 meta["file"] = files.astype(str)
                 meta["subtype"] = np.array([kaggle_subtype(str(f)) for f in files], dtype=str)
             out[split] = arrays_to_imageset(
-                imgs, labels, class_names=self.class_names, pre=pre, ctx=ctx, path_prefix=f"{self.path.name}:{split}", patients=patients, meta=meta
+                imgs,
+                labels,
+                class_names=self.class_names,
+                pre=pre,
+                ctx=ctx,
+                path_prefix=f"{self.path.name}:{split}",
+                patients=patients,
+                meta=meta,
             )
         return out
 
@@ -108,15 +122,37 @@ MEDMNIST_INFO: dict[str, dict[str, Any]] = {
     "pneumoniamnist": {
         "labels": ("normal", "pneumonia"),
         "task": "multiclass",
-        "md5": {28: "28209eda62fecd6e6a2d98b1501bb15f", 64: "8f4eceb4ccffa70c672198ea285246c6", 128: "05b46931834c231683c68f40c47b2971", 224: "d6a3c71de1b945ea11211b03746c1fe1"},
+        "md5": {
+            28: "28209eda62fecd6e6a2d98b1501bb15f",
+            64: "8f4eceb4ccffa70c672198ea285246c6",
+            128: "05b46931834c231683c68f40c47b2971",
+            224: "d6a3c71de1b945ea11211b03746c1fe1",
+        },
     },
     "chestmnist": {
         "labels": (
-            "atelectasis", "cardiomegaly", "effusion", "infiltration", "mass", "nodule", "pneumonia",
-            "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis", "pleural", "hernia",
+            "atelectasis",
+            "cardiomegaly",
+            "effusion",
+            "infiltration",
+            "mass",
+            "nodule",
+            "pneumonia",
+            "pneumothorax",
+            "consolidation",
+            "edema",
+            "emphysema",
+            "fibrosis",
+            "pleural",
+            "hernia",
         ),
         "task": "multilabel",
-        "md5": {28: "02c8a6516a18b556561a56cbdd36c4a8", 64: "9de6cd0b934ebb5b7426cfba5efbae16", 128: "db107e5590b27930b62dbaf558aebee3", 224: "45bd33e6f06c3e8cdb481c74a89152aa"},
+        "md5": {
+            28: "02c8a6516a18b556561a56cbdd36c4a8",
+            64: "9de6cd0b934ebb5b7426cfba5efbae16",
+            128: "db107e5590b27930b62dbaf558aebee3",
+            224: "45bd33e6f06c3e8cdb481c74a89152aa",
+        },
     },
 }
 MEDMNIST_SIZES = (28, 64, 128, 224)
@@ -138,7 +174,9 @@ class MedMNISTSource(Source):
     def __init__(self, path: Path, *, file_size: int = 28, verify: str = "md5"):
         super().__init__(path)
         if file_size not in MEDMNIST_SIZES:
-            raise ConfigError(f"file_size={file_size!r} is not a MedMNIST size; valid: {', '.join(map(str, MEDMNIST_SIZES))}")
+            raise ConfigError(
+                f"file_size={file_size!r} is not a MedMNIST size; valid: {', '.join(map(str, MEDMNIST_SIZES))}"
+            )
         if verify not in ("md5", "none"):
             raise ConfigError(f"verify={verify!r}; valid: md5, none")
         self.file_size = file_size
@@ -160,7 +198,9 @@ class MedMNISTSource(Source):
         url = _ZENODO.format(flag=self.flag, suffix="" if self.file_size == 28 else f"_{self.file_size}")
         dest = self.path
         if not os.access(dest.parent if dest.parent.exists() else dest.parent.parent, os.W_OK):
-            raise MissingDataError(f"{dest}: missing, and its folder is not writable for a download; download {url} there by hand or pass --data-dir")
+            raise MissingDataError(
+                f"{dest}: missing, and its folder is not writable for a download; download {url} there by hand or pass --data-dir"
+            )
         download(url, dest, md5=md5)
 
     def read(self, pre: Preprocess, ctx: ReadContext) -> dict[str, ImageSet]:
@@ -171,7 +211,10 @@ class MedMNISTSource(Source):
             expected = info["md5"][self.file_size]
             got = md5sum(self.path)
             if got != expected:
-                raise BadFileError(self.path, f"md5 {got} is not the official {self.flag} {self.file_size} px file ({expected}); replace it, or set -o verify=none to use it anyway")
+                raise BadFileError(
+                    self.path,
+                    f"md5 {got} is not the official {self.flag} {self.file_size} px file ({expected}); replace it, or set -o verify=none to use it anyway",
+                )
         z = load_npz(self.path, tuple(f"{s}_{k}" for s in SPLITS for k in ("images", "labels")))
         out = {}
         for split in SPLITS:
@@ -180,7 +223,13 @@ class MedMNISTSource(Source):
             if info["task"] == "multiclass":
                 labels = labels.reshape(-1)
             out[split] = arrays_to_imageset(
-                imgs, labels, class_names=info["labels"], pre=pre, ctx=ctx, path_prefix=f"{self.path.name}:{split}", task=info["task"]
+                imgs,
+                labels,
+                class_names=info["labels"],
+                pre=pre,
+                ctx=ctx,
+                path_prefix=f"{self.path.name}:{split}",
+                task=info["task"],
             )
         ctx.info["md5_verified"] = self.verify == "md5"
         return out

@@ -9,11 +9,12 @@ time, so it costs no memory.
 ``DataSplits``: the named splits of one dataset plus what the loader noticed (skipped
 bad files, missing images, notes) so that nothing is dropped silently.
 """
+
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -117,12 +118,14 @@ class ImageSet(torch.utils.data.Dataset):
         return [str(p) for p in self.meta.get("patient", np.array([""] * len(self)))]
 
     # -- derived sets -----------------------------------------------------------------
-    def subset(self, indices: np.ndarray | list[int]) -> "ImageSet":
+    def subset(self, indices: np.ndarray | list[int]) -> ImageSet:
         idx = np.asarray(indices, dtype=np.int64)
         t = torch.from_numpy(idx)
-        return replace(self, pixels=self.pixels[t], labels=self.labels[t], meta={k: v[idx] for k, v in self.meta.items()})
+        return replace(
+            self, pixels=self.pixels[t], labels=self.labels[t], meta={k: v[idx] for k, v in self.meta.items()}
+        )
 
-    def with_view(self, *, channels: int | None = None, normalize: Normalize | None = None) -> "ImageSet":
+    def with_view(self, *, channels: int | None = None, normalize: Normalize | None = None) -> ImageSet:
         return replace(
             self,
             channels=self.channels if channels is None else channels,
@@ -138,7 +141,7 @@ class ImageSet(torch.utils.data.Dataset):
         return dict(zip(self.class_names, (int(c) for c in counts)))
 
     @staticmethod
-    def concat(sets: list["ImageSet"]) -> "ImageSet":
+    def concat(sets: list[ImageSet]) -> ImageSet:
         first = sets[0]
         keys = set(first.meta)
         for s in sets[1:]:

@@ -8,6 +8,7 @@ cut along the superior axis and turned to radiological display (anterior up, pat
 left on the image right). Window: ``window='soft_tissue'`` (W400/L40) by default; a
 preset name or ``[width, level]``. ``stride`` keeps every k-th slice.
 """
+
 from __future__ import annotations
 
 import logging
@@ -93,12 +94,16 @@ class _CTBase(Source):
             images.append(img)
             recs.append(rec)
             extras.append(extra)
-        return build_imageset(images, recs, extras, class_names=self.class_names, task="multiclass", size_hint=pre.size)
+        return build_imageset(
+            images, recs, extras, class_names=self.class_names, task="multiclass", size_hint=pre.size
+        )
 
 
 class DicomSeriesSource(_CTBase):
     name = "ct_dicom"
-    description = "CT DICOM series folder (one patient; TCIA Pancreas-CT style) -> axial slices, HU windowed (default W400/L40)"
+    description = (
+        "CT DICOM series folder (one patient; TCIA Pancreas-CT style) -> axial slices, HU windowed (default W400/L40)"
+    )
     default_path = "ct/dicom_series/pancreas_ct_12slices"
     path_kind = "dir"
 
@@ -109,7 +114,14 @@ class DicomSeriesSource(_CTBase):
     def files(self) -> list[Path]:
         if self.path.is_file():
             return [self.path]
-        return sorted(p for p in self.path.iterdir() if p.is_file() and (p.suffix.lower() == ".dcm" or p.suffix == "") and not p.name.startswith(".") and p.name != "SHA256SUMS")
+        return sorted(
+            p
+            for p in self.path.iterdir()
+            if p.is_file()
+            and (p.suffix.lower() == ".dcm" or p.suffix == "")
+            and not p.name.startswith(".")
+            and p.name != "SHA256SUMS"
+        )
 
     def _headers(self, ctx: ReadContext):
         import pydicom
@@ -123,7 +135,9 @@ class DicomSeriesSource(_CTBase):
                 ctx.notes.append(f"{f.name}: not a DICOM file, ignored")
                 continue
             except Exception as exc:  # pydicom raises many types on garbled files
-                ctx.bad(BadFileError(f, f"unreadable DICOM ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"))
+                ctx.bad(
+                    BadFileError(f, f"unreadable DICOM ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
+                )
                 continue
             out.append((f, ds))
         if not out:
@@ -140,7 +154,9 @@ class DicomSeriesSource(_CTBase):
                 raise ConfigError(f"series_uid={self.series_uid!r} not in {self.path}; found: {', '.join(series)}")
             chosen = series[self.series_uid]
         elif len(series) > 1:
-            raise DataError(f"{self.path}: {len(series)} DICOM series in one folder; pick one with -o series_uid=UID (found: {', '.join(series)})")
+            raise DataError(
+                f"{self.path}: {len(series)} DICOM series in one folder; pick one with -o series_uid=UID (found: {', '.join(series)})"
+            )
         else:
             chosen = next(iter(series.values()))
 
@@ -162,18 +178,27 @@ class DicomSeriesSource(_CTBase):
                 try:
                     arr = ds.pixel_array
                 except Exception as exc:
-                    raise BadFileError(f, f"cannot decode pixel data ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})") from None
+                    raise BadFileError(
+                        f, f"cannot decode pixel data ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"
+                    ) from None
                 if arr.ndim != 2:
                     raise BadFileError(f, f"pixel data has shape {arr.shape}; expected one 2-D slice per file")
                 slope = float(getattr(ds, "RescaleSlope", 1) or 1)
                 intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-                hu = display_orient(arr.astype(np.float32) * slope + intercept, getattr(ds, "ImageOrientationPatient", None))
+                hu = display_orient(
+                    arr.astype(np.float32) * slope + intercept, getattr(ds, "ImageOrientationPatient", None)
+                )
                 if str(getattr(ds, "PhotometricInterpretation", "")) == "MONOCHROME1":
                     hu = hu.max() + hu.min() - hu  # inverted greyscale: make high values bright
             except BadFileError as err:
                 ctx.bad(err)
                 continue
-            extra = {"slice_z": z_of((f, ds)), "instance": int(getattr(ds, "InstanceNumber", 0) or 0), "hu_min": float(hu.min()), "hu_max": float(hu.max())}
+            extra = {
+                "slice_z": z_of((f, ds)),
+                "instance": int(getattr(ds, "InstanceNumber", 0) or 0),
+                "hu_min": float(hu.min()),
+                "hu_max": float(hu.max()),
+            }
             slices.append((hu, Record(f.name, 0, str(getattr(ds, "PatientID", ""))), extra))
         if not slices:
             raise DataError(f"{self.path}: no DICOM slice with readable pixel data")
@@ -188,7 +213,9 @@ class DicomSeriesSource(_CTBase):
 
 class NiftiSource(_CTBase):
     name = "ct_nifti"
-    description = "CT NIfTI volume(s) (.nii/.nii.gz, a file or a folder of them) -> axial slices, HU windowed (default W400/L40)"
+    description = (
+        "CT NIfTI volume(s) (.nii/.nii.gz, a file or a folder of them) -> axial slices, HU windowed (default W400/L40)"
+    )
     default_path = "ct/chest_ct.nii.gz"
     path_kind = "any"
 
@@ -209,7 +236,9 @@ class NiftiSource(_CTBase):
                 img = nib.as_closest_canonical(nib.load(str(f)))
                 data = np.asarray(img.dataobj, dtype=np.float32)  # applies scl_slope/scl_inter
             except Exception as exc:  # nibabel raises several types on garbled files
-                ctx.bad(BadFileError(f, f"unreadable NIfTI ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})"))
+                ctx.bad(
+                    BadFileError(f, f"unreadable NIfTI ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
+                )
                 continue
             if data.ndim == 4 and data.shape[3] == 1:
                 data = data[..., 0]
@@ -223,7 +252,13 @@ class NiftiSource(_CTBase):
                 # RAS+: data[x, y] with +x towards patient Right, +y Anterior. Radiological display wants
                 # rows anterior -> posterior and columns patient right -> left: transpose, then flip both.
                 sl = data[:, :, k].T[::-1, ::-1]  # (X, Y) -> (Y, X), anterior at the top, patient right on the left
-                slices.append((np.ascontiguousarray(sl), Record(f"{f.name}#z{k}", 0, patient), {"slice_z": z0 + dz * k, "slice_index": k}))
+                slices.append(
+                    (
+                        np.ascontiguousarray(sl),
+                        Record(f"{f.name}#z{k}", 0, patient),
+                        {"slice_z": z0 + dz * k, "slice_index": k},
+                    )
+                )
         if not slices:
             raise DataError(f"{self.path}: no readable NIfTI volume")
         return {"train": self._finish(slices, pre, ctx)}

@@ -8,6 +8,7 @@ when present, else everything is ``train`` (use ``--split-ratio`` for a patient-
 split by ``Patient ID``). Images the CSV names but the folder lacks are counted and
 reported, never silently dropped; ``radgen data inspect cxr14`` works on the CSV alone.
 """
+
 from __future__ import annotations
 
 import csv
@@ -41,7 +42,10 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
     header = reader.fieldnames or []
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        raise BadFileError(path, f"CSV lacks columns {missing}; found {header[:6]}{'...' if len(header) > 6 else ''} (expected the NIH Data_Entry_2017 file)")
+        raise BadFileError(
+            path,
+            f"CSV lacks columns {missing}; found {header[:6]}{'...' if len(header) > 6 else ''} (expected the NIH Data_Entry_2017 file)",
+        )
     rows = list(reader)
     if not rows:
         raise BadFileError(path, "CSV has a header but no rows")
@@ -76,7 +80,9 @@ class CXR14Source(Source):
             return self.path
         found = sorted(self.path.glob("Data_Entry_2017*.csv*"))
         if not found:
-            raise MissingDataError(f"{self.path}: no Data_Entry_2017*.csv[.gz] here; put the NIH label CSV in this folder or pass --path to it")
+            raise MissingDataError(
+                f"{self.path}: no Data_Entry_2017*.csv[.gz] here; put the NIH label CSV in this folder or pass --path to it"
+            )
         return found[-1]
 
     def image_dirs(self) -> list[Path]:
@@ -90,7 +96,9 @@ class CXR14Source(Source):
         return [d for d in dirs if d.is_dir()]
 
     def files(self) -> list[Path]:
-        out = [self.csv_path()] + [f for f in (self.folder / "train_val_list.txt", self.folder / "test_list.txt") if f.is_file()]
+        out = [self.csv_path()] + [
+            f for f in (self.folder / "train_val_list.txt", self.folder / "test_list.txt") if f.is_file()
+        ]
         for d in self.image_dirs():
             out.extend(sorted(d.glob("*.png")))
         return out
@@ -176,9 +184,18 @@ class CXR14Source(Source):
                 label = np.array([c in findings for c in conditions], dtype=np.float32)
             extra = {k: r.get(k, "") for k in ("View Position", "Patient Age", "Patient Gender", "Follow-up #")}
             split = split_of.get(name, "train") if split_of else "train"
-            by_split.setdefault(split, []).append(Record(str(present[name]), label, f"cxr14-{r['Patient ID']}", {k.lower().replace(' ', '_').replace('#', 'n'): v for k, v in extra.items()}))
+            by_split.setdefault(split, []).append(
+                Record(
+                    str(present[name]),
+                    label,
+                    f"cxr14-{r['Patient ID']}",
+                    {k.lower().replace(" ", "_").replace("#", "n"): v for k, v in extra.items()},
+                )
+            )
         if missing:
-            ctx.notes.append(f"{missing} of {len(rows)} images named in the CSV are missing from the images folder; they are not loaded")
+            ctx.notes.append(
+                f"{missing} of {len(rows)} images named in the CSV are missing from the images folder; they are not loaded"
+            )
         if skipped_multi:
             ctx.notes.append(f"label_mode=single: {skipped_multi} rows with more than one finding were left out")
         ctx.info["images_missing"] = missing
@@ -186,4 +203,7 @@ class CXR14Source(Source):
         def decode(rec: Record):
             return decode_image(rec.path, target_size=pre.size if pre.crop == "none" else None)
 
-        return {s: decode_records(recs, decode, pre, ctx, class_names=class_names, task=task, desc=f"cxr14/{s}") for s, recs in by_split.items()}
+        return {
+            s: decode_records(recs, decode, pre, ctx, class_names=class_names, task=task, desc=f"cxr14/{s}")
+            for s, recs in by_split.items()
+        }

@@ -1,4 +1,5 @@
 """Decoding one image file into a 2-D greyscale array, with one-line errors."""
+
 from __future__ import annotations
 
 import warnings
@@ -37,7 +38,9 @@ def decode_image(path: str | Path, *, target_size: int | None = None) -> tuple[n
     except UnidentifiedImageError:
         raise BadFileError(path, "not a readable image (unknown or corrupt format)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadFileError(path, f"corrupt or truncated image ({' '.join(str(exc).split()) or type(exc).__name__})") from None
+        raise BadFileError(
+            path, f"corrupt or truncated image ({' '.join(str(exc).split()) or type(exc).__name__})"
+        ) from None
     if arr.ndim != 2 or arr.size == 0:
         raise BadFileError(path, f"decoded to an empty or non-2-D image of shape {arr.shape}")
     return arr, {"orig_width": orig_w, "orig_height": orig_h, "mode": mode}

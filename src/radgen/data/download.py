@@ -1,4 +1,5 @@
 """Downloading a missing file with an md5 check; offline it fails with where to put the file."""
+
 from __future__ import annotations
 
 import hashlib
@@ -32,7 +33,9 @@ def download(url: str, dest: Path, *, md5: str | None, timeout: float = 30.0) ->
             if md5 is not None:
                 got = md5sum(tmp)
                 if got != md5:
-                    raise DataError(f"{url}: downloaded file has md5 {got}, expected {md5}; not saved (retry, or download it by hand to {dest})")
+                    raise DataError(
+                        f"{url}: downloaded file has md5 {got}, expected {md5}; not saved (retry, or download it by hand to {dest})"
+                    )
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise MissingDataError(
             f"{dest}: missing and could not be downloaded from {url} ({' '.join(str(exc).split())}); "

@@ -6,6 +6,7 @@ Accepted layouts (``ROOT`` is the path given):
 split, as design document 000 did with 8:2). A root holding a single folder with that
 layout (the Kaggle zip's ``chest_xray/``) is entered automatically.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,13 +29,17 @@ def _subdirs(p: Path) -> list[Path]:
 
 
 def _images_in(d: Path) -> list[Path]:
-    return sorted(f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith("."))
+    return sorted(
+        f for f in d.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES and not f.name.startswith(".")
+    )
 
 
 def find_layout(root: Path) -> tuple[Path, dict[str, Path]]:
     """Return (effective root, {split: folder}) for a class-folder tree."""
     if not root.is_dir():
-        raise DataError(f"{root}: not a folder; expected ROOT/<class>/*.jpeg or ROOT/{{train,val,test}}/<class>/*.jpeg")
+        raise DataError(
+            f"{root}: not a folder; expected ROOT/<class>/*.jpeg or ROOT/{{train,val,test}}/<class>/*.jpeg"
+        )
     for _ in range(3):  # enter wrapper folders such as the Kaggle zip's chest_xray/
         subs = _subdirs(root)
         split_dirs = {d.name.lower(): d for d in subs if d.name.lower() in SPLIT_NAMES}
@@ -45,13 +50,17 @@ def find_layout(root: Path) -> tuple[Path, dict[str, Path]]:
             continue
         break
     if not _subdirs(root):
-        raise DataError(f"{root}: no class sub-folders; expected ROOT/<class>/*.jpeg or ROOT/{{train,val,test}}/<class>/*.jpeg")
+        raise DataError(
+            f"{root}: no class sub-folders; expected ROOT/<class>/*.jpeg or ROOT/{{train,val,test}}/<class>/*.jpeg"
+        )
     return root, {"train": root}
 
 
 class ImageFolderSource(Source):
     name = "image_folder"
-    description = "any folder with one sub-folder per class (optionally inside train/val/test folders); PNG, JPEG, BMP, TIFF"
+    description = (
+        "any folder with one sub-folder per class (optionally inside train/val/test folders); PNG, JPEG, BMP, TIFF"
+    )
     default_path = None
     default_size = 64
     path_kind = "dir"
@@ -83,10 +92,14 @@ class ImageFolderSource(Source):
             for label, cls in enumerate(classes):
                 d = present.get(cls)
                 if d is None:
-                    raise DataError(f"{folder / cls}: class folder is missing; expected one folder per class: {', '.join(classes)}")
+                    raise DataError(
+                        f"{folder / cls}: class folder is missing; expected one folder per class: {', '.join(classes)}"
+                    )
                 files = _images_in(d)
                 if not files:
-                    raise DataError(f"{d}: class folder is empty (no {', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES[:3])} files)")
+                    raise DataError(
+                        f"{d}: class folder is empty (no {', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES[:3])} files)"
+                    )
                 for f in files:
                     patient, extra = self.parse_name(f.name)
                     recs.append(Record(str(f.relative_to(root)), label, patient, extra))
@@ -111,7 +124,10 @@ class ImageFolderSource(Source):
 
     def describe(self) -> dict[str, Any]:
         root, split_dirs = find_layout(self.path)
-        return {"layout": "split folders" if split_dirs.get("train") != root else "class folders only (one split)", "root": str(root)}
+        return {
+            "layout": "split folders" if split_dirs.get("train") != root else "class folders only (one split)",
+            "root": str(root),
+        }
 
 
 class KaggleChestXraySource(ImageFolderSource):

@@ -1,4 +1,5 @@
 """``radgen data inspect``: counts per split and class, imbalance, sizes and modes, bad files."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -52,8 +53,17 @@ def summarize(ds: DataSplits) -> dict[str, Any]:
         "task": first.task,
         "class_names": list(first.class_names),
         "splits": splits,
-        "total": {"images": n_total, "classes": dict(total), "imbalance_ratio": imbalance_ratio(dict(total)) if first.task == "multiclass" else None},
-        "stored": {"height": first.image_size[0], "width": first.image_size[1], "channels": first.channels, "dtype": str(first.pixels.dtype).replace("torch.", "")},
+        "total": {
+            "images": n_total,
+            "classes": dict(total),
+            "imbalance_ratio": imbalance_ratio(dict(total)) if first.task == "multiclass" else None,
+        },
+        "stored": {
+            "height": first.image_size[0],
+            "width": first.image_size[1],
+            "channels": first.channels,
+            "dtype": str(first.pixels.dtype).replace("torch.", ""),
+        },
         "bad_files": {"count": len(ds.bad_files), "examples": [f"{p}: {why}" for p, why in ds.bad_files[:10]]},
         "notes": ds.notes,
         "from_cache": ds.from_cache,
@@ -85,16 +95,24 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"pixels    {s.get('pixels')}")
     else:
         st = s["stored"]
-        lines.append(f"images    {st['height']}x{st['width']} px, {st['channels']} channel(s), stored as {st['dtype']}; task {s['task']}")
+        lines.append(
+            f"images    {st['height']}x{st['width']} px, {st['channels']} channel(s), stored as {st['dtype']}; task {s['task']}"
+        )
         names = s["class_names"]
         width = max(8, *(len(n) for n in names))
-        header = f"{'split':<13}{'images':>8} {'patients':>9}  " + "  ".join(f"{n:>{width}}" for n in names) + "  imbalance"
+        header = (
+            f"{'split':<13}{'images':>8} {'patients':>9}  " + "  ".join(f"{n:>{width}}" for n in names) + "  imbalance"
+        )
         lines += ["", header, "-" * len(header)]
         rows = list(s["splits"].items()) + [("total", {**s["total"], "patients": None})]
         for name, sp in rows:
             pats = "" if sp.get("patients") is None else str(sp["patients"])
             ratio = "" if sp.get("imbalance_ratio") is None else f"{sp['imbalance_ratio']:.2f}:1"
-            lines.append(f"{name:<13}{sp['images']:>8} {pats:>9}  " + "  ".join(f"{sp['classes'].get(n, 0):>{width}}" for n in names) + f"  {ratio}")
+            lines.append(
+                f"{name:<13}{sp['images']:>8} {pats:>9}  "
+                + "  ".join(f"{sp['classes'].get(n, 0):>{width}}" for n in names)
+                + f"  {ratio}"
+            )
         if "original_size" in s:
             w, h = s["original_size"]["width"], s["original_size"]["height"]
             lines.append("")
@@ -107,8 +125,13 @@ def format_summary(s: dict[str, Any]) -> str:
         lines += [f"  {e}" for e in bad["examples"]]
     src = s.get("source", {})
     if "frequency" in src:
-        lines += ["", f"CSV {src['csv']}: {src['rows']} images, {src['patients']} patients, {src['conditions']} conditions"]
-        lines.append(f"images found {src['images_found']}, missing {src['images_missing']} (folder: {src['images_folder'] or 'none'})")
+        lines += [
+            "",
+            f"CSV {src['csv']}: {src['rows']} images, {src['patients']} patients, {src['conditions']} conditions",
+        ]
+        lines.append(
+            f"images found {src['images_found']}, missing {src['images_missing']} (folder: {src['images_folder'] or 'none'})"
+        )
         lines.append(f"{'condition':<22}{'images':>8}{'%':>8}")
         lines += [f"{r['condition']:<22}{r['images']:>8}{r['percent']:>8.2f}" for r in src["frequency"]]
         lines.append("labels per image: " + ", ".join(f"{k}: {v}" for k, v in src["labels_per_image"].items()))

@@ -5,6 +5,7 @@ The first load at a given source, size and set of options writes a preprocessed 
 options; later loads read it. Splits made from options (``split_ratio``,
 ``val_from_train``) are recomputed on each load: they are cheap and seeded.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -74,7 +75,9 @@ def make_source(cfg: DataConfig) -> Source:
 
 
 def _preprocess(cfg: DataConfig, source: Source) -> Preprocess:
-    return Preprocess(size=cfg.size if cfg.size is not None else source.default_size, crop=cfg.crop, equalize=cfg.equalize)
+    return Preprocess(
+        size=cfg.size if cfg.size is not None else source.default_size, crop=cfg.crop, equalize=cfg.equalize
+    )
 
 
 def cache_key(source: Source, pre: Preprocess) -> str:
@@ -116,12 +119,19 @@ def _load_cache(path: Path) -> tuple[dict[str, ImageSet], ReadContext]:
                 meta={k: z[f"{name}__meta__{k}"] for k in m["meta"]},
                 task=m["task"],
             )
-    ctx = ReadContext(notes=list(manifest["notes"]), bad_files=[tuple(b) for b in manifest["bad_files"]], info=manifest["info"])
+    ctx = ReadContext(
+        notes=list(manifest["notes"]), bad_files=[tuple(b) for b in manifest["bad_files"]], info=manifest["info"]
+    )
     return splits, ctx
 
 
 def read_source(
-    source: Source, pre: Preprocess, *, on_bad_file: str = "skip", cache_folder: Path | None = None, progress: bool = True
+    source: Source,
+    pre: Preprocess,
+    *,
+    on_bad_file: str = "skip",
+    cache_folder: Path | None = None,
+    progress: bool = True,
 ) -> tuple[dict[str, ImageSet], ReadContext, bool]:
     """Read the preprocessed splits of ``source``, through the cache in ``cache_folder`` if given."""
     if on_bad_file not in ("error", "skip"):
@@ -164,13 +174,17 @@ def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, 
     source = make_source(cfg)
     pre = _preprocess(cfg, source)
     folder = cache_dir(data_root(cfg.data_dir)) if cfg.cache else None
-    splits, ctx, from_cache = read_source(source, pre, on_bad_file=cfg.on_bad_file, cache_folder=folder, progress=progress)
+    splits, ctx, from_cache = read_source(
+        source, pre, on_bad_file=cfg.on_bad_file, cache_folder=folder, progress=progress
+    )
     splits = dict(splits)
     notes = list(ctx.notes)
 
     if cfg.split_ratio is not None:
         if set(splits) != {"train"}:
-            raise ConfigError(f"split_ratio applies to sources with a single split; {cfg.name!r} already has {', '.join(splits)}")
+            raise ConfigError(
+                f"split_ratio applies to sources with a single split; {cfg.name!r} already has {', '.join(splits)}"
+            )
         train, test = split_imageset(splits["train"], 1.0 - cfg.split_ratio, seed=cfg.seed)
         splits = {"train": train, "test": test}
         notes.append(f"train/test made with split_ratio={cfg.split_ratio} (patient-level, seed {cfg.seed})")
@@ -182,17 +196,28 @@ def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, 
             splits["val_official"] = splits.pop("val")
             notes.append("the official val split is kept as 'val_official'")
         splits["train"], splits["val"] = train, val
-        notes.append(f"val carved from train with val_from_train={cfg.val_from_train} (patient-level, class-stratified, seed {cfg.seed})")
+        notes.append(
+            f"val carved from train with val_from_train={cfg.val_from_train} (patient-level, class-stratified, seed {cfg.seed})"
+        )
     if cfg.keep_classes:
         names = next(iter(splits.values())).class_names
         unknown = [c for c in cfg.keep_classes if c not in names]
         if unknown:
-            raise ConfigError(f"keep_classes: {unknown[0]!r} is not a class of {cfg.name!r}; valid: {', '.join(names)}")
+            raise ConfigError(
+                f"keep_classes: {unknown[0]!r} is not a class of {cfg.name!r}; valid: {', '.join(names)}"
+            )
         keep = torch.tensor([names.index(c) for c in cfg.keep_classes])
-        splits = {k: v.subset(np.nonzero(torch.isin(v.labels, keep).numpy())[0]) for k, v in splits.items() if v.task == "multiclass"}
+        splits = {
+            k: v.subset(np.nonzero(torch.isin(v.labels, keep).numpy())[0])
+            for k, v in splits.items()
+            if v.task == "multiclass"
+        }
         notes.append(f"kept classes {', '.join(cfg.keep_classes)} only")
     order = ["train", "val", "test", "val_official"]
-    splits = {k: splits[k].with_view(channels=cfg.channels, normalize=cfg.normalize) for k in sorted(splits, key=lambda s: order.index(s) if s in order else 99)}
+    splits = {
+        k: splits[k].with_view(channels=cfg.channels, normalize=cfg.normalize)
+        for k in sorted(splits, key=lambda s: order.index(s) if s in order else 99)
+    }
     return DataSplits(
         name=cfg.name,
         path=str(source.path),

@@ -4,6 +4,7 @@ Kaggle "Chest X-Ray Images (Pneumonia)" (Kermany et al. 2018) names:
 ``person1003_virus_1685.jpeg`` -> ``person1003``; ``IM-0117-0001.jpeg`` -> ``IM-0117``;
 ``NORMAL2-IM-0927-0001.jpeg`` -> ``NORMAL2-IM-0927``.
 """
+
 from __future__ import annotations
 
 import re

@@ -4,6 +4,7 @@ Data root, first that applies: an explicit ``data_dir`` (``--data-dir``), the
 ``RADGEN_DATA_DIR`` variable, ``../shared/data`` (from the working directory, then from
 the source checkout) when it exists, else ``~/.cache/radgen``.
 """
+
 from __future__ import annotations
 
 import os

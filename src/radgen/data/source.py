@@ -5,14 +5,16 @@ the requested ``Preprocess`` applied, reporting (not hiding) bad and missing fil
 through the ``ReadContext``. Loading, caching and split-making around it live in
 ``radgen.data.load``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import inspect
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Literal, Sequence
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -75,7 +77,7 @@ class Source:
         return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
 
     @classmethod
-    def create(cls, path: Path, options: dict[str, Any]) -> "Source":
+    def create(cls, path: Path, options: dict[str, Any]) -> Source:
         valid = cls.option_names()
         unknown = sorted(set(options) - set(valid))
         if unknown:
@@ -183,7 +185,11 @@ def build_imageset(
         side = size_hint or 1
         pixels = torch.zeros((0, 1, side, side), dtype=torch.uint8)
     if task == "multilabel":
-        labels = torch.from_numpy(np.stack([np.asarray(r.label, dtype=np.float32) for r in records])) if records else torch.zeros((0, len(class_names)))
+        labels = (
+            torch.from_numpy(np.stack([np.asarray(r.label, dtype=np.float32) for r in records]))
+            if records
+            else torch.zeros((0, len(class_names)))
+        )
     else:
         labels = torch.tensor([int(r.label) for r in records], dtype=torch.int64)
     meta: dict[str, np.ndarray] = {
@@ -213,7 +219,9 @@ def arrays_to_imageset(
     if images.ndim != 3:
         raise ValueError(f"expected (N, H, W) images, got shape {images.shape}")
     if not pre.is_identity and len(images) > 2000 and ctx.progress:
-        processed = np.stack([pre(a) for a in progress(images, total=len(images), desc=f"preprocess {path_prefix}", enabled=True)])
+        processed = np.stack(
+            [pre(a) for a in progress(images, total=len(images), desc=f"preprocess {path_prefix}", enabled=True)]
+        )
     else:
         processed = pre.apply_stack(images)
     if task == "multilabel":
@@ -225,5 +233,10 @@ def arrays_to_imageset(
         "patient": patients if patients is not None else np.full(len(images), "", dtype=str),
     }
     cols.update(meta or {})
-    return ImageSet(pixels=torch.from_numpy(np.ascontiguousarray(processed)[:, None]), labels=lab, class_names=class_names, meta=cols, task=task)
-
+    return ImageSet(
+        pixels=torch.from_numpy(np.ascontiguousarray(processed)[:, None]),
+        labels=lab,
+        class_names=class_names,
+        meta=cols,
+        task=task,
+    )

@@ -4,6 +4,7 @@ Items that share a patient id go to the same side. Items without one ('' ids) ar
 their own group. Splits are stratified by class (the class of a group's first item)
 so that an imbalanced dataset keeps its ratio on both sides.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -14,7 +15,9 @@ from radgen.data.base import ImageSet
 from radgen.errors import ConfigError
 
 
-def group_split(labels: np.ndarray, groups: list[str] | np.ndarray, fraction: float, *, seed: int, stratify: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def group_split(
+    labels: np.ndarray, groups: list[str] | np.ndarray, fraction: float, *, seed: int, stratify: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (rest, held_out) index arrays; held_out holds about ``fraction`` of the items.
 
     Per stratum the groups are shuffled with ``np.random.default_rng(seed)`` and taken

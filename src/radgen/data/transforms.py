@@ -6,6 +6,7 @@ Images here are 2-D numpy arrays, uint8 (8-bit sources) or float32 in [0, 1]
 a folder of JPEGs resized by radgen matches those arrays. Channel replication and
 ImageNet normalisation are views applied at access time (``ImageSet``), not here.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -36,7 +37,9 @@ def resize(img: np.ndarray, size: int) -> np.ndarray:
         return img
     if img.dtype == np.uint8:
         return np.asarray(Image.fromarray(img, mode="L").resize((size, size), Image.LANCZOS, reducing_gap=None))
-    out = np.asarray(Image.fromarray(img.astype(np.float32), mode="F").resize((size, size), Image.LANCZOS, reducing_gap=None))
+    out = np.asarray(
+        Image.fromarray(img.astype(np.float32), mode="F").resize((size, size), Image.LANCZOS, reducing_gap=None)
+    )
     return np.clip(out, 0.0, 1.0).astype(np.float32)  # Lanczos overshoots at edges
 
 

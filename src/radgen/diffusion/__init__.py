@@ -4,6 +4,7 @@ Schedulers are diffusers' DDPMScheduler/DDIMScheduler (Ho et al. 2020; Song et a
 radgen adds the closed forms used to test them and one short sampling loop with
 classifier-free guidance (Ho & Salimans 2022).
 """
+
 from radgen.diffusion.sampling import guided_epsilon, sample_loop
 from radgen.diffusion.schedules import alphas_cumprod_closed_form, make_scheduler
 

@@ -7,9 +7,10 @@
 3. x_{t-1} = scheduler.step(eps, t, x_t) (DDPM ancestral step, or DDIM with eta).
 Runs under ``torch.inference_mode()``, batched, with a progress bar.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -17,7 +18,15 @@ from tqdm.auto import tqdm
 EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
-def guided_epsilon(eps_fn: EpsFn, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None, *, null_label: int | None, scale: float) -> torch.Tensor:
+def guided_epsilon(
+    eps_fn: EpsFn,
+    x: torch.Tensor,
+    t: torch.Tensor,
+    labels: torch.Tensor | None,
+    *,
+    null_label: int | None,
+    scale: float,
+) -> torch.Tensor:
     """Classifier-free guidance (Ho & Salimans 2022); one batched network call for both branches."""
     if labels is None or null_label is None:
         return eps_fn(x, t, labels)

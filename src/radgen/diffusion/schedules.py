@@ -5,6 +5,7 @@ beta_end over T steps; alpha_bar_t = prod_{s<=t} (1 - beta_s).
 cosine (Nichol & Dhariwal 2021): alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) * pi/2) / same at 0,
 s = 0.008, betas clipped at 0.999 (diffusers' "squaredcos_cap_v2").
 """
+
 from __future__ import annotations
 
 import math
@@ -16,7 +17,9 @@ Schedule = Literal["linear", "cosine"]
 _DIFFUSERS_NAME = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 
 
-def alphas_cumprod_closed_form(schedule: Schedule, timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02) -> np.ndarray:
+def alphas_cumprod_closed_form(
+    schedule: Schedule, timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02
+) -> np.ndarray:
     """alpha_bar_t for t = 0..T-1 (float64), computed independently of diffusers."""
     if schedule == "linear":
         betas = np.linspace(beta_start, beta_end, timesteps, dtype=np.float64)
@@ -28,10 +31,19 @@ def alphas_cumprod_closed_form(schedule: Schedule, timesteps: int, beta_start: f
     return np.cumprod(1.0 - betas)
 
 
-def make_scheduler(kind: Literal["ddpm", "ddim"], *, timesteps: int, schedule: Schedule, beta_start: float, beta_end: float):
+def make_scheduler(
+    kind: Literal["ddpm", "ddim"], *, timesteps: int, schedule: Schedule, beta_start: float, beta_end: float
+):
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    common = dict(num_train_timesteps=timesteps, beta_schedule=_DIFFUSERS_NAME[schedule], beta_start=beta_start, beta_end=beta_end, clip_sample=True, prediction_type="epsilon")
+    common = dict(
+        num_train_timesteps=timesteps,
+        beta_schedule=_DIFFUSERS_NAME[schedule],
+        beta_start=beta_start,
+        beta_end=beta_end,
+        clip_sample=True,
+        prediction_type="epsilon",
+    )
     if kind == "ddpm":
         return DDPMScheduler(variance_type="fixed_small", **common)
     if kind == "ddim":

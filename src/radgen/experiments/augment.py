@@ -27,6 +27,7 @@ seed, written as each finishes), ``results.json`` (means, stds, paired differenc
 ``summary.md``, ``bars.png`` (means with std error bars), ``synthetic_<gen>.png`` and
 ``synthetic_<gen>.npz`` (the pools, uint8 like the real images).
 """
+
 from __future__ import annotations
 
 import json
@@ -74,7 +75,9 @@ class AugmentConfig:
     output_dir: str = "runs"
 
 
-def load_augment_config(path_or_dict: str | Path | dict[str, Any], overrides: list[str] | None = None) -> AugmentConfig:
+def load_augment_config(
+    path_or_dict: str | Path | dict[str, Any], overrides: list[str] | None = None
+) -> AugmentConfig:
     from radgen.config import apply_overrides
 
     data = dict(path_or_dict) if isinstance(path_or_dict, dict) else load_yaml(Path(path_or_dict))
@@ -85,7 +88,9 @@ def check_config(cfg: AugmentConfig) -> AugmentConfig:
     for arm in cfg.arms:
         kind = arm.split(":", 1)[0]
         if kind not in ARM_KINDS:
-            raise ConfigError(f"arms: {arm!r} is not an arm; valid: {', '.join(ARM_KINDS)} (synthetic kinds take an optional :GENERATOR)")
+            raise ConfigError(
+                f"arms: {arm!r} is not an arm; valid: {', '.join(ARM_KINDS)} (synthetic kinds take an optional :GENERATOR)"
+            )
         if kind in ("synthetic", "synthetic_only"):
             if not cfg.generators:
                 raise ConfigError(f"arms: {arm!r} needs generators (label: run directory) in the config")
@@ -132,7 +137,10 @@ def synthetic_counts_to_ratio(labels: torch.Tensor, num_classes: int, ratio: flo
 
 def synthetic_only_counts(labels: torch.Tensor, num_classes: int, fraction: float) -> dict[int, int]:
     """Synthetic images per class for the synthetic-only arm: ``fraction`` x the real count (at least 1)."""
-    return {c: max(1, round(fraction * n)) for c, n in enumerate(torch.bincount(labels.long(), minlength=num_classes).tolist())}
+    return {
+        c: max(1, round(fraction * n))
+        for c, n in enumerate(torch.bincount(labels.long(), minlength=num_classes).tolist())
+    }
 
 
 def _take(pool: ImageSet, c: int, k: int, generator: str) -> np.ndarray:
@@ -172,7 +180,10 @@ def to_imageset(images: torch.Tensor, labels: torch.Tensor, like: ImageSet, *, o
         elif col.dtype.kind == "b":
             meta[k] = np.zeros(n, dtype=bool)
         else:
-            meta[k] = np.array([f"synthetic:{origin}" if k in ("patient", "subtype") else ""] * n, dtype=col.dtype if col.dtype == object else None)
+            meta[k] = np.array(
+                [f"synthetic:{origin}" if k in ("patient", "subtype") else ""] * n,
+                dtype=col.dtype if col.dtype == object else None,
+            )
     return replace(like, pixels=px[:, :1], labels=labels.long(), meta=meta)
 
 
@@ -227,16 +238,22 @@ def load_generator(path: str | Path, splits: DataSplits):
     train = splits["train"]
     c = model.config
     if int(c.image_size) != train.image_size[0] or int(c.channels) != 1:
-        raise ConfigError(f"{path}: the generator makes {c.channels}x{c.image_size} px images but the classifier data are 1x{train.image_size[0]} px")
+        raise ConfigError(
+            f"{path}: the generator makes {c.channels}x{c.image_size} px images but the classifier data are 1x{train.image_size[0]} px"
+        )
     if not model.supports_labels:
-        raise ConfigError(f"{path}: model {c.name!r} is not class-conditional; augmentation needs labels (train it with model.conditional set)")
+        raise ConfigError(
+            f"{path}: model {c.name!r} is not class-conditional; augmentation needs labels (train it with model.conditional set)"
+        )
     names = (meta.get("data") or {}).get("class_names")
     if names and tuple(names) != train.class_names:
         raise ConfigError(f"{path}: the generator's classes {names} differ from the data's {list(train.class_names)}")
     return model
 
 
-def make_pool(model, need: dict[int, int], like: ImageSet, *, origin: str, seed: int, sample: dict[str, Any]) -> ImageSet:
+def make_pool(
+    model, need: dict[int, int], like: ImageSet, *, origin: str, seed: int, sample: dict[str, Any]
+) -> ImageSet:
     from radgen.sampling import generate
 
     imgs, labels = [], []
@@ -251,7 +268,9 @@ def _log(msg: str) -> None:
     print(f"radgen: {msg}", file=sys.stderr, flush=True)
 
 
-def run_augment(cfg: AugmentConfig, *, out_dir: Path | None = None, progress: bool = True, splits: DataSplits | None = None) -> tuple[Path, dict[str, Any]]:
+def run_augment(
+    cfg: AugmentConfig, *, out_dir: Path | None = None, progress: bool = True, splits: DataSplits | None = None
+) -> tuple[Path, dict[str, Any]]:
     """Run every arm over every seed; return the output folder and the summary (``results.json``)."""
     from radgen.training.run import new_run_dir
     from radgen.viz import examples_per_class, save_class_grid
@@ -261,8 +280,14 @@ def run_augment(cfg: AugmentConfig, *, out_dir: Path | None = None, progress: bo
     splits = splits or load_dataset(cfg.data, progress=progress)
     for s in ("train", "val", "test"):
         if s not in splits or not len(splits[s]):
-            raise ConfigError(f"dataset {cfg.data.name!r} has no {s!r} split; the experiment needs train, val (data.val_from_train) and test")
-    real = splits["train"] if cfg.max_train is None else stratified_subsample(splits["train"], cfg.max_train, cfg.data.seed)
+            raise ConfigError(
+                f"dataset {cfg.data.name!r} has no {s!r} split; the experiment needs train, val (data.val_from_train) and test"
+            )
+    real = (
+        splits["train"]
+        if cfg.max_train is None
+        else stratified_subsample(splits["train"], cfg.max_train, cfg.data.seed)
+    )
     val, test = splits["val"], splits["test"]
     arms = expand_arms(cfg)
     out = out_dir or new_run_dir(cfg.output_dir, cfg.name or "augment")
@@ -277,8 +302,14 @@ def run_augment(cfg: AugmentConfig, *, out_dir: Path | None = None, progress: bo
         model = load_generator(cfg.generators[gen], splits)
         pools[gen] = make_pool(model, need, real, origin=gen, seed=cfg.sample_seed, sample=cfg.sample)
         pool_seconds[gen] = round(time.perf_counter() - t0, 2)
-        np.savez_compressed(out / f"synthetic_{gen}.npz", pixels=pools[gen].pixels.numpy(), labels=pools[gen].labels.numpy())
-        save_class_grid(examples_per_class(pools[gen].images, pools[gen].labels, real.class_names, per_class=12, seed=0), out / f"synthetic_{gen}.png", title=f"synthetic images from {gen}")
+        np.savez_compressed(
+            out / f"synthetic_{gen}.npz", pixels=pools[gen].pixels.numpy(), labels=pools[gen].labels.numpy()
+        )
+        save_class_grid(
+            examples_per_class(pools[gen].images, pools[gen].labels, real.class_names, per_class=12, seed=0),
+            out / f"synthetic_{gen}.png",
+            title=f"synthetic images from {gen}",
+        )
 
     names = real.class_names
     rows: list[dict[str, Any]] = []
@@ -290,26 +321,43 @@ def run_augment(cfg: AugmentConfig, *, out_dir: Path | None = None, progress: bo
             train_set = arm_training_set(arm, real, pools, cfg)
             tcfg = arm_train_config(arm, cfg.train, seed=cfg.train.seed + s)
             torch.manual_seed(tcfg.seed)  # same initialisation for every arm at this seed
-            net = build_classifier(cfg.classifier, in_channels=1, image_size=real.image_size[0], num_classes=real.num_classes, **cfg.classifier_options)
+            net = build_classifier(
+                cfg.classifier,
+                in_channels=1,
+                image_size=real.image_size[0],
+                num_classes=real.num_classes,
+                **cfg.classifier_options,
+            )
             t0 = time.perf_counter()
             net, history = fit_classifier(net, train_set, val, tcfg)
             m = classification_metrics(test.labels.numpy(), predict_proba(net, test), names)
             row = {
-                "arm": arm.name, "kind": arm.kind, "generator": arm.generator, "seed": tcfg.seed,
-                "train_counts": train_set.class_counts(), "synthetic_in_train": int(is_synthetic(train_set).sum()),
-                "epochs_run": len(history), "best_epoch": 1 + int(np.argmin([h.get("val_loss", np.inf) for h in history])),
-                "seconds": round(time.perf_counter() - t0, 2), "test": m,
+                "arm": arm.name,
+                "kind": arm.kind,
+                "generator": arm.generator,
+                "seed": tcfg.seed,
+                "train_counts": train_set.class_counts(),
+                "synthetic_in_train": int(is_synthetic(train_set).sum()),
+                "epochs_run": len(history),
+                "best_epoch": 1 + int(np.argmin([h.get("val_loss", np.inf) for h in history])),
+                "seconds": round(time.perf_counter() - t0, 2),
+                "test": m,
             }
             rows.append(row)
             log_file.write(json.dumps(row) + "\n")
             log_file.flush()
     summary = summarize(rows, names)
-    summary.update({
-        "dataset": splits.name, "classifier": cfg.classifier, "seeds": cfg.seeds,
-        "splits": {"train": real.class_counts(), "val": val.class_counts(), "test": test.class_counts()},
-        "val_patients_in_train": len(set(val.patients) & set(real.patients) - {""}),
-        "pool_seconds": pool_seconds, "seconds": round(time.perf_counter() - started, 1),
-    })
+    summary.update(
+        {
+            "dataset": splits.name,
+            "classifier": cfg.classifier,
+            "seeds": cfg.seeds,
+            "splits": {"train": real.class_counts(), "val": val.class_counts(), "test": test.class_counts()},
+            "val_patients_in_train": len(set(val.patients) & set(real.patients) - {""}),
+            "pool_seconds": pool_seconds,
+            "seconds": round(time.perf_counter() - started, 1),
+        }
+    )
     write_json(out / "results.json", summary)
     write_text(out / "summary.md", summary_markdown(summary))
     plot_arms(summary, out / "bars.png")
@@ -321,7 +369,16 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[
     keys = list(SUMMARY_METRICS) + [f"{k}/{c}" for k in ("precision", "recall", "f1") for c in class_names]
     arms: dict[str, dict[str, Any]] = {}
     for r in rows:
-        a = arms.setdefault(r["arm"], {"kind": r["kind"], "generator": r["generator"], "train_counts": r["train_counts"], "synthetic_in_train": r["synthetic_in_train"], "runs": []})
+        a = arms.setdefault(
+            r["arm"],
+            {
+                "kind": r["kind"],
+                "generator": r["generator"],
+                "train_counts": r["train_counts"],
+                "synthetic_in_train": r["synthetic_in_train"],
+                "runs": [],
+            },
+        )
         a["runs"].append(r)
     base = {r["seed"]: r["test"] for r in arms.get(BASELINE, {}).get("runs", [])}
     for name, a in arms.items():
@@ -333,7 +390,10 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[
         a["epochs_run"] = [r["epochs_run"] for r in runs]
         if name != BASELINE and base:
             shared = [r for r in runs if r["seed"] in base]
-            a["vs_baseline"] = {k: paired_difference([r["test"][k] for r in shared], [base[r["seed"]][k] for r in shared]) for k in keys}
+            a["vs_baseline"] = {
+                k: paired_difference([r["test"][k] for r in shared], [base[r["seed"]][k] for r in shared])
+                for k in keys
+            }
     return {"baseline": BASELINE, "class_names": list(class_names), "arms": arms}
 
 
@@ -355,36 +415,69 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         f"Test split: {summary['splits']['test']}; train: {summary['splits']['train']}; val (patient-level, from train): {summary['splits']['val']}. "
         f"{summary['classifier']}, {summary['seeds']} seeds; mean ± std over seeds.",
         "",
-        "| arm | train images | accuracy | balanced acc. | macro-F1 | AUROC | " + " | ".join(f"recall {c}" for c in names) + " |",
+        "| arm | train images | accuracy | balanced acc. | macro-F1 | AUROC | "
+        + " | ".join(f"recall {c}" for c in names)
+        + " |",
         "|---|---|---|---|---|---|" + "---|" * len(names),
     ]
     for arm, a in summary["arms"].items():
-        counts = "/".join(str(a["train_counts"][c]) for c in names) + (f" ({a['synthetic_in_train']} syn.)" if a["synthetic_in_train"] else "")
+        counts = "/".join(str(a["train_counts"][c]) for c in names) + (
+            f" ({a['synthetic_in_train']} syn.)" if a["synthetic_in_train"] else ""
+        )
         m = a["metrics"]
-        lines.append(f"| {arm} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | {_pm(m['macro_f1'])} | {_pm(m['auroc'])} | " + " | ".join(_pm(m[f"recall/{c}"]) for c in names) + " |")
-    lines += ["", f"Paired difference with `{summary['baseline']}` (same seeds), mean and 95 % t interval over seeds; wins = seeds where the arm is better:", "",
-              "| arm | Δ balanced acc. | Δ macro-F1 | Δ AUROC | wins (bal. acc.) |", "|---|---|---|---|---|"]
+        lines.append(
+            f"| {arm} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | {_pm(m['macro_f1'])} | {_pm(m['auroc'])} | "
+            + " | ".join(_pm(m[f"recall/{c}"]) for c in names)
+            + " |"
+        )
+    lines += [
+        "",
+        f"Paired difference with `{summary['baseline']}` (same seeds), mean and 95 % t interval over seeds; wins = seeds where the arm is better:",
+        "",
+        "| arm | Δ balanced acc. | Δ macro-F1 | Δ AUROC | wins (bal. acc.) |",
+        "|---|---|---|---|---|",
+    ]
     for arm, a in summary["arms"].items():
         if "vs_baseline" in a:
             v = a["vs_baseline"]
-            lines.append(f"| {arm} | {_ci(v['balanced_accuracy'])} | {_ci(v['macro_f1'])} | {_ci(v['auroc'])} | {v['balanced_accuracy']['wins']}/{v['balanced_accuracy']['n']} |")
+            lines.append(
+                f"| {arm} | {_ci(v['balanced_accuracy'])} | {_ci(v['macro_f1'])} | {_ci(v['auroc'])} | {v['balanced_accuracy']['wins']}/{v['balanced_accuracy']['n']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
-def plot_arms(summary: dict[str, Any], path: str | Path, metrics: tuple[str, ...] = ("balanced_accuracy", "macro_f1", "auroc")) -> Path:
+def plot_arms(
+    summary: dict[str, Any], path: str | Path, metrics: tuple[str, ...] = ("balanced_accuracy", "macro_f1", "auroc")
+) -> Path:
     """One panel per metric, one horizontal bar per arm (mean, error bar = std over seeds);
     the dashed line is the baseline's mean."""
     from radgen.viz import _pyplot, _save_figure
 
     plt = _pyplot()
     arms = list(summary["arms"])
-    colors = {"real": "#4c4c4c", "weighted": "#1f77b4", "oversample": "#1f77b4", "classic": "#1f77b4", "synthetic": "#2ca02c", "synthetic_only": "#d62728"}
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.3 * len(metrics) + 1.2, 0.32 * len(arms) + 1.1), sharey=True, squeeze=False)
+    colors = {
+        "real": "#4c4c4c",
+        "weighted": "#1f77b4",
+        "oversample": "#1f77b4",
+        "classic": "#1f77b4",
+        "synthetic": "#2ca02c",
+        "synthetic_only": "#d62728",
+    }
+    fig, axes = plt.subplots(
+        1, len(metrics), figsize=(3.3 * len(metrics) + 1.2, 0.32 * len(arms) + 1.1), sharey=True, squeeze=False
+    )
     y = np.arange(len(arms))[::-1]
     for ax, key in zip(axes[0], metrics):
         means = np.array([summary["arms"][a]["metrics"][key]["mean"] for a in arms])
         stds = np.nan_to_num(np.array([summary["arms"][a]["metrics"][key]["std"] for a in arms]))
-        ax.barh(y, means, xerr=stds, capsize=2, color=[colors.get(summary["arms"][a]["kind"], "#888") for a in arms], alpha=0.85)
+        ax.barh(
+            y,
+            means,
+            xerr=stds,
+            capsize=2,
+            color=[colors.get(summary["arms"][a]["kind"], "#888") for a in arms],
+            alpha=0.85,
+        )
         base = summary["arms"].get(summary["baseline"])
         if base is not None:
             ax.axvline(base["metrics"][key]["mean"], ls="--", lw=1, color="k")
@@ -394,4 +487,9 @@ def plot_arms(summary: dict[str, Any], path: str | Path, metrics: tuple[str, ...
         ax.grid(axis="x", alpha=0.3)
         ax.tick_params(labelsize=8)
     axes[0][0].set_yticks(y, arms)
-    return _save_figure(fig, path, title=f"{summary['classifier']} on {summary['dataset']}, real test split: mean ± std over {summary['seeds']} seeds (dashed: {summary['baseline']})", dpi=110)
+    return _save_figure(
+        fig,
+        path,
+        title=f"{summary['classifier']} on {summary['dataset']}, real test split: mean ± std over {summary['seeds']} seeds (dashed: {summary['baseline']})",
+        dpi=110,
+    )

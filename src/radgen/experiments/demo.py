@@ -13,6 +13,7 @@ epoch per generator, a 400-image stratified training subsample for the classifie
 Everything lands in ``runs/demo-<time>-<id>/``; ``demo.json`` records the settings, each
 stage's wall time, versions and machine.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,8 +58,14 @@ def versions() -> dict[str, str]:
     from radgen import __version__
 
     return {
-        "radgen": __version__, "python": sys.version.split()[0], "torch": torch.__version__, "lightning": lightning.__version__,
-        "torchmetrics": torchmetrics.__version__, "diffusers": diffusers.__version__, "numpy": numpy.__version__, "scikit-learn": sklearn.__version__,
+        "radgen": __version__,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "diffusers": diffusers.__version__,
+        "numpy": numpy.__version__,
+        "scikit-learn": sklearn.__version__,
     }
 
 
@@ -67,9 +74,9 @@ def machine() -> str:
 
 
 def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
+    from radgen.classifiers.train import ClassifierTrainConfig
     from radgen.evaluation import evaluate_run
     from radgen.experiments.augment import AugmentConfig, run_augment
-    from radgen.classifiers.train import ClassifierTrainConfig
     from radgen.reports import write_report
     from radgen.training.config import load_run_config
     from radgen.training.run import git_sha, new_run_dir, train
@@ -83,16 +90,29 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
 
     _stage(1, f"data: {settings.data}")
     t0 = time.perf_counter()
-    dcfg = DataConfig(name=settings.data, data_dir=settings.data_dir, path=settings.path, size=settings.size, val_from_train=0.1, seed=0)
+    dcfg = DataConfig(
+        name=settings.data,
+        data_dir=settings.data_dir,
+        path=settings.path,
+        size=settings.size,
+        val_from_train=0.1,
+        seed=0,
+    )
     splits = load_dataset(dcfg, progress=progress)
     if q and settings.size is None and splits["train"].image_size[0] > 32:
         dcfg = replace(dcfg, size=32)
         splits = load_dataset(dcfg, progress=progress)
     for s in ("train", "val", "test"):
         if s not in splits:
-            raise ConfigError(f"dataset {settings.data!r} has no {s!r} split; the demo needs a labelled test split (use --data chest_xray_full_64, pneumoniamnist or a Kaggle folder with train/test)")
+            raise ConfigError(
+                f"dataset {settings.data!r} has no {s!r} split; the demo needs a labelled test split (use --data chest_xray_full_64, pneumoniamnist or a Kaggle folder with train/test)"
+            )
     train_set = splits["train"]
-    save_class_grid(examples_per_class(train_set.images, train_set.labels, train_set.class_names, per_class=10, seed=0), out / "data.png", title=f"{splits.name}: real training images")
+    save_class_grid(
+        examples_per_class(train_set.images, train_set.labels, train_set.class_names, per_class=10, seed=0),
+        out / "data.png",
+        title=f"{splits.name}: real training images",
+    )
     timings["data"] = time.perf_counter() - t0
 
     gen_dirs: dict[str, str] = {}
@@ -104,7 +124,12 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         cfg = load_run_config(config_name, overrides)
         cfg = replace(cfg, data=dcfg)
         if q:
-            cfg = replace(cfg, train=replace(cfg.train, epochs=1, limit_train_batches=6, limit_val_batches=2, sample_every=1, sample_count=16))
+            cfg = replace(
+                cfg,
+                train=replace(
+                    cfg.train, epochs=1, limit_train_batches=6, limit_val_batches=2, sample_every=1, sample_count=16
+                ),
+            )
         result = train(cfg, progress=progress)
         gen_dirs[label] = str(result.run_dir)
         timings[f"train_{label}"] = time.perf_counter() - t0
@@ -119,7 +144,10 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     t0 = time.perf_counter()
     seeds = settings.seeds or 3
     acfg = AugmentConfig(
-        data=dcfg, generators=gen_dirs, seeds=seeds, synthetic_only_fraction=0.25,
+        data=dcfg,
+        generators=gen_dirs,
+        seeds=seeds,
+        synthetic_only_fraction=0.25,
         train=ClassifierTrainConfig(epochs=2 if q else 5, batch_size=64, lr=1e-3, patience=2),
         max_train=400 if q else None,
     )
@@ -128,12 +156,26 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
 
     _stage(5, "report")
     timings["total_before_report"] = time.perf_counter() - started
-    write_json(out / "demo.json", {
-        "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
-        "data": {"name": splits.name, "path": splits.path, "image_size": list(train_set.image_size), "splits": {k: v.class_counts() for k, v in splits.items()}, "notes": splits.notes},
-        "generators": gen_dirs, "augment": str(aug_dir), "seconds": {k: round(v, 1) for k, v in timings.items()},
-        "created": datetime.now().isoformat(timespec="seconds"), "machine": machine(), "versions": versions(), "git_sha": git_sha(),
-    })
+    write_json(
+        out / "demo.json",
+        {
+            "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+            "data": {
+                "name": splits.name,
+                "path": splits.path,
+                "image_size": list(train_set.image_size),
+                "splits": {k: v.class_counts() for k, v in splits.items()},
+                "notes": splits.notes,
+            },
+            "generators": gen_dirs,
+            "augment": str(aug_dir),
+            "seconds": {k: round(v, 1) for k, v in timings.items()},
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "machine": machine(),
+            "versions": versions(),
+            "git_sha": git_sha(),
+        },
+    )
     html, md = write_report([out], out)
     print(f"radgen demo: done in {(time.perf_counter() - started) / 60:.1f} min; report {html}", file=sys.stderr)
     return out

@@ -5,13 +5,15 @@ the documents' budgets are long on a 2-core CPU), measures what the document rep
 writes ``runs/reproduce-<name>-<time>-<id>/``: ``table.md`` with the document's numbers in
 a column beside radgen's, ``results.json``, the figures, and the training runs under ``runs/``.
 """
+
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -33,11 +35,21 @@ class ReproduceContext:
     def config(self, name: str, *extra: str, run_name: str | None = None):
         from radgen.training.config import load_run_config
 
-        overrides = [f"output_dir={self.out / 'runs'}", f"name={run_name or name}", f"train.progress_bar={str(self.progress).lower()}", *extra]
+        overrides = [
+            f"output_dir={self.out / 'runs'}",
+            f"name={run_name or name}",
+            f"train.progress_bar={str(self.progress).lower()}",
+            *extra,
+        ]
         if self.epochs is not None:
             overrides.append(f"train.epochs={self.epochs}")
         if self.quick:
-            overrides += ["train.limit_train_batches=2", "train.limit_val_batches=1", "train.sample_every=0", "train.checkpoint_every=0"]
+            overrides += [
+                "train.limit_train_batches=2",
+                "train.limit_val_batches=1",
+                "train.sample_every=0",
+                "train.checkpoint_every=0",
+            ]
         return load_run_config(name, overrides + list(self.overrides))
 
     def rel(self, path: str | Path) -> str:
@@ -68,7 +80,10 @@ def _cell(v: float | None, digits: int = 2) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
-@REPRODUCTIONS.register("seed002-table1", "design document 002, Table 1: MLP VAE on MNIST, latent n in {1, 2, 64} x beta; test BCE / KL / total; Figs. 3-5")
+@REPRODUCTIONS.register(
+    "seed002-table1",
+    "design document 002, Table 1: MLP VAE on MNIST, latent n in {1, 2, 64} x beta; test BCE / KL / total; Figs. 3-5",
+)
 def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.analysis.latent import latent_grid, latent_scatter, traversal
     from radgen.metrics.likelihood import elbo_terms
@@ -87,8 +102,19 @@ def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
             test = test.subset(list(range(min(500, len(test)))))
         t = elbo_terms(result.model, test)
         paper = SEED002_TABLE1.get((z, beta))
-        rows.append({"latent": z, "beta": beta, "bce": t["recon"], "kl": t["kl"], "total": t["loss"], "paper": paper, "run": str(result.run_dir),
-                     "epochs": result.summary["epochs_run"], "n_test": t["n"]})
+        rows.append(
+            {
+                "latent": z,
+                "beta": beta,
+                "bce": t["recon"],
+                "kl": t["kl"],
+                "total": t["loss"],
+                "paper": paper,
+                "run": str(result.run_dir),
+                "epochs": result.summary["epochs_run"],
+                "n_test": t["n"],
+            }
+        )
         m = result.model
         sub = test.subset(list(range(min(2000, len(test)))))
         if z == 1 and beta == 1.0:
@@ -116,7 +142,9 @@ def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
     ]
     for r in rows:
         p = r["paper"] or (None, None, None)
-        lines.append(f"| {r['latent']} | {r['beta']:g} | {r['bce']:.2f} | {_cell(p[0])} | {r['kl']:.2f} | {_cell(p[1])} | {r['total']:.2f} | {_cell(p[2])} |")
+        lines.append(
+            f"| {r['latent']} | {r['beta']:g} | {r['bce']:.2f} | {_cell(p[0])} | {r['kl']:.2f} | {_cell(p[1])} | {r['total']:.2f} | {_cell(p[2])} |"
+        )
     lines += [""] + [f"![{cap}]({Path(path).relative_to(ctx.out)})" for cap, path in figures] + [""]
     return {"rows": rows, "markdown": "\n".join(lines) + "\n"}
 
@@ -129,7 +157,10 @@ SEED000_TRIALS = {  # trial: (settings as the document states them, FID, IS)
 }
 
 
-@REPRODUCTIONS.register("seed000-trials", "design document 000, Trials 1-3: ResNet18-VAE on 64 px chest X-rays; reconstruction and generation grids, loss curves, every metric per feature extractor")
+@REPRODUCTIONS.register(
+    "seed000-trials",
+    "design document 000, Trials 1-3: ResNet18-VAE on 64 px chest X-rays; reconstruction and generation grids, loss curves, every metric per feature extractor",
+)
 def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.evaluation import evaluate_run
     from radgen.training.run import train
@@ -141,21 +172,50 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
         name = f"seed000_trial{trial}"
         _log(f"[{trial}/3] {name}")
         result = train(ctx.config(name), progress=ctx.progress)
-        _, ev = evaluate_run(result.run_dir, n=n_eval, features=features, bootstrap=5 if ctx.quick else 50, inception_weights=ctx.inception_weights,
-                             extractor_epochs=1 if ctx.quick else 8)
-        row = {"trial": trial, "settings": settings, "paper_fid": fid, "paper_is": is_, "run": str(result.run_dir), "epochs": result.summary["epochs_run"],
-               "seconds_per_epoch": result.summary["seconds_per_epoch"], "reconstruction": ev.get("reconstruction", {}),
-               "ms_ssim": ev["pixels"]["ms_ssim_generated"]["ms_ssim"], "ms_ssim_real": ev["pixels"]["ms_ssim_real"]["ms_ssim"],
-               "mmd2": ev["pixels"]["mmd"]["mmd2"], "features": {}}
+        _, ev = evaluate_run(
+            result.run_dir,
+            n=n_eval,
+            features=features,
+            bootstrap=5 if ctx.quick else 50,
+            inception_weights=ctx.inception_weights,
+            extractor_epochs=1 if ctx.quick else 8,
+        )
+        row = {
+            "trial": trial,
+            "settings": settings,
+            "paper_fid": fid,
+            "paper_is": is_,
+            "run": str(result.run_dir),
+            "epochs": result.summary["epochs_run"],
+            "seconds_per_epoch": result.summary["seconds_per_epoch"],
+            "reconstruction": ev.get("reconstruction", {}),
+            "ms_ssim": ev["pixels"]["ms_ssim_generated"]["ms_ssim"],
+            "ms_ssim_real": ev["pixels"]["ms_ssim_real"]["ms_ssim"],
+            "mmd2": ev["pixels"]["mmd"]["mmd2"],
+            "features": {},
+        }
         for fname, e in ev["features"].items():
             ex = e["extractor"]["name"]
             dist = next(k for k in e if (k.startswith("FID") or k.startswith("FD_")) and not k.endswith("_ci95"))
-            row["features"][fname] = {"distance_name": dist, "distance": e[dist], "ci95": e.get(f"{dist}_ci95"), "kd": e.get(f"KD_{ex}"), "is": e.get(f"IS_{ex}")}
+            row["features"][fname] = {
+                "distance_name": dist,
+                "distance": e[dist],
+                "ci95": e.get(f"{dist}_ci95"),
+                "kd": e.get(f"KD_{ex}"),
+                "is": e.get(f"IS_{ex}"),
+            }
         rows.append(row)
         rd = result.run_dir
-        sections += [f"### Trial {trial}: {settings}", "", f"![Trial {trial}: loss curves]({ctx.rel(rd / 'curves.png')})", "",
-                     f"![Trial {trial}: reconstructions (originals above)]({ctx.rel(rd / 'reconstructions.png')})", "",
-                     f"![Trial {trial}: generated]({ctx.rel(rd / 'samples' / 'final.png')})", ""]
+        sections += [
+            f"### Trial {trial}: {settings}",
+            "",
+            f"![Trial {trial}: loss curves]({ctx.rel(rd / 'curves.png')})",
+            "",
+            f"![Trial {trial}: reconstructions (originals above)]({ctx.rel(rd / 'reconstructions.png')})",
+            "",
+            f"![Trial {trial}: generated]({ctx.rel(rd / 'samples' / 'final.png')})",
+            "",
+        ]
     lines = [
         "## Design document 000, Trials 1-3: ResNet18-VAE on 64 px chest X-rays",
         "",
@@ -185,17 +245,38 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
         for fname in features:
             f = r["features"][fname]
             ci = f"[{f['ci95'][0]:.2f}, {f['ci95'][1]:.2f}]" if f.get("ci95") else ""
-            cells += [f"{f['distance']:.2f} {ci}", f"{f['kd']:.4f}" if f["kd"] is not None else "—", f"{f['is']:.3f}" if f["is"] is not None else "—"]
+            cells += [
+                f"{f['distance']:.2f} {ci}",
+                f"{f['kd']:.4f}" if f["kd"] is not None else "—",
+                f"{f['is']:.3f}" if f["is"] is not None else "—",
+            ]
         rec = r["reconstruction"]
-        cells += [f"{r['ms_ssim']:.3f} / {r['ms_ssim_real']:.3f}", f"{r['mmd2']:.4f}", _cell(rec.get("l1"), 4), _cell(rec.get("psnr")), _cell(rec.get("ssim"), 3), _cell(r["seconds_per_epoch"])]
+        cells += [
+            f"{r['ms_ssim']:.3f} / {r['ms_ssim_real']:.3f}",
+            f"{r['mmd2']:.4f}",
+            _cell(rec.get("l1"), 4),
+            _cell(rec.get("psnr")),
+            _cell(rec.get("ssim"), 3),
+            _cell(r["seconds_per_epoch"]),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     lines += ["", *sections]
     return {"rows": rows, "markdown": "\n".join(lines) + "\n"}
 
 
 # --------------------------------------------------------------------------- design document 004
-SEED004_TABLE3 = {"wgan_gp": (0.327, 0.996), "vae_gan": (0.075, 0.972), "alpha_gan": (0.131, 0.843), "gvae": (0.068, 0.818)}  # MNIST: MMD x 1e-4, MS-SSIM
-SEED004_TABLE4 = {100: (0.104, 0.856), 500: (0.085, 0.821), 1000: (0.068, 0.818), 2000: (0.074, 0.844)}  # hybrid on MNIST, latent size
+SEED004_TABLE3 = {
+    "wgan_gp": (0.327, 0.996),
+    "vae_gan": (0.075, 0.972),
+    "alpha_gan": (0.131, 0.843),
+    "gvae": (0.068, 0.818),
+}  # MNIST: MMD x 1e-4, MS-SSIM
+SEED004_TABLE4 = {
+    100: (0.104, 0.856),
+    500: (0.085, 0.821),
+    1000: (0.068, 0.818),
+    2000: (0.074, 0.844),
+}  # hybrid on MNIST, latent size
 SEED004_TABLE5 = {  # MNIST: (VAE, hybrid)
     "log-likelihood": (-1.568, -1.353),
     "reconstruction error": (88.5e-3, 4.27e-3),
@@ -213,10 +294,18 @@ def _sample_scores(model, test, *, n: int, seed: int = 0) -> dict[str, float]:
 
     real = test.images[torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]]
     fake = generate(model, n, seed=seed, progress=False)
-    return {"mmd2": mmd(fake, real)["mmd2"], "ms_ssim": pairwise_ms_ssim(fake, n_pairs=200, seed=seed)["ms_ssim"], "ms_ssim_real": pairwise_ms_ssim(real, n_pairs=200, seed=seed)["ms_ssim"], "n": n}
+    return {
+        "mmd2": mmd(fake, real)["mmd2"],
+        "ms_ssim": pairwise_ms_ssim(fake, n_pairs=200, seed=seed)["ms_ssim"],
+        "ms_ssim_real": pairwise_ms_ssim(real, n_pairs=200, seed=seed)["ms_ssim"],
+        "n": n,
+    }
 
 
-@REPRODUCTIONS.register("seed004-tables", "design document 004, Tables 3-5: WGAN-GP, VAE-GAN, alpha-GAN and the VAE/GAN hybrid on MNIST and Fashion-MNIST (MMD, MS-SSIM), the hybrid's latent-size sweep, VAE vs hybrid likelihood")
+@REPRODUCTIONS.register(
+    "seed004-tables",
+    "design document 004, Tables 3-5: WGAN-GP, VAE-GAN, alpha-GAN and the VAE/GAN hybrid on MNIST and Fashion-MNIST (MMD, MS-SSIM), the hybrid's latent-size sweep, VAE vs hybrid likelihood",
+)
 def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.metrics.likelihood import bernoulli_bounds
     from radgen.training.run import train
@@ -230,30 +319,45 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
         _log(f"[Table 3, {i + 1}/{len(jobs)}] {m} on {d}")
         r = train(ctx.config(f"seed004_{m}", f"data.name={d}", run_name=f"seed004_{m}_{d}"), progress=ctx.progress)
         trained[(m, d, int(r.model.config.latent_dim))] = r
-        table3.setdefault(m, {})[d] = {**_sample_scores(r.model, r.data["test"], n=n), "run": str(r.run_dir), "seconds": r.summary["train_seconds"]}
+        table3.setdefault(m, {})[d] = {
+            **_sample_scores(r.model, r.data["test"], n=n),
+            "run": str(r.run_dir),
+            "seconds": r.summary["train_seconds"],
+        }
     table4: dict[int, dict[str, Any]] = {}
     for z in SEED004_TABLE4:
         r = trained.get(("gvae", "mnist", z))
         if r is None:
             _log(f"[Table 4] hybrid, z = {z}, on mnist")
-            r = train(ctx.config("seed004_gvae", f"model.latent_dim={z}", run_name=f"seed004_gvae_z{z}_mnist"), progress=ctx.progress)
+            r = train(
+                ctx.config("seed004_gvae", f"model.latent_dim={z}", run_name=f"seed004_gvae_z{z}_mnist"),
+                progress=ctx.progress,
+            )
         table4[z] = {**_sample_scores(r.model, r.data["test"], n=n), "run": str(r.run_dir)}
     _log("[Table 5] MLP VAE on mnist, the hybrid's budget")
     hybrid = trained[("gvae", "mnist", 1000)]
     limit = _train_limit(hybrid)  # the resolved config: the document's 1000 unless --quick or --set changed it
-    budget = [f"train.epochs={hybrid.summary['epochs_run']}", "train.batch_size=32", f"train.limit_train_batches={'null' if limit is None else limit}", "train.lr=0.0001"]
+    budget = [
+        f"train.epochs={hybrid.summary['epochs_run']}",
+        "train.batch_size=32",
+        f"train.limit_train_batches={'null' if limit is None else limit}",
+        "train.lr=0.0001",
+    ]
     vae = train(ctx.config("seed002_mlp_vae_z64_beta1", *budget, run_name="seed004_vae_mnist"), progress=ctx.progress)
     test = hybrid.data["test"]
     sub = test.subset(list(range(min(64 if ctx.quick else 1000, len(test)))))
     k = 5 if ctx.quick else 50
-    table5 = {"vae": {**bernoulli_bounds(vae.model, sub, k=k), "run": str(vae.run_dir)}, "gvae": {**bernoulli_bounds(hybrid.model, sub, k=k), "run": str(hybrid.run_dir)}}
+    table5 = {
+        "vae": {**bernoulli_bounds(vae.model, sub, k=k), "run": str(vae.run_dir)},
+        "gvae": {**bernoulli_bounds(hybrid.model, sub, k=k), "run": str(hybrid.run_dir)},
+    }
 
     e4 = lambda v: f"{v * 1e4:.3f}"  # noqa: E731  MMD^2 in units of 1e-4, as 004 prints it
     lines = [
         "## Design document 004, Tables 3-5",
         "",
         f"Data: MNIST and Fashion-MNIST from the original IDX files, 28 px, in [-1, 1] inside the GANs. Training as 004 Sec. 5 states it: Adam lr 1e-4, batch 32, "
-        f"\"1000 iterations\" (one epoch capped at 1000 batches; this run: {hybrid.summary['epochs_run']} epoch(s){'' if limit is None else f' of at most {limit} batches'}). Architectures: DCGAN-style baselines at base width 32; the hybrid "
+        f'"1000 iterations" (one epoch capped at 1000 batches; this run: {hybrid.summary["epochs_run"]} epoch(s){"" if limit is None else f" of at most {limit} batches"}). Architectures: DCGAN-style baselines at base width 32; the hybrid '
         f"with 004's ResNet-block generator and critic (Tables 1-2) at widths 32/64/128 instead of 64/128/256 (a CPU budget), z = 1000 unless swept.",
         "",
         f"MMD: unbiased Gaussian-kernel MMD^2 on pixels in [0, 1], median-heuristic bandwidth, {n} samples vs {n} test images, printed x 10^-4 like 004 "
@@ -266,21 +370,32 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
     ]
     for m, (p_mmd, p_ssim) in SEED004_TABLE3.items():
         a, b = table3[m]["mnist"], table3[m]["fashion_mnist"]
-        lines.append(f"| {SEED004_NAMES[m]} | {e4(a['mmd2'])} | {p_mmd} | {a['ms_ssim']:.3f} | {p_ssim} | {e4(b['mmd2'])} | {b['ms_ssim']:.3f} |")
+        lines.append(
+            f"| {SEED004_NAMES[m]} | {e4(a['mmd2'])} | {p_mmd} | {a['ms_ssim']:.3f} | {p_ssim} | {e4(b['mmd2'])} | {b['ms_ssim']:.3f} |"
+        )
     real_m, real_f = table3["gvae"]["mnist"]["ms_ssim_real"], table3["gvae"]["fashion_mnist"]["ms_ssim_real"]
-    lines += [f"| real test images | 0 | — | {real_m:.3f} | — | 0 | {real_f:.3f} |", "", "### Table 4: the hybrid's latent size (MNIST)", "",
-              "| latent size | MMD x1e-4 radgen | MMD x1e-4 004 | MS-SSIM radgen | MS-SSIM 004 |", "|---|---|---|---|---|"]
+    lines += [
+        f"| real test images | 0 | — | {real_m:.3f} | — | 0 | {real_f:.3f} |",
+        "",
+        "### Table 4: the hybrid's latent size (MNIST)",
+        "",
+        "| latent size | MMD x1e-4 radgen | MMD x1e-4 004 | MS-SSIM radgen | MS-SSIM 004 |",
+        "|---|---|---|---|---|",
+    ]
     for z, (p_mmd, p_ssim) in SEED004_TABLE4.items():
         lines.append(f"| {z} | {e4(table4[z]['mmd2'])} | {p_mmd} | {table4[z]['ms_ssim']:.3f} | {p_ssim} |")
     v, h = table5["vae"], table5["gvae"]
     lines += [
-        "", "### Table 5: VAE vs the hybrid (MNIST test set)", "",
+        "",
+        "### Table 5: VAE vs the hybrid (MNIST test set)",
+        "",
         f"Both models scored with one likelihood: the decoder's mean image as Bernoulli probabilities (the VAE's own likelihood; a plug-in one for the hybrid, "
         f"which trains with L1), nats per image, K = {k} importance samples, {len(sub)} test images. 004's units are not stated (its log-likelihoods near -1.5 "
         f"cannot be nats per MNIST image); reconstruction error here is the mean squared error per pixel of the decoded posterior mean. "
         f"The VAE is design document 002's MLP VAE (z = 64, beta = 1) trained with the hybrid's budget.",
         "",
-        "| metric | VAE radgen | VAE 004 | hybrid radgen | hybrid 004 |", "|---|---|---|---|---|",
+        "| metric | VAE radgen | VAE 004 | hybrid radgen | hybrid 004 |",
+        "|---|---|---|---|---|",
         f"| log-likelihood (IWAE bound, K = {k}) | {v['log_px_iwae']:.2f} | {SEED004_TABLE5['log-likelihood'][0]} | {h['log_px_iwae']:.2f} | {SEED004_TABLE5['log-likelihood'][1]} |",
         f"| reconstruction error (MSE per pixel) | {v['mse']:.4f} | {SEED004_TABLE5['reconstruction error'][0]:.4f} | {h['mse']:.4f} | {SEED004_TABLE5['reconstruction error'][1]:.5f} |",
         f"| ELBO | {v['elbo']:.2f} | {SEED004_TABLE5['ELBO'][0]} | {h['elbo']:.2f} | {SEED004_TABLE5['ELBO'][1]} |",
@@ -289,8 +404,16 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
     ]
     for m in SEED004_TABLE3:
         for d in datasets:
-            lines += [f"![{SEED004_NAMES[m]} on {d}]({ctx.rel(Path(table3[m][d]['run']) / 'samples' / 'final.png')})", ""]
-    return {"table3": table3, "table4": {str(z): v for z, v in table4.items()}, "table5": table5, "markdown": "\n".join(lines) + "\n"}
+            lines += [
+                f"![{SEED004_NAMES[m]} on {d}]({ctx.rel(Path(table3[m][d]['run']) / 'samples' / 'final.png')})",
+                "",
+            ]
+    return {
+        "table3": table3,
+        "table4": {str(z): v for z, v in table4.items()},
+        "table5": table5,
+        "markdown": "\n".join(lines) + "\n",
+    }
 
 
 def _train_limit(result) -> int | None:
@@ -311,7 +434,18 @@ COST_ROWS: list[tuple[str, str, dict, int, int, str, int, int, int | None, str |
     ("ResNet18-VAE", "resnet_vae", {"latent_dim": 64}, 64, 3, "000", 4694, 16, None, None),
     ("conditional VAE", "cvae", {"latent_dim": 64}, 64, 1, "001", 4694, 64, None, None),
     ("enhanced conditional VAE", "enhanced_cvae", {}, 64, 1, "001", 4694, 64, None, None),
-    ("DDPM (UNet 32-64-128-128)", "ddpm", {"block_out_channels": [32, 64, 128, 128], "attention_resolutions": [16]}, 64, 1, "001", 4694, 16, None, None),
+    (
+        "DDPM (UNet 32-64-128-128)",
+        "ddpm",
+        {"block_out_channels": [32, 64, 128, 128], "attention_resolutions": [16]},
+        64,
+        1,
+        "001",
+        4694,
+        16,
+        None,
+        None,
+    ),
     ("WGAN-GP", "wgan_gp", {"base_width": 32}, 28, 1, "004", 60000, 32, None, None),
     ("VAE-GAN", "vae_gan", {"latent_dim": 128, "base_width": 32}, 28, 1, "004", 60000, 32, None, None),
     ("alpha-GAN", "alpha_gan", {"latent_dim": 64, "base_width": 32}, 28, 1, "004", 60000, 32, None, None),
@@ -319,7 +453,10 @@ COST_ROWS: list[tuple[str, str, dict, int, int, str, int, int, int | None, str |
 ]
 
 
-@REPRODUCTIONS.register("seed003-table5", "design document 003, Table 5, for every family: parameters and time per epoch at the documents' resolutions")
+@REPRODUCTIONS.register(
+    "seed003-table5",
+    "design document 003, Table 5, for every family: parameters and time per epoch at the documents' resolutions",
+)
 def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
     import math
 
@@ -329,19 +466,44 @@ def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
     rows = []
     for i, (label, family, opts, size, ch, doc, n_train, batch, p_params, p_time) in enumerate(COST_ROWS):
         torch.manual_seed(0)
-        model = build_model(model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2)
+        model = build_model(
+            model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2
+        )
         params = sum(p.numel() for p in model.parameters())
-        row = {"label": label, "family": family, "image_size": size, "channels": ch, "document": doc, "parameters": params, "paper_parameters": p_params,
-               "paper_time": p_time, "n_train": n_train, "batch": batch}
+        row = {
+            "label": label,
+            "family": family,
+            "image_size": size,
+            "channels": ch,
+            "document": doc,
+            "parameters": params,
+            "paper_parameters": p_params,
+            "paper_time": p_time,
+            "n_train": n_train,
+            "batch": batch,
+        }
         if not (ctx.quick and size > 64):
             cycle = max(1, int(getattr(model.config, "n_critic", 1)))  # time whole critic/generator cycles
             b = 2 if ctx.quick else min(batch, 8) if size > 64 else batch
             steps = cycle if ctx.quick or size > 64 else 4 * cycle
             _log(f"[{i + 1}/{len(COST_ROWS)}] {family} at {size} px: {steps} steps of batch {b}")
-            t = engine_step_times(model, random_images((steps + 3) * b, image_size=size, channels=ch), batch_size=b, steps=steps, warmup=1)
+            t = engine_step_times(
+                model,
+                random_images((steps + 3) * b, image_size=size, channels=ch),
+                batch_size=b,
+                steps=steps,
+                warmup=1,
+            )
             per_image = sum(t.times) / len(t.times) / b
-            row.update({"timed_batch": b, "timed_steps": len(t.times), "seconds_per_image": per_image, "minutes_per_epoch": per_image * n_train / 60,
-                        "epoch_batches": math.ceil(n_train / batch)})
+            row.update(
+                {
+                    "timed_batch": b,
+                    "timed_steps": len(t.times),
+                    "seconds_per_image": per_image,
+                    "minutes_per_epoch": per_image * n_train / 60,
+                    "epoch_batches": math.ceil(n_train / batch),
+                }
+            )
         rows.append(row)
         del model
     lines = [
@@ -356,17 +518,36 @@ def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        t = (f"{r['minutes_per_epoch']:.1f}" if r["minutes_per_epoch"] >= 1 else f"{r['minutes_per_epoch']:.2f}") if "minutes_per_epoch" in r else "not timed (quick)"
+        t = (
+            (f"{r['minutes_per_epoch']:.1f}" if r["minutes_per_epoch"] >= 1 else f"{r['minutes_per_epoch']:.2f}")
+            if "minutes_per_epoch" in r
+            else "not timed (quick)"
+        )
         timed = f"{r['timed_steps']} x batch {r['timed_batch']}" if "timed_batch" in r else "—"
-        lines.append(f"| {r['label']} | {r['document']} | {r['image_size']} x{r['channels']} | {r['parameters']:,} | {'—' if r['paper_parameters'] is None else format(r['paper_parameters'], ',')} "
-                     f"| {t} | {r['paper_time'] or '—'} | {timed} |")
-    lines += ["", "003's GAN (6.40 M parameters) matches a 64 px DCGAN pair (radgen's LSGAN at 64 px: 6.34 M) although 003 says images were resized to 224; "
-              "both sizes are listed. radgen's conv VAE and GM-VAE use their own encoders (003: a VGG-style encoder and a pretrained VGG16), hence fewer parameters.", ""]
+        lines.append(
+            f"| {r['label']} | {r['document']} | {r['image_size']} x{r['channels']} | {r['parameters']:,} | {'—' if r['paper_parameters'] is None else format(r['paper_parameters'], ',')} "
+            f"| {t} | {r['paper_time'] or '—'} | {timed} |"
+        )
+    lines += [
+        "",
+        "003's GAN (6.40 M parameters) matches a 64 px DCGAN pair (radgen's LSGAN at 64 px: 6.34 M) although 003 says images were resized to 224; "
+        "both sizes are listed. radgen's conv VAE and GM-VAE use their own encoders (003: a VGG-style encoder and a pretrained VGG16), hence fewer parameters.",
+        "",
+    ]
     return {"rows": rows, "markdown": "\n".join(lines) + "\n"}
 
 
-def run_reproduction(name: str, *, output_dir: str | Path = "runs", epochs: int | None = None, quick: bool = False, progress: bool = False, include_all: bool = False,
-                     overrides: tuple[str, ...] = (), inception_weights: str | None = None) -> tuple[Path, dict[str, Any]]:
+def run_reproduction(
+    name: str,
+    *,
+    output_dir: str | Path = "runs",
+    epochs: int | None = None,
+    quick: bool = False,
+    progress: bool = False,
+    include_all: bool = False,
+    overrides: tuple[str, ...] = (),
+    inception_weights: str | None = None,
+) -> tuple[Path, dict[str, Any]]:
     from radgen.reports.markdown import markdown_to_html
     from radgen.training.run import new_run_dir
 
@@ -375,7 +556,17 @@ def run_reproduction(name: str, *, output_dir: str | Path = "runs", epochs: int 
         raise ConfigError(f"--epochs {epochs} must be at least 1")
     out = new_run_dir(output_dir, f"reproduce-{name}")
     started = time.perf_counter()
-    result = fn(ReproduceContext(out=out, epochs=epochs, quick=quick, progress=progress, include_all=include_all, overrides=tuple(overrides), inception_weights=inception_weights))
+    result = fn(
+        ReproduceContext(
+            out=out,
+            epochs=epochs,
+            quick=quick,
+            progress=progress,
+            include_all=include_all,
+            overrides=tuple(overrides),
+            inception_weights=inception_weights,
+        )
+    )
     result["seconds"] = round(time.perf_counter() - started, 1)
     write_json(out / "results.json", {k: v for k, v in result.items() if k != "markdown"})
     write_text(out / "table.md", result["markdown"])

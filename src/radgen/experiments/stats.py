@@ -5,10 +5,11 @@ augmentation draws): the difference d_s = m_arm(s) - m_base(s) removes the seed-
 variation both arms share. Its 95 % interval is Student's t over seeds,
 mean(d) +- t_{0.975, n-1} * sd(d) / sqrt(n) (sd with n-1 in the denominator); with n = 1 it is undefined (nan).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -32,10 +33,24 @@ def paired_difference(arm: Sequence[float], base: Sequence[float], *, level: flo
     d = a[keep] - b[keep]
     n = len(d)
     if n == 0:
-        return {"diff": float("nan"), "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 0, "wins": 0}
+        return {
+            "diff": float("nan"),
+            "std": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "n": 0,
+            "wins": 0,
+        }
     mean = float(d.mean())
     if n < 2:
-        return {"diff": mean, "std": float("nan"), "ci_low": float("nan"), "ci_high": float("nan"), "n": 1, "wins": int((d > 0).sum())}
+        return {
+            "diff": mean,
+            "std": float("nan"),
+            "ci_low": float("nan"),
+            "ci_high": float("nan"),
+            "n": 1,
+            "wins": int((d > 0).sum()),
+        }
     sd = float(d.std(ddof=1))
     half = float(stats.t.ppf(0.5 + level / 2, n - 1)) * sd / math.sqrt(n)
     return {"diff": mean, "std": sd, "ci_low": mean - half, "ci_high": mean + half, "n": n, "wins": int((d > 0).sum())}

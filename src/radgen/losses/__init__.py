@@ -1,6 +1,18 @@
 """Losses with their reductions stated: every function says what it sums and what it averages."""
+
+from radgen.losses.adversarial import bce_fake, bce_real, gradient_penalty, ls_discriminator, ls_generator
 from radgen.losses.divergences import gaussian_kl, gaussian_log_prob, mixture_log_prob
 from radgen.losses.reconstruction import reconstruction_loss, ssim_loss
-from radgen.losses.adversarial import bce_fake, bce_real, gradient_penalty, ls_discriminator, ls_generator
 
-__all__ = ["bce_fake", "bce_real", "gradient_penalty", "ls_discriminator", "ls_generator", "gaussian_kl", "gaussian_log_prob", "mixture_log_prob", "reconstruction_loss", "ssim_loss"]
+__all__ = [
+    "bce_fake",
+    "bce_real",
+    "gradient_penalty",
+    "ls_discriminator",
+    "ls_generator",
+    "gaussian_kl",
+    "gaussian_log_prob",
+    "mixture_log_prob",
+    "reconstruction_loss",
+    "ssim_loss",
+]

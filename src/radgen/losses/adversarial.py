@@ -1,8 +1,9 @@
 """Adversarial losses: least squares (Mao et al. 2017; design document 003), non-saturating
 BCE (Goodfellow et al. 2014), and the WGAN gradient penalty (Gulrajani et al. 2017)."""
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +27,13 @@ def bce_fake(logits: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 
-def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor, *, generator: torch.Generator | None = None) -> torch.Tensor:
+def gradient_penalty(
+    critic: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """E[(||grad_x D(x_hat)||_2 - 1)^2] at x_hat = eps x + (1 - eps) x_fake, eps ~ U[0, 1] per sample."""
     b = real.shape[0]
     eps = torch.rand((b,) + (1,) * (real.ndim - 1), generator=generator, device=real.device, dtype=real.dtype)

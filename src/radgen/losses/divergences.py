@@ -4,6 +4,7 @@
 dimension (Kingma & Welling 2014, appendix B for the standard-normal prior):
 0.5 * (log var_p - log var_q + (var_q + (mu_q - mu_p)^2) / var_p - 1).
 """
+
 from __future__ import annotations
 
 import math
@@ -13,7 +14,9 @@ import torch
 LOG_2PI = math.log(2 * math.pi)
 
 
-def gaussian_kl(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor | None = None, logvar_p: torch.Tensor | None = None) -> torch.Tensor:
+def gaussian_kl(
+    mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor | None = None, logvar_p: torch.Tensor | None = None
+) -> torch.Tensor:
     """Per-dimension KL, same shape as ``mu_q``; standard normal prior when p is None."""
     if mu_p is None:
         return 0.5 * (mu_q.pow(2) + logvar_q.exp() - 1.0 - logvar_q)
@@ -26,7 +29,9 @@ def gaussian_log_prob(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -
     return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) / logvar.exp()).sum(-1)
 
 
-def mixture_log_prob(z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor, log_weights: torch.Tensor | None = None) -> torch.Tensor:
+def mixture_log_prob(
+    z: torch.Tensor, means: torch.Tensor, logvars: torch.Tensor, log_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """log sum_k w_k N(z; m_k, diag(v_k)) for z (B, D), means/logvars (K, D) -> (B,).
 
     Uniform weights 1/K when ``log_weights`` is None (the GMVAE prior of design document 003).

@@ -6,6 +6,7 @@ BCE in nats per image) or averaged (``reduction='mean'``, the ``F.l1_loss`` conv
 design document 000) over C x H x W. Averaging over the batch is the caller's job, so
 the two reductions are never mixed up.
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -17,7 +18,9 @@ ReconLoss = Literal["bce", "mse", "l1"]
 Reduction = Literal["sum", "mean"]
 
 
-def reconstruction_loss(x_hat_or_logits: torch.Tensor, x: torch.Tensor, *, kind: ReconLoss, reduction: Reduction) -> torch.Tensor:
+def reconstruction_loss(
+    x_hat_or_logits: torch.Tensor, x: torch.Tensor, *, kind: ReconLoss, reduction: Reduction
+) -> torch.Tensor:
     """(B, C, H, W) prediction and target in [0, 1] -> (B,) loss per image.
 
     For ``kind='bce'`` the prediction must be logits (numerically stable BCE); for

@@ -10,9 +10,10 @@
 - Precision, recall, density, coverage (Naeem et al. 2020) with k-nearest-neighbour balls (k = 5).
 - Percentile bootstrap intervals: both sets resampled with replacement.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -44,7 +45,11 @@ def kernel_distance(real, fake, *, subsets: int = 100, subset_size: int = 1000, 
         x = r[torch.randperm(r.shape[0], generator=g)[:m]]
         y = f[torch.randperm(f.shape[0], generator=g)[:m]]
         kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
-        vals.append(float((kxx.sum() - kxx.trace()) / (m * (m - 1)) + (kyy.sum() - kyy.trace()) / (m * (m - 1)) - 2 * kxy.mean()))
+        vals.append(
+            float(
+                (kxx.sum() - kxx.trace()) / (m * (m - 1)) + (kyy.sum() - kyy.trace()) / (m * (m - 1)) - 2 * kxy.mean()
+            )
+        )
     v = np.array(vals)
     return {"kid": float(v.mean()), "kid_std": float(v.std()), "subset_size": m, "subsets": subsets}
 
@@ -66,9 +71,20 @@ def prdc(real, fake, *, k: int = 5) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "density": density, "coverage": coverage, "k": k}
 
 
-def bootstrap_interval(metric: Callable[[np.ndarray, np.ndarray], float], real: np.ndarray, fake: np.ndarray, *, n: int = 50, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_interval(
+    metric: Callable[[np.ndarray, np.ndarray], float],
+    real: np.ndarray,
+    fake: np.ndarray,
+    *,
+    n: int = 50,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
     rng = np.random.default_rng(seed)
     real, fake = np.asarray(real), np.asarray(fake)
-    vals = [metric(real[rng.integers(0, len(real), len(real))], fake[rng.integers(0, len(fake), len(fake))]) for _ in range(n)]
+    vals = [
+        metric(real[rng.integers(0, len(real), len(real))], fake[rng.integers(0, len(fake), len(fake))])
+        for _ in range(n)
+    ]
     lo, hi = np.percentile(vals, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return float(lo), float(hi)

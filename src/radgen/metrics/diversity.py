@@ -8,6 +8,7 @@ needs images larger than (11 - 1) * 2^4 = 160 px. For smaller images radgen keep
 (0.0448, 0.2856, 0.3001, 0.2363, 0.1333) renormalised to sum to 1; below 22 px the window
 shrinks to the largest odd size that fits two scales. The scales used are returned.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,10 +34,21 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
 
     k, betas = ms_ssim_settings(min(a.shape[-2:]))
-    return msssim(a.float(), b.float(), data_range=1.0, kernel_size=k, sigma=1.5 * k / 11, betas=betas, normalize="relu", reduction="none")
+    return msssim(
+        a.float(),
+        b.float(),
+        data_range=1.0,
+        kernel_size=k,
+        sigma=1.5 * k / 11,
+        betas=betas,
+        normalize="relu",
+        reduction="none",
+    )
 
 
-def pairwise_ms_ssim(images: torch.Tensor, *, n_pairs: int = 100, seed: int = 0, batch_size: int = 256) -> dict[str, float]:
+def pairwise_ms_ssim(
+    images: torch.Tensor, *, n_pairs: int = 100, seed: int = 0, batch_size: int = 256
+) -> dict[str, float]:
     """Mean and std of MS-SSIM over ``n_pairs`` random pairs of distinct images."""
     n = images.shape[0]
     if n < 2:
@@ -44,6 +56,14 @@ def pairwise_ms_ssim(images: torch.Tensor, *, n_pairs: int = 100, seed: int = 0,
     g = torch.Generator().manual_seed(seed)
     i = torch.randint(n, (n_pairs,), generator=g)
     j = (i + torch.randint(1, n, (n_pairs,), generator=g)) % n  # never pairs an image with itself
-    vals = torch.cat([ms_ssim(images[i[s : s + batch_size]], images[j[s : s + batch_size]]) for s in range(0, n_pairs, batch_size)])
+    vals = torch.cat(
+        [ms_ssim(images[i[s : s + batch_size]], images[j[s : s + batch_size]]) for s in range(0, n_pairs, batch_size)]
+    )
     k, betas = ms_ssim_settings(min(images.shape[-2:]))
-    return {"ms_ssim": float(vals.mean()), "ms_ssim_std": float(vals.std()), "pairs": n_pairs, "kernel_size": k, "scales": len(betas)}
+    return {
+        "ms_ssim": float(vals.mean()),
+        "ms_ssim_std": float(vals.std()),
+        "pairs": n_pairs,
+        "kernel_size": k,
+        "scales": len(betas),
+    }

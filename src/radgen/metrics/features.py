@@ -10,14 +10,16 @@
   128-d activations. It is cached by dataset and options, and its weights' sha256 and
   training record go into every metrics.json. Its distance is reported as ``FD_radgen-cnn001``.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -25,7 +27,9 @@ from radgen.errors import ConfigError, MissingDataError
 from radgen.registry import Registry
 
 INCEPTION_FILES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
-INCEPTION_URL = "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+)
 
 
 @dataclass
@@ -36,8 +40,12 @@ class FeatureExtractor:
     weights_sha256: str
     record: dict[str, Any] = field(default_factory=dict)  # training data, preprocessing...
     fn: Callable[[torch.Tensor], torch.Tensor] | None = None
-    probs_fn: Callable[[torch.Tensor], torch.Tensor] | None = None  # class probabilities, for an Inception-Score-style number
-    joint_fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None  # (features, probabilities) in one pass
+    probs_fn: Callable[[torch.Tensor], torch.Tensor] | None = (
+        None  # class probabilities, for an Inception-Score-style number
+    )
+    joint_fn: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = (
+        None  # (features, probabilities) in one pass
+    )
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, *, batch_size: int = 256) -> torch.Tensor:
@@ -45,7 +53,9 @@ class FeatureExtractor:
         return torch.cat([self.fn(images[s : s + batch_size]).double() for s in range(0, len(images), batch_size)])
 
     @torch.no_grad()
-    def features_and_probs(self, images: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def features_and_probs(
+        self, images: torch.Tensor, *, batch_size: int = 256
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features (N, dim) float64 and class probabilities (N, K) float64, or None when the
         extractor has no classifier head; one pass through the network when it offers ``joint_fn``."""
         if self.joint_fn is None and self.probs_fn is None:
@@ -101,17 +111,26 @@ def load_fid_inception(path: Path):
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ConfigError(f"{path}: cannot be read as Inception-v3 weights ({type(exc).__name__}: {exc}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}") from None
+        raise ConfigError(
+            f"{path}: cannot be read as Inception-v3 weights ({type(exc).__name__}: {exc}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
+        ) from None
     if not isinstance(state, dict):
-        raise ConfigError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors; expected {INCEPTION_FILES[0]}")
+        raise ConfigError(
+            f"{path}: holds a {type(state).__name__}, not a state dict of tensors; expected {INCEPTION_FILES[0]}"
+        )
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
-        raise ConfigError(f"{path}: not the FID Inception-v3 weights (missing {missing[:3]}, unexpected {unexpected[:3]}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}")
+        raise ConfigError(
+            f"{path}: not the FID Inception-v3 weights (missing {missing[:3]}, unexpected {unexpected[:3]}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
+        )
     return net.eval()
 
 
-@FEATURES.register("inception", "Inception-v3 pool3 (2048-d), TF-ported FID weights from a user-given file; the only extractor whose distance is called FID")
+@FEATURES.register(
+    "inception",
+    "Inception-v3 pool3 (2048-d), TF-ported FID weights from a user-given file; the only extractor whose distance is called FID",
+)
 def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtractor:
     """pool3 features of the TF-ported Inception-v3. Its Frechet distance is named ``FID`` only
     when the file's sha256 starts with the published prefix; otherwise ``FD_inception-unverified``."""
@@ -119,9 +138,15 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     net = load_fid_inception(path).for_inference()
     digest = sha256_of(path)
     verified = digest.startswith(INCEPTION_SHA256_PREFIX)
-    record = {"weights_file": str(path), "verified": verified, "preprocessing": "grey replicated to RGB, bilinear resize to 299x299, scaled to [-1, 1]"}
+    record = {
+        "weights_file": str(path),
+        "verified": verified,
+        "preprocessing": "grey replicated to RGB, bilinear resize to 299x299, scaled to [-1, 1]",
+    }
     if not verified:
-        record["note"] = f"sha256 {digest[:16]}... does not start with {INCEPTION_SHA256_PREFIX}: not the published FID weights, so the distance is not called FID"
+        record["note"] = (
+            f"sha256 {digest[:16]}... does not start with {INCEPTION_SHA256_PREFIX}: not the published FID weights, so the distance is not called FID"
+        )
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         return net(x)[0]
@@ -137,23 +162,45 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     return FeatureExtractor(name, "FID" if verified else f"FD_{name}", 2048, digest, record, fn, probs_fn, joint_fn)
 
 
-@FEATURES.register("radgen-cnn001", "design document 001's CNN trained by radgen on the real training split; penultimate 128-d features (FD_radgen-cnn001)")
-def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs: int = 8, seed: int = 0, progress: bool = False, **_: Any) -> FeatureExtractor:
+@FEATURES.register(
+    "radgen-cnn001",
+    "design document 001's CNN trained by radgen on the real training split; penultimate 128-d features (FD_radgen-cnn001)",
+)
+def cnn001_extractor(
+    *,
+    data_config=None,
+    cache_dir: Path | None = None,
+    epochs: int = 8,
+    seed: int = 0,
+    progress: bool = False,
+    **_: Any,
+) -> FeatureExtractor:
     """Train (or load from the cache) the domain extractor for ``data_config``'s dataset."""
     from dataclasses import replace
 
     from safetensors.torch import load_file, save_file
 
-    from radgen.classifiers import ClassifierTrainConfig, build_classifier, classification_metrics, fit_classifier, predict_proba
+    from radgen.classifiers import (
+        ClassifierTrainConfig,
+        build_classifier,
+        classification_metrics,
+        fit_classifier,
+        predict_proba,
+    )
     from radgen.config import to_dict
     from radgen.data import load_dataset
-    from radgen.data.root import cache_dir as default_cache, data_root
+    from radgen.data.root import cache_dir as default_cache
+    from radgen.data.root import data_root
     from radgen.io import atomic_path, write_json
 
     if data_config is None:
         raise ConfigError("the radgen-cnn001 extractor needs the real dataset it is trained on (data_config)")
     dcfg = replace(data_config, val_from_train=0.1, channels=1, normalize="none", keep_classes=None)
-    key = hashlib.sha1(json.dumps({"data": to_dict(dcfg), "epochs": epochs, "seed": seed, "v": 2}, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    key = hashlib.sha1(
+        json.dumps(
+            {"data": to_dict(dcfg), "epochs": epochs, "seed": seed, "v": 2}, sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()[:16]
     folder = (cache_dir or default_cache(data_root(dcfg.data_dir))) / "extractors"
     wpath, rpath = folder / f"cnn001-{dcfg.name}-{key}.safetensors", folder / f"cnn001-{dcfg.name}-{key}.json"
     if wpath.is_file() and rpath.is_file():  # cached: the record says how to rebuild the net, no data needed
@@ -167,13 +214,24 @@ def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs:
         size = train.image_size[0]
         model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=train.num_classes)
         with torch.enable_grad():  # callers may evaluate under no_grad; training needs autograd
-            model, history = fit_classifier(model, train, ds["val"], ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed))
+            model, history = fit_classifier(
+                model, train, ds["val"], ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed)
+            )
         val = classification_metrics(ds["val"].labels.numpy(), predict_proba(model, ds["val"]), train.class_names)
         with atomic_path(wpath) as tmp:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
-        record = {"dataset": dcfg.name, "path": ds.path, "train_images": len(train), "val_images": len(ds["val"]), "image_size": size,
-                  "num_classes": train.num_classes, "epochs_run": len(history), "val_balanced_accuracy": val["balanced_accuracy"],
-                  "val_auroc": val["auroc"], "seed": seed}
+        record = {
+            "dataset": dcfg.name,
+            "path": ds.path,
+            "train_images": len(train),
+            "val_images": len(ds["val"]),
+            "image_size": size,
+            "num_classes": train.num_classes,
+            "epochs_run": len(history),
+            "val_balanced_accuracy": val["balanced_accuracy"],
+            "val_auroc": val["auroc"],
+            "seed": seed,
+        }
         write_json(rpath, record)
     model.eval()
 
@@ -181,7 +239,9 @@ def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs:
         if x.shape[1] == 3:
             x = x.mean(1, keepdim=True)  # the extractor sees grey images, as it was trained
         if x.shape[-1] != size:
-            x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+            x = torch.nn.functional.interpolate(
+                x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+            )
         return model.features(x)
 
     def joint_fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -191,7 +251,16 @@ def cnn001_extractor(*, data_config=None, cache_dir: Path | None = None, epochs:
     def probs_fn(x: torch.Tensor) -> torch.Tensor:
         return joint_fn(x)[1]
 
-    return FeatureExtractor("radgen-cnn001", "FD_radgen-cnn001", 128, sha256_of(wpath), {**record, "weights_file": str(wpath)}, fn, probs_fn, joint_fn)
+    return FeatureExtractor(
+        "radgen-cnn001",
+        "FD_radgen-cnn001",
+        128,
+        sha256_of(wpath),
+        {**record, "weights_file": str(wpath)},
+        fn,
+        probs_fn,
+        joint_fn,
+    )
 
 
 def get_extractor(name: str, **kwargs: Any) -> FeatureExtractor:

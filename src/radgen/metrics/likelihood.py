@@ -7,6 +7,7 @@ exactly as the model's training loss defines them (reductions stated in
 ``neg_elbo = recon + KL``, which is -ELBO in nats per image only when the reconstruction
 term is a summed log-likelihood (BCE, ``recon_reduction='sum'``).
 """
+
 from __future__ import annotations
 
 import math
@@ -58,7 +59,9 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
     """
     c = model.config
     if not hasattr(model, "posterior") or c.recon_loss != "bce" or c.recon_reduction != "sum":
-        raise ConfigError(f"the IWAE bound needs a Bernoulli likelihood (recon_loss=bce, recon_reduction=sum); {c.name!r} uses {getattr(c, 'recon_loss', '?')}/{getattr(c, 'recon_reduction', '?')}")
+        raise ConfigError(
+            f"the IWAE bound needs a Bernoulli likelihood (recon_loss=bce, recon_reduction=sum); {c.name!r} uses {getattr(c, 'recon_loss', '?')}/{getattr(c, 'recon_reduction', '?')}"
+        )
     model.eval()
     g = torch.Generator().manual_seed(seed)
     total, n, xs = 0.0, len(images), images.images
@@ -73,7 +76,9 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
         z = model.reparameterize(mu_k, lv_k, g)
         logits = model.decode_logits(z, y_k)
         x_k = x.repeat_interleave(k, 0)
-        log_px_z = -torch.nn.functional.binary_cross_entropy_with_logits(logits, x_k, reduction="none").flatten(1).sum(1)
+        log_px_z = (
+            -torch.nn.functional.binary_cross_entropy_with_logits(logits, x_k, reduction="none").flatten(1).sum(1)
+        )
         log_w = log_px_z + model.prior_log_prob(z, y_k) - gaussian_log_prob(z, mu_k, lv_k)
         total += float((torch.logsumexp(log_w.view(b, k), 1) - math.log(k)).sum())
     bound = total / n
@@ -84,17 +89,31 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
 def _gaussian_encoder(model):
     """(posterior(x, y) -> (mu, logvar), decoder_mean(z, y) -> probabilities in (0, 1), log_prior(z, y)) for any Gaussian-encoder model."""
     if hasattr(model, "posterior") and hasattr(model, "decode"):  # the VAE family
-        return (lambda x, y: model.posterior(x, y)), (lambda z, y: model.decode(z, model._labels(y))), (lambda z, y: model.prior_log_prob(z, model._labels(y)))
-    if hasattr(model, "encode") and hasattr(model, "generate") and hasattr(model, "reconstruct"):  # VAE-GAN, the 004 hybrid
+        return (
+            (lambda x, y: model.posterior(x, y)),
+            (lambda z, y: model.decode(z, model._labels(y))),
+            (lambda z, y: model.prior_log_prob(z, model._labels(y))),
+        )
+    if (
+        hasattr(model, "encode") and hasattr(model, "generate") and hasattr(model, "reconstruct")
+    ):  # VAE-GAN, the 004 hybrid
         from radgen.nn.gan import to_unit
 
-        lab = (lambda y: y if model.k else None)
+        lab = lambda y: y if model.k else None
+
         def post(x, y):
             out = model.encode(x, lab(y))
             if not isinstance(out, tuple):
-                raise ConfigError(f"{model.config.name!r} has a deterministic encoder: no posterior to bound log p(x) with")
+                raise ConfigError(
+                    f"{model.config.name!r} has a deterministic encoder: no posterior to bound log p(x) with"
+                )
             return out
-        return post, (lambda z, y: to_unit(model.generate(z, lab(y)))), (lambda z, y: gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)))
+
+        return (
+            post,
+            (lambda z, y: to_unit(model.generate(z, lab(y)))),
+            (lambda z, y: gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))),
+        )
     raise TypeError(f"model {model.config.name!r} has no Gaussian encoder")
 
 
@@ -139,5 +158,12 @@ def bernoulli_bounds(model, images: ImageSet, *, k: int = 50, batch_size: int = 
     out = {key: v / n for key, v in sums.items()}
     out["elbo"] = -out["reconstruction"] - out["kl"]
     dims = int(xs[0].numel())
-    out.update({"bits_per_dim": -out["log_px_iwae"] / (dims * math.log(2)), "k": k, "n": n, "likelihood": "Bernoulli on the decoder mean (nats per image)"})
+    out.update(
+        {
+            "bits_per_dim": -out["log_px_iwae"] / (dims * math.log(2)),
+            "k": k,
+            "n": n,
+            "likelihood": "Bernoulli on the decoder mean (nats per image)",
+        }
+    )
     return out

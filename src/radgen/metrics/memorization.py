@@ -16,6 +16,7 @@ r near 0; a blurry or novel sample is about as close to both, r near 1. The thre
 the ``quantile`` of r over other held-out images (never in T or H), so a generator that
 copies nothing is flagged at about that rate.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +25,9 @@ import numpy as np
 import torch
 
 
-def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, *, batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_distances(
+    queries: torch.Tensor, reference: torch.Tensor, *, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(distance, index) of each query's nearest reference row; inputs are flattened."""
     q = queries.reshape(queries.shape[0], -1).double()
     r = reference.reshape(reference.shape[0], -1).double()
@@ -40,10 +43,16 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, *, batch_s
 def _flag_below_quantile(values: torch.Tensor, reference: torch.Tensor, quantile: float) -> dict:
     """Threshold = the ``quantile`` of ``reference``; the fraction of ``values`` below it."""
     threshold = float(torch.quantile(reference, quantile))
-    return {"threshold": threshold, "quantile": quantile, "fraction_flagged": float((values < threshold).double().mean())}
+    return {
+        "threshold": threshold,
+        "quantile": quantile,
+        "fraction_flagged": float((values < threshold).double().mean()),
+    }
 
 
-def memorization_report(generated: torch.Tensor, train: torch.Tensor, test: torch.Tensor, *, quantile: float = 0.05) -> dict:
+def memorization_report(
+    generated: torch.Tensor, train: torch.Tensor, test: torch.Tensor, *, quantile: float = 0.05
+) -> dict:
     d_gen, idx = nearest_distances(generated, train)
     d_test, _ = nearest_distances(test, train)
     return {
@@ -55,7 +64,9 @@ def memorization_report(generated: torch.Tensor, train: torch.Tensor, test: torc
     }
 
 
-def closest_pairs_figure(generated: torch.Tensor, train: torch.Tensor, report: dict, path: str | Path, *, n: int = 8) -> Path:
+def closest_pairs_figure(
+    generated: torch.Tensor, train: torch.Tensor, report: dict, path: str | Path, *, n: int = 8
+) -> Path:
     """Top row: the n generated images closest to the training set; bottom row: their nearest training images."""
     from radgen.viz import save_grid
 
@@ -64,7 +75,9 @@ def closest_pairs_figure(generated: torch.Tensor, train: torch.Tensor, report: d
     return save_grid(pairs, path, nrow=len(order))
 
 
-def copy_ratio_report(generated: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor, *, quantile: float = 0.05, seed: int = 0) -> dict:
+def copy_ratio_report(
+    generated: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor, *, quantile: float = 0.05, seed: int = 0
+) -> dict:
     """Fraction of generated images much closer to the training set than to unseen real images.
 
     ``heldout`` is split in two halves: H (the reference) and C (calibration); T is a random

@@ -6,6 +6,7 @@ pixels in [0, 1]. Bandwidth rule, stated: sigma^2 = median of the pairwise squar
 distances of the pooled sample (the median heuristic), unless ``sigma`` is given; the
 value used is returned so runs can be compared at one bandwidth.
 """
+
 from __future__ import annotations
 
 import torch

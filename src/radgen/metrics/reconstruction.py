@@ -3,6 +3,7 @@
 Per image, then averaged: SSIM (Gaussian window 11, sigma 1.5, data range 1; the window
 shrinks below 11 px), PSNR = 10 log10(1 / MSE) in dB, L1 and MSE per pixel, all on [0, 1].
 """
+
 from __future__ import annotations
 
 import torch

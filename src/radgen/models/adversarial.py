@@ -8,6 +8,7 @@ as the exported one (their losses do not rank checkpoints), and warn when traini
 collapses: discriminator loss near zero for several epochs, or near-identical samples
 (pairwise MS-SSIM, checked on every sample grid).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -70,7 +71,9 @@ class AdversarialModel(GenerativeModel):
         return self.discriminator(self.with_label_maps(x_signed, y))
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         y = self.check_labels(labels, n)
         if y is not None:
             y = y.to(self._device)
@@ -82,8 +85,10 @@ class AdversarialModel(GenerativeModel):
             return None
         self._low_d_epochs = self._low_d_epochs + 1 if epoch_logs[self.d_loss_key] < D_COLLAPSE_LOSS else 0
         if self._low_d_epochs >= D_COLLAPSE_EPOCHS:
-            return (f"{self.d_loss_key} has stayed below {D_COLLAPSE_LOSS} for {self._low_d_epochs} epochs: the discriminator wins and the "
-                    f"generator gets no signal; lower the discriminator's lr (train.lr_groups) or raise generator steps")
+            return (
+                f"{self.d_loss_key} has stayed below {D_COLLAPSE_LOSS} for {self._low_d_epochs} epochs: the discriminator wins and the "
+                f"generator gets no signal; lower the discriminator's lr (train.lr_groups) or raise generator steps"
+            )
         return None
 
 
@@ -107,10 +112,15 @@ class LSGANConfig(AdversarialConfig):
     generator_steps: int = 1  # generator updates per discriminator update (design document 003 used 3)
 
 
-@register_model("lsgan", "least-squares GAN (Mao et al. 2017) on DCGAN networks (Radford et al. 2016), design document 003; class-conditional option")
+@register_model(
+    "lsgan",
+    "least-squares GAN (Mao et al. 2017) on DCGAN networks (Radford et al. 2016), design document 003; class-conditional option",
+)
 class LSGAN(AdversarialModel):
     Config = LSGANConfig
-    loss_statement = "LSGAN: D = 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2], G = 1/2 E[(D(G(z))-1)^2], each a mean over the batch"
+    loss_statement = (
+        "LSGAN: D = 1/2 E[(D(x)-1)^2] + 1/2 E[D(G(z))^2], G = 1/2 E[(D(G(z))-1)^2], each a mean over the batch"
+    )
 
     def __init__(self, config: LSGANConfig):
         super().__init__(config)
@@ -118,7 +128,9 @@ class LSGAN(AdversarialModel):
             raise ConfigError(f"model.generator_steps={config.generator_steps} must be >= 1")
         c = config
         self.generator = DCGANGenerator(c.latent_dim + self.k, int(c.image_size), int(c.channels), base=c.base_width)
-        self.discriminator = DCGANDiscriminator(int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch")
+        self.discriminator = DCGANDiscriminator(
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch"
+        )
 
     def optimizer_groups(self):
         return {"discriminator": list(self.discriminator.parameters()), "generator": list(self.generator.parameters())}
@@ -133,7 +145,9 @@ class LSGAN(AdversarialModel):
         if group == "discriminator":
             d_real, d_fake = self.discriminate(to_signed(x), y), self.discriminate(fake.detach(), y)
             loss = ls_discriminator(d_real, d_fake)
-            return ModelOutput(loss, {"loss/d": loss.detach(), "d/real": d_real.mean().detach(), "d/fake": d_fake.mean().detach()})
+            return ModelOutput(
+                loss, {"loss/d": loss.detach(), "d/real": d_real.mean().detach(), "d/fake": d_fake.mean().detach()}
+            )
         loss = ls_generator(self.discriminate(fake, y))
         return ModelOutput(loss, {"loss/g": loss.detach()})
 
@@ -144,7 +158,10 @@ class WGANGPConfig(AdversarialConfig):
     gp_weight: float = 10.0  # lambda
 
 
-@register_model("wgan_gp", "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), critic without BatchNorm; a baseline of design document 004")
+@register_model(
+    "wgan_gp",
+    "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), critic without BatchNorm; a baseline of design document 004",
+)
 class WGANGP(AdversarialModel):
     Config = WGANGPConfig
     d_loss_key = None  # a critic's loss is not bounded below by 0: no "D wins" test
@@ -156,7 +173,9 @@ class WGANGP(AdversarialModel):
         if c.n_critic < 1:
             raise ConfigError(f"model.n_critic={c.n_critic} must be >= 1")
         self.generator = DCGANGenerator(c.latent_dim + self.k, int(c.image_size), int(c.channels), base=c.base_width)
-        self.discriminator = DCGANDiscriminator(int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="layer")
+        self.discriminator = DCGANDiscriminator(
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="layer"
+        )
 
     def optimizer_groups(self):
         return {"critic": list(self.discriminator.parameters()), "generator": list(self.generator.parameters())}
@@ -173,6 +192,8 @@ class WGANGP(AdversarialModel):
             d_real, d_fake = self.discriminate(real, y).mean(), self.discriminate(fake.detach(), y).mean()
             gp = gradient_penalty(lambda t: self.discriminate(t, y), real, fake)
             loss = d_fake - d_real + self.config.gp_weight * gp
-            return ModelOutput(loss, {"loss/critic": loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gp": gp.detach()})
+            return ModelOutput(
+                loss, {"loss/critic": loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gp": gp.detach()}
+            )
         loss = -self.discriminate(fake, y).mean()
         return ModelOutput(loss, {"loss/g": loss.detach()})

@@ -13,6 +13,7 @@
   registered names that only change config defaults (``enhanced_cvae`` is ``cvae`` with
   a residual decoder and an SSIM term), never copied classes.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -47,7 +48,7 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    cls: type["GenerativeModel"]
+    cls: type[GenerativeModel]
     defaults: dict[str, Any]
 
 
@@ -101,7 +102,7 @@ class GenerativeModel(nn.Module):
 
     def group_steps(self, batch_idx: int = 0) -> dict[str, int]:
         """Optimizer steps each group takes on batch ``batch_idx`` (0 skips the group)."""
-        return {g: 1 for g in self.optimizer_groups()}
+        return dict.fromkeys(self.optimizer_groups(), 1)
 
     def describe_losses(self) -> str:
         return self.loss_statement
@@ -113,7 +114,9 @@ class GenerativeModel(nn.Module):
                 raise ConfigError(f"model {self.config.name!r} was trained without labels; sample without --label")
             return None
         if labels is None:
-            raise ConfigError(f"model {self.config.name!r} is class-conditional; pass labels (0..{self.config.num_classes - 1})")
+            raise ConfigError(
+                f"model {self.config.name!r} is class-conditional; pass labels (0..{self.config.num_classes - 1})"
+            )
         labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
         if labels.numel() == 1:
             labels = labels.expand(n)
@@ -125,11 +128,15 @@ class GenerativeModel(nn.Module):
         return labels
 
     # -- the contract -------------------------------------------------------------------------
-    def forward(self, batch: tuple[torch.Tensor, torch.Tensor], *, group: str = "model") -> ModelOutput:  # pragma: no cover
+    def forward(
+        self, batch: tuple[torch.Tensor, torch.Tensor], *, group: str = "model"
+    ) -> ModelOutput:  # pragma: no cover
         raise NotImplementedError
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:  # pragma: no cover
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
 
@@ -141,7 +148,13 @@ def model_config_from_dict(section: dict[str, Any]) -> ModelConfig:
     return from_dict(spec.cls.Config, {**spec.defaults, **section}, prefix="model.")
 
 
-def build_model(config: ModelConfig | dict[str, Any], *, image_size: int | None = None, channels: int | None = None, num_classes: int | None = None) -> GenerativeModel:
+def build_model(
+    config: ModelConfig | dict[str, Any],
+    *,
+    image_size: int | None = None,
+    channels: int | None = None,
+    num_classes: int | None = None,
+) -> GenerativeModel:
     """Build a registered model; data-derived fields fill nulls and must agree with set values."""
     cfg = model_config_from_dict(config) if isinstance(config, dict) else config
     updates = {}
@@ -152,7 +165,9 @@ def build_model(config: ModelConfig | dict[str, Any], *, image_size: int | None 
         if current is None:
             updates[key] = value
         elif current != value:
-            raise ConfigError(f"model.{key}={current} but the data has {key}={value}; remove model.{key} or change the data options")
+            raise ConfigError(
+                f"model.{key}={current} but the data has {key}={value}; remove model.{key} or change the data options"
+            )
     cfg = dataclasses.replace(cfg, **updates)
     spec = MODELS.get(cfg.name)
     return spec.cls(cfg)

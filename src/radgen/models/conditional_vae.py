@@ -10,6 +10,7 @@ N(0, I)); the KL between the two Gaussians stays analytic.
 with a differentiable SSIM; its shipped configs stop early on the validation loss with
 patience 3.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -33,7 +34,10 @@ class CVAEConfig(LatentVAEConfig):
     prior: Literal["standard", "learned"] = "standard"
 
 
-@register_model("cvae", "conditional VAE (Sohn et al. 2015), design document 001: label in encoder and decoder, optional learned prior p(z|y)")
+@register_model(
+    "cvae",
+    "conditional VAE (Sohn et al. 2015), design document 001: label in encoder and decoder, optional learned prior p(z|y)",
+)
 class ConditionalVAE(GaussianVAE):
     Config = CVAEConfig
 
@@ -44,7 +48,9 @@ class ConditionalVAE(GaussianVAE):
         self.label, ld = self.make_label_embedding()
         self.encoder = ConvEncoder(int(c.channels) + ld, int(c.image_size), c.widths)
         self.to_latent = nn.Linear(self.encoder.out_features + ld, 2 * c.latent_dim)
-        self.decoder = ConvDecoder(c.latent_dim + ld, int(c.image_size), int(c.channels), c.widths, residual=c.decoder == "residual")
+        self.decoder = ConvDecoder(
+            c.latent_dim + ld, int(c.image_size), int(c.channels), c.widths, residual=c.decoder == "residual"
+        )
         if c.prior == "learned":
             if self.label is None:
                 raise ValueError("prior='learned' needs a conditional model (conditional: one_hot or embedding)")

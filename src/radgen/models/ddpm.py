@@ -13,6 +13,7 @@ or DDIM with S steps and eta (Song et al. 2021). EMA weights (``ema_decay``) are
 after every optimizer step and used for sampling.
 Loss: MSE between predicted and true noise, averaged over pixels and the batch.
 """
+
 from __future__ import annotations
 
 import copy
@@ -48,7 +49,10 @@ class DDPMConfig(ModelConfig):
     ema_decay: float = 0.999  # 0 disables EMA
 
 
-@register_model("ddpm", "DDPM (Ho et al. 2020), design document 001: diffusers UNet, T=200 linear schedule, class-conditional with classifier-free guidance, DDIM, EMA")
+@register_model(
+    "ddpm",
+    "DDPM (Ho et al. 2020), design document 001: diffusers UNet, T=200 linear schedule, class-conditional with classifier-free guidance, DDIM, EMA",
+)
 class DDPM(GenerativeModel):
     Config = DDPMConfig
     loss_statement = "DDPM: MSE between predicted and true noise, mean over pixels and batch; t uniform over 0..T-1"
@@ -61,20 +65,33 @@ class DDPM(GenerativeModel):
         size = int(c.image_size)
         levels = len(c.block_out_channels)
         if size % 2 ** (levels - 1):
-            raise ConfigError(f"image size {size} is not divisible by 2^{levels - 1} for a {levels}-level UNet; use model.block_out_channels with fewer levels (28 px: [32, 64, 128])")
+            raise ConfigError(
+                f"image size {size} is not divisible by 2^{levels - 1} for a {levels}-level UNet; use model.block_out_channels with fewer levels (28 px: [32, 64, 128])"
+            )
         if any(w % c.norm_groups for w in c.block_out_channels):
-            raise ConfigError(f"model.block_out_channels {c.block_out_channels} must all be divisible by model.norm_groups={c.norm_groups}")
+            raise ConfigError(
+                f"model.block_out_channels {c.block_out_channels} must all be divisible by model.norm_groups={c.norm_groups}"
+            )
         res = [size // 2**i for i in range(levels)]
         down = tuple("AttnDownBlock2D" if r in c.attention_resolutions else "DownBlock2D" for r in res)
         up = tuple("AttnUpBlock2D" if r in c.attention_resolutions else "UpBlock2D" for r in reversed(res))
         self.k = int(c.num_classes) if c.conditional == "class" else 0
         self.unet = UNet2DModel(
-            sample_size=size, in_channels=int(c.channels), out_channels=int(c.channels), block_out_channels=tuple(c.block_out_channels),
-            layers_per_block=c.layers_per_block, down_block_types=down, up_block_types=up, norm_num_groups=c.norm_groups,
-            attention_head_dim=min(8, c.block_out_channels[0]), num_class_embeds=self.k + 1 if self.k else None,  # +1: the null class
+            sample_size=size,
+            in_channels=int(c.channels),
+            out_channels=int(c.channels),
+            block_out_channels=tuple(c.block_out_channels),
+            layers_per_block=c.layers_per_block,
+            down_block_types=down,
+            up_block_types=up,
+            norm_num_groups=c.norm_groups,
+            attention_head_dim=min(8, c.block_out_channels[0]),
+            num_class_embeds=self.k + 1 if self.k else None,  # +1: the null class
         )
         self.ema = copy.deepcopy(self.unet).requires_grad_(False) if c.ema_decay > 0 else None
-        self.train_scheduler = make_scheduler("ddpm", timesteps=c.timesteps, schedule=c.beta_schedule, beta_start=c.beta_start, beta_end=c.beta_end)
+        self.train_scheduler = make_scheduler(
+            "ddpm", timesteps=c.timesteps, schedule=c.beta_schedule, beta_start=c.beta_start, beta_end=c.beta_end
+        )
 
     @property
     def supports_labels(self) -> bool:
@@ -86,7 +103,9 @@ class DDPM(GenerativeModel):
     @torch.no_grad()
     def after_optimizer_step(self, group: str) -> None:
         if self.ema is not None:
-            torch._foreach_lerp_(list(self.ema.parameters()), list(self.unet.parameters()), 1.0 - self.config.ema_decay)
+            torch._foreach_lerp_(
+                list(self.ema.parameters()), list(self.unet.parameters()), 1.0 - self.config.ema_decay
+            )
 
     def forward(self, batch, *, group: str = "model") -> ModelOutput:
         x, y = batch
@@ -107,22 +126,45 @@ class DDPM(GenerativeModel):
         return lambda x, t, labels: net(x, t, class_labels=labels).sample
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels=None, generator=None, sampler: str | None = None, steps: int | None = None, guidance_scale: float | None = None, eta: float | None = None, use_ema: bool = True, progress: bool = True) -> torch.Tensor:
+    def sample(
+        self,
+        n: int,
+        *,
+        labels=None,
+        generator=None,
+        sampler: str | None = None,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        eta: float | None = None,
+        use_ema: bool = True,
+        progress: bool = True,
+    ) -> torch.Tensor:
         c = self.config
         y = self.check_labels(labels, n)
         kind = sampler or c.sampler
-        sched = make_scheduler(kind, timesteps=c.timesteps, schedule=c.beta_schedule, beta_start=c.beta_start, beta_end=c.beta_end)
+        sched = make_scheduler(
+            kind, timesteps=c.timesteps, schedule=c.beta_schedule, beta_start=c.beta_start, beta_end=c.beta_end
+        )
         n_steps = c.timesteps if kind == "ddpm" else (steps or c.sample_steps)
         net = self.ema if (use_ema and self.ema is not None) else self.unet
         x = sample_loop(
-            self._eps_fn(net), sched, (n, *self.image_shape), steps=n_steps, generator=generator,
-            labels=None if y is None else y.to(self._device), null_label=self.k if self.k else None,
+            self._eps_fn(net),
+            sched,
+            (n, *self.image_shape),
+            steps=n_steps,
+            generator=generator,
+            labels=None if y is None else y.to(self._device),
+            null_label=self.k if self.k else None,
             guidance_scale=c.guidance_scale if guidance_scale is None else guidance_scale,
-            eta=c.eta if eta is None else eta, device=self._device, progress=progress,
+            eta=c.eta if eta is None else eta,
+            device=self._device,
+            progress=progress,
         )
         return to_unit(x)
 
     @torch.no_grad()
     def preview(self, n: int, *, labels=None, generator=None) -> torch.Tensor:
         """Cheap DDIM samples for the grids written during training."""
-        return self.sample(n, labels=labels, generator=generator, sampler="ddim", steps=self.config.preview_steps, progress=False)
+        return self.sample(
+            n, labels=labels, generator=generator, sampler="ddim", steps=self.config.preview_steps, progress=False
+        )

@@ -3,6 +3,7 @@
 These two files are safe to share. Engine checkpoints (``checkpoints/*.ckpt``) are for
 resuming a run on the machine that wrote them and are loaded with ``weights_only=True``.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -28,12 +29,20 @@ def save_exported(model: GenerativeModel, folder: str | Path, *, extra: dict[str
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     with atomic_path(folder / "weights.safetensors") as tmp:
         save_file(state, str(tmp), metadata={"format": EXPORT_FORMAT})
-    meta = {"format": EXPORT_FORMAT, "radgen_version": __version__, "model": to_dict(model.config), "losses": model.describe_losses(), **(extra or {})}
+    meta = {
+        "format": EXPORT_FORMAT,
+        "radgen_version": __version__,
+        "model": to_dict(model.config),
+        "losses": model.describe_losses(),
+        **(extra or {}),
+    }
     write_text(folder / "config.yaml", yaml.safe_dump(meta, sort_keys=False))
     return folder
 
 
-def load_exported(folder: str | Path, *, map_location: str | torch.device = "cpu") -> tuple[GenerativeModel, dict[str, Any]]:
+def load_exported(
+    folder: str | Path, *, map_location: str | torch.device = "cpu"
+) -> tuple[GenerativeModel, dict[str, Any]]:
     """(model in eval mode, the export's metadata). ``folder`` is an export or a run directory."""
     from safetensors.torch import load_file
 
@@ -42,7 +51,9 @@ def load_exported(folder: str | Path, *, map_location: str | torch.device = "cpu
         folder = folder / "export"
     cfg_path, w_path = folder / "config.yaml", folder / "weights.safetensors"
     if not cfg_path.is_file() or not w_path.is_file():
-        raise MissingDataError(f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a run directory or its export/ folder")
+        raise MissingDataError(
+            f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a run directory or its export/ folder"
+        )
     meta = yaml.safe_load(cfg_path.read_text())
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
         raise ConfigError(f"{cfg_path}: not a {EXPORT_FORMAT} file")
@@ -50,7 +61,9 @@ def load_exported(folder: str | Path, *, map_location: str | torch.device = "cpu
     state = load_file(str(w_path), device=str(map_location))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise ConfigError(f"{w_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})")
+        raise ConfigError(
+            f"{w_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
+        )
     return model.eval(), meta
 
 
@@ -64,4 +77,6 @@ def label_index(text: str | int | None, class_names: list[str] | tuple[str, ...]
     try:
         return int(text)
     except ValueError:
-        raise ConfigError(f"--label {text!r} is neither a class name ({', '.join(names) or 'none recorded'}) nor an index") from None
+        raise ConfigError(
+            f"--label {text!r} is neither a class name ({', '.join(names) or 'none recorded'}) nor an index"
+        ) from None

@@ -6,6 +6,7 @@ log q(z|x) - log p(z) at the reparameterised z (unbiased for KL(q || p)). Sampli
 a component uniformly, then samples from it. ``fs_gmvae`` is the label-conditioned
 variant of 003: the one-hot label is concatenated to z before the decoder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,7 +30,9 @@ class GMVAEConfig(LatentVAEConfig):
     conditional: Literal["none", "one_hot", "embedding"] = "none"
 
 
-@register_model("gmvae", "Gaussian-mixture VAE (Dilokthanakul et al. 2016), design document 003: K learned prior components, MC KL")
+@register_model(
+    "gmvae", "Gaussian-mixture VAE (Dilokthanakul et al. 2016), design document 003: K learned prior components, MC KL"
+)
 class GMVAE(GaussianVAE):
     Config = GMVAEConfig
 
@@ -39,13 +42,17 @@ class GMVAE(GaussianVAE):
         if c.components < 1:
             raise ConfigError(f"model.components={c.components} must be >= 1")
         if c.free_bits:
-            raise ConfigError("model.free_bits needs an analytic per-dimension KL; the GMVAE's KL is a Monte Carlo estimate")
+            raise ConfigError(
+                "model.free_bits needs an analytic per-dimension KL; the GMVAE's KL is a Monte Carlo estimate"
+            )
         self.label, ld = self.make_label_embedding()
         self.encoder = ConvEncoder(int(c.channels), int(c.image_size), c.widths)
         self.to_latent = nn.Linear(self.encoder.out_features, 2 * c.latent_dim)
         self.decoder = ConvDecoder(c.latent_dim + ld, int(c.image_size), int(c.channels), c.widths)
         g = torch.Generator().manual_seed(0)
-        self.prior_means = nn.Parameter(torch.randn(c.components, c.latent_dim, generator=g))  # (K, D), spread like N(0, I)
+        self.prior_means = nn.Parameter(
+            torch.randn(c.components, c.latent_dim, generator=g)
+        )  # (K, D), spread like N(0, I)
         self.prior_logvars = nn.Parameter(torch.zeros(c.components, c.latent_dim))  # (K, D), unit variances
 
     def encode(self, x, y=None):

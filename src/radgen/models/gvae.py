@@ -13,6 +13,7 @@ Loss: encoder and generator are one network: -E[D(G(z_p))] - E[D(G(z_q))] +
 recon_weight * L1(x, G(z_q)) (mean per pixel) + beta * KL (sum over dims); critic:
 (E[D(G(z_p))] + E[D(G(z_q))]) / 2 - E[D(x)] + lambda * GP. Means over the batch.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,19 +39,25 @@ class GVAEConfig(AdversarialConfig):
     dropout: float = 0.3  # 004: "30% dropouts" inside ResNet blocks
 
 
-@register_model("gvae", "generative VAE/GAN hybrid of design document 004: encoder + ResNet-block generator and critic, WGAN-GP")
+@register_model(
+    "gvae", "generative VAE/GAN hybrid of design document 004: encoder + ResNet-block generator and critic, WGAN-GP"
+)
 class GVAE(GaussianEncoderGAN):
     Config = GVAEConfig
     d_loss_key = None
-    loss_statement = ("GVAE (004): encoder+generator = -E[D(G(z_p))] - E[D(G(z_q))] + recon_weight * L1 (mean per pixel) + beta * KL (sum over dims); "
-                      "critic = (E[D(G(z_p))] + E[D(G(z_q))])/2 - E[D(x)] + lambda * GP; means over the batch")
+    loss_statement = (
+        "GVAE (004): encoder+generator = -E[D(G(z_p))] - E[D(G(z_q))] + recon_weight * L1 (mean per pixel) + beta * KL (sum over dims); "
+        "critic = (E[D(G(z_p))] + E[D(G(z_q))])/2 - E[D(x)] + lambda * GP; means over the batch"
+    )
 
     def __init__(self, config: GVAEConfig):
         super().__init__(config)
         c = config
         s = int(c.image_size)
         if s % 4:
-            raise ConfigError(f"gvae needs an image size divisible by 4 (got {s}): its tables halve the resolution twice")
+            raise ConfigError(
+                f"gvae needs an image size divisible by 4 (got {s}): its tables halve the resolution twice"
+            )
         b, ch, k = c.base_width, int(c.channels), self.k
         self.s4 = s // 4
         enc: list[nn.Module] = []
@@ -61,26 +68,45 @@ class GVAE(GaussianEncoderGAN):
         self.encoder = nn.Sequential(*enc, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * b, 2 * c.latent_dim))
         self.fc = nn.Linear(c.latent_dim + k, 4 * b * self.s4 * self.s4)
         self.generator_blocks = nn.Sequential(
-            GVAEResBlock(4 * b, 4 * b, dropout=c.dropout), GVAEResBlock(4 * b, 4 * b, dropout=c.dropout), nn.Upsample(scale_factor=2),
-            GVAEResBlock(4 * b, 2 * b, dropout=c.dropout), GVAEResBlock(2 * b, 2 * b, dropout=c.dropout), nn.Upsample(scale_factor=2),
-            GVAEResBlock(2 * b, b, dropout=c.dropout), GVAEResBlock(b, b, dropout=c.dropout), nn.Conv2d(b, ch, 3, padding=1), nn.Tanh(),
+            GVAEResBlock(4 * b, 4 * b, dropout=c.dropout),
+            GVAEResBlock(4 * b, 4 * b, dropout=c.dropout),
+            nn.Upsample(scale_factor=2),
+            GVAEResBlock(4 * b, 2 * b, dropout=c.dropout),
+            GVAEResBlock(2 * b, 2 * b, dropout=c.dropout),
+            nn.Upsample(scale_factor=2),
+            GVAEResBlock(2 * b, b, dropout=c.dropout),
+            GVAEResBlock(b, b, dropout=c.dropout),
+            nn.Conv2d(b, ch, 3, padding=1),
+            nn.Tanh(),
         )
         self.discriminator = nn.Sequential(  # the critic
             nn.Conv2d(ch + k, b, 3, padding=1),
-            GVAEResBlock(b, b, norm="layer", dropout=c.dropout), GVAEResBlock(b, 2 * b, norm="layer", dropout=c.dropout), nn.AvgPool2d(2),
-            GVAEResBlock(2 * b, 2 * b, norm="layer", dropout=c.dropout), GVAEResBlock(2 * b, 4 * b, norm="layer", dropout=c.dropout), nn.AvgPool2d(2),
-            nn.Flatten(), nn.Linear(4 * b * self.s4 * self.s4, 1),
+            GVAEResBlock(b, b, norm="layer", dropout=c.dropout),
+            GVAEResBlock(b, 2 * b, norm="layer", dropout=c.dropout),
+            nn.AvgPool2d(2),
+            GVAEResBlock(2 * b, 2 * b, norm="layer", dropout=c.dropout),
+            GVAEResBlock(2 * b, 4 * b, norm="layer", dropout=c.dropout),
+            nn.AvgPool2d(2),
+            nn.Flatten(),
+            nn.Linear(4 * b * self.s4 * self.s4, 1),
         )
 
     def optimizer_groups(self):
-        return {"critic": list(self.discriminator.parameters()), "encoder_generator": list(self.encoder.parameters()) + list(self.fc.parameters()) + list(self.generator_blocks.parameters())}
+        return {
+            "critic": list(self.discriminator.parameters()),
+            "encoder_generator": list(self.encoder.parameters())
+            + list(self.fc.parameters())
+            + list(self.generator_blocks.parameters()),
+        }
 
     def group_steps(self, batch_idx: int = 0):
         return {"critic": 1, "encoder_generator": 1 if (batch_idx + 1) % self.config.n_critic == 0 else 0}
 
     def generate(self, z, y=None):
         oh = self.onehot(y)
-        h = self.fc(torch.cat([z, oh], 1) if oh is not None else z).view(-1, 4 * self.config.base_width, self.s4, self.s4)  # (B, 4b*s4*s4) -> (B, 4b, s4, s4)
+        h = self.fc(torch.cat([z, oh], 1) if oh is not None else z).view(
+            -1, 4 * self.config.base_width, self.s4, self.s4
+        )  # (B, 4b*s4*s4) -> (B, 4b, s4, s4)
         return self.generator_blocks(h)
 
     def forward(self, batch, *, group: str = "critic") -> ModelOutput:
@@ -88,7 +114,9 @@ class GVAE(GaussianEncoderGAN):
         y = y if self.k else None
         real = to_signed(x)
         critic = group == "critic"
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not critic):  # the critic's step needs the fakes, not their graph
+        with torch.set_grad_enabled(
+            torch.is_grad_enabled() and not critic
+        ):  # the critic's step needs the fakes, not their graph
             mu, logvar = self.encode(x, y)
             z_q = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
             x_q, x_p = self.generate(z_q, y), self.generate(self.noise(x.shape[0]), y)
@@ -97,9 +125,20 @@ class GVAE(GaussianEncoderGAN):
             d_fake = 0.5 * (self.discriminate(x_p.detach(), y).mean() + self.discriminate(x_q.detach(), y).mean())
             gp = gradient_penalty(lambda t: self.discriminate(t, y), real, x_p)
             loss = d_fake - d_real + self.config.gp_weight * gp
-            return ModelOutput(loss, {"loss/critic": loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gp": gp.detach()})
+            return ModelOutput(
+                loss, {"loss/critic": loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gp": gp.detach()}
+            )
         adv = -(self.discriminate(x_p, y).mean() + self.discriminate(x_q, y).mean())
         rec = (to_unit(x_q) - x).abs().mean()
         kl = gaussian_kl(mu, logvar).sum(1).mean()
         loss = adv + self.config.recon_weight * rec + self.config.beta * kl
-        return ModelOutput(loss, {"loss/encoder_generator": loss.detach(), "loss/g": adv.detach(), "loss/recon": rec.detach(), "loss/kl": kl.detach()}, {"mu": mu.detach()})
+        return ModelOutput(
+            loss,
+            {
+                "loss/encoder_generator": loss.detach(),
+                "loss/g": adv.detach(),
+                "loss/recon": rec.detach(),
+                "loss/kl": kl.detach(),
+            },
+            {"mu": mu.detach()},
+        )

@@ -14,6 +14,7 @@ Loss per batch (Kingma & Welling 2014; beta-VAE, Higgins et al. 2017; design doc
   ``free_bits`` nats in the loss; the logged KL is always the true one.
 The decoder emits logits; images are their sigmoid; BCE uses the logits for stability.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -80,7 +81,9 @@ class GaussianVAE(GenerativeModel):
         return "; ".join([recon, kl, *extra])
 
     # -- pieces subclasses provide ---------------------------------------------------------------
-    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
+    def encode(
+        self, x: torch.Tensor, y: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:  # pragma: no cover
         raise NotImplementedError
 
     def decode_logits(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:  # pragma: no cover
@@ -93,7 +96,9 @@ class GaussianVAE(GenerativeModel):
         """(B, D) analytic KL to the prior, or None when it has no closed form."""
         return gaussian_kl(mu, logvar)
 
-    def kl_monte_carlo(self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:  # pragma: no cover
+    def kl_monte_carlo(
+        self, mu: torch.Tensor, logvar: torch.Tensor, z: torch.Tensor, y: torch.Tensor | None
+    ) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
 
     def prior_sample(self, n: int, y: torch.Tensor | None, generator: torch.Generator | None) -> torch.Tensor:
@@ -116,8 +121,14 @@ class GaussianVAE(GenerativeModel):
         return y if self.supports_labels else None
 
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype) if generator is not None else torch.randn_like(mu)
+    def reparameterize(
+        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        eps = (
+            torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+            if generator is not None
+            else torch.randn_like(mu)
+        )
         return mu + (0.5 * logvar).exp() * eps
 
     def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -130,7 +141,9 @@ class GaussianVAE(GenerativeModel):
             return c.beta
         return c.beta * min(1.0, self.progress_epoch / c.kl_warmup_epochs)
 
-    def loss_terms(self, x: torch.Tensor, y: torch.Tensor | None, *, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    def loss_terms(
+        self, x: torch.Tensor, y: torch.Tensor | None, *, generator: torch.Generator | None = None
+    ) -> dict[str, torch.Tensor]:
         """Per-image terms with the configured reductions: recon (B,), kl (B,), kl_dims (B, D) or None."""
         c = self.config
         y = self._labels(y)
@@ -180,7 +193,9 @@ class GaussianVAE(GenerativeModel):
         return self.decode(mu, y)
 
     @torch.no_grad()
-    def sample(self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         y = self.check_labels(labels, n)
         if y is not None:
             y = y.to(self._device)
@@ -195,4 +210,8 @@ def flatten_labels_as_maps(y_vec: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 def match_size(x: torch.Tensor, size: int) -> torch.Tensor:
     """Bilinear resize of a (B, C, h, w) map to (size, size) when it differs."""
-    return x if x.shape[-1] == size and x.shape[-2] == size else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return (
+        x
+        if x.shape[-1] == size and x.shape[-2] == size
+        else F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    )

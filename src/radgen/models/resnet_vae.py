@@ -12,6 +12,7 @@ first, so every x2 step except the last is learned. Other sizes end with a bilin
 resize to the exact size. Loss (000): L1 (default) or MSE, averaged per pixel, x
 recon_weight, + KL averaged over latent dims x kl weight (beta).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -34,7 +35,9 @@ class ResNetVAEConfig(LatentVAEConfig):
     upsample: Literal["nearest", "bilinear"] = "nearest"
 
 
-@register_model("resnet_vae", "ResNet18-style conv VAE with GroupNorm (design document 000): L1/MSE + weighted KL, 64/128 px")
+@register_model(
+    "resnet_vae", "ResNet18-style conv VAE with GroupNorm (design document 000): L1/MSE + weighted KL, 64/128 px"
+)
 class ResNetVAE(GaussianVAE):
     Config = ResNetVAEConfig
 
@@ -45,9 +48,12 @@ class ResNetVAE(GaussianVAE):
         cin = int(c.channels) + ld
         self.stem = nn.Sequential(nn.Conv2d(cin, 64, 3, stride=2, padding=1, bias=False), group_norm(64), nn.ReLU())
         self.stages = nn.Sequential(
-            EncoderResBlock(64, 64), EncoderResBlock(64, 64),  # 64@32^2
-            EncoderResBlock(64, 128, stride=2), EncoderResBlock(128, 128),  # 128@16^2
-            EncoderResBlock(128, 256, stride=2), EncoderResBlock(256, 256),  # 256@8^2
+            EncoderResBlock(64, 64),
+            EncoderResBlock(64, 64),  # 64@32^2
+            EncoderResBlock(64, 128, stride=2),
+            EncoderResBlock(128, 128),  # 128@16^2
+            EncoderResBlock(128, 256, stride=2),
+            EncoderResBlock(256, 256),  # 256@8^2
         )
         self.to_latent = nn.Linear(256 + ld, 2 * c.latent_dim)
         self.from_latent = nn.Linear(c.latent_dim + ld, 256)

@@ -5,6 +5,7 @@ Decoder: z -> 256 -> 256 (ReLU) -> C*H*W logits. beta = 1 is the plain VAE.
 With ``conditional`` set, the label vector is concatenated to the input and to z
 (Sohn et al. 2015).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -30,7 +31,9 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-@register_model("vae", "MLP VAE / beta-VAE (Kingma & Welling 2014; Higgins et al. 2017), design document 002: 784-256-256-z, BCE")
+@register_model(
+    "vae", "MLP VAE / beta-VAE (Kingma & Welling 2014; Higgins et al. 2017), design document 002: 784-256-256-z, BCE"
+)
 class MLPVAE(GaussianVAE):
     Config = MLPVAEConfig
 

@@ -11,6 +11,7 @@ C (an MLP on z). Groups: autoencoder (E and G together) <- lambda * L1(x, G(E(x)
 per pixel) + GAN loss on G(E(x)) and G(z) + code GAN loss on E(x); discriminator and
 code_discriminator <- BCE real vs fake.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,21 +32,34 @@ class VAEGANConfig(AdversarialConfig):
     gamma: float = 1e-2  # weight of the feature reconstruction in the decoder loss (Larsen et al.: 1e-6..1e-2)
 
 
-@register_model("vae_gan", "VAE-GAN (Larsen et al. 2016): reconstruction in discriminator feature space; a baseline of design document 004")
+@register_model(
+    "vae_gan",
+    "VAE-GAN (Larsen et al. 2016): reconstruction in discriminator feature space; a baseline of design document 004",
+)
 class VAEGAN(GaussianEncoderGAN):
     Config = VAEGANConfig
-    loss_statement = ("VAE-GAN: encoder = beta * KL (sum over dims) + 1/2 ||D_l(x) - D_l(G(z))||^2 (sum over features); "
-                      "decoder = gamma * that + BCE GAN loss on G(z~q), G(z~p); discriminator = BCE; all means over the batch")
+    loss_statement = (
+        "VAE-GAN: encoder = beta * KL (sum over dims) + 1/2 ||D_l(x) - D_l(G(z))||^2 (sum over features); "
+        "decoder = gamma * that + BCE GAN loss on G(z~q), G(z~p); discriminator = BCE; all means over the batch"
+    )
 
     def __init__(self, config: VAEGANConfig):
         super().__init__(config)
         c = config
-        self.encoder = DCGANDiscriminator(int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch", out_dim=2 * c.latent_dim)
+        self.encoder = DCGANDiscriminator(
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch", out_dim=2 * c.latent_dim
+        )
         self.generator = DCGANGenerator(c.latent_dim + self.k, int(c.image_size), int(c.channels), base=c.base_width)
-        self.discriminator = DCGANDiscriminator(int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch")
+        self.discriminator = DCGANDiscriminator(
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch"
+        )
 
     def optimizer_groups(self):
-        return {"discriminator": list(self.discriminator.parameters()), "encoder": list(self.encoder.parameters()), "decoder": list(self.generator.parameters())}
+        return {
+            "discriminator": list(self.discriminator.parameters()),
+            "encoder": list(self.encoder.parameters()),
+            "decoder": list(self.generator.parameters()),
+        }
 
     def forward(self, batch, *, group: str = "discriminator") -> ModelOutput:
         x, y = batch
@@ -56,7 +70,11 @@ class VAEGAN(GaussianEncoderGAN):
         x_rec = self.generate(z, y)
         x_p = self.generate(self.noise(x.shape[0]), y)
         if group == "discriminator":
-            loss = bce_real(self.discriminate(real, y)) + bce_fake(self.discriminate(x_rec.detach(), y)) + bce_fake(self.discriminate(x_p.detach(), y))
+            loss = (
+                bce_real(self.discriminate(real, y))
+                + bce_fake(self.discriminate(x_rec.detach(), y))
+                + bce_fake(self.discriminate(x_p.detach(), y))
+            )
             return ModelOutput(loss, {"loss/d": loss.detach()})
         f_real = self.discriminator.features(self.with_label_maps(real, y)).flatten(1)
         f_rec = self.discriminator.features(self.with_label_maps(x_rec, y)).flatten(1)
@@ -64,7 +82,11 @@ class VAEGAN(GaussianEncoderGAN):
         if group == "encoder":
             kl = gaussian_kl(mu, logvar).sum(1).mean()
             loss = self.config.beta * kl + llike
-            return ModelOutput(loss, {"loss/encoder": loss.detach(), "loss/kl": kl.detach(), "loss/feature_recon": llike.detach()}, {"mu": mu.detach()})
+            return ModelOutput(
+                loss,
+                {"loss/encoder": loss.detach(), "loss/kl": kl.detach(), "loss/feature_recon": llike.detach()},
+                {"mu": mu.detach()},
+            )
         gan = bce_real(self.discriminate(x_rec, y)) + bce_real(self.discriminate(x_p, y))
         loss = self.config.gamma * llike + gan
         return ModelOutput(loss, {"loss/decoder": loss.detach(), "loss/g": gan.detach()})
@@ -77,18 +99,27 @@ class AlphaGANConfig(AdversarialConfig):
     code_hidden: list[int] = field(default_factory=lambda: [512, 512])
 
 
-@register_model("alpha_gan", "alpha-GAN (Rosca et al. 2017): encoder, generator, image and code discriminators; a baseline of design document 004")
+@register_model(
+    "alpha_gan",
+    "alpha-GAN (Rosca et al. 2017): encoder, generator, image and code discriminators; a baseline of design document 004",
+)
 class AlphaGAN(AdversarialModel):
     Config = AlphaGANConfig
-    loss_statement = ("alpha-GAN: autoencoder = lambda * L1 (mean per pixel) + BCE GAN loss on G(E(x)), G(z) + BCE code loss on E(x); "
-                      "discriminators = BCE real vs fake; means over the batch")
+    loss_statement = (
+        "alpha-GAN: autoencoder = lambda * L1 (mean per pixel) + BCE GAN loss on G(E(x)), G(z) + BCE code loss on E(x); "
+        "discriminators = BCE real vs fake; means over the batch"
+    )
 
     def __init__(self, config: AlphaGANConfig):
         super().__init__(config)
         c = config
-        self.encoder = DCGANDiscriminator(int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch", out_dim=c.latent_dim)
+        self.encoder = DCGANDiscriminator(
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch", out_dim=c.latent_dim
+        )
         self.generator = DCGANGenerator(c.latent_dim + self.k, int(c.image_size), int(c.channels), base=c.base_width)
-        self.discriminator = DCGANDiscriminator(int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch")
+        self.discriminator = DCGANDiscriminator(
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch"
+        )
         layers: list[nn.Module] = []
         width = c.latent_dim
         for h in c.code_hidden:
@@ -119,7 +150,11 @@ class AlphaGAN(AdversarialModel):
         z_p = self.noise(x.shape[0])
         x_rec, x_p = self.generate(z_e, y), self.generate(z_p, y)
         if group == "discriminator":
-            loss = bce_real(self.discriminate(to_signed(x), y)) + bce_fake(self.discriminate(x_rec.detach(), y)) + bce_fake(self.discriminate(x_p.detach(), y))
+            loss = (
+                bce_real(self.discriminate(to_signed(x), y))
+                + bce_fake(self.discriminate(x_rec.detach(), y))
+                + bce_fake(self.discriminate(x_p.detach(), y))
+            )
             return ModelOutput(loss, {"loss/d": loss.detach()})
         if group == "code_discriminator":
             loss = bce_real(self.code_discriminator(z_p)) + bce_fake(self.code_discriminator(z_e.detach()))
@@ -128,4 +163,12 @@ class AlphaGAN(AdversarialModel):
         gan = bce_real(self.discriminate(x_rec, y)) + bce_real(self.discriminate(x_p, y))
         code = bce_real(self.code_discriminator(z_e))
         loss = self.config.recon_weight * rec + gan + code
-        return ModelOutput(loss, {"loss/autoencoder": loss.detach(), "loss/recon": rec.detach(), "loss/g": gan.detach(), "loss/code_g": code.detach()})
+        return ModelOutput(
+            loss,
+            {
+                "loss/autoencoder": loss.detach(),
+                "loss/recon": rec.detach(),
+                "loss/g": gan.detach(),
+                "loss/code_g": code.detach(),
+            },
+        )

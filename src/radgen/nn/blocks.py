@@ -1,4 +1,5 @@
 """Residual blocks with GroupNorm (design document 000 section 2.1) and a label embedding."""
+
 from __future__ import annotations
 
 import torch
@@ -22,7 +23,11 @@ class EncoderResBlock(nn.Module):
         self.gn1 = group_norm(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
         self.gn2 = group_norm(cout)
-        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), group_norm(cout))
+        self.shortcut = (
+            nn.Identity()
+            if stride == 1 and cin == cout
+            else nn.Sequential(nn.Conv2d(cin, cout, 1, stride=stride, bias=False), group_norm(cout))
+        )
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.gn1(self.conv1(u)))
@@ -41,7 +46,9 @@ class DecoderResBlock(nn.Module):
         self.gn1 = group_norm(cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
         self.gn2 = group_norm(cout)
-        self.proj = nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), group_norm(cout))
+        self.proj = (
+            nn.Identity() if cin == cout else nn.Sequential(nn.Conv2d(cin, cout, 1, bias=False), group_norm(cout))
+        )
 
     def _up(self, u: torch.Tensor) -> torch.Tensor:
         return u if self.scale == 1 else F.interpolate(u, scale_factor=self.scale, mode=self.mode)

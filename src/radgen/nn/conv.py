@@ -1,4 +1,5 @@
 """A plain strided-conv encoder and a conv / residual decoder for any square size."""
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 ``to_signed``/``to_unit`` are the only place images move between [0, 1] (data, outputs)
 and [-1, 1] (tanh generators, critics; design document 004 normalises to [-1, 1]).
 """
+
 from __future__ import annotations
 
 from typing import Literal
@@ -31,7 +32,9 @@ def start_size(size: int) -> tuple[int, int]:
         s //= 2
         k += 1
     if k == 0:
-        raise ValueError(f"image size {size} cannot be reached by doubling from a 4-7 px start; use 28, 32, 64, 128...")
+        raise ValueError(
+            f"image size {size} cannot be reached by doubling from a 4-7 px start; use 28, 32, 64, 128..."
+        )
     return s, k
 
 
@@ -52,7 +55,11 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         s0, k = start_size(size)
         widths = [min(base * 2 ** (k - 1 - i), 8 * base) for i in range(k)]
-        layers: list[nn.Module] = [nn.ConvTranspose2d(zin, widths[0], s0, 1, 0, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(zin, widths[0], s0, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
         for a, b in zip(widths[:-1], widths[1:]):
             layers += [nn.ConvTranspose2d(a, b, 4, 2, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
@@ -92,8 +99,12 @@ class GVAEResBlock(nn.Module):
     def __init__(self, cin: int, cout: int, *, norm: Norm = "batch", dropout: float = 0.3):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(cin, cout, 3, padding=1, bias=norm == "none"), norm_layer(norm, cout), nn.LeakyReLU(0.2, True), nn.Dropout2d(dropout),
-            nn.Conv2d(cout, cout, 3, padding=1, bias=norm == "none"), norm_layer(norm, cout),
+            nn.Conv2d(cin, cout, 3, padding=1, bias=norm == "none"),
+            norm_layer(norm, cout),
+            nn.LeakyReLU(0.2, True),
+            nn.Dropout2d(dropout),
+            nn.Conv2d(cout, cout, 3, padding=1, bias=norm == "none"),
+            norm_layer(norm, cout),
         )
         self.skip = nn.Identity() if cin == cout else nn.Conv2d(cin, cout, 1, bias=False)
 

@@ -8,6 +8,7 @@ scaled to [-1, 1]. Module names follow the published weight file
 (``pt_inception-2015-12-05-6726825d.pth``), so its state dict loads as is; the weights are
 never downloaded by radgen (see ``radgen.metrics.features``).
 """
+
 from __future__ import annotations
 
 import torch
@@ -32,7 +33,9 @@ class BasicConv2d(nn.Module):
             return
         scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
         conv = self.conv
-        fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding, bias=True)
+        fused = nn.Conv2d(
+            conv.in_channels, conv.out_channels, conv.kernel_size, stride=conv.stride, padding=conv.padding, bias=True
+        )
         fused.weight.copy_(conv.weight * scale.reshape(-1, 1, 1, 1))
         fused.bias.copy_(bn.bias - bn.running_mean * scale)
         self.conv, self.bn = fused, nn.Identity()
@@ -54,12 +57,15 @@ class InceptionA(nn.Module):
         self.branch_pool = BasicConv2d(cin, pool_features, 1)
 
     def forward(self, x):
-        return torch.cat([
-            self.branch1x1(x),
-            self.branch5x5_2(self.branch5x5_1(x)),
-            self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
-            self.branch_pool(_avg3(x)),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                self.branch5x5_2(self.branch5x5_1(x)),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                self.branch_pool(_avg3(x)),
+            ],
+            1,
+        )
 
 
 class InceptionB(nn.Module):
@@ -71,7 +77,14 @@ class InceptionB(nn.Module):
         self.branch3x3dbl_3 = BasicConv2d(96, 96, 3, stride=2)
 
     def forward(self, x):
-        return torch.cat([self.branch3x3(x), self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))), F.max_pool2d(x, 3, stride=2)], 1)
+        return torch.cat(
+            [
+                self.branch3x3(x),
+                self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x))),
+                F.max_pool2d(x, 3, stride=2),
+            ],
+            1,
+        )
 
 
 class InceptionC(nn.Module):
@@ -91,7 +104,13 @@ class InceptionC(nn.Module):
     def forward(self, x):
         b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
         d = x
-        for layer in (self.branch7x7dbl_1, self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
+        for layer in (
+            self.branch7x7dbl_1,
+            self.branch7x7dbl_2,
+            self.branch7x7dbl_3,
+            self.branch7x7dbl_4,
+            self.branch7x7dbl_5,
+        ):
             d = layer(d)
         return torch.cat([self.branch1x1(x), b7, d, self.branch_pool(_avg3(x))], 1)
 
@@ -131,12 +150,15 @@ class InceptionE(nn.Module):
         b3 = self.branch3x3_1(x)
         d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
         pooled = _avg3(x) if self.pool == "avg" else F.max_pool2d(x, 3, stride=1, padding=1)
-        return torch.cat([
-            self.branch1x1(x),
-            torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1),
-            torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1),
-            self.branch_pool(pooled),
-        ], 1)
+        return torch.cat(
+            [
+                self.branch1x1(x),
+                torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1),
+                torch.cat([self.branch3x3dbl_3a(d), self.branch3x3dbl_3b(d)], 1),
+                self.branch_pool(pooled),
+            ],
+            1,
+        )
 
 
 class FIDInceptionV3(nn.Module):
@@ -162,7 +184,7 @@ class FIDInceptionV3(nn.Module):
         self.Mixed_7c = InceptionE(2048, "max")
         self.fc = nn.Linear(2048, 1008)
 
-    def for_inference(self) -> "FIDInceptionV3":
+    def for_inference(self) -> FIDInceptionV3:
         """This network, made fast for feature extraction on CPU and GPU (in place; returns self):
         every BatchNorm folded into its convolution and weights in channels_last (NHWC) layout, so
         oneDNN / cuDNN run their NHWC kernels (measured on a 2-core AVX2 CPU: 1.6x; benchmarks/features.py).
@@ -187,7 +209,19 @@ class FIDInceptionV3(nn.Module):
         x = F.max_pool2d(x, 3, stride=2)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, 3, stride=2)
-        for name in ("Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c"):
+        for name in (
+            "Mixed_5b",
+            "Mixed_5c",
+            "Mixed_5d",
+            "Mixed_6a",
+            "Mixed_6b",
+            "Mixed_6c",
+            "Mixed_6d",
+            "Mixed_6e",
+            "Mixed_7a",
+            "Mixed_7b",
+            "Mixed_7c",
+        ):
             x = getattr(self, name)(x)
         pool3 = x.mean(dim=(2, 3))
         return pool3, self.fc(pool3)

@@ -1,4 +1,5 @@
 """Optimizer helpers shared by the generative engine and the classifiers."""
+
 from __future__ import annotations
 
 import torch

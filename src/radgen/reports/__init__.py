@@ -7,6 +7,7 @@ it) and ``out/report.html`` (the same text, images embedded as base64: one file 
 Accepted directories: a demo folder (``demo.json``), a training run (``run.json``), an
 augmentation folder (``results.json`` with ``arms``) or an evaluation folder (``eval-*``).
 """
+
 from __future__ import annotations
 
 import json
@@ -55,7 +56,9 @@ def collect(paths: list[str | Path]) -> dict[str, Any]:
         elif p.name.startswith("eval-") and (p / "metrics.json").is_file():
             add_run(p.parent)
         else:
-            raise MissingDataError(f"{p}: not a radgen demo, training run, augmentation or evaluation directory (expected demo.json, run.json, results.json or eval-*/metrics.json)")
+            raise MissingDataError(
+                f"{p}: not a radgen demo, training run, augmentation or evaluation directory (expected demo.json, run.json, results.json or eval-*/metrics.json)"
+            )
     return found
 
 
@@ -78,26 +81,42 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
         d = demo["data"]
         splits = d["splits"]
         classes = list(next(iter(splits.values())).keys())
-        lines += [f"`{d['name']}` ({d['path']}), {d['image_size'][0]}x{d['image_size'][1]} px. The validation split is patient-level, carved from train (10 %); no patient is in both.", ""]
+        lines += [
+            f"`{d['name']}` ({d['path']}), {d['image_size'][0]}x{d['image_size'][1]} px. The validation split is patient-level, carved from train (10 %); no patient is in both.",
+            "",
+        ]
         lines += ["| split | " + " | ".join(classes) + " | total |", "|---|" + "---|" * (len(classes) + 1)]
         for name, counts in splits.items():
             lines.append(f"| {name} | " + " | ".join(str(counts[c]) for c in classes) + f" | {sum(counts.values())} |")
-        lines += [""] + [x for x in [_img(found["demo_dir"] / "data.png", out, "real training images per class")] if x] + [""]
+        lines += (
+            [""]
+            + [x for x in [_img(found["demo_dir"] / "data.png", out, "real training images per class")] if x]
+            + [""]
+        )
         return lines
     for run in found["runs"]:
         info = _json(run / "run.json")["data"]
-        lines.append(f"- `{run.name}`: `{info['name']}`, {info['image_size'][0]} px, splits {info['splits']}, classes {info['class_names']}")
+        lines.append(
+            f"- `{run.name}`: `{info['name']}`, {info['image_size'][0]} px, splits {info['splits']}, classes {info['class_names']}"
+        )
     return lines + [""]
 
 
 def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
     if not found["runs"]:
         return []
-    lines = ["## Generators", "", "| model | run | parameters | epochs | s / epoch | train time (s) | checkpoint | loss (as trained) |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "## Generators",
+        "",
+        "| model | run | parameters | epochs | s / epoch | train time (s) | checkpoint | loss (as trained) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for run in found["runs"]:
         info = _json(run / "run.json")
         s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
-        lines.append(f"| {info['model']} | `{run.name}` | {info['parameters']:,} | {s.get('epochs_run', 'n/a')} | {s.get('seconds_per_epoch', 'n/a')} | {s.get('train_seconds', 'n/a')} | {s.get('best_checkpoint', 'n/a')} | {info['losses']} |")
+        lines.append(
+            f"| {info['model']} | `{run.name}` | {info['parameters']:,} | {s.get('epochs_run', 'n/a')} | {s.get('seconds_per_epoch', 'n/a')} | {s.get('train_seconds', 'n/a')} | {s.get('best_checkpoint', 'n/a')} | {info['losses']} |"
+        )
     lines.append("")
     for run in found["runs"]:
         info = _json(run / "run.json")
@@ -107,8 +126,13 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
             lines.append(f"> warning: {w}")
         figs = [
             _img(run / "curves.png", out, f"{info['model']} training curves"),
-            _img(run / "samples" / "final_by_class.png", out, f"{info['model']} samples per class") or _img(run / "samples" / "final.png", out, f"{info['model']} samples"),
-            _img(run / "reconstructions.png", out, f"{info['model']} reconstructions (top: real, bottom: reconstruction)"),
+            _img(run / "samples" / "final_by_class.png", out, f"{info['model']} samples per class")
+            or _img(run / "samples" / "final.png", out, f"{info['model']} samples"),
+            _img(
+                run / "reconstructions.png",
+                out,
+                f"{info['model']} reconstructions (top: real, bottom: reconstruction)",
+            ),
         ]
         lines += [f for f in figs if f] + [""]
     return lines
@@ -123,10 +147,17 @@ def _eval_row(m: dict[str, Any]) -> tuple[str, list[str]]:
     px = m["pixels"]
     cells = [
         f"{_fmt(e.get(dist_key))}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else ""),
-        _fmt(e.get(kd_key)), _fmt(e.get("precision"), 3), _fmt(e.get("recall"), 3), _fmt(e.get("density"), 3), _fmt(e.get("coverage"), 3),
-        _fmt(px["mmd"]["mmd2"], 3), f"{_fmt(px['ms_ssim_generated']['ms_ssim'], 3)} / {_fmt(px['ms_ssim_real']['ms_ssim'], 3)}",
-        _fmt(m["memorization_pixels"]["fraction_flagged"], 3), _fmt(e.get("memorization", {}).get("fraction_flagged"), 3),
-        _fmt(m["memorization_pixels"].get("copy_ratio", {}).get("fraction_flagged"), 3), _fmt(e.get("memorization", {}).get("copy_ratio", {}).get("fraction_flagged"), 3),
+        _fmt(e.get(kd_key)),
+        _fmt(e.get("precision"), 3),
+        _fmt(e.get("recall"), 3),
+        _fmt(e.get("density"), 3),
+        _fmt(e.get("coverage"), 3),
+        _fmt(px["mmd"]["mmd2"], 3),
+        f"{_fmt(px['ms_ssim_generated']['ms_ssim'], 3)} / {_fmt(px['ms_ssim_real']['ms_ssim'], 3)}",
+        _fmt(m["memorization_pixels"]["fraction_flagged"], 3),
+        _fmt(e.get("memorization", {}).get("fraction_flagged"), 3),
+        _fmt(m["memorization_pixels"].get("copy_ratio", {}).get("fraction_flagged"), 3),
+        _fmt(e.get("memorization", {}).get("copy_ratio", {}).get("fraction_flagged"), 3),
     ]
     return (dist_key or "FD"), cells
 
@@ -147,9 +178,14 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         what = "the named extractor"
     else:
         what = f"`{extractor['name']}` (weights sha256 `{extractor['weights_sha256'][:16]}...`)"
-    caveat = "" if dist == "FID" else "; a domain extractor, so this is not the Inception FID and not comparable with published FIDs"
+    caveat = (
+        ""
+        if dist == "FID"
+        else "; a domain extractor, so this is not the Inception FID and not comparable with published FIDs"
+    )
     lines = [
-        "## Sample quality", "",
+        "## Sample quality",
+        "",
         f"Generated images (with the real split's class proportions) against real test images. `{dist}`: Fréchet distance in the features of {what}{caveat}. "
         "Precision / recall / density / coverage: Naeem et al. 2020, k = 5, same features. MMD²: Gaussian kernel on pixels, bandwidth by the median heuristic. "
         "MS-SSIM: mean over random pairs, lower = more diverse. Close: fraction of generated images closer to the training set than 95 % of real test images are "
@@ -158,15 +194,27 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         "",
         f"| model | N gen / real | {dist} [95 % CI] | KD | precision | recall | density | coverage | MMD² | MS-SSIM gen / real | close (pixels) | close (features) | copies (pixels) | copies (features) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows, "",
+        *rows,
+        "",
     ]
     for run, e in evals:
         m = _json(e / "metrics.json")
         if "likelihood" in m and "elbo_terms" in m["likelihood"]:
             t = m["likelihood"]["elbo_terms"]
             iw = m["likelihood"].get("iwae_k50", {})
-            lines.append(f"- {m['model']}: test reconstruction / KL / loss ({t['recon_kind']}) {_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])}" + (f"; IWAE log p(x) ≥ {_fmt(iw['log_px_bound'])} nats (K = 50), {_fmt(iw['bits_per_dim'])} bits/dim" if "log_px_bound" in iw else ""))
-    lines += ["", "### Memorization: the generated images closest to the training set (top) and their nearest training images (bottom)", ""]
+            lines.append(
+                f"- {m['model']}: test reconstruction / KL / loss ({t['recon_kind']}) {_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])}"
+                + (
+                    f"; IWAE log p(x) ≥ {_fmt(iw['log_px_bound'])} nats (K = 50), {_fmt(iw['bits_per_dim'])} bits/dim"
+                    if "log_px_bound" in iw
+                    else ""
+                )
+            )
+    lines += [
+        "",
+        "### Memorization: the generated images closest to the training set (top) and their nearest training images (bottom)",
+        "",
+    ]
     for run, e in evals:
         fig = _img(e / "memorization.png", out, f"{run.name} closest pairs")
         if fig:
@@ -180,11 +228,16 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
     lines: list[str] = []
     for a in found["augments"]:
         s = _json(a / "results.json")
-        lines += ["## Does synthetic data help the classifier?", "",
-                  "Arms: `real` (as is), `weighted` (class-weighted loss), `oversample` (minority oversampling), `classic` (affine + intensity augmentation), "
-                  "`+G` (real plus synthetic minority images from generator G up to 1:1), `G only` (trained on synthetic images only, tested on real). "
-                  "Model selection and early stopping on the patient-level validation split; the test split is never seen in training.", "",
-                  summary_markdown(s), ""]
+        lines += [
+            "## Does synthetic data help the classifier?",
+            "",
+            "Arms: `real` (as is), `weighted` (class-weighted loss), `oversample` (minority oversampling), `classic` (affine + intensity augmentation), "
+            "`+G` (real plus synthetic minority images from generator G up to 1:1), `G only` (trained on synthetic images only, tested on real). "
+            "Model selection and early stopping on the patient-level validation split; the test split is never seen in training.",
+            "",
+            summary_markdown(s),
+            "",
+        ]
         bars = _img(a / "bars.png", out, "test metrics per arm, mean ± std over seeds")
         if bars:
             lines += [bars, ""]
@@ -208,7 +261,14 @@ def _versions_section(found: dict[str, Any]) -> list[str]:
 
     demo = found["demo"]
     v = demo["versions"] if demo else versions()
-    lines = ["## Versions and machine", "", "| package | version |", "|---|---|", *[f"| {k} | {val} |" for k, val in v.items()], ""]
+    lines = [
+        "## Versions and machine",
+        "",
+        "| package | version |",
+        "|---|---|",
+        *[f"| {k} | {val} |" for k, val in v.items()],
+        "",
+    ]
     lines.append(f"Machine: {demo['machine'] if demo else machine()}. git: `{(demo or {}).get('git_sha') or 'n/a'}`.")
     return lines + [""]
 
@@ -219,14 +279,30 @@ def render_markdown(found: dict[str, Any], out: Path) -> str:
     head = [title, ""]
     if demo:
         sec = demo["seconds"]
-        head.append(f"Created {demo['created']} on {demo['machine']}. Wall time {sec.get('total_before_report', float('nan')) / 60:.1f} min: " + ", ".join(f"{k} {v:.0f} s" for k, v in sec.items() if k != "total_before_report") + ".")
+        head.append(
+            f"Created {demo['created']} on {demo['machine']}. Wall time {sec.get('total_before_report', float('nan')) / 60:.1f} min: "
+            + ", ".join(f"{k} {v:.0f} s" for k, v in sec.items() if k != "total_before_report")
+            + "."
+        )
         if demo["settings"].get("quick"):
             head.append("")
-            head.append("**Quick smoke run** (`--quick`): tiny budgets; the numbers below say nothing about the methods.")
+            head.append(
+                "**Quick smoke run** (`--quick`): tiny budgets; the numbers below say nothing about the methods."
+            )
     else:
-        head.append(f"Created {datetime.now().isoformat(timespec='seconds')} from {len(found['runs'])} run(s) and {len(found['augments'])} augmentation experiment(s).")
+        head.append(
+            f"Created {datetime.now().isoformat(timespec='seconds')} from {len(found['runs'])} run(s) and {len(found['augments'])} augmentation experiment(s)."
+        )
     head.append("")
-    parts = head + _data_section(found, out) + _generators_section(found, out) + _evaluation_section(found, out) + _augment_section(found, out) + _configs_section(found) + _versions_section(found)
+    parts = (
+        head
+        + _data_section(found, out)
+        + _generators_section(found, out)
+        + _evaluation_section(found, out)
+        + _augment_section(found, out)
+        + _configs_section(found)
+        + _versions_section(found)
+    )
     return "\n".join(parts).rstrip() + "\n"
 
 
@@ -237,5 +313,7 @@ def write_report(paths: list[str | Path], out: str | Path, *, title: str | None 
     found = collect(paths)
     md = render_markdown(found, out)
     md_path = write_text(out / "report.md", md)
-    html_path = write_text(out / "report.html", markdown_to_html(md, base=out, title=title or md.splitlines()[0].lstrip("# ")))
+    html_path = write_text(
+        out / "report.html", markdown_to_html(md, base=out, title=title or md.splitlines()[0].lstrip("# "))
+    )
     return html_path, md_path

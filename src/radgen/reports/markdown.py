@@ -5,6 +5,7 @@ Blocks: ATX headings, pipe tables, fenced code, block quotes, ``- `` lists, imag
 ``base`` and embedded as ``data:`` URIs, so the page needs no other file. (A full Markdown
 library would be one more dependency for the few constructs radgen writes itself.)
 """
+
 from __future__ import annotations
 
 import base64
@@ -61,7 +62,9 @@ def markdown_to_html(md: str, *, base: Path, title: str = "radgen report") -> st
             continue
         img = _IMG.match(line.strip())
         if img:
-            body.append(f'<figure><img src="{embed_image(img["src"], base)}" alt="{html.escape(img["alt"])}"><figcaption>{html.escape(img["alt"])}</figcaption></figure>')
+            body.append(
+                f'<figure><img src="{embed_image(img["src"], base)}" alt="{html.escape(img["alt"])}"><figcaption>{html.escape(img["alt"])}</figcaption></figure>'
+            )
             i += 1
             continue
         if line.startswith("|"):
@@ -89,8 +92,17 @@ def markdown_to_html(md: str, *, base: Path, title: str = "radgen report") -> st
             body.append("<ul>" + "".join(items) + "</ul>")
             continue
         para = []
-        while i < len(lines) and lines[i].strip() and not lines[i].startswith(("#", "|", "```", "> ", "- ")) and not _IMG.match(lines[i].strip()):
+        while (
+            i < len(lines)
+            and lines[i].strip()
+            and not lines[i].startswith(("#", "|", "```", "> ", "- "))
+            and not _IMG.match(lines[i].strip())
+        ):
             para.append(_inline(lines[i]))
             i += 1
         body.append("<p>" + " ".join(para) + "</p>")
-    return f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n' + "\n".join(body) + "\n</body></html>\n"
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n'
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )

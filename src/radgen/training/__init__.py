@@ -1,4 +1,5 @@
 """One training engine for every registered model (Lightning underneath)."""
+
 from radgen.training.config import RunConfig, TrainConfig, load_run_config
 from radgen.training.run import RunResult, train
 

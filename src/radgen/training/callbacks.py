@@ -1,4 +1,5 @@
 """Callbacks: sample grids every N epochs; the every-epoch ``last.ckpt``."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,7 +38,9 @@ class SampleGrids(L.Callback):
         model.eval()
         try:
             with torch.inference_mode():
-                imgs, per_row = sample_grid(model, self.count, seed=self.seed, num_classes=int(model.config.num_classes))
+                imgs, per_row = sample_grid(
+                    model, self.count, seed=self.seed, num_classes=int(model.config.num_classes)
+                )
         finally:
             model.train(was_training)
         save_grid(imgs, self.folder / f"epoch_{epoch:04d}.png", nrow=per_row or None)
@@ -47,7 +50,9 @@ class SampleGrids(L.Callback):
             div = pairwise_ms_ssim(imgs, n_pairs=100, seed=self.seed)["ms_ssim"]
             pl_module.pending_row["samples/ms_ssim"] = round(div, 4)
             if div > MS_SSIM_COLLAPSE:
-                pl_module.pending_row["warning"] = f"samples are nearly identical (mean pairwise MS-SSIM {div:.3f} > {MS_SSIM_COLLAPSE}): mode collapse"
+                pl_module.pending_row["warning"] = (
+                    f"samples are nearly identical (mean pairwise MS-SSIM {div:.3f} > {MS_SSIM_COLLAPSE}): mode collapse"
+                )
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -59,8 +64,16 @@ class LastCheckpoint(ModelCheckpoint):
     at every train-epoch end (after validation), atomically through the trainer's checkpoint IO."""
 
     def __init__(self, dirpath: Path):
-        super().__init__(dirpath=dirpath, filename="last", monitor=None, save_top_k=1, every_n_epochs=1, save_on_train_epoch_end=True,
-                         enable_version_counter=False, auto_insert_metric_name=False)
+        super().__init__(
+            dirpath=dirpath,
+            filename="last",
+            monitor=None,
+            save_top_k=1,
+            every_n_epochs=1,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+            auto_insert_metric_name=False,
+        )
 
     @property
     def state_key(self) -> str:  # distinct from an unmonitored every-epoch ModelCheckpoint (the periodic one)

@@ -4,6 +4,7 @@ YAML is the serialisation; ``--set a.b=value`` overrides; unknown keys and wrong
 are one-line errors that list the valid keys. Shipped examples live in
 ``radgen/configs/*.yaml`` so the CLI works after ``pip install``.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ class TrainConfig:
     optimizer: Literal["adam", "adamw"] = "adam"
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
-    fused_optimizer: bool | None = None  # null: torch's fused Adam/AdamW kernel where every parameter allows it (CPU, CUDA); false: the per-tensor loop
+    fused_optimizer: bool | None = (
+        None  # null: torch's fused Adam/AdamW kernel where every parameter allows it (CPU, CUDA); false: the per-tensor loop
+    )
     gradient_clip: float | None = None  # max global grad norm per optimizer step; null = off
     early_stopping_patience: int | None = None  # epochs without improvement of the monitored loss
     monitor: Literal["auto", "val", "train"] = "auto"  # auto: val/loss when a val split exists

@@ -1,4 +1,5 @@
 """Data loaders for in-memory image sets: one gather per batch, seeded per-epoch shuffles."""
+
 from __future__ import annotations
 
 import torch
@@ -48,7 +49,16 @@ def _batch_as_is(batch):
     return batch
 
 
-def make_loader(images: ImageSet, *, batch_size: int, shuffle: bool, seed: int, num_workers: int = 0, drop_last: bool = False, pin_memory: bool = False) -> DataLoader:
+def make_loader(
+    images: ImageSet,
+    *,
+    batch_size: int,
+    shuffle: bool,
+    seed: int,
+    num_workers: int = 0,
+    drop_last: bool = False,
+    pin_memory: bool = False,
+) -> DataLoader:
     return DataLoader(
         BatchView(images),
         batch_size=batch_size,

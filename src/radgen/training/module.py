@@ -7,6 +7,7 @@ latent dimension and the number of active units are computed here and written as
 JSON line per epoch. The RNG states ride along in checkpoints so a resume continues the
 same random stream.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -56,7 +57,11 @@ class EpochAccumulator:
         until ``summary`` (one host sync per epoch, not one per logged term per step)."""
         self.n += batch_size
         for k, v in out.logs.items():
-            self.sums[k] += v.detach() * batch_size if isinstance(v, torch.Tensor) and v.device.type != "cpu" else float(v) * batch_size
+            self.sums[k] += (
+                v.detach() * batch_size
+                if isinstance(v, torch.Tensor) and v.device.type != "cpu"
+                else float(v) * batch_size
+            )
         kl = out.stats.get("kl_per_dim")
         if kl is not None:
             s = kl.detach().float().sum(0)
@@ -91,20 +96,36 @@ def build_optimizers(model: GenerativeModel, cfg: TrainConfig) -> list[torch.opt
     groups = model.optimizer_groups()
     unknown = set(cfg.lr_groups) - set(groups)
     if unknown:
-        raise RadgenError(f"train.lr_groups names {sorted(unknown)}, but the model's optimizer groups are {list(groups)}")
+        raise RadgenError(
+            f"train.lr_groups names {sorted(unknown)}, but the model's optimizer groups are {list(groups)}"
+        )
     opts = []
     for g, params in groups.items():
         params = list(params)
         fused = fused_ok(params) if cfg.fused_optimizer is None else bool(cfg.fused_optimizer)
-        opts.append(opt_cls(params, lr=cfg.lr_groups.get(g, cfg.lr), betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=fused or None))
+        opts.append(
+            opt_cls(
+                params,
+                lr=cfg.lr_groups.get(g, cfg.lr),
+                betas=tuple(cfg.betas),
+                weight_decay=cfg.weight_decay,
+                fused=fused or None,
+            )
+        )
     return opts
 
 
 class EngineModule(L.LightningModule):
     FINITE_CHECK_EVERY = {"cpu": 1, "default": 10}  # steps between NaN/Inf checks, by device type
-    _STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step")  # what the direct step path would skip
+    _STEP_HOOKS = (
+        "on_before_backward",
+        "on_after_backward",
+        "on_before_optimizer_step",
+    )  # what the direct step path would skip
 
-    def __init__(self, model: GenerativeModel, train_cfg: TrainConfig, *, metrics_path: Path | None = None, val_seed: int = 0):
+    def __init__(
+        self, model: GenerativeModel, train_cfg: TrainConfig, *, metrics_path: Path | None = None, val_seed: int = 0
+    ):
         super().__init__()
         self.val_seed = val_seed
         self.model = model
@@ -152,7 +173,15 @@ class EngineModule(L.LightningModule):
         every = self.FINITE_CHECK_EVERY.get(loss.device.type, self.FINITE_CHECK_EVERY["default"])
         if every == 1 and not self._finite_pending and math.isfinite(float(loss)):
             return  # the CPU's every-step check: one scalar read, nothing kept
-        self._finite_pending.append((int(self.global_step), int(self.current_epoch), group, loss, {k: v for k, v in out.logs.items() if isinstance(v, torch.Tensor)}))
+        self._finite_pending.append(
+            (
+                int(self.global_step),
+                int(self.current_epoch),
+                group,
+                loss,
+                {k: v for k, v in out.logs.items() if isinstance(v, torch.Tensor)},
+            )
+        )
         if flush or len(self._finite_pending) >= every:
             self._flush_finite_check()
 
@@ -183,13 +212,20 @@ class EngineModule(L.LightningModule):
         hooked = any(is_overridden(h, cb, L.Callback) for cb in self.trainer.callbacks for h in self._STEP_HOOKS)
         hooked = hooked or any(is_overridden(h, self, L.LightningModule) for h in self._STEP_HOOKS)
         opts_ok = all(hasattr(o, "_on_before_step") and hasattr(o, "optimizer") for o in self._optimizers())
-        self._direct = type(self.trainer.strategy) is SingleDeviceStrategy and str(self.trainer.precision) == "32-true" and not hooked and opts_ok
+        self._direct = (
+            type(self.trainer.strategy) is SingleDeviceStrategy
+            and str(self.trainer.precision) == "32-true"
+            and not hooked
+            and opts_ok
+        )
 
     def _backward_and_step(self, opt, loss: torch.Tensor) -> None:
         if self._direct:
             loss.backward()
             if self.cfg.gradient_clip:
-                torch.nn.utils.clip_grad_norm_([p for g in opt.optimizer.param_groups for p in g["params"]], self.cfg.gradient_clip)
+                torch.nn.utils.clip_grad_norm_(
+                    [p for g in opt.optimizer.param_groups for p in g["params"]], self.cfg.gradient_clip
+                )
             opt._on_before_step()  # Lightning's step counter: ready
             opt.optimizer.step()
             opt._on_after_step()  # ... and completed (global_step += 1)
@@ -202,7 +238,9 @@ class EngineModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int):
         n_batches = self.trainer.num_training_batches
         last_batch = batch_idx + 1 >= n_batches
-        self.model.progress_epoch = self.current_epoch + batch_idx / (max(1, int(n_batches)) if math.isfinite(n_batches) else 1)
+        self.model.progress_epoch = self.current_epoch + batch_idx / (
+            max(1, int(n_batches)) if math.isfinite(n_batches) else 1
+        )
         steps = self.model.group_steps(batch_idx) if self._scheduled else {}
         many = len(self.group_names) > 1
         logs: dict[str, torch.Tensor] = {}
@@ -223,8 +261,14 @@ class EngineModule(L.LightningModule):
                 merged.stats.update(out.stats)
         x = batch[0]
         self.acc["train"].add(merged, x.shape[0])
-        if batch_idx % PROGRESS_LOG_EVERY == 0:  # Lightning's per-call logging costs ~1 ms: the bar's loss is refreshed every few steps
-            shown = {"loss": logs["loss/total"]} if "loss/total" in logs else {k.removeprefix("loss/"): v for k, v in logs.items() if k.startswith("loss/")}
+        if (
+            batch_idx % PROGRESS_LOG_EVERY == 0
+        ):  # Lightning's per-call logging costs ~1 ms: the bar's loss is refreshed every few steps
+            shown = (
+                {"loss": logs["loss/total"]}
+                if "loss/total" in logs
+                else {k.removeprefix("loss/"): v for k, v in logs.items() if k.startswith("loss/")}
+            )
             self.log_dict(shown, prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
 
     # Lightning inspects ``training_step``'s signature on every step (does it take batch_idx?);
@@ -266,11 +310,22 @@ class EngineModule(L.LightningModule):
         train = self.acc["train"].summary()
         if "loss/total" in train:
             self.log("train/loss", train["loss/total"], prog_bar=False, sync_dist=True)
-        row: dict[str, Any] = {"epoch": self.current_epoch + 1, "step": int(self.global_step), "seconds": round(time.perf_counter() - self._epoch_start, 3)}
+        row: dict[str, Any] = {
+            "epoch": self.current_epoch + 1,
+            "step": int(self.global_step),
+            "seconds": round(time.perf_counter() - self._epoch_start, 3),
+        }
         row.update({f"train/{k}": v for k, v in train.items()})
         row.update({f"val/{k}": v for k, v in self.val_summary.items()})
         row.update(self.pending_row)
-        warnings = [w for w in (row.pop("warning", None), self.model.collapse_check(train) if hasattr(self.model, "collapse_check") else None) if w]
+        warnings = [
+            w
+            for w in (
+                row.pop("warning", None),
+                self.model.collapse_check(train) if hasattr(self.model, "collapse_check") else None,
+            )
+            if w
+        ]
         if warnings:
             row["warnings"] = warnings
             for w in warnings:
@@ -285,7 +340,13 @@ class EngineModule(L.LightningModule):
         np_state = np.random.get_state()
         checkpoint["radgen_rng"] = {
             "torch": torch.get_rng_state(),
-            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "numpy": [
+                np_state[0],
+                torch.from_numpy(np_state[1].astype(np.int64)),
+                int(np_state[2]),
+                int(np_state[3]),
+                float(np_state[4]),
+            ],
             "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }

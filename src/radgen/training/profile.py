@@ -12,6 +12,7 @@ that the loader's fetch and every per-step hook are included:
   engine's ``toggle_optimizer`` does), ``zero_grad(set_to_none=True)``, backward, step;
 * ``loader_batch_times``: iterating the loader alone.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -29,7 +30,9 @@ from radgen.models.base import GenerativeModel
 class StepTiming:
     batch_size: int
     times: list[float] = field(default_factory=list)  # seconds per timed step
-    summary: dict[str, Any] = field(default_factory=dict)  # the engine's epoch means (losses), where the timing ran the engine
+    summary: dict[str, Any] = field(
+        default_factory=dict
+    )  # the engine's epoch means (losses), where the timing ran the engine
 
     @property
     def median_s(self) -> float:
@@ -40,7 +43,12 @@ class StepTiming:
         return self.batch_size / self.median_s
 
     def as_dict(self) -> dict[str, Any]:
-        return {"batch_size": self.batch_size, "median_s": self.median_s, "images_per_s": self.images_per_s, "steps": len(self.times)}
+        return {
+            "batch_size": self.batch_size,
+            "median_s": self.median_s,
+            "images_per_s": self.images_per_s,
+            "steps": len(self.times),
+        }
 
 
 def random_images(n: int, *, image_size: int, channels: int = 1, num_classes: int = 2, seed: int = 0) -> ImageSet:
@@ -48,7 +56,9 @@ def random_images(n: int, *, image_size: int, channels: int = 1, num_classes: in
     g = torch.Generator().manual_seed(seed)
     pixels = torch.randint(0, 256, (n, 1, image_size, image_size), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, num_classes, (n,), generator=g)
-    return ImageSet(pixels=pixels, labels=labels, class_names=tuple(f"c{i}" for i in range(num_classes)), channels=channels)
+    return ImageSet(
+        pixels=pixels, labels=labels, class_names=tuple(f"c{i}" for i in range(num_classes)), channels=channels
+    )
 
 
 def _loader(images: ImageSet, batch_size: int, *, pin_memory: bool = False):
@@ -77,12 +87,23 @@ def loader_batch_times(images: ImageSet, *, batch_size: int, steps: int = 20, wa
     return timing
 
 
-def plain_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: int, steps: int = 10, warmup: int = 2, lr: float = 1e-4, **train_options: Any) -> StepTiming:
+def plain_step_times(
+    model: GenerativeModel,
+    images: ImageSet,
+    *,
+    batch_size: int,
+    steps: int = 10,
+    warmup: int = 2,
+    lr: float = 1e-4,
+    **train_options: Any,
+) -> StepTiming:
     from radgen.training.config import TrainConfig
     from radgen.training.module import build_optimizers
 
     groups = model.optimizer_groups()
-    opts = dict(zip(groups, build_optimizers(model, TrainConfig(lr=lr, batch_size=batch_size, **train_options))))  # the engine's optimizers
+    opts = dict(
+        zip(groups, build_optimizers(model, TrainConfig(lr=lr, batch_size=batch_size, **train_options)))
+    )  # the engine's optimizers
     many = len(groups) > 1
     model.train()
     timing = StepTiming(batch_size)
@@ -109,7 +130,16 @@ def plain_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: in
     return timing
 
 
-def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: int, steps: int = 10, warmup: int = 2, lr: float = 1e-4, **train_options: Any) -> StepTiming:
+def engine_step_times(
+    model: GenerativeModel,
+    images: ImageSet,
+    *,
+    batch_size: int,
+    steps: int = 10,
+    warmup: int = 2,
+    lr: float = 1e-4,
+    **train_options: Any,
+) -> StepTiming:
     """The engine's steps with the callbacks of a ``radgen train`` run (checkpoints and sample
     grids in a temporary run directory, written after the timed steps); no progress bar."""
     import tempfile
@@ -137,14 +167,29 @@ def engine_step_times(model: GenerativeModel, images: ImageSet, *, batch_size: i
     cfg = TrainConfig(lr=lr, batch_size=batch_size, epochs=1, progress_bar=False, **train_options)
     n_batches = steps + warmup + 1
     if len(images) < n_batches * batch_size:
-        raise ValueError(f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of {batch_size}; got {len(images)}")
+        raise ValueError(
+            f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of {batch_size}; got {len(images)}"
+        )
     by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
     model = prepare_for_speed(model, cfg)  # channels_last weights, compiled forward: as radgen train does
     module = EngineModule(model, cfg)
     with tempfile.TemporaryDirectory() as run_dir:
-        callbacks = engine_callbacks(cfg, Path(run_dir), seed=0, by_loss=by_loss, monitor="train/loss" if by_loss else "last epoch")
-        trainer = L.Trainer(max_epochs=1, accelerator=cfg.accelerator, devices=cfg.devices, precision=cfg.precision, logger=False, enable_progress_bar=False,
-                            enable_model_summary=False, num_sanity_val_steps=0, limit_train_batches=n_batches, callbacks=[*callbacks, _Clock()], default_root_dir=run_dir)
+        callbacks = engine_callbacks(
+            cfg, Path(run_dir), seed=0, by_loss=by_loss, monitor="train/loss" if by_loss else "last epoch"
+        )
+        trainer = L.Trainer(
+            max_epochs=1,
+            accelerator=cfg.accelerator,
+            devices=cfg.devices,
+            precision=cfg.precision,
+            logger=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            limit_train_batches=n_batches,
+            callbacks=[*callbacks, _Clock()],
+            default_root_dir=run_dir,
+        )
         trainer.fit(module, _loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
     if "forward" in vars(model):
         del model.forward

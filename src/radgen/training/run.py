@@ -11,6 +11,7 @@ runs/<name>-<YYYYmmdd-HHMMSS>-<4 hex>/   (created exclusively: a run never overw
   export/            config.yaml + weights.safetensors of the best checkpoint (safe to share)
   metrics.json       summary: best epoch and loss, epochs run, time per epoch, parameters
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,7 +70,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def git_sha() -> str | None:
     try:
-        r = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5)
+        r = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+        )
         return r.stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -98,7 +101,9 @@ def _quiet_lightning() -> None:
 
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # lightning 2.6 vs torch 2.13 internal deprecation
     warnings.filterwarnings("ignore", message=r".*no .val_dataloader.*")  # validation is optional by design
-    warnings.filterwarnings("ignore", message=r".*Checkpoint directory .* exists and is not empty.*")  # resume writes into its own run
+    warnings.filterwarnings(
+        "ignore", message=r".*Checkpoint directory .* exists and is not empty.*"
+    )  # resume writes into its own run
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
@@ -114,18 +119,43 @@ def _ddp_worker() -> bool:
     return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
 
 
-def engine_callbacks(t: TrainConfig, run_dir: Path, *, seed: int, by_loss: bool, monitor: str, progress_refresh: int = 0) -> list[L.Callback]:
+def engine_callbacks(
+    t: TrainConfig, run_dir: Path, *, seed: int, by_loss: bool, monitor: str, progress_refresh: int = 0
+) -> list[L.Callback]:
     """The callbacks of every ``radgen train`` run (also what ``radgen.training.profile`` times):
     best (lowest monitored loss; none for adversarial models) and every-epoch last checkpoints,
     sample grids, optional per-N-epoch checkpoints, early stopping and a progress bar refreshed
     every ``progress_refresh`` steps (0: none). The first is the checkpoint the export is taken from."""
     ckpt_dir = run_dir / "checkpoints"
-    callbacks: list[L.Callback] = [LastCheckpoint(ckpt_dir), SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed)]
+    callbacks: list[L.Callback] = [
+        LastCheckpoint(ckpt_dir),
+        SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed),
+    ]
     if by_loss:
-        callbacks.insert(0, ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="min", save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False))
+        callbacks.insert(
+            0,
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="best",
+                monitor=monitor,
+                mode="min",
+                save_top_k=1,
+                enable_version_counter=False,
+                auto_insert_metric_name=False,
+            ),
+        )
     if t.checkpoint_every:
-        callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch_{epoch:04d}", every_n_epochs=t.checkpoint_every, save_top_k=-1, monitor=None,
-                                         auto_insert_metric_name=False, enable_version_counter=False))
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                filename="epoch_{epoch:04d}",
+                every_n_epochs=t.checkpoint_every,
+                save_top_k=-1,
+                monitor=None,
+                auto_insert_metric_name=False,
+                enable_version_counter=False,
+            )
+        )
     if t.early_stopping_patience:
         callbacks.append(EarlyStopping(monitor=monitor, patience=t.early_stopping_patience, mode="min"))
     if progress_refresh:
@@ -143,7 +173,9 @@ def prepare_for_speed(model: GenerativeModel, t) -> GenerativeModel:
     return model
 
 
-def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None) -> RunResult:
+def train(
+    cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None
+) -> RunResult:
     """Train ``cfg`` in a new run directory, or continue ``resume`` (a run directory) from its last checkpoint."""
     _quiet_lightning()
     ckpt_path = None
@@ -169,11 +201,17 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     val_set = data.splits.get("val")
     model_cfg = cfg.model_config()
     if train_set.task != "multiclass" and getattr(model_cfg, "conditional", "none") != "none":
-        raise ConfigError(f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label data (e.g. cxr14 with -o label_mode=single)")
-    model = build_model(model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes)
+        raise ConfigError(
+            f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label data (e.g. cxr14 with -o label_mode=single)"
+        )
+    model = build_model(
+        model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes
+    )
     cfg = replace(cfg, model=to_dict(model.config))
 
-    if run_dir is None and os.environ.get(RUN_DIR_ENV):  # a DDP worker, or a multi-node launch given one shared directory
+    if run_dir is None and os.environ.get(
+        RUN_DIR_ENV
+    ):  # a DDP worker, or a multi-node launch given one shared directory
         run_dir = Path(os.environ[RUN_DIR_ENV])
     if run_dir is None:
         run_dir = new_run_dir(cfg.output_dir, cfg.name or model.config.name)
@@ -181,7 +219,9 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     (run_dir / "samples").mkdir(exist_ok=True)
     if resume is None and not worker:
         if (run_dir / "config.yaml").exists():
-            raise ConfigError(f"{run_dir} already holds a run; unset {RUN_DIR_ENV} or name a new directory (a run never overwrites another)")
+            raise ConfigError(
+                f"{run_dir} already holds a run; unset {RUN_DIR_ENV} or name a new directory (a run never overwrites another)"
+            )
         write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     n_params = sum(p.numel() for p in model.parameters())
     info = {
@@ -196,23 +236,49 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
         "model": model.config.name,
         "parameters": n_params,
         "losses": model.describe_losses(),
-        "data": {"name": data.name, "path": data.path, "splits": {k: len(v) for k, v in data.items()}, "class_names": list(train_set.class_names), "image_size": list(train_set.image_size), "channels": train_set.channels},
+        "data": {
+            "name": data.name,
+            "path": data.path,
+            "splits": {k: len(v) for k, v in data.items()},
+            "class_names": list(train_set.class_names),
+            "image_size": list(train_set.image_size),
+            "channels": train_set.channels,
+        },
         "resumed_from": ckpt_path,
     }
     if not worker:
-        write_json(run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info)
-        print(f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {model.describe_losses()})", file=sys.stderr)
+        write_json(
+            run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info
+        )
+        print(
+            f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {model.describe_losses()})",
+            file=sys.stderr,
+        )
 
     t = cfg.train
     model = prepare_for_speed(model, t)
     pin = t.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
-    train_loader = make_loader(train_set, batch_size=t.batch_size, shuffle=True, seed=seed, num_workers=t.num_workers, pin_memory=pin)
+    train_loader = make_loader(
+        train_set, batch_size=t.batch_size, shuffle=True, seed=seed, num_workers=t.num_workers, pin_memory=pin
+    )
     by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
     # Validation losses rank checkpoints; adversarial losses do not (and a critic's gradient
     # penalty needs autograd, which Lightning's evaluation loop turns off), so they skip it.
     # limit_val_batches=0 turns validation off: the train loss ranks checkpoints then (else nothing would be saved)
-    validate = by_loss and val_set is not None and len(val_set) > 0 and t.monitor != "train" and t.limit_val_batches not in (0, 0.0)
-    val_loader = make_loader(val_set, batch_size=t.batch_size, shuffle=False, seed=seed, num_workers=t.num_workers, pin_memory=pin) if validate else None
+    validate = (
+        by_loss
+        and val_set is not None
+        and len(val_set) > 0
+        and t.monitor != "train"
+        and t.limit_val_batches not in (0, 0.0)
+    )
+    val_loader = (
+        make_loader(
+            val_set, batch_size=t.batch_size, shuffle=False, seed=seed, num_workers=t.num_workers, pin_memory=pin
+        )
+        if validate
+        else None
+    )
     monitor = "val/loss" if val_loader is not None else "train/loss"
     if t.monitor == "val" and val_loader is None and by_loss:
         raise ConfigError("train.monitor=val but the data has no val split; set data.val_from_train (e.g. 0.1)")
@@ -220,8 +286,17 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     if not by_loss:  # adversarial losses do not rank checkpoints: the export is the last one
         monitor = "last epoch"
         if t.early_stopping_patience:
-            raise ConfigError(f"train.early_stopping_patience needs a loss that ranks checkpoints; {model.config.name!r} is adversarial, remove it")
-    callbacks = engine_callbacks(t, run_dir, seed=seed, by_loss=by_loss, monitor=monitor, progress_refresh=max(1, len(train_loader) // 50) if show else 0)
+            raise ConfigError(
+                f"train.early_stopping_patience needs a loss that ranks checkpoints; {model.config.name!r} is adversarial, remove it"
+            )
+    callbacks = engine_callbacks(
+        t,
+        run_dir,
+        seed=seed,
+        by_loss=by_loss,
+        monitor=monitor,
+        progress_refresh=max(1, len(train_loader) // 50) if show else 0,
+    )
     best_cb, ckpt_dir = callbacks[0], run_dir / "checkpoints"
     trainer = L.Trainer(
         max_epochs=t.epochs,
@@ -268,7 +343,11 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
         if model.supports_labels:  # the same samples, one labelled row per class
             per = len(imgs) // len(train_set.class_names)
             rows_by_class = {name: imgs[i * per : (i + 1) * per][:16] for i, name in enumerate(train_set.class_names)}
-            save_class_grid(rows_by_class, run_dir / "samples" / "final_by_class.png", title=f"{model.config.name}: samples per class")
+            save_class_grid(
+                rows_by_class,
+                run_dir / "samples" / "final_by_class.png",
+                title=f"{model.config.name}: samples per class",
+            )
         if hasattr(model, "reconstruct"):
             ref = val_set if val_set is not None and len(val_set) else train_set
             x, y = ref.images[:8], ref.labels[:8]
@@ -276,7 +355,11 @@ def train(cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | 
     rows = read_metrics(run_dir)
     plot_curves(rows, run_dir / "curves.png", title=f"{model.config.name} on {data.name}")
     key = monitor.replace("/loss", "/loss/total")
-    best_row = min((r for r in rows if key in r), key=lambda r: r[key], default=None) if by_loss else (rows[-1] if rows else None)
+    best_row = (
+        min((r for r in rows if key in r), key=lambda r: r[key], default=None)
+        if by_loss
+        else (rows[-1] if rows else None)
+    )
     summary = {
         "model": model.config.name,
         "parameters": n_params,
