@@ -54,7 +54,10 @@ def save(name: str, rows: list[dict], columns: list[str], title: str, notes: str
     env = stamp()
     header = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     body = "".join("| " + " | ".join(str(r[c]) for c in columns) + " |\n" for r in rows)
-    md = f"## {title}\n\ncommit {env['commit']}, {env['date']}, {env['machine']}, torch {env['torch']} ({env['threads']} threads)\n\n{header}{body}"
+    md = (
+        f"## {title}\n\ncommit {env['commit']}, {env['date']}, {env['machine']}, torch "
+        f"{env['torch']} ({env['threads']} threads)\n\n{header}{body}"
+    )
     if notes:
         md += f"\n{notes}\n"
     write_json(RESULTS / f"{name}.json", {"env": env, "rows": rows, "notes": notes})

@@ -26,9 +26,11 @@ def main(repeats: int = 3) -> str:
     with tempfile.TemporaryDirectory() as cache:
         os.environ["RADGEN_CACHE_DIR"] = cache
         for name, opts, what in CASES:
-            cold, _ = median_time(lambda: load_dataset(name, cache=False, progress=False, **opts), repeats=repeats)
+            cold, _ = median_time(
+                lambda n=name, o=opts: load_dataset(n, cache=False, progress=False, **o), repeats=repeats
+            )
             load_dataset(name, progress=False, **opts)  # writes the cache
-            warm, _ = median_time(lambda: load_dataset(name, progress=False, **opts), repeats=repeats)
+            warm, _ = median_time(lambda n=name, o=opts: load_dataset(n, progress=False, **o), repeats=repeats)
             assert load_dataset(name, progress=False, **opts).from_cache
             rows.append(
                 {

@@ -95,7 +95,9 @@ def _pythae_vae(model, image_size: int, channels: int, recon: str):
 
 
 def pythae_step_times(model, images, *, batch_size: int, steps: int, warmup: int, recon: str) -> list[float]:
-    """pythae's own BaseTrainer.train_step over ``steps + warmup`` batches; per-step times from its step-end callback."""
+    """pythae's own BaseTrainer.train_step over ``steps + warmup`` batches; per-step times from its step-end
+    callback.
+    """
     import tempfile
 
     from pythae.data.datasets import BaseDataset
@@ -157,9 +159,12 @@ def one(family: str, repeats: int) -> dict:
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     opts, size, ch, batch, steps, doc = FAMILIES[family]
-    make = lambda: build_model(
-        model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2
-    )  # noqa: E731
+
+    def make():
+        return build_model(
+            model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2
+        )
+
     images = random_images((steps + 4) * batch, image_size=size, channels=ch)
     plain, engine, peer = [], [], []
     for _ in range(repeats):
@@ -221,12 +226,11 @@ def fixed_cost(repeats: int) -> dict:
 
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
-    make = lambda: build_model(
-        model_config_from_dict({"name": "vae", "latent_dim": 2, "hidden": [8]}),
-        image_size=8,
-        channels=1,
-        num_classes=2,
-    )  # noqa: E731
+
+    def make():
+        cfg = model_config_from_dict({"name": "vae", "latent_dim": 2, "hidden": [8]})
+        return build_model(cfg, image_size=8, channels=1, num_classes=2)
+
     images = random_images(4 * 330, image_size=8)
     plain, engine = [], []
     for _ in range(max(9, 3 * repeats)):
@@ -286,9 +290,11 @@ def main() -> None:
         )
     cols = list(table[0])
     notes = (
-        f"Engine fixed cost per step: {fixed['fixed_cost_s'] * 1e6:.0f} us, interquartile range {fixed['iqr_s'][0] * 1e6:.0f}-{fixed['iqr_s'][1] * 1e6:.0f} us "
+        f"Engine fixed cost per step: {fixed['fixed_cost_s'] * 1e6:.0f} us, interquartile range "
+        f"{fixed['iqr_s'][0] * 1e6:.0f}-{fixed['iqr_s'][1] * 1e6:.0f} us "
         f"(engine minus plain step on a negligible model, {len(fixed['plain_s'])} paired runs of 300 steps). "
-        "'fixed cost / step' is it over each family's plain step time; 'engine overhead' is the median of paired engine/plain runs of the family itself, "
+        "'fixed cost / step' is it over each family's plain step time; 'engine overhead' is the "
+        "median of paired engine/plain runs of the family itself, "
         "which carries this machine's drift (+-15 % of a step)."
     )
     print(
@@ -296,7 +302,8 @@ def main() -> None:
             "families",
             table,
             cols,
-            "Training and sampling per family on this CPU: radgen's engine vs a plain PyTorch loop vs pythae (same networks, same batch)",
+            "Training and sampling per family on this CPU: radgen's engine vs a plain PyTorch loop "
+            "vs pythae (same networks, same batch)",
             notes,
         )
     )

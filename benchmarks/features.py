@@ -49,7 +49,9 @@ def inception_macs_per_image() -> int:
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
-    """This machine's float32 matrix-multiply throughput (best of ``repeats``): the ceiling any convolution kernel works under."""
+    """This machine's float32 matrix-multiply throughput (best of ``repeats``): the ceiling any convolution
+    kernel works under.
+    """
     a, b = torch.randn(n, n), torch.randn(n, n)
     a @ b
     best = min(timed(lambda: a @ b)[1] for _ in range(repeats))

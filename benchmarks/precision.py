@@ -74,7 +74,9 @@ def pinned_copy_gb_s(batch_bytes: int, repeats: int = 20) -> dict[str, float]:
 
 
 def one(family: str, variant: str, device: str, steps: int, repeats: int) -> dict:
-    """One family under one variant, in its own process (compiled graphs and autocast state never leak between variants)."""
+    """One family under one variant, in its own process (compiled graphs and autocast state never leak
+    between variants).
+    """
     import logging
 
     import torch
@@ -85,9 +87,12 @@ def one(family: str, variant: str, device: str, steps: int, repeats: int) -> dic
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     opts, size, ch, batch = FAMILIES[family]
-    make = lambda: build_model(
-        model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2
-    )  # noqa: E731
+
+    def make():
+        return build_model(
+            model_config_from_dict({"name": family, **opts}), image_size=size, channels=ch, num_classes=2
+        )
+
     warmup = (5 if device == "cuda" else 2) + (
         3 if variant == "compile" else 0
     )  # compiling happens in the first steps
@@ -134,7 +139,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit(
-            "precision.py --device cuda: no CUDA device here (torch.cuda.is_available() is False); run it on a GPU machine or pass --device cpu"
+            "precision.py --device cuda: no CUDA device here (torch.cuda.is_available() is False); "
+            "run it on a GPU machine or pass --device cpu"
         )
     if args.one:
         print(json.dumps(one(*args.one, args.device, args.steps, args.repeats)))
@@ -202,7 +208,10 @@ def main() -> None:
         first = (args.only or list(FAMILIES))[0]
         _, size, ch, batch = FAMILIES[first]
         copy = pinned_copy_gb_s(batch * ch * size * size * 4)
-        notes = f"Host-to-device copy of one {first} batch: pageable {copy['pageable']:.1f} GB/s, pinned {copy['pinned']:.1f} GB/s. Device: {torch.cuda.get_device_name()}."
+        notes = (
+            f"Host-to-device copy of one {first} batch: pageable {copy['pageable']:.1f} GB/s, "
+            f"pinned {copy['pinned']:.1f} GB/s. Device: {torch.cuda.get_device_name()}."
+        )
     print(
         save(
             f"precision-{args.device}",

@@ -75,7 +75,8 @@ def evaluate_run(
     ref = ds[split]
     if ref.image_size[0] != model.config.image_size or ref.channels != model.config.channels:
         raise ValueError(
-            f"real images are {ref.channels}x{ref.image_size[0]} px but the model makes {model.config.channels}x{model.config.image_size} px"
+            f"real images are {ref.channels}x{ref.image_size[0]} px but the model makes "
+            f"{model.config.channels}x{model.config.image_size} px"
         )
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(ref), generator=g)[: min(n, len(ref))]
@@ -187,7 +188,8 @@ def to_markdown(out: dict[str, Any]) -> str:
     lines = [
         f"## Evaluation of `{out['model']}` ({out['run']})",
         "",
-        f"{out['n_generated']} generated vs {out['n_real']} real ({out['dataset']} {out['real_split']}), {out['image_size']} px",
+        f"{out['n_generated']} generated vs {out['n_real']} real ({out['dataset']} "
+        f"{out['real_split']}), {out['image_size']} px",
         "",
         "| metric | value |",
         "|---|---|",
@@ -195,13 +197,16 @@ def to_markdown(out: dict[str, Any]) -> str:
     px = out["pixels"]
     lines.append(f"| MMD^2 (Gaussian, sigma {px['mmd']['sigma']:.3g}) | {_fmt(px['mmd']['mmd2'])} |")
     lines.append(
-        f"| MS-SSIM diversity, generated / real | {_fmt(px['ms_ssim_generated']['ms_ssim'])} / {_fmt(px['ms_ssim_real']['ms_ssim'])} |"
+        f"| MS-SSIM diversity, generated / real | {_fmt(px['ms_ssim_generated']['ms_ssim'])} / "
+        f"{_fmt(px['ms_ssim_real']['ms_ssim'])} |"
     )
     lines.append(
-        f"| memorized fraction (pixels, below the 5 % real quantile) | {_fmt(out['memorization_pixels']['fraction_flagged'])} |"
+        "| memorized fraction (pixels, below the 5 % real quantile) | "
+        f"{_fmt(out['memorization_pixels']['fraction_flagged'])} |"
     )
     lines.append(
-        f"| copies (pixels, train/held-out distance ratio below its 5 % real quantile) | {_fmt(out['memorization_pixels']['copy_ratio']['fraction_flagged'])} |"
+        "| copies (pixels, train/held-out distance ratio below its 5 % real quantile) | "
+        f"{_fmt(out['memorization_pixels']['copy_ratio']['fraction_flagged'])} |"
     )
     for name, e in out["features"].items():
         for k, v in e.items():
@@ -211,7 +216,8 @@ def to_markdown(out: dict[str, Any]) -> str:
             lines.append(f"| {k} ({name}) | {_fmt(v)}{'' if ci is None else ' ' + _fmt(ci)} |")
         lines.append(f"| memorized fraction ({name} features) | {_fmt(e['memorization']['fraction_flagged'])} |")
         lines.append(
-            f"| copies ({name} features, distance ratio test) | {_fmt(e['memorization']['copy_ratio']['fraction_flagged'])} |"
+            f"| copies ({name} features, distance ratio test) | "
+            f"{_fmt(e['memorization']['copy_ratio']['fraction_flagged'])} |"
         )
         lines.append(f"| extractor {name} sha256 | `{e['extractor']['weights_sha256'][:16]}...` |")
     for k, v in out.get("reconstruction", {}).items():
@@ -221,11 +227,13 @@ def to_markdown(out: dict[str, Any]) -> str:
     if "elbo_terms" in lik:
         t = lik["elbo_terms"]
         lines.append(
-            f"| test recon / KL / loss ({t['recon_kind']}) | {_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])} |"
+            f"| test recon / KL / loss ({t['recon_kind']}) | {_fmt(t['recon'])} / {_fmt(t['kl'])} "
+            f"/ {_fmt(t['loss'])} |"
         )
     if "log_px_bound" in lik.get("iwae_k50", {}):
         lines.append(
-            f"| IWAE log p(x) >= (K=50), nats / bits per dim | {_fmt(lik['iwae_k50']['log_px_bound'])} / {_fmt(lik['iwae_k50']['bits_per_dim'])} |"
+            "| IWAE log p(x) >= (K=50), nats / bits per dim | "
+            f"{_fmt(lik['iwae_k50']['log_px_bound'])} / {_fmt(lik['iwae_k50']['bits_per_dim'])} |"
         )
     c = out["cost"]
     lines.append(f"| parameters / s per epoch | {c['parameters']:,} / {c.get('seconds_per_epoch')} |")

@@ -111,7 +111,8 @@ def run_images(run: str | Path, model, *, data: str | None = None, split: str = 
     images = ds[chosen]
     if images.image_size[0] != model.config.image_size or images.channels != model.config.channels:
         raise ConfigError(
-            f"{dcfg.name} {chosen} images are {images.channels}x{images.image_size[0]} px but the model takes {model.config.channels}x{model.config.image_size} px"
+            f"{dcfg.name} {chosen} images are {images.channels}x{images.image_size[0]} px but the "
+            f"model takes {model.config.channels}x{model.config.image_size} px"
         )
     return images, chosen
 

@@ -25,8 +25,14 @@ EXPECTED = {
         "test": {"normal": 234, "pneumonia": 390},
     },
     "fashion_mnist": {
-        "train": dict.fromkeys(("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), 6000),
-        "test": dict.fromkeys(("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"), 1000),
+        "train": dict.fromkeys(
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            6000,
+        ),
+        "test": dict.fromkeys(
+            ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+            1000,
+        ),
     },
     "ct_dicom": {"train": {"CT": 12}},
     "ct_nifti": {"train": {"CT": 133}},
@@ -70,8 +76,8 @@ def test_mnist_counts_match_official_label_histogram():
 
 def test_kaggle_patient_ids_and_split_patient_disjoint():
     ds = load_dataset("chest_xray_full_64", progress=False)
-    assert len({p for p in ds["train"].patients}) == 2724  # MANIFEST section 9
-    assert len({p for p in ds["test"].patients}) == 421
+    assert len(set(ds["train"].patients)) == 2724  # MANIFEST section 9
+    assert len(set(ds["test"].patients)) == 421
     assert all(ds["train"].patients)
     folder = load_dataset("chest_xray_folder", progress=False)
     assert len(set(folder["train"].patients)) == 153  # MANIFEST section 4
@@ -101,7 +107,10 @@ def test_val_from_train_is_patient_level_and_stratified():
     )
     assert sum(len(ds[s]) for s in ds) == 1401
     assert abs(len(ds["test"]) / 1401 - 0.2) < 0.02
-    ratio = lambda s: ds[s].class_counts()["NORMAL"] / len(ds[s])
+
+    def ratio(s):
+        return ds[s].class_counts()["NORMAL"] / len(ds[s])
+
     assert abs(ratio("val") - ratio("train")) < 0.05 and abs(ratio("test") - ratio("train")) < 0.05
     again = load_dataset("chest_xray_64", val_from_train=0.1, split_ratio=0.8, seed=3, progress=False)
     assert again["val"].paths == ds["val"].paths  # seeded

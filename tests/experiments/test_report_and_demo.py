@@ -29,7 +29,10 @@ SECTIONS = (
 
 def test_markdown_to_html_embeds_images_and_escapes(tmp_path):
     save_grid(torch.rand(4, 1, 8, 8), tmp_path / "g.png")
-    md = "# T\n\nsome `x<y` and **bold**\n\n| a | b |\n|---|---|\n| 1 | <2> |\n\n![grid](g.png)\n\n```yaml\nk: <v>\n```\n\n- item\n"
+    md = (
+        "# T\n\nsome `x<y` and **bold**\n\n| a | b |\n|---|---|\n| 1 | <2> "
+        "|\n\n![grid](g.png)\n\n```yaml\nk: <v>\n```\n\n- item\n"
+    )
     html = markdown_to_html(md, base=tmp_path)
     assert "<h1>T</h1>" in html and "<code>x&lt;y</code>" in html and "<strong>bold</strong>" in html
     assert "<th>a</th>" in html and "<td>&lt;2&gt;</td>" in html and "---" not in html

@@ -65,7 +65,7 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
         for i, m in enumerate(mutations(data, 120, rng)):
             f = tmp_path / f"{label}{i}{suffix}"
             f.write_bytes(m)
-            res.append(expect_documented(lambda: decode_image(f, target_size=32)))
+            res.append(expect_documented(lambda f=f: decode_image(f, target_size=32)))
         outcomes[label] = res
 
     # 2. IDX (raw and gzipped)
@@ -74,7 +74,7 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
     for i, m in enumerate(mutations(idx, 80, rng)):
         f = tmp_path / f"idx{i}-ubyte" if i % 2 else tmp_path / f"idx{i}-ubyte.gz"
         f.write_bytes(m if i % 2 else gzip.compress(m) if i % 4 else m)
-        res.append(expect_documented(lambda: read_idx(f)))
+        res.append(expect_documented(lambda f=f: read_idx(f)))
     outcomes["idx"] = res
 
     # 3. NPZ through the chest X-ray array source
@@ -83,7 +83,9 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
     for i, m in enumerate(mutations(npz, 60, rng)):
         f = tmp_path / f"arr{i}.npz"
         f.write_bytes(m)
-        res.append(expect_documented(lambda: load_dataset("chest_xray_64", path=str(f), cache=False, progress=False)))
+        res.append(
+            expect_documented(lambda f=f: load_dataset("chest_xray_64", path=str(f), cache=False, progress=False))
+        )
     outcomes["npz"] = res
 
     # 4. CSV (CXR14 header + first rows)
@@ -94,7 +96,7 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
     for i, m in enumerate(mutations(csv, 80, rng)):
         f = tmp_path / f"Data_Entry_{i}.csv"
         f.write_bytes(m)
-        res.append(expect_documented(lambda: read_csv_rows(f)))
+        res.append(expect_documented(lambda f=f: read_csv_rows(f)))
     outcomes["csv"] = res
 
     # 5. DICOM: a folder of two good slices and one mutated file
@@ -108,7 +110,7 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
         (d / "x.dcm").write_bytes(m)
         res.append(
             expect_documented(
-                lambda: load_dataset("ct_dicom", path=str(d), cache=False, on_bad_file="error", progress=False)
+                lambda d=d: load_dataset("ct_dicom", path=str(d), cache=False, on_bad_file="error", progress=False)
             )
         )
     outcomes["dicom"] = res
@@ -124,7 +126,7 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
         f.write_bytes(m)
         res.append(
             expect_documented(
-                lambda: load_dataset("ct_nifti", path=str(f), cache=False, on_bad_file="error", progress=False)
+                lambda f=f: load_dataset("ct_nifti", path=str(f), cache=False, on_bad_file="error", progress=False)
             )
         )
     outcomes["nifti"] = res
@@ -140,7 +142,7 @@ def test_fuzz_corpus_only_documented_errors_escape(tmp_path):
         ):
             f = tmp_path / f"wrong-{name}{suffix}"
             f.write_bytes(blob)
-            res.append(expect_documented(lambda: fn(f)))
+            res.append(expect_documented(lambda fn=fn, f=f: fn(f)))
     outcomes["wrong_type"] = res
 
     total = sum(len(v) for v in outcomes.values())

@@ -18,9 +18,10 @@ SCRIPT = textwrap.dedent(
     from radgen.training.run import train
 
     out = sys.argv[1]
-    cfg = load_run_config("tiny", [f"output_dir={out}/runs", "train.epochs=1", "train.limit_train_batches=6", "train.limit_val_batches=2",
-                                   "train.accelerator=cpu", "train.devices=2", "train.strategy=ddp", "train.sample_every=0",
-                                   "train.checkpoint_every=0", "train.monitor=train", "seed=3"])
+    cfg = load_run_config("tiny", [f"output_dir={out}/runs", "train.epochs=1", "train.limit_train_batches=6",
+                                   "train.limit_val_batches=2", "train.accelerator=cpu", "train.devices=2",
+                                   "train.strategy=ddp", "train.sample_every=0", "train.checkpoint_every=0",
+                                   "train.monitor=train", "seed=3"])
     result = train(cfg, progress=False)
     rank = os.environ.get("LOCAL_RANK", "0")
     state = {k: v.detach().contiguous() for k, v in result.model.state_dict().items()}

@@ -115,7 +115,7 @@ def test_non_finite_loss_stops_with_the_term_and_step(tmp_path, monkeypatch):
 
     monkeypatch.setattr(EngineModule, "FINITE_CHECK_EVERY", {"cpu": 5, "default": 5})
     calls["n"] = 0
-    with pytest.raises(NonFiniteLossError, match=r"loss/kl became nan at step 3 \(epoch 0") as err:
+    with pytest.raises(NonFiniteLossError, match=r"loss/kl became nan at step 3 \(epoch 0"):
         train(tiny(tmp_path, "train.epochs=1"))
     assert calls["n"] == 5  # found at the 5th step's check, reported at the 4th (step 3)
     calls["n"] = -100  # poison from the 104th call: after the 8 steps of an epoch, caught at the epoch's last batch
@@ -194,7 +194,9 @@ def test_curves_figure_and_test_set_elbo_terms(tmp_path):
 
 
 def test_channels_last_and_compiled_forward_train_the_same_model(tmp_path):
-    """GPU-readiness switches change speed, not results: the same seed gives the same losses and a plain exported module."""
+    """GPU-readiness switches change speed, not results: the same seed gives the same losses and a plain
+    exported module.
+    """
     conv = {
         "model": {"name": "gmvae", "latent_dim": 4, "components": 2, "widths": [8, 16]},
         "data": {"name": "pneumoniamnist", "val_from_train": 0.1},

@@ -78,7 +78,8 @@ def latent_adapter(model) -> LatentAdapter:
             None,
         )
     raise ConfigError(
-        f"model {c.name!r} has no latent space to explore (latent tools apply to the VAE family, GANs and hybrids; diffusion models have none)"
+        f"model {c.name!r} has no latent space to explore (latent tools apply to the VAE family, "
+        "GANs and hybrids; diffusion models have none)"
     )
 
 
@@ -159,7 +160,8 @@ def encode_means(
     a = latent_adapter(model)
     if a.encode is None:
         raise ConfigError(
-            f"model {a.name!r} has no encoder; scatter, interpolate and kl need one (VAE family, vae_gan, alpha_gan, gvae)"
+            f"model {a.name!r} has no encoder; scatter, interpolate and kl need one (VAE family, "
+            "vae_gan, alpha_gan, gvae)"
         )
     mus, lvs = [], []
     for s in range(0, len(images), batch_size):
@@ -297,7 +299,8 @@ def kl_bars(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path)
     kl = a.kl_per_dim(mu, logvar, labels if a.conditional else None)
     if kl is None:
         raise ConfigError(
-            f"model {a.name!r} has no closed-form KL per dimension (mixture prior); its Monte Carlo KL is logged per run"
+            f"model {a.name!r} has no closed-form KL per dimension (mixture prior); its Monte "
+            "Carlo KL is logged per run"
         )
     kl_mean = kl.mean(0).numpy()
     variance = mu.var(0).numpy()
@@ -311,7 +314,8 @@ def kl_bars(model, images: torch.Tensor, labels: torch.Tensor, path: str | Path)
     _save_figure(
         fig,
         path,
-        title=f"{a.name}: KL per dimension; {int(active.sum())}/{len(active)} active units (blue: Var_x mu_d > {ACTIVE_UNIT_THRESHOLD})",
+        title=f"{a.name}: KL per dimension; {int(active.sum())}/{len(active)} active units (blue: "
+        f"Var_x mu_d > {ACTIVE_UNIT_THRESHOLD})",
         dpi=110,
     )
     return {

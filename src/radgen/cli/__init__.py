@@ -96,7 +96,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         from radgen.training.config import shipped_configs
 
         for name, path in sorted(shipped_configs().items()):
-            first = next((l.lstrip("# ").strip() for l in path.read_text().splitlines() if l.startswith("#")), "")
+            first = next((ln.lstrip("# ").strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
             print(f"{name:<28} {first}")
         print("\nTrain one with `radgen train NAME [--set key=value ...]`.")
         return 0
@@ -109,9 +109,8 @@ def cmd_list(args: argparse.Namespace) -> int:
             print(f"{e.name:<{width}} {star} {e.description}")
             if args.verbose:
                 opts = e.obj.option_names()
-                print(
-                    f"{'':<{width}}   path: {e.obj.default_path or '(required: --path)'}; options: {', '.join(opts) or 'none'}"
-                )
+                path = e.obj.default_path or "(required: --path)"
+                print(f"{'':<{width}}   path: {path}; options: {', '.join(opts) or 'none'}")
         print("\n* default dataset. Load one with radgen.data.load_dataset(NAME) or `radgen data inspect NAME`.")
     return 0
 
@@ -146,7 +145,8 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
             print(f"grid      {args.grid}")
     if summary.get("bad_files", {}).get("count"):
         print(
-            f"radgen: warning: skipped {summary['bad_files']['count']} bad file(s); --on-bad-file error stops at the first",
+            f"radgen: warning: skipped {summary['bad_files']['count']} bad file(s); --on-bad-file "
+            "error stops at the first",
             file=sys.stderr,
         )
     return 0
@@ -170,7 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     s = result.summary
     print(f"run       {result.run_dir}")
     print(
-        f"epochs    {s.get('epochs_run')}  ({s.get('seconds_per_epoch')} s/epoch)  best {s.get('monitor')} {s.get('best_loss'):.4f} at epoch {s.get('best_epoch')}"
+        f"epochs    {s.get('epochs_run')}  ({s.get('seconds_per_epoch')} s/epoch)  best "
+        f"{s.get('monitor')} {s.get('best_loss'):.4f} at epoch {s.get('best_epoch')}"
         if s.get("best_loss") is not None
         else f"epochs    {s.get('epochs_run')}"
     )
@@ -426,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "augment",
-        help="the augmentation experiment: classifier arms (real, weighted, oversample, classic, +synthetic, synthetic only) over seeds",
+        help="the augmentation experiment: classifier arms (real, weighted, oversample, classic, "
+        "+synthetic, synthetic only) over seeds",
     )
     p.add_argument(
         "config", nargs="?", help="YAML file: data, classifier, train, generators (label: run dir), arms, ratio, seeds"

@@ -72,7 +72,8 @@ class ChestXrayArraysSource(Source):
                 raise BadFileError(self.path, f"{split}: {len(imgs)} images but {len(labels)} labels")
             if len(imgs) == 0:
                 ctx.notes.append(
-                    f"split {split!r} is empty in {self.path.name}; carve a patient-level one from train with --val-from-train"
+                    f"split {split!r} is empty in {self.path.name}; carve a patient-level one from "
+                    "train with --val-from-train"
                 )
                 continue
             files = z.get(f"{split}_files")
@@ -100,19 +101,28 @@ class ChestXrayArraysSource(Source):
 
 class ChestXrayFull64(ChestXrayArraysSource):
     name = "chest_xray_full_64"
-    description = "Kaggle chest X-ray, every official split (train/val/test 4,877/16/613) at 64 px, built from 224 px copies (MANIFEST section 9)"
+    description = (
+        "Kaggle chest X-ray, every official split (train/val/test 4,877/16/613) at 64 "
+        "px, built from 224 px copies (MANIFEST section 9)"
+    )
     default_path = "chest_xray_pneumonia/chest_xray_full_64.npz"
 
 
 class ChestXray64(ChestXrayArraysSource):
     name = "chest_xray_64"
-    description = "Kaggle chest X-ray train split (1,401 images) at 64 px from the native originals (MANIFEST section 7); no val/test"
+    description = (
+        "Kaggle chest X-ray train split (1,401 images) at 64 px from the native "
+        "originals (MANIFEST section 7); no val/test"
+    )
     default_path = "chest_xray_pneumonia/chest_xray_64.npz"
 
 
 class ChestXray128(ChestXrayArraysSource):
     name = "chest_xray_128"
-    description = "Kaggle chest X-ray train split (1,401 images) at 128 px from the native originals (MANIFEST section 7); no val/test"
+    description = (
+        "Kaggle chest X-ray train split (1,401 images) at 128 px from the native "
+        "originals (MANIFEST section 7); no val/test"
+    )
     default_path = "chest_xray_pneumonia/chest_xray_128.npz"
 
 
@@ -199,7 +209,8 @@ class MedMNISTSource(Source):
         dest = self.path
         if not os.access(dest.parent if dest.parent.exists() else dest.parent.parent, os.W_OK):
             raise MissingDataError(
-                f"{dest}: missing, and its folder is not writable for a download; download {url} there by hand or pass --data-dir"
+                f"{dest}: missing, and its folder is not writable for a download; download {url} "
+                "there by hand or pass --data-dir"
             )
         download(url, dest, md5=md5)
 
@@ -213,7 +224,8 @@ class MedMNISTSource(Source):
             if got != expected:
                 raise BadFileError(
                     self.path,
-                    f"md5 {got} is not the official {self.flag} {self.file_size} px file ({expected}); replace it, or set -o verify=none to use it anyway",
+                    f"md5 {got} is not the official {self.flag} {self.file_size} px file "
+                    f"({expected}); replace it, or set -o verify=none to use it anyway",
                 )
         z = load_npz(self.path, tuple(f"{s}_{k}" for s in SPLITS for k in ("images", "labels")))
         out = {}
@@ -240,7 +252,10 @@ class MedMNISTSource(Source):
 
 class PneumoniaMNIST(MedMNISTSource):
     name = "pneumoniamnist"
-    description = "PneumoniaMNIST (MedMNIST v2): paediatric chest X-rays, normal vs pneumonia, official splits 4,708/524/624 at 28 px"
+    description = (
+        "PneumoniaMNIST (MedMNIST v2): paediatric chest X-rays, normal vs pneumonia, "
+        "official splits 4,708/524/624 at 28 px"
+    )
     flag = "pneumoniamnist"
 
 

@@ -155,7 +155,8 @@ class DicomSeriesSource(_CTBase):
             chosen = series[self.series_uid]
         elif len(series) > 1:
             raise DataError(
-                f"{self.path}: {len(series)} DICOM series in one folder; pick one with -o series_uid=UID (found: {', '.join(series)})"
+                f"{self.path}: {len(series)} DICOM series in one folder; pick one with -o "
+                f"series_uid=UID (found: {', '.join(series)})"
             )
         else:
             chosen = next(iter(series.values()))

@@ -44,7 +44,8 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
     if missing:
         raise BadFileError(
             path,
-            f"CSV lacks columns {missing}; found {header[:6]}{'...' if len(header) > 6 else ''} (expected the NIH Data_Entry_2017 file)",
+            f"CSV lacks columns {missing}; found {header[:6]}{'...' if len(header) > 6 else ''} "
+            "(expected the NIH Data_Entry_2017 file)",
         )
     rows = list(reader)
     if not rows:
@@ -58,7 +59,10 @@ def split_findings(value: str) -> list[str]:
 
 class CXR14Source(Source):
     name = "cxr14"
-    description = "NIH ChestX-ray14: Data_Entry_2017*.csv[.gz] + images/ (multi-label, 14 conditions, patient-level splits); inspect works on the CSV alone"
+    description = (
+        "NIH ChestX-ray14: Data_Entry_2017*.csv[.gz] + images/ (multi-label, 14 "
+        "conditions, patient-level splits); inspect works on the CSV alone"
+    )
     default_path = "cxr14_sample"
     default_size = 64
     path_kind = "any"
@@ -81,7 +85,8 @@ class CXR14Source(Source):
         found = sorted(self.path.glob("Data_Entry_2017*.csv*"))
         if not found:
             raise MissingDataError(
-                f"{self.path}: no Data_Entry_2017*.csv[.gz] here; put the NIH label CSV in this folder or pass --path to it"
+                f"{self.path}: no Data_Entry_2017*.csv[.gz] here; put the NIH label CSV in this "
+                "folder or pass --path to it"
             )
         return found[-1]
 
@@ -156,7 +161,8 @@ class CXR14Source(Source):
         if not present:
             where = ", ".join(str(d) for d in self.image_dirs()) or str(self.folder / "images")
             raise MissingDataError(
-                f"{where}: no CXR14 PNG images found for the {len(rows)} CSV rows; put the NIH images there (or -o images=DIR). "
+                f"{where}: no CXR14 PNG images found for the {len(rows)} CSV rows; put the NIH "
+                "images there (or -o images=DIR). "
                 f"`radgen data inspect cxr14` works on the CSV alone"
             )
         split_of = self.official_split()
@@ -194,7 +200,8 @@ class CXR14Source(Source):
             )
         if missing:
             ctx.notes.append(
-                f"{missing} of {len(rows)} images named in the CSV are missing from the images folder; they are not loaded"
+                f"{missing} of {len(rows)} images named in the CSV are missing from the images "
+                "folder; they are not loaded"
             )
         if skipped_multi:
             ctx.notes.append(f"label_mode=single: {skipped_multi} rows with more than one finding were left out")

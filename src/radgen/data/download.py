@@ -34,7 +34,8 @@ def download(url: str, dest: Path, *, md5: str | None, timeout: float = 30.0) ->
                 got = md5sum(tmp)
                 if got != md5:
                     raise DataError(
-                        f"{url}: downloaded file has md5 {got}, expected {md5}; not saved (retry, or download it by hand to {dest})"
+                        f"{url}: downloaded file has md5 {got}, expected {md5}; not saved (retry, "
+                        f"or download it by hand to {dest})"
                     )
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         raise MissingDataError(

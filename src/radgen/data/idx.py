@@ -45,7 +45,8 @@ def read_idx(path: Path, *, expect_ndim: int | None = None) -> tuple[np.ndarray,
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in IDX_TYPES:
         raise BadFileError(
             path,
-            f"bad IDX magic number {raw[:4].hex() or '(empty)'}; expected 0000 + type code + ndim (e.g. 00000803 for images)",
+            f"bad IDX magic number {raw[:4].hex() or '(empty)'}; expected 0000 + type code + ndim "
+            "(e.g. 00000803 for images)",
         )
     dtype, ndim = IDX_TYPES[raw[2]], raw[3]
     if expect_ndim is not None and ndim != expect_ndim:
@@ -85,7 +86,8 @@ class IDXSource(Source):
             if cand.is_file():
                 return cand
         raise MissingDataError(
-            f"{self.path / (stem + '.gz')}: missing IDX file for dataset {self.name!r}; put the original file there (gzipped or not)"
+            f"{self.path / (stem + '.gz')}: missing IDX file for dataset {self.name!r}; put the "
+            "original file there (gzipped or not)"
         )
 
     def files(self) -> list[Path]:
@@ -104,7 +106,8 @@ class IDXSource(Source):
                     if md5 != self.payload_md5[stem]:
                         raise BadFileError(
                             f,
-                            f"decompressed payload md5 {md5} is not the official {self.payload_md5[stem]}; replace the file, or set -o verify=none",
+                            f"decompressed payload md5 {md5} is not the official "
+                            f"{self.payload_md5[stem]}; replace the file, or set -o verify=none",
                         )
                     checked[stem] = True
                 parts[kind] = arr

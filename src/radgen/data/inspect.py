@@ -18,7 +18,7 @@ def _stats(values: np.ndarray) -> dict[str, float]:
 
 def imbalance_ratio(counts: dict[str, int]) -> float | None:
     """Majority count / minority count (None when a class is empty or there is one class)."""
-    vals = [c for c in counts.values()]
+    vals = list(counts.values())
     if len(vals) < 2 or min(vals) == 0:
         return None
     return round(max(vals) / min(vals), 3)
@@ -96,7 +96,8 @@ def format_summary(s: dict[str, Any]) -> str:
     else:
         st = s["stored"]
         lines.append(
-            f"images    {st['height']}x{st['width']} px, {st['channels']} channel(s), stored as {st['dtype']}; task {s['task']}"
+            f"images    {st['height']}x{st['width']} px, {st['channels']} channel(s), stored as "
+            f"{st['dtype']}; task {s['task']}"
         )
         names = s["class_names"]
         width = max(8, *(len(n) for n in names))
@@ -130,7 +131,8 @@ def format_summary(s: dict[str, Any]) -> str:
             f"CSV {src['csv']}: {src['rows']} images, {src['patients']} patients, {src['conditions']} conditions",
         ]
         lines.append(
-            f"images found {src['images_found']}, missing {src['images_missing']} (folder: {src['images_folder'] or 'none'})"
+            f"images found {src['images_found']}, missing {src['images_missing']} (folder: "
+            f"{src['images_folder'] or 'none'})"
         )
         lines.append(f"{'condition':<22}{'images':>8}{'%':>8}")
         lines += [f"{r['condition']:<22}{r['images']:>8}{r['percent']:>8.2f}" for r in src["frequency"]]

@@ -197,7 +197,8 @@ def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, 
             notes.append("the official val split is kept as 'val_official'")
         splits["train"], splits["val"] = train, val
         notes.append(
-            f"val carved from train with val_from_train={cfg.val_from_train} (patient-level, class-stratified, seed {cfg.seed})"
+            f"val carved from train with val_from_train={cfg.val_from_train} (patient-level, "
+            f"class-stratified, seed {cfg.seed})"
         )
     if cfg.keep_classes:
         names = next(iter(splits.values())).class_names

@@ -32,7 +32,9 @@ def data_root(data_dir: str | os.PathLike | None = None) -> Path:
 
 
 def cache_dir(root: Path) -> Path:
-    """``RADGEN_CACHE_DIR``, else ``<data root>/.radgen_cache`` when writable, else ``~/.cache/radgen/preprocessed``."""
+    """``RADGEN_CACHE_DIR``, else ``<data root>/.radgen_cache`` when writable, else
+    ``~/.cache/radgen/preprocessed``.
+    """
     env = os.environ.get(ENV_CACHE_DIR)
     if env:
         return Path(env).expanduser()

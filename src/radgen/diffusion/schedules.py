@@ -36,14 +36,14 @@ def make_scheduler(
 ):
     from diffusers import DDIMScheduler, DDPMScheduler
 
-    common = dict(
-        num_train_timesteps=timesteps,
-        beta_schedule=_DIFFUSERS_NAME[schedule],
-        beta_start=beta_start,
-        beta_end=beta_end,
-        clip_sample=True,
-        prediction_type="epsilon",
-    )
+    common = {
+        "num_train_timesteps": timesteps,
+        "beta_schedule": _DIFFUSERS_NAME[schedule],
+        "beta_start": beta_start,
+        "beta_end": beta_end,
+        "clip_sample": True,
+        "prediction_type": "epsilon",
+    }
     if kind == "ddpm":
         return DDPMScheduler(variance_type="fixed_small", **common)
     if kind == "ddim":

@@ -89,7 +89,8 @@ def check_config(cfg: AugmentConfig) -> AugmentConfig:
         kind = arm.split(":", 1)[0]
         if kind not in ARM_KINDS:
             raise ConfigError(
-                f"arms: {arm!r} is not an arm; valid: {', '.join(ARM_KINDS)} (synthetic kinds take an optional :GENERATOR)"
+                f"arms: {arm!r} is not an arm; valid: {', '.join(ARM_KINDS)} (synthetic kinds take "
+                "an optional :GENERATOR)"
             )
         if kind in ("synthetic", "synthetic_only"):
             if not cfg.generators:
@@ -239,11 +240,13 @@ def load_generator(path: str | Path, splits: DataSplits):
     c = model.config
     if int(c.image_size) != train.image_size[0] or int(c.channels) != 1:
         raise ConfigError(
-            f"{path}: the generator makes {c.channels}x{c.image_size} px images but the classifier data are 1x{train.image_size[0]} px"
+            f"{path}: the generator makes {c.channels}x{c.image_size} px images but the classifier "
+            f"data are 1x{train.image_size[0]} px"
         )
     if not model.supports_labels:
         raise ConfigError(
-            f"{path}: model {c.name!r} is not class-conditional; augmentation needs labels (train it with model.conditional set)"
+            f"{path}: model {c.name!r} is not class-conditional; augmentation needs labels (train "
+            "it with model.conditional set)"
         )
     names = (meta.get("data") or {}).get("class_names")
     if names and tuple(names) != train.class_names:
@@ -281,7 +284,8 @@ def run_augment(
     for s in ("train", "val", "test"):
         if s not in splits or not len(splits[s]):
             raise ConfigError(
-                f"dataset {cfg.data.name!r} has no {s!r} split; the experiment needs train, val (data.val_from_train) and test"
+                f"dataset {cfg.data.name!r} has no {s!r} split; the experiment needs train, val "
+                "(data.val_from_train) and test"
             )
     real = (
         splits["train"]
@@ -412,7 +416,8 @@ def _ci(d: dict[str, float]) -> str:
 def summary_markdown(summary: dict[str, Any]) -> str:
     names = summary["class_names"]
     lines = [
-        f"Test split: {summary['splits']['test']}; train: {summary['splits']['train']}; val (patient-level, from train): {summary['splits']['val']}. "
+        f"Test split: {summary['splits']['test']}; train: {summary['splits']['train']}; val "
+        f"(patient-level, from train): {summary['splits']['val']}. "
         f"{summary['classifier']}, {summary['seeds']} seeds; mean ± std over seeds.",
         "",
         "| arm | train images | accuracy | balanced acc. | macro-F1 | AUROC | "
@@ -426,13 +431,13 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         )
         m = a["metrics"]
         lines.append(
-            f"| {arm} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | {_pm(m['macro_f1'])} | {_pm(m['auroc'])} | "
-            + " | ".join(_pm(m[f"recall/{c}"]) for c in names)
-            + " |"
+            f"| {arm} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | "
+            f"{_pm(m['macro_f1'])} | {_pm(m['auroc'])} | " + " | ".join(_pm(m[f"recall/{c}"]) for c in names) + " |"
         )
     lines += [
         "",
-        f"Paired difference with `{summary['baseline']}` (same seeds), mean and 95 % t interval over seeds; wins = seeds where the arm is better:",
+        f"Paired difference with `{summary['baseline']}` (same seeds), mean and 95 % t interval "
+        "over seeds; wins = seeds where the arm is better:",
         "",
         "| arm | Δ balanced acc. | Δ macro-F1 | Δ AUROC | wins (bal. acc.) |",
         "|---|---|---|---|---|",
@@ -441,7 +446,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         if "vs_baseline" in a:
             v = a["vs_baseline"]
             lines.append(
-                f"| {arm} | {_ci(v['balanced_accuracy'])} | {_ci(v['macro_f1'])} | {_ci(v['auroc'])} | {v['balanced_accuracy']['wins']}/{v['balanced_accuracy']['n']} |"
+                f"| {arm} | {_ci(v['balanced_accuracy'])} | {_ci(v['macro_f1'])} | "
+                f"{_ci(v['auroc'])} | "
+                f"{v['balanced_accuracy']['wins']}/{v['balanced_accuracy']['n']} |"
             )
     return "\n".join(lines) + "\n"
 
@@ -490,6 +497,7 @@ def plot_arms(
     return _save_figure(
         fig,
         path,
-        title=f"{summary['classifier']} on {summary['dataset']}, real test split: mean ± std over {summary['seeds']} seeds (dashed: {summary['baseline']})",
+        title=f"{summary['classifier']} on {summary['dataset']}, real test split: mean ± std over "
+        f"{summary['seeds']} seeds (dashed: {summary['baseline']})",
         dpi=110,
     )

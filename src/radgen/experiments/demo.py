@@ -70,7 +70,10 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> str:
-    return f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, {platform.system()} {platform.release()}"
+    return (
+        f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch "
+        f"threads, {platform.system()} {platform.release()}"
+    )
 
 
 def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
@@ -105,7 +108,9 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     for s in ("train", "val", "test"):
         if s not in splits:
             raise ConfigError(
-                f"dataset {settings.data!r} has no {s!r} split; the demo needs a labelled test split (use --data chest_xray_full_64, pneumoniamnist or a Kaggle folder with train/test)"
+                f"dataset {settings.data!r} has no {s!r} split; the demo needs a labelled test "
+                "split (use --data chest_xray_full_64, pneumoniamnist or a Kaggle folder with "
+                "train/test)"
             )
     train_set = splits["train"]
     save_class_grid(

@@ -133,8 +133,10 @@ def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
         "## Design document 002, Table 1: MLP VAE on MNIST (test set)",
         "",
         f"Dataset: MNIST from the original IDX files, 60,000 train (5 % held out for validation) / 10,000 test"
-        f"{' (quick: first 500 test images)' if ctx.quick else ''}. Encoder 784-256-256-z, Bernoulli decoder; BCE summed over the 784 pixels per image, "
-        f"KL summed over the z dimensions per image, both averaged over images; total = BCE + beta * KL, as in the document. "
+        f"{' (quick: first 500 test images)' if ctx.quick else ''}. Encoder 784-256-256-z, "
+        "Bernoulli decoder; BCE summed over the 784 pixels per image, "
+        "KL summed over the z dimensions per image, both averaged over images; total = BCE + beta "
+        "* KL, as in the document. "
         f"radgen trained {', '.join(map(str, epochs))} epoch(s) per model (the document: 300); batch 256, Adam 1e-4.",
         "",
         "| n (latent) | beta | BCE radgen | BCE 002 | KL radgen | KL 002 | total radgen | total 002 |",
@@ -143,7 +145,8 @@ def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
     for r in rows:
         p = r["paper"] or (None, None, None)
         lines.append(
-            f"| {r['latent']} | {r['beta']:g} | {r['bce']:.2f} | {_cell(p[0])} | {r['kl']:.2f} | {_cell(p[1])} | {r['total']:.2f} | {_cell(p[2])} |"
+            f"| {r['latent']} | {r['beta']:g} | {r['bce']:.2f} | {_cell(p[0])} | {r['kl']:.2f} | "
+            f"{_cell(p[1])} | {r['total']:.2f} | {_cell(p[2])} |"
         )
     lines += [""] + [f"![{cap}]({Path(path).relative_to(ctx.out)})" for cap, path in figures] + [""]
     return {"rows": rows, "markdown": "\n".join(lines) + "\n"}
@@ -159,7 +162,8 @@ SEED000_TRIALS = {  # trial: (settings as the document states them, FID, IS)
 
 @REPRODUCTIONS.register(
     "seed000-trials",
-    "design document 000, Trials 1-3: ResNet18-VAE on 64 px chest X-rays; reconstruction and generation grids, loss curves, every metric per feature extractor",
+    "design document 000, Trials 1-3: ResNet18-VAE on 64 px chest X-rays; reconstruction and "
+    "generation grids, loss curves, every metric per feature extractor",
 )
 def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.evaluation import evaluate_run
@@ -219,15 +223,22 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
     lines = [
         "## Design document 000, Trials 1-3: ResNet18-VAE on 64 px chest X-rays",
         "",
-        f"Data: the Kaggle chest X-ray pneumonia arrays at 64 px, replicated to 3 channels as in 000, 10 % of train (by patient) held out for validation; "
-        f"metrics on {n_eval} test images and as many samples. radgen trained {', '.join(str(r['epochs']) for r in rows)} epoch(s) per trial "
-        f"(the document: 100 / 200 / 100). L1 reconstruction (mean per pixel) x recon weight + KL (mean over latent dims) x KL weight, as 000 states.",
+        "Data: the Kaggle chest X-ray pneumonia arrays at 64 px, replicated to 3 channels as in "
+        "000, 10 % of train (by patient) held out for validation; "
+        f"metrics on {n_eval} test images and as many samples. radgen trained "
+        f"{', '.join(str(r['epochs']) for r in rows)} epoch(s) per trial "
+        "(the document: 100 / 200 / 100). L1 reconstruction (mean per pixel) x recon weight + KL "
+        "(mean over latent dims) x KL weight, as 000 states.",
         "",
-        "000 reports FID and IS from an ImageNet Inception-v3. Its FID values (0.27-0.63) are far below what any 64 px generator reaches on the standard "
-        "2048-d pool features (real-vs-real FIDs of disjoint chest X-ray sets are already larger), so they were not computed the standard way; "
-        "compare trends, not values. radgen reports a Frechet distance under each extractor it has, named after the extractor: "
+        "000 reports FID and IS from an ImageNet Inception-v3. Its FID values (0.27-0.63) are far "
+        "below what any 64 px generator reaches on the standard "
+        "2048-d pool features (real-vs-real FIDs of disjoint chest X-ray sets are already larger), "
+        "so they were not computed the standard way; "
+        "compare trends, not values. radgen reports a Frechet distance under each extractor it "
+        "has, named after the extractor: "
         + ("`inception` (FID, user-given pytorch-fid weights) and " if ctx.inception_weights else "")
-        + "`radgen-cnn001` (design document 001's CNN trained on the real training split: FD_radgen-cnn001, IS_radgen-cnn001 over its 2 classes, so IS <= 2). "
+        + "`radgen-cnn001` (design document 001's CNN trained on the real training split: "
+        "FD_radgen-cnn001, IS_radgen-cnn001 over its 2 classes, so IS <= 2). "
         + ("" if ctx.inception_weights else "Pass `--inception-weights FILE` for the FID column."),
         "",
     ]
@@ -304,7 +315,8 @@ def _sample_scores(model, test, *, n: int, seed: int = 0) -> dict[str, float]:
 
 @REPRODUCTIONS.register(
     "seed004-tables",
-    "design document 004, Tables 3-5: WGAN-GP, VAE-GAN, alpha-GAN and the VAE/GAN hybrid on MNIST and Fashion-MNIST (MMD, MS-SSIM), the hybrid's latent-size sweep, VAE vs hybrid likelihood",
+    "design document 004, Tables 3-5: WGAN-GP, VAE-GAN, alpha-GAN and the VAE/GAN hybrid on MNIST "
+    "and Fashion-MNIST (MMD, MS-SSIM), the hybrid's latent-size sweep, VAE vs hybrid likelihood",
 )
 def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.metrics.likelihood import bernoulli_bounds
@@ -356,22 +368,32 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
     lines = [
         "## Design document 004, Tables 3-5",
         "",
-        f"Data: MNIST and Fashion-MNIST from the original IDX files, 28 px, in [-1, 1] inside the GANs. Training as 004 Sec. 5 states it: Adam lr 1e-4, batch 32, "
-        f'"1000 iterations" (one epoch capped at 1000 batches; this run: {hybrid.summary["epochs_run"]} epoch(s){"" if limit is None else f" of at most {limit} batches"}). Architectures: DCGAN-style baselines at base width 32; the hybrid '
-        f"with 004's ResNet-block generator and critic (Tables 1-2) at widths 32/64/128 instead of 64/128/256 (a CPU budget), z = 1000 unless swept.",
+        "Data: MNIST and Fashion-MNIST from the original IDX files, 28 px, in [-1, 1] inside the "
+        "GANs. Training as 004 Sec. 5 states it: Adam lr 1e-4, batch 32, "
+        '"1000 iterations" (one epoch capped at 1000 batches; this run: '
+        f"{hybrid.summary['epochs_run']} "
+        f"epoch(s){'' if limit is None else f' of at most {limit} batches'}). Architectures: "
+        "DCGAN-style baselines at base width 32; the hybrid "
+        "with 004's ResNet-block generator and critic (Tables 1-2) at widths 32/64/128 instead of "
+        "64/128/256 (a CPU budget), z = 1000 unless swept.",
         "",
-        f"MMD: unbiased Gaussian-kernel MMD^2 on pixels in [0, 1], median-heuristic bandwidth, {n} samples vs {n} test images, printed x 10^-4 like 004 "
-        f"(004 does not state its kernel or bandwidth, so compare rankings, not values). MS-SSIM: mean over 200 random pairs of samples (lower = more diverse; the real test set's value beside it).",
+        f"MMD: unbiased Gaussian-kernel MMD^2 on pixels in [0, 1], median-heuristic bandwidth, {n} "
+        f"samples vs {n} test images, printed x 10^-4 like 004 "
+        "(004 does not state its kernel or bandwidth, so compare rankings, not values). MS-SSIM: "
+        "mean over 200 random pairs of samples (lower = more diverse; the real test set's value "
+        "beside it).",
         "",
         "### Table 3: MMD and MS-SSIM",
         "",
-        "| model | MMD x1e-4 MNIST radgen | MMD x1e-4 MNIST 004 | MS-SSIM MNIST radgen | MS-SSIM MNIST 004 | MMD x1e-4 Fashion radgen | MS-SSIM Fashion radgen |",
+        "| model | MMD x1e-4 MNIST radgen | MMD x1e-4 MNIST 004 | MS-SSIM MNIST radgen | MS-SSIM "
+        "MNIST 004 | MMD x1e-4 Fashion radgen | MS-SSIM Fashion radgen |",
         "|---|---|---|---|---|---|---|",
     ]
     for m, (p_mmd, p_ssim) in SEED004_TABLE3.items():
         a, b = table3[m]["mnist"], table3[m]["fashion_mnist"]
         lines.append(
-            f"| {SEED004_NAMES[m]} | {e4(a['mmd2'])} | {p_mmd} | {a['ms_ssim']:.3f} | {p_ssim} | {e4(b['mmd2'])} | {b['ms_ssim']:.3f} |"
+            f"| {SEED004_NAMES[m]} | {e4(a['mmd2'])} | {p_mmd} | {a['ms_ssim']:.3f} | {p_ssim} | "
+            f"{e4(b['mmd2'])} | {b['ms_ssim']:.3f} |"
         )
     real_m, real_f = table3["gvae"]["mnist"]["ms_ssim_real"], table3["gvae"]["fashion_mnist"]["ms_ssim_real"]
     lines += [
@@ -389,17 +411,25 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
         "",
         "### Table 5: VAE vs the hybrid (MNIST test set)",
         "",
-        f"Both models scored with one likelihood: the decoder's mean image as Bernoulli probabilities (the VAE's own likelihood; a plug-in one for the hybrid, "
-        f"which trains with L1), nats per image, K = {k} importance samples, {len(sub)} test images. 004's units are not stated (its log-likelihoods near -1.5 "
-        f"cannot be nats per MNIST image); reconstruction error here is the mean squared error per pixel of the decoded posterior mean. "
+        "Both models scored with one likelihood: the decoder's mean image as Bernoulli "
+        "probabilities (the VAE's own likelihood; a plug-in one for the hybrid, "
+        f"which trains with L1), nats per image, K = {k} importance samples, {len(sub)} test "
+        "images. 004's units are not stated (its log-likelihoods near -1.5 "
+        "cannot be nats per MNIST image); reconstruction error here is the mean squared error per "
+        "pixel of the decoded posterior mean. "
         f"The VAE is design document 002's MLP VAE (z = 64, beta = 1) trained with the hybrid's budget.",
         "",
         "| metric | VAE radgen | VAE 004 | hybrid radgen | hybrid 004 |",
         "|---|---|---|---|---|",
-        f"| log-likelihood (IWAE bound, K = {k}) | {v['log_px_iwae']:.2f} | {SEED004_TABLE5['log-likelihood'][0]} | {h['log_px_iwae']:.2f} | {SEED004_TABLE5['log-likelihood'][1]} |",
-        f"| reconstruction error (MSE per pixel) | {v['mse']:.4f} | {SEED004_TABLE5['reconstruction error'][0]:.4f} | {h['mse']:.4f} | {SEED004_TABLE5['reconstruction error'][1]:.5f} |",
+        f"| log-likelihood (IWAE bound, K = {k}) | {v['log_px_iwae']:.2f} | "
+        f"{SEED004_TABLE5['log-likelihood'][0]} | {h['log_px_iwae']:.2f} | "
+        f"{SEED004_TABLE5['log-likelihood'][1]} |",
+        f"| reconstruction error (MSE per pixel) | {v['mse']:.4f} | "
+        f"{SEED004_TABLE5['reconstruction error'][0]:.4f} | {h['mse']:.4f} | "
+        f"{SEED004_TABLE5['reconstruction error'][1]:.5f} |",
         f"| ELBO | {v['elbo']:.2f} | {SEED004_TABLE5['ELBO'][0]} | {h['elbo']:.2f} | {SEED004_TABLE5['ELBO'][1]} |",
-        f"| KL divergence | {v['kl']:.2f} | {SEED004_TABLE5['KL divergence'][0]} | {h['kl']:.2f} | {SEED004_TABLE5['KL divergence'][1]} |",
+        f"| KL divergence | {v['kl']:.2f} | {SEED004_TABLE5['KL divergence'][0]} | {h['kl']:.2f} | "
+        f"{SEED004_TABLE5['KL divergence'][1]} |",
         "",
     ]
     for m in SEED004_TABLE3:
@@ -424,7 +454,8 @@ def _train_limit(result) -> int | None:
 
 
 # --------------------------------------------------------------------------- cost: design document 003, Table 5
-# (label, family, model options, image size, channels, document, training images, batch; 003's parameter count and time per epoch on a T4 GPU)
+# (label, family, model options, image size, channels, document, training images, batch; 003's parameter count and
+# time per epoch on a T4 GPU)
 COST_ROWS: list[tuple[str, str, dict, int, int, str, int, int, int | None, str | None]] = [
     ("GAN (LSGAN, DCGAN nets)", "lsgan", {}, 64, 1, "003", 5216, 64, 6_402_880, "24 min"),
     ("GAN (LSGAN, DCGAN nets)", "lsgan", {}, 224, 1, "003", 5216, 64, None, None),
@@ -509,12 +540,17 @@ def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
     lines = [
         "## Design document 003, Table 5 (and every other family): parameters and training time per epoch",
         "",
-        "003 measured time per epoch on one NVIDIA T4 GPU; radgen measures this 2-core CPU, so compare the parameter counts, and the time columns only "
-        "with each other. Time per epoch = (engine seconds per image, mean over whole steps after one warm-up step, at the timed batch) x the document's "
-        "training-set size; at 224 / 128 px the timed batch is 8 (a CPU budget), which slightly overstates a batch-64 epoch. Training-set sizes: Kaggle chest "
-        "X-ray train 5,216 (003), minus the 10 % validation split (000, 001: 4,694), MNIST 60,000 (002, 004), Pancreas-CT slices ~7,000 (004).",
+        "003 measured time per epoch on one NVIDIA T4 GPU; radgen measures this 2-core CPU, so "
+        "compare the parameter counts, and the time columns only "
+        "with each other. Time per epoch = (engine seconds per image, mean over whole steps after "
+        "one warm-up step, at the timed batch) x the document's "
+        "training-set size; at 224 / 128 px the timed batch is 8 (a CPU budget), which slightly "
+        "overstates a batch-64 epoch. Training-set sizes: Kaggle chest "
+        "X-ray train 5,216 (003), minus the 10 % validation split (000, 001: 4,694), MNIST 60,000 "
+        "(002, 004), Pancreas-CT slices ~7,000 (004).",
         "",
-        "| model | doc | px | parameters radgen | parameters doc | min / epoch radgen (CPU) | time / epoch doc (T4) | timed |",
+        "| model | doc | px | parameters radgen | parameters doc | min / epoch radgen (CPU) | time "
+        "/ epoch doc (T4) | timed |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -525,13 +561,17 @@ def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
         )
         timed = f"{r['timed_steps']} x batch {r['timed_batch']}" if "timed_batch" in r else "—"
         lines.append(
-            f"| {r['label']} | {r['document']} | {r['image_size']} x{r['channels']} | {r['parameters']:,} | {'—' if r['paper_parameters'] is None else format(r['paper_parameters'], ',')} "
+            f"| {r['label']} | {r['document']} | {r['image_size']} x{r['channels']} | "
+            f"{r['parameters']:,} | "
+            f"{'—' if r['paper_parameters'] is None else format(r['paper_parameters'], ',')} "
             f"| {t} | {r['paper_time'] or '—'} | {timed} |"
         )
     lines += [
         "",
-        "003's GAN (6.40 M parameters) matches a 64 px DCGAN pair (radgen's LSGAN at 64 px: 6.34 M) although 003 says images were resized to 224; "
-        "both sizes are listed. radgen's conv VAE and GM-VAE use their own encoders (003: a VGG-style encoder and a pretrained VGG16), hence fewer parameters.",
+        "003's GAN (6.40 M parameters) matches a 64 px DCGAN pair (radgen's LSGAN at 64 px: 6.34 "
+        "M) although 003 says images were resized to 224; "
+        "both sizes are listed. radgen's conv VAE and GM-VAE use their own encoders (003: a "
+        "VGG-style encoder and a pretrained VGG16), hence fewer parameters.",
         "",
     ]
     return {"rows": rows, "markdown": "\n".join(lines) + "\n"}

@@ -88,8 +88,10 @@ def find_inception_weights(path: str | None = None) -> Path:
         if c.is_file():
             return c
     raise MissingDataError(
-        f"the 'inception' extractor needs the TF-ported Inception-v3 FID weights ({INCEPTION_FILES[0]}, as used by pytorch-fid); "
-        f"radgen does not download them: fetch {INCEPTION_URL} and pass --inception-weights PATH (or set RADGEN_INCEPTION_WEIGHTS, "
+        "the 'inception' extractor needs the TF-ported Inception-v3 FID weights "
+        f"({INCEPTION_FILES[0]}, as used by pytorch-fid); "
+        f"radgen does not download them: fetch {INCEPTION_URL} and pass --inception-weights PATH "
+        "(or set RADGEN_INCEPTION_WEIGHTS, "
         f"or put it in {hub}); without it radgen reports FD under its other extractors and never a number named FID"
     )
 
@@ -112,7 +114,8 @@ def load_fid_inception(path: Path):
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise ConfigError(
-            f"{path}: cannot be read as Inception-v3 weights ({type(exc).__name__}: {exc}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
+            f"{path}: cannot be read as Inception-v3 weights ({type(exc).__name__}: {exc}); "
+            f"expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
         ) from None
     if not isinstance(state, dict):
         raise ConfigError(
@@ -122,14 +125,16 @@ def load_fid_inception(path: Path):
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
         raise ConfigError(
-            f"{path}: not the FID Inception-v3 weights (missing {missing[:3]}, unexpected {unexpected[:3]}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
+            f"{path}: not the FID Inception-v3 weights (missing {missing[:3]}, unexpected "
+            f"{unexpected[:3]}); expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
         )
     return net.eval()
 
 
 @FEATURES.register(
     "inception",
-    "Inception-v3 pool3 (2048-d), TF-ported FID weights from a user-given file; the only extractor whose distance is called FID",
+    "Inception-v3 pool3 (2048-d), TF-ported FID weights from a user-given file; the only extractor "
+    "whose distance is called FID",
 )
 def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtractor:
     """pool3 features of the TF-ported Inception-v3. Its Frechet distance is named ``FID`` only
@@ -145,7 +150,8 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     }
     if not verified:
         record["note"] = (
-            f"sha256 {digest[:16]}... does not start with {INCEPTION_SHA256_PREFIX}: not the published FID weights, so the distance is not called FID"
+            f"sha256 {digest[:16]}... does not start with {INCEPTION_SHA256_PREFIX}: not the "
+            "published FID weights, so the distance is not called FID"
         )
 
     def fn(x: torch.Tensor) -> torch.Tensor:
@@ -164,7 +170,8 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
 
 @FEATURES.register(
     "radgen-cnn001",
-    "design document 001's CNN trained by radgen on the real training split; penultimate 128-d features (FD_radgen-cnn001)",
+    "design document 001's CNN trained by radgen on the real training split; penultimate 128-d "
+    "features (FD_radgen-cnn001)",
 )
 def cnn001_extractor(
     *,

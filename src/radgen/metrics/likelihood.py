@@ -60,7 +60,8 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
     c = model.config
     if not hasattr(model, "posterior") or c.recon_loss != "bce" or c.recon_reduction != "sum":
         raise ConfigError(
-            f"the IWAE bound needs a Bernoulli likelihood (recon_loss=bce, recon_reduction=sum); {c.name!r} uses {getattr(c, 'recon_loss', '?')}/{getattr(c, 'recon_reduction', '?')}"
+            "the IWAE bound needs a Bernoulli likelihood (recon_loss=bce, recon_reduction=sum); "
+            f"{c.name!r} uses {getattr(c, 'recon_loss', '?')}/{getattr(c, 'recon_reduction', '?')}"
         )
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -87,7 +88,9 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
 
 
 def _gaussian_encoder(model):
-    """(posterior(x, y) -> (mu, logvar), decoder_mean(z, y) -> probabilities in (0, 1), log_prior(z, y)) for any Gaussian-encoder model."""
+    """(posterior(x, y) -> (mu, logvar), decoder_mean(z, y) -> probabilities in (0, 1), log_prior(z, y)) for
+    any Gaussian-encoder model.
+    """
     if hasattr(model, "posterior") and hasattr(model, "decode"):  # the VAE family
         return (
             (lambda x, y: model.posterior(x, y)),
@@ -99,7 +102,8 @@ def _gaussian_encoder(model):
     ):  # VAE-GAN, the 004 hybrid
         from radgen.nn.gan import to_unit
 
-        lab = lambda y: y if model.k else None
+        def lab(y):
+            return y if model.k else None
 
         def post(x, y):
             out = model.encode(x, lab(y))

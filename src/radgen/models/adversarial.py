@@ -86,7 +86,8 @@ class AdversarialModel(GenerativeModel):
         self._low_d_epochs = self._low_d_epochs + 1 if epoch_logs[self.d_loss_key] < D_COLLAPSE_LOSS else 0
         if self._low_d_epochs >= D_COLLAPSE_EPOCHS:
             return (
-                f"{self.d_loss_key} has stayed below {D_COLLAPSE_LOSS} for {self._low_d_epochs} epochs: the discriminator wins and the "
+                f"{self.d_loss_key} has stayed below {D_COLLAPSE_LOSS} for {self._low_d_epochs} "
+                "epochs: the discriminator wins and the "
                 f"generator gets no signal; lower the discriminator's lr (train.lr_groups) or raise generator steps"
             )
         return None
@@ -114,7 +115,8 @@ class LSGANConfig(AdversarialConfig):
 
 @register_model(
     "lsgan",
-    "least-squares GAN (Mao et al. 2017) on DCGAN networks (Radford et al. 2016), design document 003; class-conditional option",
+    "least-squares GAN (Mao et al. 2017) on DCGAN networks (Radford et al. 2016), design document "
+    "003; class-conditional option",
 )
 class LSGAN(AdversarialModel):
     Config = LSGANConfig
@@ -160,12 +162,16 @@ class WGANGPConfig(AdversarialConfig):
 
 @register_model(
     "wgan_gp",
-    "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), critic without BatchNorm; a baseline of design document 004",
+    "Wasserstein GAN with gradient penalty (Gulrajani et al. 2017), critic without BatchNorm; a "
+    "baseline of design document 004",
 )
 class WGANGP(AdversarialModel):
     Config = WGANGPConfig
     d_loss_key = None  # a critic's loss is not bounded below by 0: no "D wins" test
-    loss_statement = "WGAN-GP: critic = E[D(G(z))] - E[D(x)] + lambda E[(||grad D(x_hat)||_2 - 1)^2], generator = -E[D(G(z))], means over the batch"
+    loss_statement = (
+        "WGAN-GP: critic = E[D(G(z))] - E[D(x)] + lambda E[(||grad D(x_hat)||_2 - "
+        "1)^2], generator = -E[D(G(z))], means over the batch"
+    )
 
     def __init__(self, config: WGANGPConfig):
         super().__init__(config)

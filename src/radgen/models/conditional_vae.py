@@ -36,7 +36,8 @@ class CVAEConfig(LatentVAEConfig):
 
 @register_model(
     "cvae",
-    "conditional VAE (Sohn et al. 2015), design document 001: label in encoder and decoder, optional learned prior p(z|y)",
+    "conditional VAE (Sohn et al. 2015), design document 001: label in encoder and decoder, "
+    "optional learned prior p(z|y)",
 )
 class ConditionalVAE(GaussianVAE):
     Config = CVAEConfig

@@ -51,7 +51,8 @@ class DDPMConfig(ModelConfig):
 
 @register_model(
     "ddpm",
-    "DDPM (Ho et al. 2020), design document 001: diffusers UNet, T=200 linear schedule, class-conditional with classifier-free guidance, DDIM, EMA",
+    "DDPM (Ho et al. 2020), design document 001: diffusers UNet, T=200 linear schedule, "
+    "class-conditional with classifier-free guidance, DDIM, EMA",
 )
 class DDPM(GenerativeModel):
     Config = DDPMConfig
@@ -66,11 +67,13 @@ class DDPM(GenerativeModel):
         levels = len(c.block_out_channels)
         if size % 2 ** (levels - 1):
             raise ConfigError(
-                f"image size {size} is not divisible by 2^{levels - 1} for a {levels}-level UNet; use model.block_out_channels with fewer levels (28 px: [32, 64, 128])"
+                f"image size {size} is not divisible by 2^{levels - 1} for a {levels}-level UNet; "
+                "use model.block_out_channels with fewer levels (28 px: [32, 64, 128])"
             )
         if any(w % c.norm_groups for w in c.block_out_channels):
             raise ConfigError(
-                f"model.block_out_channels {c.block_out_channels} must all be divisible by model.norm_groups={c.norm_groups}"
+                f"model.block_out_channels {c.block_out_channels} must all be divisible by "
+                f"model.norm_groups={c.norm_groups}"
             )
         res = [size // 2**i for i in range(levels)]
         down = tuple("AttnDownBlock2D" if r in c.attention_resolutions else "DownBlock2D" for r in res)

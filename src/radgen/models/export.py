@@ -52,7 +52,8 @@ def load_exported(
     cfg_path, w_path = folder / "config.yaml", folder / "weights.safetensors"
     if not cfg_path.is_file() or not w_path.is_file():
         raise MissingDataError(
-            f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a run directory or its export/ folder"
+            f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a "
+            "run directory or its export/ folder"
         )
     meta = yaml.safe_load(cfg_path.read_text())
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:

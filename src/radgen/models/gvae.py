@@ -46,7 +46,8 @@ class GVAE(GaussianEncoderGAN):
     Config = GVAEConfig
     d_loss_key = None
     loss_statement = (
-        "GVAE (004): encoder+generator = -E[D(G(z_p))] - E[D(G(z_q))] + recon_weight * L1 (mean per pixel) + beta * KL (sum over dims); "
+        "GVAE (004): encoder+generator = -E[D(G(z_p))] - E[D(G(z_q))] + recon_weight * L1 (mean "
+        "per pixel) + beta * KL (sum over dims); "
         "critic = (E[D(G(z_p))] + E[D(G(z_q))])/2 - E[D(x)] + lambda * GP; means over the batch"
     )
 

@@ -69,8 +69,14 @@ class GaussianVAE(GenerativeModel):
     @property
     def loss_statement(self) -> str:  # type: ignore[override]
         c = self.config
-        recon = f"{c.recon_loss.upper()} {'summed' if c.recon_reduction == 'sum' else 'averaged'} over C*H*W pixels per image, mean over the batch, x recon_weight={c.recon_weight}"
-        kl = f"KL {'summed' if c.kl_reduction == 'sum' else 'averaged'} over {c.latent_dim} latent dims per image, mean over the batch, x beta={c.beta}"
+        recon = (
+            f"{c.recon_loss.upper()} {'summed' if c.recon_reduction == 'sum' else 'averaged'} "
+            f"over C*H*W pixels per image, mean over the batch, x recon_weight={c.recon_weight}"
+        )
+        kl = (
+            f"KL {'summed' if c.kl_reduction == 'sum' else 'averaged'} over {c.latent_dim} latent "
+            f"dims per image, mean over the batch, x beta={c.beta}"
+        )
         extra = []
         if c.kl_warmup_epochs:
             extra.append(f"beta warmed up linearly over {c.kl_warmup_epochs} epochs")

@@ -101,12 +101,14 @@ class AlphaGANConfig(AdversarialConfig):
 
 @register_model(
     "alpha_gan",
-    "alpha-GAN (Rosca et al. 2017): encoder, generator, image and code discriminators; a baseline of design document 004",
+    "alpha-GAN (Rosca et al. 2017): encoder, generator, image and code discriminators; a baseline "
+    "of design document 004",
 )
 class AlphaGAN(AdversarialModel):
     Config = AlphaGANConfig
     loss_statement = (
-        "alpha-GAN: autoencoder = lambda * L1 (mean per pixel) + BCE GAN loss on G(E(x)), G(z) + BCE code loss on E(x); "
+        "alpha-GAN: autoencoder = lambda * L1 (mean per pixel) + BCE GAN loss on G(E(x)), G(z) + "
+        "BCE code loss on E(x); "
         "discriminators = BCE real vs fake; means over the batch"
     )
 

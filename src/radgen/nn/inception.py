@@ -27,7 +27,9 @@ class BasicConv2d(nn.Module):
 
     @torch.no_grad()
     def fold_batchnorm(self) -> None:
-        """Fold the (eval-mode) BatchNorm into the convolution: w' = w * g / sqrt(v + eps), b' = beta - m * g / sqrt(v + eps)."""
+        """Fold the (eval-mode) BatchNorm into the convolution: w' = w * g / sqrt(v + eps), b' = beta - m * g
+        / sqrt(v + eps).
+        """
         bn = self.bn
         if not isinstance(bn, nn.BatchNorm2d):
             return

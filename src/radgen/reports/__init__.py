@@ -57,7 +57,8 @@ def collect(paths: list[str | Path]) -> dict[str, Any]:
             add_run(p.parent)
         else:
             raise MissingDataError(
-                f"{p}: not a radgen demo, training run, augmentation or evaluation directory (expected demo.json, run.json, results.json or eval-*/metrics.json)"
+                f"{p}: not a radgen demo, training run, augmentation or evaluation directory "
+                "(expected demo.json, run.json, results.json or eval-*/metrics.json)"
             )
     return found
 
@@ -82,7 +83,8 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
         splits = d["splits"]
         classes = list(next(iter(splits.values())).keys())
         lines += [
-            f"`{d['name']}` ({d['path']}), {d['image_size'][0]}x{d['image_size'][1]} px. The validation split is patient-level, carved from train (10 %); no patient is in both.",
+            f"`{d['name']}` ({d['path']}), {d['image_size'][0]}x{d['image_size'][1]} px. The "
+            "validation split is patient-level, carved from train (10 %); no patient is in both.",
             "",
         ]
         lines += ["| split | " + " | ".join(classes) + " | total |", "|---|" + "---|" * (len(classes) + 1)]
@@ -97,7 +99,8 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
     for run in found["runs"]:
         info = _json(run / "run.json")["data"]
         lines.append(
-            f"- `{run.name}`: `{info['name']}`, {info['image_size'][0]} px, splits {info['splits']}, classes {info['class_names']}"
+            f"- `{run.name}`: `{info['name']}`, {info['image_size'][0]} px, splits "
+            f"{info['splits']}, classes {info['class_names']}"
         )
     return lines + [""]
 
@@ -115,7 +118,10 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         info = _json(run / "run.json")
         s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
         lines.append(
-            f"| {info['model']} | `{run.name}` | {info['parameters']:,} | {s.get('epochs_run', 'n/a')} | {s.get('seconds_per_epoch', 'n/a')} | {s.get('train_seconds', 'n/a')} | {s.get('best_checkpoint', 'n/a')} | {info['losses']} |"
+            f"| {info['model']} | `{run.name}` | {info['parameters']:,} | "
+            f"{s.get('epochs_run', 'n/a')} | {s.get('seconds_per_epoch', 'n/a')} | "
+            f"{s.get('train_seconds', 'n/a')} | {s.get('best_checkpoint', 'n/a')} | "
+            f"{info['losses']} |"
         )
     lines.append("")
     for run in found["runs"]:
@@ -168,7 +174,7 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     if not evals:
         return []
     rows, extractor, dist = [], None, "FD"
-    for run, e in evals:
+    for _run, e in evals:
         m = _json(e / "metrics.json")
         dist, cells = _eval_row(m)
         rows.append(f"| {m['model']} | {m['n_generated']} / {m['n_real']} | " + " | ".join(cells) + " |")
@@ -186,24 +192,32 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     lines = [
         "## Sample quality",
         "",
-        f"Generated images (with the real split's class proportions) against real test images. `{dist}`: Fréchet distance in the features of {what}{caveat}. "
-        "Precision / recall / density / coverage: Naeem et al. 2020, k = 5, same features. MMD²: Gaussian kernel on pixels, bandwidth by the median heuristic. "
-        "MS-SSIM: mean over random pairs, lower = more diverse. Close: fraction of generated images closer to the training set than 95 % of real test images are "
-        "(in pixels this also catches blur). Copies: fraction whose distance to the training set, divided by their distance to as many unseen real images, "
-        "is below the 5 % quantile of that ratio for other real images (a copy has a ratio near 0, a blurry or novel image near 1; about 0.05 = copies nothing).",
+        "Generated images (with the real split's class proportions) against real test images. "
+        f"`{dist}`: Fréchet distance in the features of {what}{caveat}. "
+        "Precision / recall / density / coverage: Naeem et al. 2020, k = 5, same features. MMD²: "
+        "Gaussian kernel on pixels, bandwidth by the median heuristic. "
+        "MS-SSIM: mean over random pairs, lower = more diverse. Close: fraction of generated "
+        "images closer to the training set than 95 % of real test images are "
+        "(in pixels this also catches blur). Copies: fraction whose distance to the training set, "
+        "divided by their distance to as many unseen real images, "
+        "is below the 5 % quantile of that ratio for other real images (a copy has a ratio near 0, "
+        "a blurry or novel image near 1; about 0.05 = copies nothing).",
         "",
-        f"| model | N gen / real | {dist} [95 % CI] | KD | precision | recall | density | coverage | MMD² | MS-SSIM gen / real | close (pixels) | close (features) | copies (pixels) | copies (features) |",
+        f"| model | N gen / real | {dist} [95 % CI] | KD | precision | recall | density | coverage "
+        "| MMD² | MS-SSIM gen / real | close (pixels) | close (features) | copies (pixels) | "
+        "copies (features) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
     ]
-    for run, e in evals:
+    for _run, e in evals:
         m = _json(e / "metrics.json")
         if "likelihood" in m and "elbo_terms" in m["likelihood"]:
             t = m["likelihood"]["elbo_terms"]
             iw = m["likelihood"].get("iwae_k50", {})
             lines.append(
-                f"- {m['model']}: test reconstruction / KL / loss ({t['recon_kind']}) {_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])}"
+                f"- {m['model']}: test reconstruction / KL / loss ({t['recon_kind']}) "
+                f"{_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])}"
                 + (
                     f"; IWAE log p(x) ≥ {_fmt(iw['log_px_bound'])} nats (K = 50), {_fmt(iw['bits_per_dim'])} bits/dim"
                     if "log_px_bound" in iw
@@ -212,7 +226,8 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
             )
     lines += [
         "",
-        "### Memorization: the generated images closest to the training set (top) and their nearest training images (bottom)",
+        "### Memorization: the generated images closest to the training set (top) and their "
+        "nearest training images (bottom)",
         "",
     ]
     for run, e in evals:
@@ -231,9 +246,12 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
         lines += [
             "## Does synthetic data help the classifier?",
             "",
-            "Arms: `real` (as is), `weighted` (class-weighted loss), `oversample` (minority oversampling), `classic` (affine + intensity augmentation), "
-            "`+G` (real plus synthetic minority images from generator G up to 1:1), `G only` (trained on synthetic images only, tested on real). "
-            "Model selection and early stopping on the patient-level validation split; the test split is never seen in training.",
+            "Arms: `real` (as is), `weighted` (class-weighted loss), `oversample` (minority "
+            "oversampling), `classic` (affine + intensity augmentation), "
+            "`+G` (real plus synthetic minority images from generator G up to 1:1), `G only` "
+            "(trained on synthetic images only, tested on real). "
+            "Model selection and early stopping on the patient-level validation split; the test "
+            "split is never seen in training.",
             "",
             summary_markdown(s),
             "",
@@ -280,7 +298,8 @@ def render_markdown(found: dict[str, Any], out: Path) -> str:
     if demo:
         sec = demo["seconds"]
         head.append(
-            f"Created {demo['created']} on {demo['machine']}. Wall time {sec.get('total_before_report', float('nan')) / 60:.1f} min: "
+            f"Created {demo['created']} on {demo['machine']}. Wall time "
+            f"{sec.get('total_before_report', float('nan')) / 60:.1f} min: "
             + ", ".join(f"{k} {v:.0f} s" for k, v in sec.items() if k != "total_before_report")
             + "."
         )
@@ -291,7 +310,8 @@ def render_markdown(found: dict[str, Any], out: Path) -> str:
             )
     else:
         head.append(
-            f"Created {datetime.now().isoformat(timespec='seconds')} from {len(found['runs'])} run(s) and {len(found['augments'])} augmentation experiment(s)."
+            f"Created {datetime.now().isoformat(timespec='seconds')} from {len(found['runs'])} "
+            f"run(s) and {len(found['augments'])} augmentation experiment(s)."
         )
     head.append("")
     parts = (

@@ -15,11 +15,22 @@ import re
 from pathlib import Path
 
 _IMG = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
-_STYLE = """body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:.6em 0;font-size:.88em}th,td{border:1px solid #ccc;padding:.25em .55em;text-align:left}th{background:#f3f3f3}
-tr:nth-child(even) td{background:#fafafa}img{max-width:100%;border:1px solid #eee;margin:.3em 0}figure{margin:.6em 0}figcaption{font-size:.85em;color:#555}
-pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:.82em}code{background:#f3f3f3;padding:0 .2em}blockquote{border-left:3px solid #e0a800;margin:.5em 0;padding:.1em .8em;background:#fff8e1}
-h1{border-bottom:2px solid #333}h2{border-bottom:1px solid #ccc;margin-top:1.6em}"""
+_STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
+th,td{border:1px solid #ccc;padding:.25em .55em;text-align:left}
+th{background:#f3f3f3}
+tr:nth-child(even) td{background:#fafafa}
+img{max-width:100%;border:1px solid #eee;margin:.3em 0}
+figure{margin:.6em 0}
+figcaption{font-size:.85em;color:#555}
+pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:.82em}
+code{background:#f3f3f3;padding:0 .2em}
+blockquote{border-left:3px solid #e0a800;margin:.5em 0;padding:.1em .8em;background:#fff8e1}
+h1{border-bottom:2px solid #333}
+h2{border-bottom:1px solid #ccc;margin-top:1.6em}
+"""
 
 
 def _inline(text: str) -> str:
@@ -63,7 +74,8 @@ def markdown_to_html(md: str, *, base: Path, title: str = "radgen report") -> st
         img = _IMG.match(line.strip())
         if img:
             body.append(
-                f'<figure><img src="{embed_image(img["src"], base)}" alt="{html.escape(img["alt"])}"><figcaption>{html.escape(img["alt"])}</figcaption></figure>'
+                f'<figure><img src="{embed_image(img["src"], base)}" '
+                f'alt="{html.escape(img["alt"])}"><figcaption>{html.escape(img["alt"])}</figcaption></figure>'
             )
             i += 1
             continue
@@ -102,7 +114,8 @@ def markdown_to_html(md: str, *, base: Path, title: str = "radgen report") -> st
             i += 1
         body.append("<p>" + " ".join(para) + "</p>")
     return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n'
+        '<!DOCTYPE html>\n<html lang="en"><head><meta '
+        f'charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n'
         + "\n".join(body)
         + "\n</body></html>\n"
     )

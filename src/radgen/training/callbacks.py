@@ -51,7 +51,8 @@ class SampleGrids(L.Callback):
             pl_module.pending_row["samples/ms_ssim"] = round(div, 4)
             if div > MS_SSIM_COLLAPSE:
                 pl_module.pending_row["warning"] = (
-                    f"samples are nearly identical (mean pairwise MS-SSIM {div:.3f} > {MS_SSIM_COLLAPSE}): mode collapse"
+                    f"samples are nearly identical (mean pairwise MS-SSIM {div:.3f} > "
+                    f"{MS_SSIM_COLLAPSE}): mode collapse"
                 )
 
 

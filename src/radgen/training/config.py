@@ -28,7 +28,9 @@ class TrainConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
     fused_optimizer: bool | None = (
-        None  # null: torch's fused Adam/AdamW kernel where every parameter allows it (CPU, CUDA); false: the per-tensor loop
+        # null: torch's fused Adam/AdamW kernel where every parameter allows it (CPU, CUDA); false: the per-tensor
+        # loop
+        None
     )
     gradient_clip: float | None = None  # max global grad norm per optimizer step; null = off
     early_stopping_patience: int | None = None  # epochs without improvement of the monitored loss

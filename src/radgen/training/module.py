@@ -276,7 +276,9 @@ class EngineModule(L.LightningModule):
     training_step.__signature__ = inspect.signature(training_step)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
-        """(images, labels) to the device: nothing to do on the CPU; asynchronous copies from pinned memory on a GPU."""
+        """(images, labels) to the device: nothing to do on the CPU; asynchronous copies from pinned memory
+        on a GPU.
+        """
         if self.cfg.channels_last:
             batch = (batch[0].contiguous(memory_format=torch.channels_last), *batch[1:])
         if device.type == "cpu":

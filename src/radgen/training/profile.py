@@ -8,8 +8,9 @@ that the loader's fetch and every per-step hook are included:
 * ``engine_step_times``: radgen's Lightning ``EngineModule`` in an ``L.Trainer`` with the
   trainer options and callbacks ``radgen train`` uses (checkpoints, sample grids; no progress bar);
 * ``plain_step_times``: the loop a careful PyTorch user writes for the same model: one Adam
-  per optimizer group (built as the engine builds it, fused kernel included), the other groups' parameters frozen while a group steps (what the
-  engine's ``toggle_optimizer`` does), ``zero_grad(set_to_none=True)``, backward, step;
+  per optimizer group (built as the engine builds it, fused kernel included), the other groups'
+  parameters frozen while a group steps (what the engine's ``toggle_optimizer`` does),
+  ``zero_grad(set_to_none=True)``, backward, step;
 * ``loader_batch_times``: iterating the loader alone.
 """
 
@@ -52,7 +53,9 @@ class StepTiming:
 
 
 def random_images(n: int, *, image_size: int, channels: int = 1, num_classes: int = 2, seed: int = 0) -> ImageSet:
-    """``n`` uint8 noise images with random labels: a stand-in split for timing (stored as 1 channel, like every radgen split)."""
+    """``n`` uint8 noise images with random labels: a stand-in split for timing (stored as 1 channel, like
+    every radgen split).
+    """
     g = torch.Generator().manual_seed(seed)
     pixels = torch.randint(0, 256, (n, 1, image_size, image_size), dtype=torch.uint8, generator=g)
     labels = torch.randint(0, num_classes, (n,), generator=g)
@@ -168,7 +171,8 @@ def engine_step_times(
     n_batches = steps + warmup + 1
     if len(images) < n_batches * batch_size:
         raise ValueError(
-            f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of {batch_size}; got {len(images)}"
+            f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of "
+            f"{batch_size}; got {len(images)}"
         )
     by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
     model = prepare_for_speed(model, cfg)  # channels_last weights, compiled forward: as radgen train does

@@ -113,7 +113,9 @@ SEED_ENV = "RADGEN_SEED"
 
 
 def _ddp_worker() -> bool:
-    """True in a process other than global rank 0 of a distributed launch (Lightning's DDP launcher, torchrun, SLURM)."""
+    """True in a process other than global rank 0 of a distributed launch (Lightning's DDP launcher,
+    torchrun, SLURM).
+    """
     if "RANK" in os.environ:
         return os.environ["RANK"] != "0"
     return os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0"
@@ -165,7 +167,8 @@ def engine_callbacks(
 
 def prepare_for_speed(model: GenerativeModel, t) -> GenerativeModel:
     """``train.channels_last``: NHWC weights (and batches, in the engine) for tensor-core convolutions;
-    ``train.compile``: the model's forward through ``torch.compile`` (the module and its state dict stay as they are)."""
+    ``train.compile``: the model's forward through ``torch.compile`` (the module and its state dict stay as
+    they are)."""
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     if t.compile:
@@ -202,7 +205,8 @@ def train(
     model_cfg = cfg.model_config()
     if train_set.task != "multiclass" and getattr(model_cfg, "conditional", "none") != "none":
         raise ConfigError(
-            f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label data (e.g. cxr14 with -o label_mode=single)"
+            f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label "
+            "data (e.g. cxr14 with -o label_mode=single)"
         )
     model = build_model(
         model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes
@@ -220,7 +224,8 @@ def train(
     if resume is None and not worker:
         if (run_dir / "config.yaml").exists():
             raise ConfigError(
-                f"{run_dir} already holds a run; unset {RUN_DIR_ENV} or name a new directory (a run never overwrites another)"
+                f"{run_dir} already holds a run; unset {RUN_DIR_ENV} or name a new directory (a "
+                "run never overwrites another)"
             )
         write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     n_params = sum(p.numel() for p in model.parameters())
@@ -250,9 +255,9 @@ def train(
         write_json(
             run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info
         )
+        losses = model.describe_losses()
         print(
-            f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {model.describe_losses()})",
-            file=sys.stderr,
+            f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {losses})", file=sys.stderr
         )
 
     t = cfg.train
@@ -287,7 +292,8 @@ def train(
         monitor = "last epoch"
         if t.early_stopping_patience:
             raise ConfigError(
-                f"train.early_stopping_patience needs a loss that ranks checkpoints; {model.config.name!r} is adversarial, remove it"
+                "train.early_stopping_patience needs a loss that ranks checkpoints; "
+                f"{model.config.name!r} is adversarial, remove it"
             )
     callbacks = engine_callbacks(
         t,
