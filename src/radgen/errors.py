@@ -38,6 +38,43 @@ class BadFileError(DataError):
         super().__init__(f"{self.path}: {problem}")
 
 
+class OutputError(RadgenError):
+    """An output cannot be written: full disk, read-only or missing folder, a file where a folder should be."""
+
+    @staticmethod
+    def is_disk_full(exc: BaseException) -> bool:
+        """True for the ways writers report a full disk: ENOSPC, and torch.save's "unexpected pos" (zip writer)."""
+        import errno
+
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(exc)
+        return "unexpected pos" in text or "No space left" in text or "file write failed" in text
+
+    @classmethod
+    def from_os(cls, exc: BaseException, path: str | Path) -> OutputError:
+        """A one-line error for ``exc`` raised while writing ``path``, with the fix."""
+        import errno
+        import shutil
+
+        path = Path(path)
+        code = getattr(exc, "errno", None)
+        if cls.is_disk_full(exc):
+            where = next((p for p in [path, *path.parents] if p.exists()), Path("."))
+            try:
+                free = f"{shutil.disk_usage(where).free / 2**20:.1f} MiB free"
+            except OSError:
+                free = "free space unknown"
+            return cls(f"{path}: the disk is full ({free} under {where}); free some space or write elsewhere")
+        if code in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return cls(f"{path}: cannot write there ({exc.strerror}); choose an output folder you can write to")
+        if code == errno.ENOTDIR:
+            return cls(f"{path}: a part of this path is a file, not a folder; choose another output path")
+        if code == errno.EISDIR:
+            return cls(f"{path} is a folder; give a file path")
+        return cls(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc}); choose another output path")
+
+
 def one_line(exc: BaseException) -> str:
     """The message of ``exc`` folded onto a single line."""
     text = str(exc) or exc.__class__.__name__

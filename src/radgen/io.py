@@ -1,7 +1,9 @@
 """Atomic file writes: write to a temporary file in the same folder, then rename.
 
 A reader never sees a half-written checkpoint, cache, image or report, and a crash
-leaves either the old file or the new one.
+leaves either the old file or the new one. Files get the mode an ordinary ``open`` would give
+them (0666 less the umask), not ``mkstemp``'s 0600. A full disk or a read-only folder is a
+one-line ``OutputError`` naming the file.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from radgen.errors import OutputError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path]:
@@ -22,19 +26,30 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
     ``suffix`` defaults to the target's suffix, so writers that pick a format from the
     extension (PIL, matplotlib, numpy) behave as if writing the real file.
     """
+    from radgen.outputs import umask
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
-    )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
+        )
+    except OSError as exc:
+        raise OutputError.from_os(exc, path) from exc
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        if tmp_path.exists():
+            os.chmod(tmp_path, 0o666 & ~umask())
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
+        if isinstance(exc, OutputError):
+            raise
+        if isinstance(exc, OSError) or OutputError.is_disk_full(exc):
+            raise OutputError.from_os(exc, path) from exc
         raise
 
 

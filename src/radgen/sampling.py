@@ -2,12 +2,19 @@
 
 The folder is assembled under a temporary name and renamed into place, so a reader
 never sees half of it, and an existing folder is never overwritten without ``overwrite``.
+``overwrite`` replaces only a folder that radgen sample/reconstruct made and that holds
+nothing else (``radgen.outputs.check_replaceable``): never a run, the working directory or
+a folder of other files.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
+import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -15,24 +22,86 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from radgen.errors import ConfigError, RadgenError
+from radgen.errors import ConfigError, OutputError, RadgenError
+from radgen.outputs import check_replaceable, remove_made_folder, umask, write_marker
 from radgen.viz import save_grid
 
 
-def _prepare(out: str | Path, overwrite: bool) -> tuple[Path, Path]:
+def check_output(out: str | Path, overwrite: bool) -> Path:
+    """Refuse ``out`` before any work unless it is new, or ``overwrite`` and radgen made it."""
     out = Path(out)
-    if out.exists() and not overwrite:
+    if (out.exists() or out.is_symlink()) and not overwrite:
         raise RadgenError(f"{out}: already exists; choose another --out or pass --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    return check_replaceable(out)
+
+
+def _prepare(out: str | Path, overwrite: bool) -> tuple[Path, Path]:
+    """Check ``out``, then make the temporary folder the output is assembled in."""
+    out = check_output(out, overwrite)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _remove_stale_temporaries(out)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
+        os.chmod(tmp, 0o777 & ~umask())
+    except OSError as exc:
+        raise OutputError.from_os(exc, out) from exc
     return out, tmp
 
 
-def _commit(tmp: Path, out: Path) -> Path:
+def _remove_stale_temporaries(out: Path) -> None:
+    """Temporary folders ``.<out>.<pid>.<random>.tmp`` left by a killed ``radgen sample`` (SIGKILL cannot be
+    caught) whose process is gone are removed; those of a live process are left alone."""
+    prefix = f".{out.name}."
+    for p in out.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = p.name[len(prefix) :].split(".", 1)[0]
+        if not pid.isdigit() or not p.is_dir() or p.is_symlink() or _alive(int(pid)):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _commit(tmp: Path, out: Path, command: str) -> Path:
+    """Mark ``tmp`` as radgen's and move it onto ``out`` (replacing a folder ``check_replaceable`` accepted)."""
+    write_marker(tmp, command=command)
     if out.exists():
-        shutil.rmtree(out)
+        check_replaceable(out)  # again: nothing may have appeared in it while sampling
+        remove_made_folder(out)
     tmp.rename(out)
     return out
+
+
+@contextlib.contextmanager
+def _assembling(tmp: Path):
+    """Remove the temporary folder on any failure (an error, Ctrl-C, SIGTERM) and turn write errors into one line."""
+    import signal
+
+    previous = signal.getsignal(signal.SIGTERM)
+    in_main = threading.current_thread() is threading.main_thread()
+    if in_main:  # a polite kill removes the temporary folder too (SIGKILL cannot be caught)
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and not isinstance(exc, RadgenError):
+            raise OutputError.from_os(exc, tmp) from exc
+        raise
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def save_pngs(images: torch.Tensor, folder: Path, prefix: str) -> None:
@@ -83,15 +152,14 @@ def write_samples(
 ) -> Path:
     if n < 1:
         raise ConfigError(f"--n {n} must be at least 1")
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size} must be at least 1")
     out, tmp = _prepare(out, overwrite)
-    try:
+    with _assembling(tmp):
         imgs = generate(model, n, label=label, seed=seed, batch_size=batch_size, **sample_kwargs)
         save_pngs(imgs, tmp, "sample")
         save_grid(imgs[:256], tmp / "grid.png")
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _commit(tmp, out)
+        return _commit(tmp, out, "sample")
 
 
 def run_images(run: str | Path, model, *, data: str | None = None, split: str = "test"):
@@ -128,6 +196,9 @@ def write_reconstructions(
 ) -> Path:
     from radgen.models import load_exported
 
+    if n < 1:
+        raise ConfigError(f"--n {n} must be at least 1")
+    check_output(out, overwrite)
     model, meta = load_exported(run)
     if not hasattr(model, "reconstruct"):
         raise ConfigError(
@@ -138,11 +209,8 @@ def write_reconstructions(
     with torch.inference_mode():
         rec = model.reconstruct(x, y)
     out, tmp = _prepare(out, overwrite)
-    try:
+    with _assembling(tmp):
         save_pngs(rec, tmp, "recon")
         save_pngs(x, tmp, "input")
         save_grid(torch.cat([x, rec]), tmp / "grid.png", nrow=min(n, 16) if n <= 16 else 16)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return _commit(tmp, out)
+        return _commit(tmp, out, "reconstruct")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from radgen.io import atomic_path
+from radgen.outputs import PNG_SOFTWARE
 
 
 def make_grid(images: torch.Tensor, *, nrow: int | None = None, pad: int = 2, pad_value: float = 1.0) -> np.ndarray:
@@ -33,8 +34,12 @@ def save_grid(images: torch.Tensor, path: str | Path, *, nrow: int | None = None
     g = make_grid(images, nrow=nrow)
     arr = (g * 255.0 + 0.5).astype(np.uint8)
     img = Image.fromarray(arr[..., 0], mode="L") if arr.shape[2] == 1 else Image.fromarray(arr, mode="RGB")
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text("Software", PNG_SOFTWARE)  # marks the figure as radgen's (radgen.outputs.is_radgen_png)
     with atomic_path(path) as tmp:
-        img.save(tmp)
+        img.save(tmp, pnginfo=info)
     return Path(path)
 
 
@@ -55,7 +60,7 @@ def _save_figure(fig, path: str | Path, *, title: str | None, dpi: int) -> Path:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=dpi)
+        fig.savefig(tmp, dpi=dpi, metadata={"Software": PNG_SOFTWARE})
     plt.close(fig)
     return Path(path)
 

@@ -38,7 +38,7 @@ def test_markdown_to_html_embeds_images_and_escapes(tmp_path):
     assert "<th>a</th>" in html and "<td>&lt;2&gt;</td>" in html and "---" not in html
     src = re.search(r'<img src="data:image/png;base64,([^"]+)"', html).group(1)
     assert base64.b64decode(src) == (tmp_path / "g.png").read_bytes()
-    assert "<pre><code>k: &lt;v&gt;</code></pre>" in html and "<li>item</li>" in html
+    assert '<pre><code class="language-yaml">k: &lt;v&gt;\n</code></pre>' in html and "<li>item</li>" in html
 
 
 def test_collect_refuses_an_unknown_directory(tmp_path):

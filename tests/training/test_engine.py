@@ -150,7 +150,7 @@ def test_cli_train_sample_reconstruct(tmp_path, capsys):
     run = next(out.iterdir())
     assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s1"), "--seed", "7"]) == 0
     assert main(["sample", str(run), "--n", "6", "--out", str(tmp_path / "s2"), "--seed", "7"]) == 0
-    assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == ["grid.png"] + [
+    assert sorted(p.name for p in (tmp_path / "s1").iterdir()) == [".radgen-output.json", "grid.png"] + [
         f"sample_{i:05d}.png" for i in range(6)
     ]
     assert (tmp_path / "s1/grid.png").read_bytes() == (tmp_path / "s2/grid.png").read_bytes()  # seeded

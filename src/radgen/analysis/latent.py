@@ -342,19 +342,16 @@ def latent_plot(
 ) -> tuple[Path, object]:
     """``radgen latent RUN --plot PLOT``: load the run's export (and its real images when the
     plot needs them) and write ``RUN/latent/<plot>.png`` (or ``out``); never overwrites silently."""
-    from radgen.errors import RadgenError
     from radgen.models import load_exported
     from radgen.models.export import label_index
+    from radgen.outputs import check_figure_path
     from radgen.sampling import run_images
 
     if plot not in PLOTS:
         raise ConfigError(f"--plot {plot!r}; valid: {', '.join(PLOTS)}")
+    path = check_figure_path(Path(out) if out else Path(run) / "latent" / f"{plot}.png", overwrite=overwrite)
     model, meta = load_exported(run)
     label = label_index(label, (meta.get("data") or {}).get("class_names", []))
-    path = Path(out) if out else Path(run) / "latent" / f"{plot}.png"
-    if path.exists() and not overwrite:
-        raise RadgenError(f"{path}: already exists; choose another --out or pass --overwrite")
-    path.parent.mkdir(parents=True, exist_ok=True)
     if plot == "traversal":
         return path, traversal(model, path, dims=dims, label=label)
     if plot == "grid":

@@ -120,6 +120,10 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
     from radgen.data.inspect import format_summary, inspect_dataset
 
     cfg = _data_config(args, args.name or DEFAULT_DATASET)
+    if args.grid:
+        from radgen.outputs import check_figure_path
+
+        check_figure_path(args.grid, overwrite=True, option="--grid")  # before the (slow) load
     summary, ds = inspect_dataset(cfg, progress=not args.json and sys.stderr.isatty())
     if args.grid:
         if ds is None:
@@ -154,6 +158,7 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from radgen.training import load_run_config, train
+    from radgen.training.config import check_run_config
     from radgen.training.run import resume_config
 
     if args.resume:
@@ -166,6 +171,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.output_dir = args.output_dir
     if args.name:
         cfg.name = args.name
+    check_run_config(cfg)  # again, with --name and --output-dir
     result = train(cfg, resume=args.resume, progress=sys.stderr.isatty() and not args.no_progress)
     s = result.summary
     print(f"run       {result.run_dir}")
@@ -182,8 +188,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sample(args: argparse.Namespace) -> int:
     from radgen.models import load_exported
     from radgen.models.export import label_index
-    from radgen.sampling import write_samples
+    from radgen.sampling import check_output, write_samples
 
+    check_output(args.out, args.overwrite)  # before loading anything
     model, meta = load_exported(args.run)
     label = label_index(args.label, meta.get("data", {}).get("class_names", []))
     extra = {

@@ -85,6 +85,12 @@ def load_augment_config(
 
 
 def check_config(cfg: AugmentConfig) -> AugmentConfig:
+    from radgen.outputs import check_name
+
+    for label in cfg.generators:  # labels become file names (synthetic_LABEL.png)
+        check_name(label, "generators: label")
+    if cfg.name is not None:
+        check_name(cfg.name, "name")
     for arm in cfg.arms:
         kind = arm.split(":", 1)[0]
         if kind not in ARM_KINDS:
@@ -414,29 +420,32 @@ def _ci(d: dict[str, float]) -> str:
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
+    """The results table in Markdown; every name and field from ``results.json`` quoted as text."""
+    from radgen.reports.markdown import code, text
+
     names = summary["class_names"]
     lines = [
-        f"Test split: {summary['splits']['test']}; train: {summary['splits']['train']}; val "
-        f"(patient-level, from train): {summary['splits']['val']}. "
-        f"{summary['classifier']}, {summary['seeds']} seeds; mean ± std over seeds.",
+        f"Test split: {text(summary['splits']['test'])}; train: {text(summary['splits']['train'])}; val "
+        f"(patient-level, from train): {text(summary['splits']['val'])}. "
+        f"{text(summary['classifier'])}, {text(summary['seeds'])} seeds; mean ± std over seeds.",
         "",
         "| arm | train images | accuracy | balanced acc. | macro-F1 | AUROC | "
-        + " | ".join(f"recall {c}" for c in names)
+        + " | ".join(f"recall {text(c)}" for c in names)
         + " |",
         "|---|---|---|---|---|---|" + "---|" * len(names),
     ]
     for arm, a in summary["arms"].items():
-        counts = "/".join(str(a["train_counts"][c]) for c in names) + (
-            f" ({a['synthetic_in_train']} syn.)" if a["synthetic_in_train"] else ""
+        counts = "/".join(text(a["train_counts"][c]) for c in names) + (
+            f" ({text(a['synthetic_in_train'])} syn.)" if a["synthetic_in_train"] else ""
         )
         m = a["metrics"]
         lines.append(
-            f"| {arm} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | "
+            f"| {text(arm)} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | "
             f"{_pm(m['macro_f1'])} | {_pm(m['auroc'])} | " + " | ".join(_pm(m[f"recall/{c}"]) for c in names) + " |"
         )
     lines += [
         "",
-        f"Paired difference with `{summary['baseline']}` (same seeds), mean and 95 % t interval "
+        f"Paired difference with {code(summary['baseline'])} (same seeds), mean and 95 % t interval "
         "over seeds; wins = seeds where the arm is better:",
         "",
         "| arm | Δ balanced acc. | Δ macro-F1 | Δ AUROC | wins (bal. acc.) |",
@@ -446,9 +455,9 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         if "vs_baseline" in a:
             v = a["vs_baseline"]
             lines.append(
-                f"| {arm} | {_ci(v['balanced_accuracy'])} | {_ci(v['macro_f1'])} | "
+                f"| {text(arm)} | {_ci(v['balanced_accuracy'])} | {_ci(v['macro_f1'])} | "
                 f"{_ci(v['auroc'])} | "
-                f"{v['balanced_accuracy']['wins']}/{v['balanced_accuracy']['n']} |"
+                f"{text(v['balanced_accuracy']['wins'])}/{text(v['balanced_accuracy']['n'])} |"
             )
     return "\n".join(lines) + "\n"
 

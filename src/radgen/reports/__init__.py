@@ -12,24 +12,67 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from radgen.errors import MissingDataError
+from radgen.errors import DataError, MissingDataError
 from radgen.io import write_text
-from radgen.reports.markdown import markdown_to_html
+from radgen.reports.markdown import code, fence, image, markdown_to_html, text
 
 __all__ = ["collect", "render_markdown", "write_report"]
+REPORT_TITLES = ("# radgen demo report", "# radgen report")  # a report.md starting with one of these is radgen's
+
+
+class _Fields(dict):
+    """A JSON object read from a run folder: a missing field is a DataError naming the file, not a KeyError."""
+
+    def __init__(self, data: dict, path: Path):
+        super().__init__({k: _wrap(v, path) for k, v in data.items()})
+        self.path = path
+
+    def __getitem__(self, key):
+        try:
+            return super().__getitem__(key)
+        except KeyError:
+            raise DataError(
+                f"{self.path}: no field {key!r}; the folder is damaged or from another radgen version: "
+                "rerun the command that wrote it"
+            ) from None
+
+
+def _wrap(v: Any, path: Path) -> Any:
+    if isinstance(v, dict):
+        return _Fields(v, path)
+    if isinstance(v, list):
+        return [_wrap(x, path) for x in v]
+    return v
+
+
+def _own_file(path: Path) -> Path:
+    """``path`` if it is a file of its own folder (not a link leading out of it), else a DataError: a report
+    reads nothing outside the folders it was given."""
+    if path.resolve().parent != path.parent.resolve():
+        raise DataError(f"{path} is a link to a file outside its folder; a report reads only the folders it is given")
+    return path
 
 
 def _json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(_own_file(path).read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise DataError(f"{path}: not readable JSON ({type(exc).__name__}); rerun the command that wrote it") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object; rerun the command that wrote it")
+    return _Fields(data, path)
 
 
 def _latest_eval(run: Path) -> Path | None:
-    evals = sorted(p for p in run.glob("eval-*") if (p / "metrics.json").is_file())
+    evals = sorted(
+        p
+        for p in run.glob("eval-*")
+        if (p / "metrics.json").is_file() and p.resolve().parent == run.resolve()  # no links out of the run
+    )
     return evals[-1] if evals else None
 
 
@@ -41,14 +84,19 @@ def collect(paths: list[str | Path]) -> dict[str, Any]:
         if p not in found["runs"]:
             found["runs"].append(p)
 
+    def inside(p: Path, root: Path) -> Path:
+        if root.resolve() not in p.resolve().parents:
+            raise DataError(f"{p} is a link to a folder outside {root}; a report reads only the folders it is given")
+        return p
+
     for raw in paths:
         p = Path(raw)
         if (p / "demo.json").is_file():
             found["demo"], found["demo_dir"] = _json(p / "demo.json"), p
             for r in sorted((p / "generators").glob("*/run.json")):
-                add_run(r.parent)
+                add_run(inside(r.parent, p))
             for a in sorted(p.glob("augment*/results.json")):
-                found["augments"].append(a.parent)
+                found["augments"].append(inside(a.parent, p))
         elif (p / "run.json").is_file():
             add_run(p)
         elif (p / "results.json").is_file() and "arms" in _json(p / "results.json"):
@@ -68,11 +116,20 @@ def _fmt(v: Any, digits: int = 4) -> str:
         return "n/a"
     if isinstance(v, float):
         return "nan" if math.isnan(v) else f"{v:.{digits}g}"
-    return str(v)
+    return text(v)
+
+
+def _count(v: Any) -> str:
+    return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else _fmt(v)
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan")
 
 
 def _img(path: Path, out: Path, alt: str) -> str | None:
-    return f"![{alt}]({os.path.relpath(path, out)})" if path.is_file() else None
+    own = path.is_file() and path.resolve().parent == path.parent.resolve()  # not a link out of its folder
+    return image(path, out, alt) if own else None
 
 
 def _data_section(found: dict[str, Any], out: Path) -> list[str]:
@@ -83,13 +140,14 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
         splits = d["splits"]
         classes = list(next(iter(splits.values())).keys())
         lines += [
-            f"`{d['name']}` ({d['path']}), {d['image_size'][0]}x{d['image_size'][1]} px. The "
+            f"{code(d['name'])} ({text(d['path'])}), {_fmt(d['image_size'][0])}x{_fmt(d['image_size'][1])} px. The "
             "validation split is patient-level, carved from train (10 %); no patient is in both.",
             "",
         ]
-        lines += ["| split | " + " | ".join(classes) + " | total |", "|---|" + "---|" * (len(classes) + 1)]
+        lines += ["| split | " + " | ".join(map(text, classes)) + " | total |", "|---|" + "---|" * (len(classes) + 1)]
         for name, counts in splits.items():
-            lines.append(f"| {name} | " + " | ".join(str(counts[c]) for c in classes) + f" | {sum(counts.values())} |")
+            cells = " | ".join(_fmt(counts[c]) for c in classes)
+            lines.append(f"| {text(name)} | {cells} | {_fmt(sum(counts.values()))} |")
         lines += (
             [""]
             + [x for x in [_img(found["demo_dir"] / "data.png", out, "real training images per class")] if x]
@@ -99,8 +157,8 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
     for run in found["runs"]:
         info = _json(run / "run.json")["data"]
         lines.append(
-            f"- `{run.name}`: `{info['name']}`, {info['image_size'][0]} px, splits "
-            f"{info['splits']}, classes {info['class_names']}"
+            f"- {code(run.name)}: {code(info['name'])}, {_fmt(info['image_size'][0])} px, splits "
+            f"{text(dict(info['splits']))}, classes {text(list(info['class_names']))}"
         )
     return lines + [""]
 
@@ -118,18 +176,18 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         info = _json(run / "run.json")
         s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
         lines.append(
-            f"| {info['model']} | `{run.name}` | {info['parameters']:,} | "
-            f"{s.get('epochs_run', 'n/a')} | {s.get('seconds_per_epoch', 'n/a')} | "
-            f"{s.get('train_seconds', 'n/a')} | {s.get('best_checkpoint', 'n/a')} | "
-            f"{info['losses']} |"
+            f"| {text(info['model'])} | {code(run.name)} | {_count(info['parameters'])} | "
+            f"{_fmt(s.get('epochs_run', 'n/a'))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
+            f"{_fmt(s.get('train_seconds', 'n/a'))} | {_fmt(s.get('best_checkpoint', 'n/a'))} | "
+            f"{text(info['losses'])} |"
         )
     lines.append("")
     for run in found["runs"]:
         info = _json(run / "run.json")
-        lines += [f"### {info['model']} (`{run.name}`)", ""]
+        lines += [f"### {text(info['model'])} ({code(run.name)})", ""]
         s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
         for w in s.get("warnings", []):
-            lines.append(f"> warning: {w}")
+            lines.append(f"> warning: {text(w)}")
         figs = [
             _img(run / "curves.png", out, f"{info['model']} training curves"),
             _img(run / "samples" / "final_by_class.png", out, f"{info['model']} samples per class")
@@ -177,13 +235,15 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     for _run, e in evals:
         m = _json(e / "metrics.json")
         dist, cells = _eval_row(m)
-        rows.append(f"| {m['model']} | {m['n_generated']} / {m['n_real']} | " + " | ".join(cells) + " |")
+        rows.append(
+            f"| {text(m['model'])} | {_fmt(m['n_generated'])} / {_fmt(m['n_real'])} | " + " | ".join(cells) + " |"
+        )
         if m.get("features"):
             extractor = next(iter(m["features"].values()))["extractor"]
     if extractor is None:
         what = "the named extractor"
     else:
-        what = f"`{extractor['name']}` (weights sha256 `{extractor['weights_sha256'][:16]}...`)"
+        what = f"{code(extractor['name'])} (weights sha256 {code(str(extractor['weights_sha256'])[:16] + '...')})"
     caveat = (
         ""
         if dist == "FID"
@@ -193,7 +253,7 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         "## Sample quality",
         "",
         "Generated images (with the real split's class proportions) against real test images. "
-        f"`{dist}`: Fréchet distance in the features of {what}{caveat}. "
+        f"{code(dist)}: Fréchet distance in the features of {what}{caveat}. "
         "Precision / recall / density / coverage: Naeem et al. 2020, k = 5, same features. MMD²: "
         "Gaussian kernel on pixels, bandwidth by the median heuristic. "
         "MS-SSIM: mean over random pairs, lower = more diverse. Close: fraction of generated "
@@ -203,7 +263,7 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         "is below the 5 % quantile of that ratio for other real images (a copy has a ratio near 0, "
         "a blurry or novel image near 1; about 0.05 = copies nothing).",
         "",
-        f"| model | N gen / real | {dist} [95 % CI] | KD | precision | recall | density | coverage "
+        f"| model | N gen / real | {text(dist)} \\[95 % CI\\] | KD | precision | recall | density | coverage "
         "| MMD² | MS-SSIM gen / real | close (pixels) | close (features) | copies (pixels) | "
         "copies (features) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -216,7 +276,7 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
             t = m["likelihood"]["elbo_terms"]
             iw = m["likelihood"].get("iwae_k50", {})
             lines.append(
-                f"- {m['model']}: test reconstruction / KL / loss ({t['recon_kind']}) "
+                f"- {text(m['model'])}: test reconstruction / KL / loss ({text(t['recon_kind'])}) "
                 f"{_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])}"
                 + (
                     f"; IWAE log p(x) ≥ {_fmt(iw['log_px_bound'])} nats (K = 50), {_fmt(iw['bits_per_dim'])} bits/dim"
@@ -233,7 +293,7 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     for run, e in evals:
         fig = _img(e / "memorization.png", out, f"{run.name} closest pairs")
         if fig:
-            lines += [f"{_json(e / 'metrics.json')['model']}:", "", fig, ""]
+            lines += [f"{text(_json(e / 'metrics.json')['model'])}:", "", fig, ""]
     return lines
 
 
@@ -260,7 +320,7 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
         if bars:
             lines += [bars, ""]
         for gen in s.get("pool_seconds", {}):
-            fig = _img(a / f"synthetic_{gen}.png", out, f"synthetic pool of {gen}")
+            fig = _img(a / f"synthetic_{gen}.png", out, f"synthetic pool of {gen}") if "/" not in str(gen) else None
             if fig:
                 lines += [fig, ""]
     return lines
@@ -270,7 +330,11 @@ def _configs_section(found: dict[str, Any]) -> list[str]:
     lines = ["## Configs", ""]
     for d in [*found["runs"], *found["augments"]]:
         if (d / "config.yaml").is_file():
-            lines += [f"`{d.name}/config.yaml`:", "", "```yaml", (d / "config.yaml").read_text().rstrip(), "```", ""]
+            try:
+                body = _own_file(d / "config.yaml").read_text()
+            except (OSError, UnicodeDecodeError):
+                body = "(config.yaml is not readable text)"
+            lines += [f"{code(d.name + '/config.yaml')}:", "", *fence(body, "yaml"), ""]
     return lines
 
 
@@ -284,23 +348,24 @@ def _versions_section(found: dict[str, Any]) -> list[str]:
         "",
         "| package | version |",
         "|---|---|",
-        *[f"| {k} | {val} |" for k, val in v.items()],
+        *[f"| {text(k)} | {text(val)} |" for k, val in v.items()],
         "",
     ]
-    lines.append(f"Machine: {demo['machine'] if demo else machine()}. git: `{(demo or {}).get('git_sha') or 'n/a'}`.")
+    sha = code((demo or {}).get("git_sha") or "n/a")
+    lines.append(f"Machine: {text(demo['machine'] if demo else machine())}. git: {sha}.")
     return lines + [""]
 
 
 def render_markdown(found: dict[str, Any], out: Path) -> str:
     demo = found["demo"]
-    title = "# radgen demo report" if demo else "# radgen report"
+    title = REPORT_TITLES[0] if demo else REPORT_TITLES[1]
     head = [title, ""]
     if demo:
         sec = demo["seconds"]
         head.append(
-            f"Created {demo['created']} on {demo['machine']}. Wall time "
-            f"{sec.get('total_before_report', float('nan')) / 60:.1f} min: "
-            + ", ".join(f"{k} {v:.0f} s" for k, v in sec.items() if k != "total_before_report")
+            f"Created {text(demo['created'])} on {text(demo['machine'])}. Wall time "
+            f"{_number(sec.get('total_before_report')) / 60:.1f} min: "
+            + ", ".join(f"{text(k)} {_number(v):.0f} s" for k, v in sec.items() if k != "total_before_report")
             + "."
         )
         if demo["settings"].get("quick"):
@@ -326,14 +391,58 @@ def render_markdown(found: dict[str, Any], out: Path) -> str:
     return "\n".join(parts).rstrip() + "\n"
 
 
+def _check_report_out(out: Path) -> Path:
+    """``out`` is a folder (made if absent); a ``report.md`` / ``report.html`` already in it is replaced only
+    if radgen wrote it (the HTML's generator tag, the Markdown's radgen title)."""
+    from radgen.errors import RadgenError
+    from radgen.outputs import check_new_folder
+
+    check_new_folder(out)
+    if out.is_symlink():
+        raise RadgenError(f"--out {out} is a symbolic link; give a real folder")
+    for name, mine in (
+        ("report.html", lambda t: '<meta name="generator" content="radgen">' in t[:2000]),
+        ("report.md", lambda t: t.startswith(REPORT_TITLES)),
+    ):
+        p = out / name
+        if p.is_symlink() or p.exists() and not p.is_file():
+            raise RadgenError(f"{p} is not a regular file; radgen will not replace it: choose another --out")
+        if p.is_file():
+            try:
+                head = p.read_text(errors="replace")[:4000]
+            except OSError:
+                head = ""
+            if not mine(head):
+                raise RadgenError(
+                    f"{p} exists and radgen did not write it; choose another --out (nothing was replaced)"
+                )
+    return out
+
+
 def write_report(paths: list[str | Path], out: str | Path, *, title: str | None = None) -> tuple[Path, Path]:
-    """Write ``out/report.md`` and ``out/report.html`` (self-contained) from run directories."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """Write ``out/report.md`` and ``out/report.html`` (self-contained) from run directories.
+
+    Only images inside the given directories are embedded; text read from them is quoted
+    (``reports.markdown.text``/``code``/``fence``), so a run folder cannot add links, images or HTML."""
+    from radgen.errors import OutputError, RadgenError
+
+    out = _check_report_out(Path(out))
     found = collect(paths)
-    md = render_markdown(found, out)
+    try:
+        md = render_markdown(found, out)
+    except RadgenError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise DataError(
+            f"{', '.join(map(str, paths))}: a JSON field has an unexpected value ({type(exc).__name__}: {exc}); "
+            "the folder is damaged or from another radgen version: rerun the command that wrote it"
+        ) from None
+    roots = [Path(p) for p in paths] + [found["demo_dir"]] * bool(found["demo_dir"])
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError.from_os(exc, out) from exc
+    html = markdown_to_html(md, base=out, title=title or md.splitlines()[0].lstrip("# "), allowed=roots)
     md_path = write_text(out / "report.md", md)
-    html_path = write_text(
-        out / "report.html", markdown_to_html(md, base=out, title=title or md.splitlines()[0].lstrip("# "))
-    )
+    html_path = write_text(out / "report.html", html)
     return html_path, md_path

@@ -1,20 +1,29 @@
-"""The subset of Markdown radgen's reports use, rendered to one self-contained HTML page.
+"""Report Markdown: quoting run-folder text safely, and rendering to one self-contained HTML page.
 
-Blocks: ATX headings, pipe tables, fenced code, block quotes, ``- `` lists, image lines
-``![alt](path)`` and paragraphs; inline: `code`, **bold**. Images are read relative to
-``base`` and embedded as ``data:`` URIs, so the page needs no other file. (A full Markdown
-library would be one more dependency for the few constructs radgen writes itself.)
+Rendering is markdown-it-py's CommonMark parser with GFM tables, raw HTML off (``html=False``:
+any ``<tag>`` in the text is shown as text, never passed through). Images are embedded as
+``data:`` URIs, and only when the file lies inside one of the folders the caller allows
+(the run folders a report was given): a path that leads elsewhere, through ``..``, an
+absolute path or a symbolic link, is shown as its alt text with a note, never read.
+
+Text that comes from run folders (names, JSON fields, ``config.yaml``) goes through
+``text``, ``code`` or ``fence``, so whatever characters it holds it stays text: it cannot
+open a link or an image, end a code block or a table cell, or become HTML.
+
+(The hand-written renderer this replaced read any image path it was given, so a line in a
+run's ``config.yaml`` could close its code fence and embed ``/etc/hostname``.)
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import mimetypes
+import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
+from urllib.parse import quote, unquote
 
-_IMG = re.compile(r"^!\[(?P<alt>[^\]]*)\]\((?P<src>[^)]+)\)$")
 _STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
@@ -23,99 +32,85 @@ th,td{border:1px solid #ccc;padding:.25em .55em;text-align:left}
 th{background:#f3f3f3}
 tr:nth-child(even) td{background:#fafafa}
 img{max-width:100%;border:1px solid #eee;margin:.3em 0}
-figure{margin:.6em 0}
-figcaption{font-size:.85em;color:#555}
 pre{background:#f6f8fa;padding:.6em;overflow-x:auto;font-size:.82em}
 code{background:#f3f3f3;padding:0 .2em}
 blockquote{border-left:3px solid #e0a800;margin:.5em 0;padding:.1em .8em;background:#fff8e1}
 h1{border-bottom:2px solid #333}
 h2{border-bottom:1px solid #ccc;margin-top:1.6em}
+.missing{color:#a00;font-size:.85em}
 """
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".gif": "image/gif"}
+_SPECIAL = re.compile(r"([\\`*_\[\]<>!|&~#])")  # every character that can start inline structure or end a cell
 
 
-def _inline(text: str) -> str:
-    out = html.escape(text, quote=False)
-    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
-    return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
+# --------------------------------------------------------------------------- quoting
+def text(value: object) -> str:
+    """``value`` as Markdown inline text: structure characters backslash-escaped, line breaks folded."""
+    return _SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
 
 
-def embed_image(src: str, base: Path) -> str:
-    path = (base / src) if not Path(src).is_absolute() else Path(src)
-    mime = mimetypes.guess_type(path.name)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
+def code(value: object) -> str:
+    """``value`` as an inline code span, fenced with more backticks than it holds (CommonMark 6.1); a ``|``
+    is escaped so that it cannot end a table cell (GFM 4.10)."""
+    s = " ".join(str(value).split())
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", s)), default=0) + 1)
+    return f"{ticks} {s.replace('|', chr(92) + '|')} {ticks}"
 
 
-def _cells(line: str) -> list[str]:
-    return [c.strip() for c in line.strip().strip("|").split("|")]
+def fence(value: str, info: str = "") -> list[str]:
+    """``value`` as a fenced code block whose fence is longer than any backtick run inside it (CommonMark 4.5)."""
+    ticks = "`" * max(3, max((len(m) for m in re.findall(r"`+", value)), default=0) + 1)
+    return [ticks + info, value.rstrip("\n"), ticks]
 
 
-def markdown_to_html(md: str, *, base: Path, title: str = "radgen report") -> str:
-    lines = md.splitlines()
-    body: list[str] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        if line.startswith("```"):
-            j = i + 1
-            while j < len(lines) and not lines[j].startswith("```"):
-                j += 1
-            body.append("<pre><code>" + html.escape("\n".join(lines[i + 1 : j])) + "</code></pre>")
-            i = j + 1
-            continue
-        m = re.match(r"^(#{1,6}) (.*)$", line)
-        if m:
-            n = len(m.group(1))
-            body.append(f"<h{n}>{_inline(m.group(2))}</h{n}>")
-            i += 1
-            continue
-        img = _IMG.match(line.strip())
-        if img:
-            body.append(
-                f'<figure><img src="{embed_image(img["src"], base)}" '
-                f'alt="{html.escape(img["alt"])}"><figcaption>{html.escape(img["alt"])}</figcaption></figure>'
-            )
-            i += 1
-            continue
-        if line.startswith("|"):
-            rows = []
-            while i < len(lines) and lines[i].startswith("|"):
-                rows.append(_cells(lines[i]))
-                i += 1
-            header, data = rows[0], [r for r in rows[1:] if not all(re.fullmatch(r":?-+:?", c) for c in r)]
-            t = ["<table><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in header) + "</tr></thead><tbody>"]
-            t += ["<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in data]
-            body.append("".join(t) + "</tbody></table>")
-            continue
-        if line.startswith("> "):
-            quote = []
-            while i < len(lines) and lines[i].startswith("> "):
-                quote.append(_inline(lines[i][2:]))
-                i += 1
-            body.append("<blockquote>" + "<br>".join(quote) + "</blockquote>")
-            continue
-        if line.startswith("- "):
-            items = []
-            while i < len(lines) and lines[i].startswith("- "):
-                items.append(f"<li>{_inline(lines[i][2:])}</li>")
-                i += 1
-            body.append("<ul>" + "".join(items) + "</ul>")
-            continue
-        para = []
-        while (
-            i < len(lines)
-            and lines[i].strip()
-            and not lines[i].startswith(("#", "|", "```", "> ", "- "))
-            and not _IMG.match(lines[i].strip())
-        ):
-            para.append(_inline(lines[i]))
-            i += 1
-        body.append("<p>" + " ".join(para) + "</p>")
+def image(path: Path, out: Path, alt: str) -> str:
+    """An image line linking ``path`` relative to ``out``; the link is percent-encoded, so any character
+    in a folder name (``)``, spaces, brackets) keeps it one link."""
+    return f"![{text(alt)}]({quote(os.path.relpath(path, out).replace(os.sep, '/'))})"
+
+
+# --------------------------------------------------------------------------- rendering
+def _parser():
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("table")
+
+
+def _inside(path: Path, roots: list[Path]) -> bool:
+    return any(path == r or r in path.parents for r in roots)
+
+
+def embed_image(src: str, base: Path, allowed: Iterable[Path] | None = None) -> str | None:
+    """The ``data:`` URI of image ``src`` (relative to ``base``), or None when it is not a regular image file
+    inside ``allowed`` (default: ``base``) once every symbolic link is resolved."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:", src) or src.startswith("/"):  # a URL or an absolute path
+        return None
+    roots = [Path(r).resolve() for r in (allowed if allowed is not None else [base])]
+    path = (base / src).resolve()
+    mime = IMAGE_TYPES.get(path.suffix.lower())
+    if mime is None or not _inside(path, roots) or not path.is_file():
+        return None
+    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+def markdown_to_html(
+    md: str, *, base: Path, title: str = "radgen report", allowed: Iterable[Path] | None = None
+) -> str:
+    """One self-contained HTML page: ``md`` rendered with raw HTML off, images inside ``allowed`` embedded."""
+    parser = _parser()
+    roots = list(allowed) if allowed is not None else [base]
+
+    def render_image(renderer, tokens, idx, options, env):
+        token = tokens[idx]
+        alt = html.escape(renderer.renderInlineAsText(token.children or [], options, env))
+        uri = embed_image(unquote(str(token.attrGet("src") or "")), base, roots)
+        if uri is None:
+            return f'<span class="missing">[image not embedded: {alt}; not a file inside the report\'s folders]</span>'
+        return f'<img src="{uri}" alt="{alt}">'
+
+    parser.add_render_rule("image", render_image)
+    body = parser.render(md)
     return (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta '
-        f'charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n'
-        + "\n".join(body)
-        + "\n</body></html>\n"
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="radgen">'
+        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n" + body + "</body></html>\n"
     )

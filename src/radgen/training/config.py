@@ -86,9 +86,18 @@ def resolve_config_path(path_or_name: str | Path) -> Path:
     raise ConfigError(f"{path_or_name}: no such config file or shipped config; shipped: {', '.join(sorted(shipped))}")
 
 
+def check_run_config(cfg: RunConfig) -> RunConfig:
+    """Settings that cannot work, refused when the config is read, before any folder is made."""
+    from radgen.outputs import check_name
+
+    if cfg.name is not None:
+        check_name(cfg.name, "run name (--name / name:)")
+    return cfg
+
+
 def load_run_config(path_or_name: str | Path | dict[str, Any], overrides: list[str] | None = None) -> RunConfig:
     data = dict(path_or_name) if isinstance(path_or_name, dict) else load_yaml(resolve_config_path(path_or_name))
     data = apply_overrides(data, overrides or [])
     cfg = from_dict(RunConfig, data)
     cfg.model_config()  # validate the model section now, with its family's schema
-    return cfg
+    return check_run_config(cfg)

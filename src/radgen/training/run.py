@@ -36,12 +36,12 @@ from radgen import __version__
 from radgen.config import to_dict
 from radgen.data import load_dataset
 from radgen.data.base import DataSplits
-from radgen.errors import ConfigError, MissingDataError
+from radgen.errors import ConfigError, MissingDataError, OutputError
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, sample_grid
-from radgen.training.config import RunConfig, TrainConfig, load_run_config
+from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config
 from radgen.training.data import make_loader
 from radgen.training.module import EngineModule
 from radgen.viz import plot_curves, save_class_grid, save_grid
@@ -79,8 +79,16 @@ def git_sha() -> str | None:
 
 
 def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
-    root = Path(output_dir)
-    root.mkdir(parents=True, exist_ok=True)
+    """A fresh ``output_dir/<prefix>-<time>-<4 hex>`` folder; ``prefix`` is one file-name component,
+    so the run never lands outside ``output_dir``."""
+    from radgen.outputs import check_name, check_new_folder
+
+    check_name(prefix, "run name (--name / name:)")
+    root = check_new_folder(output_dir, option="--output-dir")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError.from_os(exc, root) from exc
     for _ in range(20):
         d = root / f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
         try:
@@ -88,6 +96,8 @@ def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
             return d
         except FileExistsError:
             continue
+        except OSError as exc:
+            raise OutputError.from_os(exc, d) from exc
     raise RuntimeError(f"could not create a fresh run directory under {root}")
 
 
@@ -180,6 +190,7 @@ def train(
     cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None
 ) -> RunResult:
     """Train ``cfg`` in a new run directory, or continue ``resume`` (a run directory) from its last checkpoint."""
+    check_run_config(cfg)
     _quiet_lightning()
     ckpt_path = None
     if resume is not None:
