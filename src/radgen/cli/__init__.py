@@ -396,9 +396,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument(
-        "--sampler", choices=("ddpm", "ddim"), help="diffusion models: ancestral DDPM over all T steps, or DDIM"
+        "--sampler",
+        choices=("ddpm", "ddim", "dpmsolver++", "unipc"),
+        help="diffusion models: ancestral DDPM over all T steps, DDIM, DPM-Solver++ or UniPC",
     )
-    p.add_argument("--steps", type=int, help="diffusion models: DDIM steps")
+    p.add_argument("--steps", type=int, help="diffusion models: DDIM / DPM-Solver++ / UniPC steps")
     p.add_argument(
         "--guidance", type=float, help="diffusion models: classifier-free guidance scale (0 = unconditional)"
     )

@@ -1,10 +1,13 @@
 """The reverse-process loop, short and explicit.
 
 1. x_T ~ N(0, I) (seeded).
-2. For each timestep t of the scheduler: predict epsilon (with classifier-free guidance
-   for conditional models: eps = eps_uncond + w * (eps_cond - eps_uncond); w = 0 gives
-   the unconditional prediction, w = 1 the conditional one).
-3. x_{t-1} = scheduler.step(eps, t, x_t) (DDPM ancestral step, or DDIM with eta).
+2. For each timestep t of the scheduler: the network's output (epsilon, v or x_0, as the
+   scheduler's prediction_type says), with classifier-free guidance for conditional models:
+   out = out_uncond + w * (out_cond - out_uncond); w = 0 gives the unconditional
+   prediction, w = 1 the conditional one (linear in the output, so the same for every
+   prediction type).
+3. x_{t-1} = scheduler.step(out, t, x_t) (DDPM ancestral step, DDIM with eta, or a
+   DPM-Solver++ / UniPC multistep update).
 Runs under ``torch.inference_mode()``, batched, with a progress bar.
 """
 
@@ -52,14 +55,18 @@ def sample_loop(
     eta: float = 0.0,
     device: torch.device | str = "cpu",
     progress: bool = True,
+    clamp: bool = True,
 ) -> torch.Tensor:
-    """Run the reverse process; returns x_0 in [-1, 1]."""
+    """Run the reverse process; returns x_0, clamped to [-1, 1] when ``clamp`` (pixels; not latents)."""
     scheduler.set_timesteps(steps)
     x = torch.randn(shape, generator=generator, device=device) * scheduler.init_noise_sigma  # 1.
-    is_ddim = "eta" in scheduler.step.__code__.co_varnames
+    takes = scheduler.step.__code__.co_varnames
+    is_ddim = "eta" in takes
+    rng = {"generator": generator} if "generator" in takes else {}  # UniPC draws no noise
     for t in tqdm(scheduler.timesteps, desc=f"sampling ({steps} steps)", leave=False, disable=not progress or None):
         tt = torch.full((shape[0],), int(t), device=device, dtype=torch.long)
-        eps = guided_epsilon(eps_fn, x, tt, labels, null_label=null_label, scale=guidance_scale)  # 2.
+        x_in = scheduler.scale_model_input(x, t)  # the identity for these schedulers; kept for the contract
+        eps = guided_epsilon(eps_fn, x_in, tt, labels, null_label=null_label, scale=guidance_scale)  # 2.
         kwargs = {"eta": eta} if is_ddim else {}
-        x = scheduler.step(eps, int(t), x, generator=generator, **kwargs).prev_sample  # 3.
-    return x.clamp(-1.0, 1.0)
+        x = scheduler.step(eps, int(t), x, **rng, **kwargs).prev_sample  # 3.
+    return x.clamp(-1.0, 1.0) if clamp else x

@@ -4,6 +4,12 @@ linear (Ho et al. 2020; design document 001): beta_t evenly spaced from beta_sta
 beta_end over T steps; alpha_bar_t = prod_{s<=t} (1 - beta_s).
 cosine (Nichol & Dhariwal 2021): alpha_bar(t) = cos^2(((t/T + s)/(1 + s)) * pi/2) / same at 0,
 s = 0.008, betas clipped at 0.999 (diffusers' "squaredcos_cap_v2").
+
+Samplers (diffusers schedulers, all reading the network output as ``prediction_type``):
+ddpm (ancestral, Ho et al. 2020), ddim (Song et al. 2021, eta), dpmsolver++ (Lu et al. 2022,
+"DPM-Solver++", 2nd-order multistep, data prediction) and unipc (Zhao et al. 2023, UniPC,
+bh2, 2nd order). ddpm/ddim clip the predicted x_0 to [-1, 1] (design document 001's loop);
+the ODE solvers do not (diffusers' defaults) and the loop clamps the final sample.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ from typing import Literal
 import numpy as np
 
 Schedule = Literal["linear", "cosine"]
+Sampler = Literal["ddpm", "ddim", "dpmsolver++", "unipc"]
+SAMPLERS = ("ddpm", "ddim", "dpmsolver++", "unipc")
 _DIFFUSERS_NAME = {"linear": "linear", "cosine": "squaredcos_cap_v2"}
 
 
@@ -32,20 +40,32 @@ def alphas_cumprod_closed_form(
 
 
 def make_scheduler(
-    kind: Literal["ddpm", "ddim"], *, timesteps: int, schedule: Schedule, beta_start: float, beta_end: float
+    kind: Sampler,
+    *,
+    timesteps: int,
+    schedule: Schedule,
+    beta_start: float,
+    beta_end: float,
+    prediction_type: str = "epsilon",
+    clip_sample: bool = True,
 ):
-    from diffusers import DDIMScheduler, DDPMScheduler
+    """A fresh diffusers scheduler (the multistep solvers keep state between steps: one per sampling run).
+    ``clip_sample``: ddpm/ddim clip the predicted x_0 to [-1, 1] (pixels; latents are not clipped)."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, UniPCMultistepScheduler
 
     common = {
         "num_train_timesteps": timesteps,
         "beta_schedule": _DIFFUSERS_NAME[schedule],
         "beta_start": beta_start,
         "beta_end": beta_end,
-        "clip_sample": True,
-        "prediction_type": "epsilon",
+        "prediction_type": prediction_type,
     }
     if kind == "ddpm":
-        return DDPMScheduler(variance_type="fixed_small", **common)
+        return DDPMScheduler(variance_type="fixed_small", clip_sample=clip_sample, **common)
     if kind == "ddim":
-        return DDIMScheduler(set_alpha_to_one=True, **common)
-    raise ValueError(f"sampler={kind!r}; valid: ddpm, ddim")
+        return DDIMScheduler(set_alpha_to_one=True, clip_sample=clip_sample, **common)
+    if kind == "dpmsolver++":
+        return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2, **common)
+    if kind == "unipc":
+        return UniPCMultistepScheduler(solver_order=2, **common)
+    raise ValueError(f"sampler={kind!r}; valid: {', '.join(SAMPLERS)}")
