@@ -80,7 +80,7 @@ def classic_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor
 def predict_proba(model: nn.Module, images: ImageSet, *, batch_size: int = 512) -> np.ndarray:
     model.eval()
     out = [
-        torch.softmax(model(images._to_float(images.pixels[i : i + batch_size])), 1)
+        torch.softmax(model(images._to_float(images.stored(slice(i, i + batch_size)))), 1)
         for i in range(0, len(images), batch_size)
     ]
     return torch.cat(out).numpy()
@@ -91,7 +91,7 @@ def _val_loss(model: nn.Module, images: ImageSet, batch_size: int = 512) -> floa
     model.eval()
     total = 0.0
     for i in range(0, len(images), batch_size):
-        x = images._to_float(images.pixels[i : i + batch_size])
+        x = images._to_float(images.stored(slice(i, i + batch_size)))
         total += float(F.cross_entropy(model(x), images.labels[i : i + batch_size], reduction="sum"))
     return total / max(1, len(images))
 
@@ -115,7 +115,7 @@ def fit_classifier(
         total, n = 0.0, 0
         for s in range(0, len(idx), cfg.batch_size):
             b = idx[s : s + cfg.batch_size]
-            x, y = train._to_float(train.pixels[b]), train.labels[b]
+            x, y = train.batch(b)
             if cfg.augment == "classic":
                 x = classic_augment(x, g)
             loss = F.cross_entropy(model(x), y, weight=weight)

@@ -6,6 +6,12 @@ and models get is always float32 (N, C, H, W) in [0, 1] (or ImageNet-normalised 
 asked), with C=3 made by replicating the grey channel (design document 000) at access
 time, so it costs no memory.
 
+Pixels live in memory (``storage='memory'``) or in the memory-mapped preprocessed cache
+(``storage='mmap'``, see ``radgen.data.cache``): then a process touches only the pages
+of the images it reads, and every process on a node shares them through the page
+cache. A subset of memory-mapped pixels is a row index into the same mapping
+(``rows``), not a copy; read pixels through ``stored``, never ``pixels`` directly.
+
 ``DataSplits``: the named splits of one dataset plus what the loader noticed (skipped
 bad files, missing images, notes) so that nothing is dropped silently.
 """
@@ -23,6 +29,8 @@ from radgen.errors import ConfigError
 
 Task = Literal["multiclass", "multilabel"]
 Normalize = Literal["none", "imagenet"]
+Storage = Literal["memory", "mmap"]
+Index = int | slice | torch.Tensor | np.ndarray | list[int]
 
 # ImageNet statistics (torchvision's convention); grey images use their channel mean.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -38,22 +46,34 @@ class ImageSet(torch.utils.data.Dataset):
     ``meta`` maps a column name to an array of length N. Every loader fills ``path``
     (source file, or file#index for arrays) and ``patient`` ('' when unknown); sources
     add their own (``orig_width``, ``orig_height``, ``mode``, ``slice_z``...).
+
+    With ``rows`` set, image i of this set is ``pixels[rows[i]]`` (``pixels`` is then the
+    shared, memory-mapped storage of a larger set); ``stored(index)`` applies it.
     """
 
-    pixels: torch.Tensor  # (N, 1, H, W) uint8, or float32 in [0, 1]
+    pixels: torch.Tensor  # (M, 1, H, W) uint8, or float32 in [0, 1]; M = N unless rows is set
     labels: torch.Tensor  # (N,) int64 for multiclass, (N, K) float32 multi-hot for multilabel
     class_names: tuple[str, ...]
     meta: dict[str, np.ndarray] = field(default_factory=dict)
     task: Task = "multiclass"
     channels: int = 1
     normalize: Normalize = "none"
+    storage: Storage = "memory"  # where pixels live: in memory, or memory-mapped from the cache (read-only use)
+    rows: torch.Tensor | None = None  # (N,) int64 rows of pixels that make this set; None: all, in order
 
     def __post_init__(self) -> None:
-        n = self.pixels.shape[0]
         if self.pixels.ndim != 4 or self.pixels.shape[1] != 1:
             raise ValueError(f"pixels must be (N, 1, H, W), got {tuple(self.pixels.shape)}")
         if self.pixels.dtype not in (torch.uint8, torch.float32):
             raise ValueError(f"pixels must be uint8 or float32, got {self.pixels.dtype}")
+        if self.storage not in ("memory", "mmap"):
+            raise ValueError(f"storage={self.storage!r}; valid: memory, mmap")
+        if self.rows is not None:
+            if self.rows.ndim != 1 or self.rows.dtype != torch.int64:
+                raise ValueError(f"rows must be a 1-D int64 tensor, got {tuple(self.rows.shape)} {self.rows.dtype}")
+            if len(self.rows) and not (0 <= int(self.rows.min()) and int(self.rows.max()) < self.pixels.shape[0]):
+                raise ValueError(f"rows index outside the {self.pixels.shape[0]} stored images")
+        n = len(self)
         if self.labels.shape[0] != n:
             raise ValueError(f"{self.labels.shape[0]} labels for {n} images")
         for key, col in self.meta.items():
@@ -66,7 +86,7 @@ class ImageSet(torch.utils.data.Dataset):
 
     # -- sizes --------------------------------------------------------------------
     def __len__(self) -> int:
-        return int(self.pixels.shape[0])
+        return int(self.pixels.shape[0] if self.rows is None else self.rows.shape[0])
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -77,6 +97,24 @@ class ImageSet(torch.utils.data.Dataset):
         return len(self.class_names)
 
     # -- access ---------------------------------------------------------------------
+    def stored(self, index: Index | None = None) -> torch.Tensor:
+        """Stored pixels (uint8 or float32, (B, 1, H, W)) of the images at ``index`` (all when None).
+
+        A batch gather from memory-mapped storage reads only those images' pages.
+        """
+        if index is None:
+            return self.pixels if self.rows is None else self.pixels[self.rows]
+        if isinstance(index, list | np.ndarray):
+            index = torch.as_tensor(np.asarray(index, dtype=np.int64))
+        return self.pixels[index] if self.rows is None else self.pixels[self.rows[index]]
+
+    def batch(self, indices: Index) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images float32 (B, C, H, W), labels) for ``indices``: one gather, the view applied."""
+        idx = indices
+        if isinstance(idx, list | np.ndarray):
+            idx = torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        return self._to_float(self.stored(idx)), self.labels[idx]
+
     def _to_float(self, px: torch.Tensor) -> torch.Tensor:
         x = px.float().div_(255.0) if px.dtype == torch.uint8 else px.float()
         if self.channels == 3:
@@ -92,19 +130,17 @@ class ImageSet(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(image float32 (C, H, W), label) like a torchvision dataset."""
-        return self._to_float(self.pixels[index]), self.labels[index]
+        return self._to_float(self.stored(index)), self.labels[index]
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         # One tensor gather per batch instead of one per item (DataLoader calls this).
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        x = self._to_float(self.pixels[idx])
-        y = self.labels[idx]
+        x, y = self.batch(torch.as_tensor(indices, dtype=torch.long))
         return list(zip(x.unbind(0), y.unbind(0)))
 
     @property
     def images(self) -> torch.Tensor:
-        """All images as float32 (N, C, H, W), in [0, 1] unless ImageNet-normalised."""
-        return self._to_float(self.pixels)
+        """All images as float32 (N, C, H, W), in [0, 1] unless ImageNet-normalised (reads every image)."""
+        return self._to_float(self.stored())
 
     def item_meta(self, index: int) -> dict[str, Any]:
         return {k: (v[index].item() if hasattr(v[index], "item") else v[index]) for k, v in self.meta.items()}
@@ -119,10 +155,26 @@ class ImageSet(torch.utils.data.Dataset):
 
     # -- derived sets -----------------------------------------------------------------
     def subset(self, indices: np.ndarray | list[int]) -> ImageSet:
+        """The images at ``indices``: copied when in memory, a row index into the mapping when memory-mapped."""
         idx = np.asarray(indices, dtype=np.int64)
         t = torch.from_numpy(idx)
+        meta = {k: v[idx] for k, v in self.meta.items()}
+        if self.storage == "mmap":
+            rows = t if self.rows is None else self.rows[t]
+            return replace(self, labels=self.labels[t], meta=meta, rows=rows)
+        return replace(self, pixels=self.stored(t), labels=self.labels[t], meta=meta, rows=None)
+
+    def in_memory(self) -> ImageSet:
+        """This set with its pixels copied into memory (a no-op when they already are)."""
+        if self.storage == "memory":
+            return self
         return replace(
-            self, pixels=self.pixels[t], labels=self.labels[t], meta={k: v[idx] for k, v in self.meta.items()}
+            self,
+            pixels=self.stored().clone(),
+            labels=self.labels.clone(),
+            meta={k: np.array(v) for k, v in self.meta.items()},
+            storage="memory",
+            rows=None,
         )
 
     def with_view(self, *, channels: int | None = None, normalize: Normalize | None = None) -> ImageSet:
@@ -150,7 +202,9 @@ class ImageSet(torch.utils.data.Dataset):
             keys &= set(s.meta)
         return replace(
             first,
-            pixels=torch.cat([s.pixels for s in sets]),
+            pixels=torch.cat([s.stored() for s in sets]),
+            storage="memory",
+            rows=None,
             labels=torch.cat([s.labels for s in sets]),
             meta={k: np.concatenate([s.meta[k] for s in sets]) for k in sorted(keys)},
         )

@@ -1,9 +1,14 @@
 """``load_dataset``: source -> preprocess -> cache -> splits -> view options.
 
 The first load at a given source, size and set of options writes a preprocessed cache
-(``.npz``, no pickles) keyed by the source files' names, sizes and mtimes and the
-options; later loads read it. Splits made from options (``split_ratio``,
-``val_from_train``) are recomputed on each load: they are cheap and seeded.
+(a folder of uncompressed ``.npy`` arrays, no pickles; ``radgen.data.cache``) keyed by
+the source files' names, sizes and mtimes and the options; later loads map it into
+memory (``data.storage``: ``auto``/``mmap`` map it, ``memory`` reads it into RAM).
+When the preprocessed pixels would exceed the memory budget (``data.max_memory_gb``,
+default ``DEFAULT_MEMORY_FRACTION`` of physical RAM), file-backed sources decode
+straight into the cache in chunks instead of into memory. Splits made from options
+(``split_ratio``, ``val_from_train``) are recomputed on each load: they are cheap,
+seeded, and on mapped data only row indices.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -19,17 +26,21 @@ import numpy as np
 import torch
 
 from radgen.data.base import DataSplits, ImageSet
+from radgen.data.cache import CacheDamaged, commit, load_legacy_npz, new_build_dir, open_cache, write_cache
 from radgen.data.root import cache_dir, data_root
 from radgen.data.source import ReadContext, Source
 from radgen.data.splits import split_imageset
 from radgen.data.transforms import Preprocess
 from radgen.errors import ConfigError, DataError
-from radgen.io import atomic_path
 from radgen.registry import Registry
 
 log = logging.getLogger(__name__)
 DATASETS: Registry[type[Source]] = Registry("dataset")
-CACHE_VERSION = 2  # bump when the cache layout or preprocessing semantics change
+CACHE_VERSION = 2  # bump when preprocessing semantics change (the folder layout has its own version)
+DEFAULT_MEMORY_FRACTION = 0.25  # of physical RAM: each DDP rank holds its own in-memory copy, and batches,
+# model and optimiser need the rest
+Storage = Literal["auto", "memory", "mmap"]
+STORAGES = ("auto", "memory", "mmap")
 
 
 @dataclass
@@ -50,6 +61,10 @@ class DataConfig:
     keep_classes: list[str] | None = None  # keep only these classes in every split (e.g. [NORMAL]: train on one class)
     on_bad_file: Literal["error", "skip"] = "skip"
     cache: bool = True
+    # auto: the cache is memory-mapped, and built in chunks when the pixels exceed max_memory_gb;
+    # memory: everything in RAM (no streaming); mmap: always built into and mapped from the cache
+    storage: Storage = "auto"
+    max_memory_gb: float | None = None  # budget for in-memory pixels (1 GB = 1e9 bytes); None: 25 % of RAM
     options: dict[str, Any] = field(default_factory=dict)  # source-specific, see `radgen list datasets`
 
 
@@ -92,37 +107,25 @@ def cache_key(source: Source, pre: Preprocess) -> str:
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
-def _save_cache(path: Path, splits: dict[str, ImageSet], ctx: ReadContext) -> None:
-    arrays: dict[str, np.ndarray] = {}
-    manifest = {"splits": {}, "notes": ctx.notes, "bad_files": ctx.bad_files, "info": ctx.info}
-    for name, s in splits.items():
-        arrays[f"{name}__pixels"] = s.pixels.numpy()
-        arrays[f"{name}__labels"] = s.labels.numpy()
-        for k, v in s.meta.items():
-            arrays[f"{name}__meta__{k}"] = np.asarray(v)
-        manifest["splits"][name] = {"class_names": list(s.class_names), "task": s.task, "meta": list(s.meta)}
-    arrays["__manifest__"] = np.array(json.dumps(manifest, default=str))
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
+def physical_memory_bytes() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _load_cache(path: Path) -> tuple[dict[str, ImageSet], ReadContext]:
-    with np.load(path, allow_pickle=False) as z:
-        manifest = json.loads(str(z["__manifest__"]))
-        splits = {}
-        for name, m in manifest["splits"].items():
-            splits[name] = ImageSet(
-                pixels=torch.from_numpy(z[f"{name}__pixels"]),
-                labels=torch.from_numpy(z[f"{name}__labels"]),
-                class_names=tuple(m["class_names"]),
-                meta={k: z[f"{name}__meta__{k}"] for k in m["meta"]},
-                task=m["task"],
-            )
-    ctx = ReadContext(
+def memory_budget_bytes(max_memory_gb: float | None) -> float:
+    """``max_memory_gb`` in bytes (1 GB = 1e9), or ``DEFAULT_MEMORY_FRACTION`` of physical RAM when None."""
+    if max_memory_gb is None:
+        return DEFAULT_MEMORY_FRACTION * physical_memory_bytes()
+    if isinstance(max_memory_gb, bool) or not isinstance(max_memory_gb, int | float) or not max_memory_gb > 0:
+        raise ConfigError(
+            f"data.max_memory_gb={max_memory_gb!r} must be a positive number of GB (or null: 25 % of RAM)"
+        )
+    return float(max_memory_gb) * 1e9
+
+
+def _context(manifest: dict[str, Any]) -> ReadContext:
+    return ReadContext(
         notes=list(manifest["notes"]), bad_files=[tuple(b) for b in manifest["bad_files"]], info=manifest["info"]
     )
-    return splits, ctx
 
 
 def read_source(
@@ -132,29 +135,78 @@ def read_source(
     on_bad_file: str = "skip",
     cache_folder: Path | None = None,
     progress: bool = True,
+    storage: str = "auto",
+    budget_bytes: float = float("inf"),
 ) -> tuple[dict[str, ImageSet], ReadContext, bool]:
-    """Read the preprocessed splits of ``source``, through the cache in ``cache_folder`` if given."""
+    """Read the preprocessed splits of ``source``, through the cache in ``cache_folder`` if given.
+
+    Returns (splits, context, from_cache). Steps:
+    1. a complete cache folder is opened (memory-mapped unless ``storage='memory'``); a
+       damaged one (truncated file, missing manifest) is rebuilt; a legacy ``.npz`` cache is
+       read into memory when it fits ``budget_bytes``;
+    2. otherwise the source is read into a hidden build folder beside the cache: splits
+       whose pixels would exceed ``budget_bytes`` (all of them with ``storage='mmap'``) are
+       streamed there in chunks, the rest held in memory;
+    3. the build folder is completed (labels, metadata, manifest) and renamed into place;
+       streamed or ``storage='mmap'`` splits are then returned memory-mapped from it.
+    """
     if on_bad_file not in ("error", "skip"):
         raise ConfigError(f"on_bad_file={on_bad_file!r}; valid: error, skip")
-    cpath = None
-    if cache_folder is not None and (source.expensive or not pre.is_identity):
-        cpath = cache_folder / f"{source.name}-{cache_key(source, pre)}.npz"
-        if cpath.is_file():
+    if storage not in STORAGES:
+        raise ConfigError(f"data.storage={storage!r}; valid: {', '.join(STORAGES)}")
+    if storage == "mmap" and cache_folder is None:
+        raise ConfigError(
+            "data.storage=mmap maps the preprocessed cache; turn the cache on (data.cache=true, no --no-cache)"
+        )
+    cdir = None
+    if cache_folder is not None and (source.expensive or not pre.is_identity or storage == "mmap"):
+        key = cache_key(source, pre)
+        cdir = cache_folder / f"{source.name}-{key}"
+        legacy = cache_folder / f"{source.name}-{key}.npz"
+        if cdir.is_dir():
             try:
-                splits, ctx = _load_cache(cpath)
-                log.info("loaded %s from cache %s", source.name, cpath)
-                return splits, ctx, True
-            except Exception as exc:  # a damaged cache is rebuilt, never trusted
-                log.warning("ignoring unreadable cache %s (%s); rebuilding", cpath, exc)
-    ctx = ReadContext(on_bad_file=on_bad_file, progress=progress)  # type: ignore[arg-type]
-    splits = source.read(pre, ctx)
-    if not splits or all(len(s) == 0 for s in splits.values()):
-        raise DataError(f"{source.path}: no readable images ({len(ctx.bad_files)} bad files skipped)")
-    if cpath is not None:
+                splits, manifest = open_cache(cdir, storage="memory" if storage == "memory" else "mmap")
+                log.info("loaded %s from cache %s", source.name, cdir)
+                return splits, _context(manifest), True
+            except CacheDamaged as exc:  # a damaged cache is rebuilt, never trusted
+                log.warning("rebuilding the damaged cache %s (%s)", cdir, exc)
+        elif legacy.is_file() and storage != "mmap" and (storage == "memory" or legacy.stat().st_size <= budget_bytes):
+            try:
+                splits, manifest = load_legacy_npz(legacy)
+                log.info("loaded %s from the legacy cache %s", source.name, legacy)
+                return splits, _context(manifest), True
+            except Exception as exc:  # noqa: BLE001 (any damage: rebuild)
+                log.warning("ignoring unreadable cache %s (%s); rebuilding", legacy, exc)
+    stream = {"auto": "auto", "memory": "never", "mmap": "always"}[storage]
+    ctx = ReadContext(on_bad_file=on_bad_file, progress=progress, stream=stream, budget_bytes=budget_bytes)  # type: ignore[arg-type]
+    ctx.budget_hint = " (data.max_memory_gb, --set data.max_memory_gb=...)"
+    build = None
+    if cdir is not None:
         try:
-            _save_cache(cpath, splits, ctx)
+            build = ctx.stream_dir = new_build_dir(cdir)
         except OSError as exc:
-            log.warning("could not write cache %s (%s); continuing without it", cpath, exc)
+            log.warning("cannot write the cache folder %s (%s); continuing without it", cache_folder, exc)
+    try:
+        splits = source.read(pre, ctx)
+        if not splits or all(len(s) == 0 for s in splits.values()):
+            raise DataError(f"{source.path}: no readable images ({len(ctx.bad_files)} bad files skipped)")
+        if build is not None:
+            try:
+                write_cache(build, splits, notes=ctx.notes, bad_files=ctx.bad_files, info=ctx.info)
+                commit(build, cdir)
+            except OSError as exc:
+                if ctx.streamed:
+                    raise DataError(
+                        f"{cdir}: could not finish the streamed cache ({exc}); free disk space there or point "
+                        f"RADGEN_CACHE_DIR elsewhere"
+                    ) from None
+                log.warning("could not write cache %s (%s); continuing without it", cdir, exc)
+                return splits, ctx, False
+            if ctx.streamed or storage == "mmap":
+                splits, _ = open_cache(cdir, storage="mmap")
+    finally:
+        if build is not None:
+            shutil.rmtree(build, ignore_errors=True)
     return splits, ctx, False
 
 
@@ -171,11 +223,20 @@ def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, 
         raise TypeError("pass either a DataConfig or keyword overrides, not both")
     if cfg.channels not in (1, 3):
         raise ConfigError(f"channels={cfg.channels!r}; valid: 1, 3")
+    if cfg.storage not in STORAGES:
+        raise ConfigError(f"data.storage={cfg.storage!r}; valid: {', '.join(STORAGES)}")
+    budget = memory_budget_bytes(cfg.max_memory_gb)
     source = make_source(cfg)
     pre = _preprocess(cfg, source)
     folder = cache_dir(data_root(cfg.data_dir)) if cfg.cache else None
     splits, ctx, from_cache = read_source(
-        source, pre, on_bad_file=cfg.on_bad_file, cache_folder=folder, progress=progress
+        source,
+        pre,
+        on_bad_file=cfg.on_bad_file,
+        cache_folder=folder,
+        progress=progress,
+        storage=cfg.storage,
+        budget_bytes=budget,
     )
     splits = dict(splits)
     notes = list(ctx.notes)
@@ -225,6 +286,11 @@ def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, 
         splits=splits,
         notes=notes,
         bad_files=list(ctx.bad_files),
-        info=dict(ctx.info),
+        info={**ctx.info, "storage": _storage_of(splits)},
         from_cache=from_cache,
     )
+
+
+def _storage_of(splits: dict[str, ImageSet]) -> str:
+    kinds = {s.storage for s in splits.values()}
+    return kinds.pop() if len(kinds) == 1 else "mixed"

@@ -21,20 +21,39 @@ import torch
 from tqdm.auto import tqdm
 
 from radgen.data.base import ImageSet, Task
+from radgen.data.cache import PIXEL_MMAP_MODE, NpyRowWriter
 from radgen.data.transforms import Preprocess
-from radgen.errors import BadFileError, ConfigError, MissingDataError
+from radgen.errors import BadFileError, ConfigError, DataError, MissingDataError
 
 log = logging.getLogger(__name__)
 OnBadFile = Literal["error", "skip"]
 
 
+Stream = Literal["auto", "never", "always"]
+STREAM_CHUNK_BYTES = 64 * 2**20  # decoded images buffered per write when streaming (64 MiB)
+
+
 @dataclass
 class ReadContext:
+    """What a read is allowed to do, and what it noticed.
+
+    Streaming: ``decode_records`` writes a split's decoded pixels chunk by chunk into
+    ``stream_dir`` (the cache folder being built) instead of memory when ``stream`` is
+    ``'always'``, or ``'auto'`` and the pixels read so far plus this split's would exceed
+    ``budget_bytes``.
+    """
+
     on_bad_file: OnBadFile = "skip"
     progress: bool = True
     notes: list[str] = field(default_factory=list)
     bad_files: list[tuple[str, str]] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
+    stream: Stream = "never"
+    budget_bytes: float = float("inf")
+    stream_dir: Path | None = None
+    budget_hint: str = ""  # how the user raises the budget, for the error message
+    planned_bytes: int = field(default=0, init=False)  # pixel bytes of the splits read so far
+    streamed: list[str] = field(default_factory=list, init=False)  # splits written straight to the cache
 
     def bad(self, err: BadFileError) -> None:
         """Record a bad file, or raise it when ``on_bad_file='error'``."""
@@ -141,30 +160,132 @@ def decode_records(
     class_names: tuple[str, ...],
     task: Task = "multiclass",
     desc: str,
+    split: str | None = None,
 ) -> ImageSet:
-    """Decode, preprocess and stack ``records``; bad files are skipped or raised per ``ctx``.
+    """Decode and preprocess ``records`` into one split; bad files are skipped or raised per ``ctx``.
 
-    ``decode(record)`` returns a 2-D uint8/float32 image and extra metadata columns.
+    ``decode(record)`` returns a 2-D uint8/float32 image and extra metadata columns. The
+    pixels go into one preallocated array, in memory, or (streaming, see ``ReadContext``)
+    into ``<stream_dir>/<split>.pixels.npy`` in chunks of ``STREAM_CHUNK_BYTES``, so at
+    most one chunk of decoded images is held at a time. ``split`` names the file
+    (default: the last part of ``desc``).
     """
-    images: list[np.ndarray] = []
+    split = split or desc.rsplit("/", 1)[-1]
+    n = len(records)
     kept: list[Record] = []
     extras: list[dict[str, Any]] = []
-    for rec in progress(records, total=len(records), desc=desc, enabled=ctx.progress):
-        try:
-            img, extra = decode(rec)
-            img = pre(img)
-        except BadFileError as err:
-            ctx.bad(err)
-            continue
-        if images and img.shape != images[0].shape:
-            raise ConfigError(
-                f"{rec.path}: image is {img.shape[1]}x{img.shape[0]} but earlier ones are "
-                f"{images[0].shape[1]}x{images[0].shape[0]}; set a size (--size N) to resize all images"
-            )
-        images.append(img)
-        kept.append(rec)
-        extras.append(extra)
-    return build_imageset(images, kept, extras, class_names=class_names, task=task, size_hint=pre.size)
+    buf: np.ndarray | None = None  # the whole split (in memory) or one chunk (streaming)
+    writer: NpyRowWriter | None = None
+    filled = 0  # rows of buf in use
+    chunks = 0
+    first: np.ndarray | None = None
+    try:
+        for rec in progress(records, total=n, desc=desc, enabled=ctx.progress):
+            try:
+                img, extra = decode(rec)
+                img = pre(img)
+            except BadFileError as err:
+                ctx.bad(err)
+                continue
+            if first is None:
+                first = img
+                buf, writer = _pixel_target(ctx, split, img, n, desc)
+            elif img.shape != first.shape:
+                raise ConfigError(
+                    f"{rec.path}: image is {img.shape[1]}x{img.shape[0]} but earlier ones are "
+                    f"{first.shape[1]}x{first.shape[0]}; set a size (--size N) to resize all images"
+                )
+            elif img.dtype != first.dtype:
+                raise DataError(f"{rec.path}: decoded as {img.dtype} but earlier images are {first.dtype}")
+            if writer is not None and filled == len(buf):
+                writer.write(buf[:filled])
+                chunks, filled = chunks + 1, 0
+            buf[filled, 0] = img
+            filled += 1
+            kept.append(rec)
+            extras.append(extra)
+        if writer is not None:
+            if filled:
+                writer.write(buf[:filled])
+                chunks += 1
+            buf = None
+            writer.close()
+            writer = None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    if first is not None and buf is None:  # streamed: map the finished file
+        ctx.streamed.append(split)
+        ctx.info.setdefault("streamed", {})[split] = {"images": len(kept), "chunks": chunks}
+        pixels = torch.from_numpy(np.load(ctx.stream_dir / f"{split}.pixels.npy", mmap_mode=PIXEL_MMAP_MODE))
+        return _imageset(pixels, kept, extras, class_names=class_names, task=task, storage="mmap")
+    if buf is None:
+        return build_imageset([], [], [], class_names=class_names, task=task, size_hint=pre.size)
+    pixels = torch.from_numpy(buf if filled == len(buf) else buf[:filled].copy())
+    return _imageset(pixels, kept, extras, class_names=class_names, task=task, storage="memory")
+
+
+def _pixel_target(
+    ctx: ReadContext, split: str, img: np.ndarray, n: int, desc: str
+) -> tuple[np.ndarray, NpyRowWriter | None]:
+    """Where a split's pixels go: (whole-split array, None) in memory, or (chunk buffer, file writer)."""
+    need = n * img.nbytes
+    ctx.planned_bytes += need
+    stream = ctx.stream == "always" or (ctx.stream == "auto" and ctx.planned_bytes > ctx.budget_bytes)
+    if not stream:
+        return np.empty((n, 1, *img.shape), dtype=img.dtype), None
+    if ctx.stream_dir is None:
+        raise ConfigError(
+            f"{desc}: the preprocessed images need {ctx.planned_bytes / 1e9:.2f} GB, more than the memory budget of "
+            f"{ctx.budget_bytes / 1e9:.2f} GB, and streaming them needs the cache; turn it on (data.cache=true, no "
+            f"--no-cache) with a writable RADGEN_CACHE_DIR, or raise the budget{ctx.budget_hint}"
+        )
+    rows = max(1, min(n, STREAM_CHUNK_BYTES // img.nbytes))
+    log.info("%s: streaming %d images (%.2f GB) to the cache in chunks of %d", desc, n, need / 1e9, rows)
+    writer = NpyRowWriter(
+        ctx.stream_dir / f"{split}.pixels.npy", dtype=img.dtype, row_shape=(1, *img.shape), capacity=n
+    )
+    return np.empty((rows, 1, *img.shape), dtype=img.dtype), writer
+
+
+def _imageset(
+    pixels: torch.Tensor,
+    records: list[Record],
+    extras: list[dict[str, Any]],
+    *,
+    class_names: tuple[str, ...],
+    task: Task,
+    storage: str,
+) -> ImageSet:
+    return ImageSet(
+        pixels=pixels,
+        labels=_labels(records, class_names, task),
+        class_names=class_names,
+        meta=_meta(records, extras),
+        task=task,
+        storage=storage,  # type: ignore[arg-type]
+    )
+
+
+def _labels(records: list[Record], class_names: tuple[str, ...], task: Task) -> torch.Tensor:
+    if task == "multilabel":
+        if not records:
+            return torch.zeros((0, len(class_names)))
+        return torch.from_numpy(np.stack([np.asarray(r.label, dtype=np.float32) for r in records]))
+    return torch.tensor([int(r.label) for r in records], dtype=torch.int64)
+
+
+def _meta(records: list[Record], extras: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    meta: dict[str, np.ndarray] = {
+        "path": np.array([r.path for r in records], dtype=str),
+        "patient": np.array([r.patient for r in records], dtype=str),
+    }
+    keys = sorted({k for e in extras for k in e} | {k for r in records for k in r.extra})
+    for k in keys:
+        col = [e.get(k, r.extra.get(k, "")) for e, r in zip(extras, records)]
+        meta[k] = np.array(col)
+    return meta
 
 
 def build_imageset(
@@ -184,22 +305,8 @@ def build_imageset(
     else:
         side = size_hint or 1
         pixels = torch.zeros((0, 1, side, side), dtype=torch.uint8)
-    if task == "multilabel":
-        labels = (
-            torch.from_numpy(np.stack([np.asarray(r.label, dtype=np.float32) for r in records]))
-            if records
-            else torch.zeros((0, len(class_names)))
-        )
-    else:
-        labels = torch.tensor([int(r.label) for r in records], dtype=torch.int64)
-    meta: dict[str, np.ndarray] = {
-        "path": np.array([r.path for r in records], dtype=str),
-        "patient": np.array([r.patient for r in records], dtype=str),
-    }
-    keys = sorted({k for e in extras for k in e} | {k for r in records for k in r.extra})
-    for k in keys:
-        col = [e.get(k, r.extra.get(k, "")) for e, r in zip(extras, records)]
-        meta[k] = np.array(col)
+    labels = _labels(records, class_names, task)
+    meta = _meta(records, extras)
     return ImageSet(pixels=pixels, labels=labels, class_names=class_names, meta=meta, task=task)
 
 

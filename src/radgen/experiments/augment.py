@@ -313,7 +313,7 @@ def run_augment(
         pools[gen] = make_pool(model, need, real, origin=gen, seed=cfg.sample_seed, sample=cfg.sample)
         pool_seconds[gen] = round(time.perf_counter() - t0, 2)
         np.savez_compressed(
-            out / f"synthetic_{gen}.npz", pixels=pools[gen].pixels.numpy(), labels=pools[gen].labels.numpy()
+            out / f"synthetic_{gen}.npz", pixels=pools[gen].stored().numpy(), labels=pools[gen].labels.numpy()
         )
         save_class_grid(
             examples_per_class(pools[gen].images, pools[gen].labels, real.class_names, per_class=12, seed=0),

@@ -41,8 +41,7 @@ class BatchView(Dataset):
         return self.images[i]
 
     def __getitems__(self, indices: list[int]):
-        idx = torch.as_tensor(indices, dtype=torch.long)
-        return self.images._to_float(self.images.pixels[idx]), self.images.labels[idx]
+        return self.images.batch(torch.as_tensor(indices, dtype=torch.long))
 
 
 def _batch_as_is(batch):

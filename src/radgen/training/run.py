@@ -259,6 +259,7 @@ def train(
             "class_names": list(train_set.class_names),
             "image_size": list(train_set.image_size),
             "channels": train_set.channels,
+            "storage": data.info.get("storage"),  # pixels in memory or memory-mapped from the cache
         },
         "resumed_from": ckpt_path,
     }
