@@ -89,9 +89,9 @@ def check_replaceable(out: str | Path, *, option: str = "--out") -> Path:
             f"{option} {out} is a radgen run, export or experiment folder (it holds {held}); "
             "--overwrite never replaces those: give a new folder"
         )
-    entries = {p.name for p in out.iterdir()}
-    if not entries:
+    if not any(out.iterdir()):
         return out
+    entries = _files_below(out)
     listed = read_marker(out)
     if listed is None:
         raise RadgenError(
@@ -105,6 +105,17 @@ def check_replaceable(out: str | Path, *, option: str = "--out") -> Path:
             "what radgen made: move that file or give a new folder"
         )
     return out
+
+
+def _files_below(folder: Path) -> set[str]:
+    """Every entry below ``folder`` that is not a directory (files, links), as relative POSIX paths; the marker
+    lists them this way, so folders with sub-folders (``radgen release``) are replaced as safely as flat ones."""
+    found = set()
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        found.update((rel / f).as_posix() for f in files)
+        found.update((rel / d).as_posix() for d in dirs if (Path(root) / d).is_symlink())
+    return found
 
 
 def read_marker(folder: Path) -> list[str] | None:
@@ -124,7 +135,7 @@ def write_marker(folder: Path, *, command: str) -> None:
     from radgen import __version__
     from radgen.io import write_json
 
-    files = sorted(p.name for p in folder.iterdir() if p.name != MARKER)
+    files = sorted(_files_below(folder) - {MARKER})
     write_json(folder / MARKER, {"made_by": "radgen", "version": __version__, "command": command, "files": files})
 
 
@@ -133,10 +144,13 @@ def remove_made_folder(out: Path) -> None:
     (``rmdir`` fails, leaving the rest, if anything appeared in it meanwhile)."""
     for name in read_marker(out) or []:
         p = out / name
-        if p.is_file() and not p.is_symlink():
+        if ".." not in Path(name).parts and p.is_file() and not p.is_symlink():
             p.unlink()
     (out / MARKER).unlink(missing_ok=True)
     try:
+        for folder, _, _ in sorted(os.walk(out, topdown=False), key=lambda w: -len(Path(w[0]).parts)):
+            if Path(folder) != out:
+                os.rmdir(folder)  # fails, leaving the rest, unless radgen's files were all it held
         out.rmdir()
     except OSError as exc:
         raise RadgenError(f"{out}: something other than radgen's files appeared in it; it was left in place") from exc

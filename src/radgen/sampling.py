@@ -214,3 +214,13 @@ def write_reconstructions(
         save_pngs(x, tmp, "input")
         save_grid(torch.cat([x, rec]), tmp / "grid.png", nrow=min(n, 16) if n <= 16 else 16)
         return _commit(tmp, out, "reconstruct")
+
+
+@contextlib.contextmanager
+def assembled_output(out: str | Path, *, overwrite: bool, command: str):
+    """Yield a temporary folder beside ``out``; on success it is marked as radgen's and moved onto ``out``
+    (replacing only a folder that radgen made, as ``--overwrite`` allows); on any failure it is removed."""
+    out, tmp = _prepare(out, overwrite)
+    with _assembling(tmp):
+        yield tmp
+        _commit(tmp, out, command)

@@ -334,6 +334,32 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_release(args: argparse.Namespace) -> int:
+    from radgen.release import release
+
+    fractions = tuple(float(x) for x in args.splits.split(",")) if args.splits else (1.0, 0.0, 0.0)
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    out, sheet = release(
+        args.run,
+        n=args.n,
+        out=args.out,
+        formats=formats,
+        splits=fractions,
+        augment=args.augment,
+        force=args.force,
+        overwrite=args.overwrite,
+        seed=args.seed,
+        name=args.name,
+        progress=not args.no_progress,
+    )
+    audit = sheet["memorization_audit"]
+    print(
+        f"released {sheet['n']} synthetic images to {out} ({', '.join(sheet['formats'])}); memorization audit: "
+        f"{audit['fraction_flagged']:.1%} flagged (nominal {audit['nominal_rate']:.0%}); see {out}/DATASHEET.md"
+    )
+    return 0
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     import torch
 
@@ -519,6 +545,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser(
+        "release",
+        help="a shareable synthetic dataset (Kaggle folder layout + MedMNIST-style .npz, optionally DICOM) "
+        "with DATASHEET.md: generator, real data, budget, evaluation, memorization audit",
+    )
+    p.add_argument("run", help="run directory (made by radgen train)")
+    p.add_argument("--n", type=int, required=True, help="number of synthetic images")
+    p.add_argument("--out", required=True, help="output folder (must not exist unless --overwrite)")
+    p.add_argument("--format", default="png,npz", help="comma-separated: png, npz, dicom (default png,npz)")
+    p.add_argument("--splits", help="train,val,test fractions of the release (default 1,0,0)")
+    p.add_argument("--augment", metavar="AUGMENT_RUN", help="an augmentation run whose verdict goes in the datasheet")
+    p.add_argument("--force", action="store_true", help="release even when the memorization audit refuses")
+    p.add_argument("--name", help="dataset name (default synthetic-<run folder name>)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("version", help="print versions")
     p.set_defaults(func=cmd_version)
