@@ -25,11 +25,24 @@ SMALL = {
     "sample_steps": 4,
 }
 
+TINY_AUTOENCODER = {
+    "block_out_channels": [8, 8, 8],
+    "norm_groups": 4,
+    "latent_channels": 2,
+    "mid_block": "resnet",
+    "structural": "none",  # torchmetrics SSIM costs ~0.2 s a call; tests/models/test_latent_diffusion.py covers it
+}
+# Per-model tiny configs where SMALL's shared sizes do not fit (the latent UNet sees 7 px latents at 28 px: one level).
+TINY = {
+    "autoencoder_kl": TINY_AUTOENCODER,
+    "latent_diffusion": {"block_out_channels": [8], "autoencoder_config": TINY_AUTOENCODER, "sample_steps": 3},
+}
+
 
 def make(name: str, size: int = 28, channels: int = 1, **over):
     cls = MODELS.get(name).cls.Config
     fields = set(cls.__dataclass_fields__)
-    small = {k: v for k, v in SMALL.items() if k in fields}
+    small = {k: v for k, v in {**SMALL, **TINY.get(name, {})}.items() if k in fields}
     torch.manual_seed(0)
     return build_model({"name": name, **small, **over}, image_size=size, channels=channels, num_classes=2)
 

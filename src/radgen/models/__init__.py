@@ -1,6 +1,17 @@
 """Registered generative models. ``radgen list models`` prints them."""
 
-from radgen.models import adversarial, conditional_vae, ddpm, gmvae, gvae, resnet_vae, vae, vae_gan  # noqa: F401  (registration)
+from radgen.models import (  # noqa: F401  (registration)
+    adversarial,
+    autoencoder,
+    conditional_vae,
+    ddpm,
+    gmvae,
+    gvae,
+    latent_diffusion,
+    resnet_vae,
+    vae,
+    vae_gan,
+)
 from radgen.models.base import (
     MODELS,
     GenerativeModel,

@@ -107,6 +107,18 @@ class GenerativeModel(nn.Module):
     def describe_losses(self) -> str:
         return self.loss_statement
 
+    # -- training hooks (the engine calls them on every model; the defaults do nothing) ---------
+    def prepare_training_data(self, train_set) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Called once before fitting with the training split. A model that trains on a transform of
+        the images computed once (the latent diffusion model's cached latents) returns the
+        ``(inputs, labels)`` tensors the engine batches instead; None (the default) trains on the images."""
+        return None
+
+    def after_fit(self, train_set) -> dict[str, Any]:
+        """Called once after fitting (best weights loaded), before the export, with the training split;
+        what it measures and stores (the autoencoder's latent scale) is returned for ``metrics.json``."""
+        return {}
+
     def check_labels(self, labels: torch.Tensor | None, n: int) -> torch.Tensor | None:
         """Validate labels for sampling: required iff the model is conditional."""
         if not self.supports_labels:

@@ -21,6 +21,7 @@ from radgen.models.base import ModelConfig, model_config_from_dict
 @dataclass
 class TrainConfig:
     epochs: int = 10
+    max_minutes: float | None = None  # wall-clock cap on fitting (Lightning's max_time), for equal-budget comparisons
     batch_size: int = 64
     lr: float = 1e-3
     lr_groups: dict[str, float] = field(default_factory=dict)  # per optimizer group, e.g. {discriminator: 2e-4}

@@ -44,12 +44,31 @@ class BatchView(Dataset):
         return self.images.batch(torch.as_tensor(indices, dtype=torch.long))
 
 
+class TensorBatchView(Dataset):
+    """(inputs, labels) tensors computed once (a model's ``prepare_training_data``), one gather per batch."""
+
+    def __init__(self, inputs: torch.Tensor, labels: torch.Tensor):
+        if len(inputs) != len(labels):
+            raise ValueError(f"{len(inputs)} inputs but {len(labels)} labels")
+        self.inputs, self.labels = inputs, labels
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __getitem__(self, i: int):
+        return self.inputs[i], self.labels[i]
+
+    def __getitems__(self, indices: list[int]):
+        idx = torch.as_tensor(indices, dtype=torch.long)
+        return self.inputs[idx], self.labels[idx]
+
+
 def _batch_as_is(batch):
     return batch
 
 
 def make_loader(
-    images: ImageSet,
+    images: ImageSet | tuple[torch.Tensor, torch.Tensor],
     *,
     batch_size: int,
     shuffle: bool,
@@ -58,8 +77,10 @@ def make_loader(
     drop_last: bool = False,
     pin_memory: bool = False,
 ) -> DataLoader:
+    """Batches of an ImageSet, or of (inputs, labels) tensors."""
+    view = TensorBatchView(*images) if isinstance(images, tuple) else BatchView(images)
     return DataLoader(
-        BatchView(images),
+        view,
         batch_size=batch_size,
         sampler=EpochSeededSampler(len(images), seed=seed, shuffle=shuffle),
         collate_fn=_batch_as_is,

@@ -275,8 +275,16 @@ def train(
     t = cfg.train
     model = prepare_for_speed(model, t)
     pin = t.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
+    prepared_at = time.perf_counter()
+    prepared = model.prepare_training_data(train_set)  # e.g. latents encoded once; None: the images
+    prepare_seconds = round(time.perf_counter() - prepared_at, 2)
     train_loader = make_loader(
-        train_set, batch_size=t.batch_size, shuffle=True, seed=seed, num_workers=t.num_workers, pin_memory=pin
+        train_set if prepared is None else prepared,
+        batch_size=t.batch_size,
+        shuffle=True,
+        seed=seed,
+        num_workers=t.num_workers,
+        pin_memory=pin,
     )
     by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
     # Validation losses rank checkpoints; adversarial losses do not (and a critic's gradient
@@ -318,6 +326,7 @@ def train(
     best_cb, ckpt_dir = callbacks[0], run_dir / "checkpoints"
     trainer = L.Trainer(
         max_epochs=t.epochs,
+        max_time={"seconds": 60.0 * t.max_minutes} if t.max_minutes else None,
         accelerator=t.accelerator,
         devices=t.devices,
         num_nodes=t.num_nodes,
@@ -354,7 +363,17 @@ def train(
     best_path = Path(best_cb.best_model_path) if by_loss and best_cb.best_model_path else ckpt_dir / "last.ckpt"
     model.load_state_dict(load_state_from_checkpoint(best_path))
     model.eval().cpu()
-    save_exported(model, run_dir / "export", extra={"data": info["data"], "seed": seed, "checkpoint": best_path.name})
+    measured = model.after_fit(train_set)  # e.g. the autoencoder's latent scale, stored in its buffers
+    save_exported(
+        model,
+        run_dir / "export",
+        extra={
+            "data": info["data"],
+            "seed": seed,
+            "checkpoint": best_path.name,
+            **({"fit": measured} if measured else {}),
+        },
+    )
     with torch.inference_mode():
         imgs, per_row = sample_grid(model, t.sample_count, seed=seed, num_classes=int(model.config.num_classes))
         save_grid(imgs, run_dir / "samples" / "final.png", nrow=per_row or None)
@@ -391,6 +410,8 @@ def train(
         "seconds_per_epoch": round(sum(r["seconds"] for r in rows) / max(1, len(rows)), 3),
         "stopped_early": bool(trainer.should_stop and len(rows) < t.epochs),
         "final": rows[-1] if rows else {},
+        "prepare_seconds": prepare_seconds,
+        **({"fit": measured} if measured else {}),
     }
     write_json(run_dir / "metrics.json", summary)
     return RunResult(run_dir, model, summary, data)
