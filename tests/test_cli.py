@@ -27,7 +27,7 @@ def test_inspect_json_counts_and_imbalance(capsys):
     assert s["splits"]["train"]["classes"] == {"NORMAL": 1292, "PNEUMONIA": 3585}
     assert s["splits"]["test"]["images"] == 613 and s["total"]["images"] == 5506
     assert s["splits"]["train"]["imbalance_ratio"] == round(3585 / 1292, 3)
-    assert s["stored"] == {"height": 64, "width": 64, "channels": 1, "dtype": "uint8"}
+    assert s["stored"] == {"height": 64, "width": 64, "channels": 1, "dtype": "uint8", "storage": "memory"}
 
 
 def test_inspect_text_shows_sizes_modes_and_grid(tmp_path, capsys):

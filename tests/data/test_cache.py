@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import radgen.data.source as source_mod
+from radgen.cli import main
 from radgen.data import load_dataset
 from radgen.data.cache import NpyRowWriter, open_cache
 from radgen.data.load import DataConfig, _preprocess, cache_key, make_source
@@ -141,6 +142,17 @@ def test_budget_smaller_than_the_data_takes_the_streaming_path(tmp_path, monkeyp
     assert not (tmp_path / "c3").exists()
     with pytest.raises(ConfigError, match="max_memory_gb=-1"):
         _load(root, tmp_path / "c3", monkeypatch, max_memory_gb=-1)
+
+
+def test_cli_budget_flag_streams_and_reports_the_storage(tmp_path, monkeypatch, capsys):
+    root = _folder(tmp_path / "imgs")
+    monkeypatch.setenv("RADGEN_CACHE_DIR", str(tmp_path / "c"))
+    args = ["data", "inspect", "image_folder", "--path", str(root), "--size", str(SIDE), "--json"]
+    assert main([*args, "--max-memory-gb", "1e-6"]) == 0  # 1 kB: below the 37 kB of pixels
+    out = json.loads(capsys.readouterr().out)
+    assert out["stored"]["storage"] == "mmap" and out["total"]["images"] == 64
+    assert main([*args, "--storage", "memory", "--no-cache"]) == 0
+    assert json.loads(capsys.readouterr().out)["stored"]["storage"] == "memory"
 
 
 def test_cxr14_streams_and_keeps_missing_images_counted(tmp_path, monkeypatch):

@@ -41,6 +41,17 @@ def _add_data_options(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--no-cache", action="store_true", help="neither read nor write the preprocessed cache")
     g.add_argument(
+        "--storage",
+        choices=("auto", "memory", "mmap"),
+        default="auto",
+        help="pixels memory-mapped from the cache (auto: and streamed into it beyond --max-memory-gb), or in RAM",
+    )
+    g.add_argument(
+        "--max-memory-gb",
+        type=float,
+        help="memory budget for decoded pixels (default 25 %% of RAM); beyond it they stream",
+    )
+    g.add_argument(
         "-o",
         "--option",
         action="append",
@@ -72,6 +83,8 @@ def _data_config(args: argparse.Namespace, name: str):
         seed=args.seed,
         on_bad_file=args.on_bad_file,
         cache=not args.no_cache,
+        storage=args.storage,
+        max_memory_gb=args.max_memory_gb,
         options=options,
     )
 

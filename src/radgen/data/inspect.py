@@ -63,6 +63,7 @@ def summarize(ds: DataSplits) -> dict[str, Any]:
             "width": first.image_size[1],
             "channels": first.channels,
             "dtype": str(first.pixels.dtype).replace("torch.", ""),
+            "storage": ds.info.get("storage", first.storage),  # in memory, or memory-mapped from the cache
         },
         "bad_files": {"count": len(ds.bad_files), "examples": [f"{p}: {why}" for p, why in ds.bad_files[:10]]},
         "notes": ds.notes,
@@ -97,7 +98,7 @@ def format_summary(s: dict[str, Any]) -> str:
         st = s["stored"]
         lines.append(
             f"images    {st['height']}x{st['width']} px, {st['channels']} channel(s), stored as "
-            f"{st['dtype']}; task {s['task']}"
+            f"{st['dtype']} ({st.get('storage', 'memory')}); task {s['task']}"
         )
         names = s["class_names"]
         width = max(8, *(len(n) for n in names))
