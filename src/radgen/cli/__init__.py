@@ -69,9 +69,12 @@ def _data_config(args: argparse.Namespace, name: str):
     for text in args.option:
         keys, value = parse_override(text)
         options[".".join(keys)] = value
+    from radgen.data.detect import describe_detection
+
+    name, path = describe_detection(name, args.path)
     return DataConfig(
         name=name,
-        path=args.path,
+        path=path,
         data_dir=args.data_dir,
         size=args.size,
         channels=args.channels,

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +27,7 @@ import torch
 
 from radgen.data.base import DataSplits, ImageSet
 from radgen.data.cache import CacheDamaged, commit, load_legacy_npz, new_build_dir, open_cache, write_cache
+from radgen.data.detect import detect_source, looks_like_path
 from radgen.data.root import cache_dir, data_root
 from radgen.data.source import ReadContext, Source
 from radgen.data.splits import split_imageset
@@ -81,7 +82,16 @@ def resolve_path(cfg: DataConfig, cls: type[Source]) -> Path:
     return root / cls.default_path
 
 
+def resolve_name(cfg: DataConfig) -> DataConfig:
+    """``cfg`` with a path given as its name replaced by the detected source and that path (``data/detect.py``)."""
+    if cfg.name in DATASETS.names() or not looks_like_path(cfg.name):
+        return cfg
+    name, path, _ = detect_source(cfg.name)
+    return replace(cfg, name=name, path=str(path.resolve()))
+
+
 def make_source(cfg: DataConfig) -> Source:
+    cfg = resolve_name(cfg)
     cls = DATASETS.get(cfg.name)
     path = resolve_path(cfg, cls)
     if not path.exists() and not hasattr(cls, "fetch"):
