@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from radgen.models import MODELS, build_model, load_exported, save_exported
+from radgen.training.config import load_run_config, shipped_configs
 
 # Small widths keep the suite fast; each entry only shrinks sizes, never changes the maths.
 SMALL = {
@@ -23,7 +24,20 @@ SMALL = {
     "attention_resolutions": [14, 32],
     "sampler": "ddim",
     "sample_steps": 4,
+    "encoder_width": 1 / 16,  # ImageNet backbones (design document 003) at 1/16 of their channels
+    "transition_channels": 8,
+    "decoder_hidden": [16],
 }
+# Shipped configs whose model sections differ in structure, not only in sizes (design document 003, Table 4):
+# each is a contract case of its own, at the small sizes above.
+CONFIG_CASES = sorted(f"config:{k}" for k in shipped_configs() if k.startswith("seed003_table4_"))
+CASES = [*MODELS.names(), *CONFIG_CASES]
+# The 25-step overfit test takes one config per structure: linear decoder + label, Decoder 1 without the transition
+# net, Decoder 2 with it, DenseNet121 (the other five repeat these with another z, K or normalisation).
+OVERFIT_CASES = [
+    *MODELS.names(),
+    *(f"config:seed003_table4_{v}" for v in ("fs_gmvae_v1", "gmvae_v3", "gmvae_v6", "gmvae_v8")),
+]
 
 TINY_AUTOENCODER = {
     "block_out_channels": [8, 8, 8],
@@ -39,12 +53,19 @@ TINY = {
 }
 
 
-def make(name: str, size: int = 28, channels: int = 1, **over):
-    cls = MODELS.get(name).cls.Config
+def model_section(case: str) -> dict:
+    if case.startswith("config:"):
+        return dict(load_run_config(case.removeprefix("config:")).model)
+    return {"name": case}
+
+
+def make(case: str, size: int = 28, channels: int = 1, **over):
+    section = model_section(case)
+    cls = MODELS.get(section["name"]).cls.Config
     fields = set(cls.__dataclass_fields__)
     small = {k: v for k, v in {**SMALL, **TINY.get(name, {})}.items() if k in fields}
     torch.manual_seed(0)
-    return build_model({"name": name, **small, **over}, image_size=size, channels=channels, num_classes=2)
+    return build_model({**section, **small, **over}, image_size=size, channels=channels, num_classes=2)
 
 
 def batch(channels: int = 1, size: int = 28, n: int = 6):
@@ -52,7 +73,7 @@ def batch(channels: int = 1, size: int = 28, n: int = 6):
     return torch.rand(n, channels, size, size, generator=g), torch.tensor([0, 1] * (n // 2))
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", CASES)
 def test_every_group_gives_a_finite_loss_with_scalar_logs(name):
     m = make(name)
     for group in m.optimizer_groups():
@@ -62,7 +83,7 @@ def test_every_group_gives_a_finite_loss_with_scalar_logs(name):
         assert any(k.startswith("loss/") for k in out.logs)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", CASES)
 def test_a_step_of_each_group_updates_that_group_and_only_it(name):
     m = make(name)
     groups = m.optimizer_groups()
@@ -87,7 +108,7 @@ def test_a_step_of_each_group_updates_that_group_and_only_it(name):
         ) >= 0.8 * len(params)
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", OVERFIT_CASES)
 def test_each_groups_loss_falls_when_it_alone_trains(name):
     """Overfit smoke: with the other players fixed and the noise fixed, a group's own loss goes down."""
     m = make(name)
@@ -105,7 +126,7 @@ def test_each_groups_loss_falls_when_it_alone_trains(name):
         assert min(losses[-5:]) < losses[0], f"{name}/{group}: {losses[0]:.4f} -> {losses[-1]:.4f}"
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", CASES)
 @pytest.mark.parametrize("channels,size", [(1, 28), (3, 64)])
 def test_seeded_samples_in_unit_range_and_deterministic(name, channels, size):
     m = make(name, size, channels).eval()
@@ -116,12 +137,13 @@ def test_seeded_samples_in_unit_range_and_deterministic(name, channels, size):
     assert float(a.min()) >= 0.0 and float(a.max()) <= 1.0
 
 
-@pytest.mark.parametrize("name", MODELS.names())
+@pytest.mark.parametrize("name", CASES)
 def test_export_round_trip_is_identical(name, tmp_path):
-    field = MODELS.get(name).cls.Config.__dataclass_fields__.get("conditional")
+    family = MODELS.get(model_section(name)["name"]).cls.Config
+    field = family.__dataclass_fields__.get("conditional")
     choices = typing.get_args(field.type) if field is not None and not isinstance(field.type, str) else ()
     if field is not None and isinstance(field.type, str):  # postponed annotations
-        choices = typing.get_args(typing.get_type_hints(MODELS.get(name).cls.Config)["conditional"])
+        choices = typing.get_args(typing.get_type_hints(family)["conditional"])
     cond = next((c for c in choices if c != "none"), None)
     m = make(name, conditional=cond) if cond else make(name)
     m.eval()

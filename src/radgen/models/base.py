@@ -82,6 +82,7 @@ class GenerativeModel(nn.Module):
                 raise ConfigError(f"model.{key} is not set; build models with build_model(config, data=...) or set it")
         self.config = config
         self.progress_epoch = 0.0  # fractional epoch, set by the engine (KL warm-up)
+        self.pretrained: dict[str, Any] = {}  # what load_pretrained read, for run.json and the export
 
     # -- capabilities -----------------------------------------------------------------------
     @property
@@ -103,6 +104,12 @@ class GenerativeModel(nn.Module):
     def group_steps(self, batch_idx: int = 0) -> dict[str, int]:
         """Optimizer steps each group takes on batch ``batch_idx`` (0 skips the group)."""
         return dict.fromkeys(self.optimizer_groups(), 1)
+
+    def load_pretrained(self) -> dict[str, Any]:
+        """Read the pretrained weight files the config names into the sub-networks, and say what was read
+        (path, sha256, or "random init"). ``build_model`` calls it; ``load_exported`` does not (an export
+        holds every weight). Default: nothing to load."""
+        return {}
 
     def describe_losses(self) -> str:
         return self.loss_statement
@@ -166,8 +173,11 @@ def build_model(
     image_size: int | None = None,
     channels: int | None = None,
     num_classes: int | None = None,
+    pretrained: bool = True,
 ) -> GenerativeModel:
-    """Build a registered model; data-derived fields fill nulls and must agree with set values."""
+    """Build a registered model; data-derived fields fill nulls and must agree with set values.
+    ``pretrained``: read the weight files the config names (``load_pretrained``); off when an export's
+    weights will replace them."""
     cfg = model_config_from_dict(config) if isinstance(config, dict) else config
     updates = {}
     for key, value in (("image_size", image_size), ("channels", channels), ("num_classes", num_classes)):
@@ -182,4 +192,7 @@ def build_model(
             )
     cfg = dataclasses.replace(cfg, **updates)
     spec = MODELS.get(cfg.name)
-    return spec.cls(cfg)
+    model = spec.cls(cfg)
+    if pretrained:
+        model.pretrained = model.load_pretrained()
+    return model

@@ -58,7 +58,7 @@ def load_exported(
     meta = yaml.safe_load(cfg_path.read_text())
     if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
         raise ConfigError(f"{cfg_path}: not a {EXPORT_FORMAT} file")
-    model = build_model(model_config_from_dict(meta["model"]))
+    model = build_model(model_config_from_dict(meta["model"]), pretrained=False)  # the export holds every weight
     state = load_file(str(w_path), device=str(map_location))
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

@@ -251,6 +251,8 @@ def train(
         "seed": seed,
         "model": model.config.name,
         "parameters": n_params,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "pretrained": model.pretrained or None,  # e.g. {encoder_weights: path, sha256} or "random init"
         "losses": model.describe_losses(),
         "data": {
             "name": data.name,
@@ -371,6 +373,7 @@ def train(
             "data": info["data"],
             "seed": seed,
             "checkpoint": best_path.name,
+            "pretrained": info["pretrained"],
             **({"fit": measured} if measured else {}),
         },
     )
