@@ -78,3 +78,46 @@ def test_reproduce_seed004_tables_end_to_end(tmp_path):
         res["table4"]["1000"]["run"] == res["table3"]["gvae"]["mnist"]["run"]
     )  # the z = 1000 run is shared, not retrained
     assert res["table5"]["gvae"]["log_px_iwae"] >= res["table5"]["gvae"]["elbo"]
+
+
+def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path, monkeypatch):
+    """One of Table 4's rows (GMVAE V8: VGG16, transition net, Decoder 2) through the reproduction's code path at
+    32 px and 1/16 backbone width (every row is a contract-suite case); the nine at 224 px run by the CLI."""
+    from radgen.experiments import reproduce
+
+    rows = {"gmvae_v8": reproduce.SEED003_TABLE4["gmvae_v8"]}
+    monkeypatch.setattr(reproduce, "SEED003_TABLE4", rows)
+    small = ["data.size=32", "model.encoder_width=0.0625", "model.decoder_hidden=[16]", "model.transition_channels=8"]
+    small += ["model.latent_dim=8", "model.components=3", "train.batch_size=32"]
+    args = ["reproduce", "seed003-table4", "--data", "chest_xray_64", "--quick", "--epochs", "1"]
+    args += [x for s in small for x in ("--set", s)] + ["--output-dir", str(tmp_path), "--no-progress"]
+    assert main(args) == 0
+    (out,) = tmp_path.glob("reproduce-seed003-table4-*")
+    res = json.loads((out / "results.json").read_text())
+    assert [r["version"] for r in res["rows"]] == ["gmvae_v8"] and res["best"] == "gmvae_v8"
+    assert res["data"]["name"] == "chest_xray_64" and set(res["data"]["splits"]) == {"train", "val", "test"}
+    (v8,) = res["rows"]
+    assert v8["pretrained"] == {"encoder": "vgg16", "encoder_weights": "random init"} and v8["freeze_encoder"] is True
+    assert (
+        v8["parameters"]["decoder_table_weights"] == 172_800
+        and v8["parameters"]["decoder_table_with_biases"] == 172_915
+    )
+    assert v8["parameters"]["paper_encoder"] == 14_714_688 and v8["parameters"]["paper_decoder"] == 172_800
+    for r in res["rows"]:  # a frozen backbone computes each image once; later epochs and evaluations reuse it
+        assert r["feature_memo"]["computed"] <= sum(res["data"]["splits"].values()) and r["feature_memo"]["reused"] > 0
+        assert r["parameters"]["trainable"] == r["parameters"]["total"] - r["parameters"]["encoder"]
+        assert r["radgen"]["z"] == 8 and r["table4"]["z"] in (1000, 2000)
+    table = _table(out)
+    assert "| GMVAE V8 (best) | 8 | 3 | True | True | VGG16 | Decoder 2 |" in table
+    assert "14,714,688" in table and "172,800 / 172,915" in table and "14,887,488" in table
+    assert "`--set` changed Table 4's settings" in table
+    best = next(r for r in res["rows"] if r["version"] == res["best"])
+    assert f"![{best['label']}: 16 samples](figures/{best['version']}_samples.png)" in table
+    assert (out / "figures" / f"{best['version']}_samples.png").stat().st_size > 500
+
+
+def test_reproduce_seed003_table4_says_how_to_run_without_cxr14_images(tmp_path, capsys):
+    assert main(["reproduce", "seed003-table4", "--quick", "--output-dir", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("radgen: error:") and "--data chest_xray_folder" in err[0]
+    assert main(["reproduce", "seed002-table1", "--data", "mnist", "--output-dir", str(tmp_path)]) == 2

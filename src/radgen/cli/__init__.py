@@ -344,6 +344,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         include_all=args.all,
         overrides=tuple(args.set),
         inception_weights=args.inception_weights,
+        data=args.data,
     )
     print(result["markdown"])
     print(f"written to {out} (table.md, table.html, results.json, figures/, runs/) in {result['seconds']:.0f} s")
@@ -557,6 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--inception-weights",
         metavar="FILE",
         help="pytorch-fid Inception weights: adds FID where the document reports FID",
+    )
+    p.add_argument(
+        "--data",
+        metavar="NAME",
+        help="seed003-table4: train on this registered dataset with 003's preprocessing (e.g. chest_xray_folder: "
+        "the kit's native-resolution Kaggle X-rays; the configs name CXR14, whose images the kit lacks)",
     )
     p.add_argument("--output-dir", default="runs")
     p.add_argument("--no-progress", action="store_true")
