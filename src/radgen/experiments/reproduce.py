@@ -791,7 +791,8 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
         "the transition net and posterior head (mean, log-variance), and the learned mixture prior.",
         "",
         "| version | encoder radgen | encoder 003 | decoder layers radgen (weights / +biases) | decoder 003 "
-        "| z -> map | transition + head | prior | trainable (encoder frozen) | total radgen | 003 total (Encoder in Train) |",
+        "| z -> map | transition + head | prior | trainable (encoder frozen) | total radgen "
+        "| 003 total (Encoder in Train) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
