@@ -63,7 +63,7 @@ def make(case: str, size: int = 28, channels: int = 1, **over):
     section = model_section(case)
     cls = MODELS.get(section["name"]).cls.Config
     fields = set(cls.__dataclass_fields__)
-    small = {k: v for k, v in {**SMALL, **TINY.get(name, {})}.items() if k in fields}
+    small = {k: v for k, v in {**SMALL, **TINY.get(case, {})}.items() if k in fields}
     torch.manual_seed(0)
     return build_model({**section, **small, **over}, image_size=size, channels=channels, num_classes=2)
 
