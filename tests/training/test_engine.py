@@ -94,6 +94,16 @@ def test_early_stopping_stops_when_validation_stalls(tmp_path):
     assert r.summary["stopped_early"] and r.summary["epochs_run"] == 3  # no improvement after epoch 1
 
 
+def test_max_minutes_caps_fitting_and_a_bad_value_is_refused_before_anything_is_written(tmp_path):
+    from radgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="max_minutes"):
+        train(tiny(tmp_path / "bad", "train.max_minutes=0"))
+    assert not (tmp_path / "bad").exists()
+    r = train(tiny(tmp_path, "train.epochs=1000", "train.max_minutes=0.0001"))  # 6 ms: stops in the first epoch
+    assert r.summary["epochs_run"] <= 1 and r.summary["stopped_early"]
+
+
 def test_non_finite_loss_stops_with_the_term_and_step(tmp_path, monkeypatch):
     from radgen.models.vae import MLPVAE
 

@@ -207,6 +207,8 @@ def train(
     cfg = replace(cfg, seed=seed)
     show = cfg.train.progress_bar if progress is None else progress and cfg.train.progress_bar
 
+    if cfg.train.max_minutes is not None and cfg.train.max_minutes <= 0:
+        raise ConfigError(f"train.max_minutes={cfg.train.max_minutes} must be > 0 (null: no wall-clock cap)")
     L.seed_everything(seed, workers=True, verbose=False)
     if cfg.train.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
