@@ -31,11 +31,29 @@ SMALL = {
 # Shipped configs whose model sections differ in structure, not only in sizes (design document 003, Table 4):
 # each is a contract case of its own, at the small sizes above.
 CONFIG_CASES = sorted(f"config:{k}" for k in shipped_configs() if k.startswith("seed003_table4_"))
-CASES = [*MODELS.names(), *CONFIG_CASES]
+# The small-data options of adversarial models (DiffAugment/ADA, spectral norm, lazy R1, generator EMA; hinge
+# loss where the family has it), all on: "lsgan+stabilisers" is lsgan with these. Critics take a fixed
+# augmentation probability (ADA's r_t needs real/fake targets). gvae's two-module EMA is tested in
+# test_gan_stabilisers.py (its contract steps are the suite's slowest).
+STABILISED = {
+    "augment": ["translation", "cutout", "brightness", "contrast"],
+    "augment_p": 0.5,
+    "spectral_norm": "discriminator",
+    "discriminator_norm": "none",
+    "r1_weight": 1.0,
+    "r1_every": 4,
+    "ema_decay": 0.9,
+}
+VARIANTS = {
+    "lsgan+stabilisers": ("lsgan", {**STABILISED, "loss": "hinge", "augment_schedule": "adaptive", "ada_interval": 1}),
+    "wgan_gp+stabilisers": ("wgan_gp", STABILISED),
+}
+CASES = [*MODELS.names(), *CONFIG_CASES, *VARIANTS]
 # The 25-step overfit test takes one config per structure: linear decoder + label, Decoder 1 without the transition
 # net, Decoder 2 with it, DenseNet121 (the other five repeat these with another z, K or normalisation).
 OVERFIT_CASES = [
     *MODELS.names(),
+    *VARIANTS,
     *(f"config:seed003_table4_{v}" for v in ("fs_gmvae_v1", "gmvae_v3", "gmvae_v6", "gmvae_v8")),
 ]
 
@@ -54,6 +72,9 @@ TINY = {
 
 
 def model_section(case: str) -> dict:
+    if case in VARIANTS:
+        name, options = VARIANTS[case]
+        return {"name": name, **options}
     if case.startswith("config:"):
         return dict(load_run_config(case.removeprefix("config:")).model)
     return {"name": case}

@@ -1,5 +1,6 @@
-"""Adversarial losses: least squares (Mao et al. 2017; design document 003), non-saturating
-BCE (Goodfellow et al. 2014), and the WGAN gradient penalty (Gulrajani et al. 2017)."""
+"""Adversarial losses: least squares (Mao et al. 2017; design document 003), hinge (Lim & Ye 2017;
+Miyato et al. 2018, Eq. 17), non-saturating BCE (Goodfellow et al. 2014), the WGAN gradient penalty
+(Gulrajani et al. 2017) and the R1 penalty on real images (Mescheder et al. 2018, Eq. 9)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,16 @@ def ls_discriminator(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor
 def ls_generator(d_fake: torch.Tensor) -> torch.Tensor:
     """1/2 E[(D(G(z)) - 1)^2]."""
     return 0.5 * (d_fake - 1).pow(2).mean()
+
+
+def hinge_discriminator(d_real: torch.Tensor, d_fake: torch.Tensor) -> torch.Tensor:
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))], means over the batch."""
+    return F.relu(1.0 - d_real).mean() + F.relu(1.0 + d_fake).mean()
+
+
+def hinge_generator(d_fake: torch.Tensor) -> torch.Tensor:
+    """-E[D(G(z))]."""
+    return -d_fake.mean()
 
 
 def bce_real(logits: torch.Tensor) -> torch.Tensor:
@@ -41,3 +52,10 @@ def gradient_penalty(
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
     return (grad.flatten(1).norm(2, dim=1) - 1.0).pow(2).mean()
+
+
+def r1_penalty(d_real: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """E[||grad_x D(x)||_2^2] over real images ``real`` (which must require grad and have produced
+    ``d_real``), with the graph kept so the penalty trains D; R1 = gamma / 2 times this."""
+    (grad,) = torch.autograd.grad(d_real.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()

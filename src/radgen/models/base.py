@@ -111,6 +111,14 @@ class GenerativeModel(nn.Module):
         holds every weight). Default: nothing to load."""
         return {}
 
+    def begin_batch(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int = 0) -> None:
+        """Called by the engine once per training batch, before any group's step and with every
+        parameter trainable (no optimizer toggled): work that several groups' steps share is done
+        here (a GAN's fake batch, made once with the generator's graph). Default: nothing."""
+
+    def end_batch(self) -> None:
+        """Called by the engine after the last group's step on a batch: drop what ``begin_batch`` kept."""
+
     def describe_losses(self) -> str:
         return self.loss_statement
 

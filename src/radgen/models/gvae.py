@@ -45,6 +45,9 @@ class GVAEConfig(AdversarialConfig):
 class GVAE(GaussianEncoderGAN):
     Config = GVAEConfig
     d_loss_key = None
+    generator_group = "encoder_generator"
+    generator_modules = ("fc", "generator_blocks")
+    discriminator_group = "critic"
     loss_statement = (
         "GVAE (004): encoder+generator = -E[D(G(z_p))] - E[D(G(z_q))] + recon_weight * L1 (mean "
         "per pixel) + beta * KL (sum over dims); "
@@ -80,17 +83,22 @@ class GVAE(GaussianEncoderGAN):
             nn.Conv2d(b, ch, 3, padding=1),
             nn.Tanh(),
         )
+        d_norm = self.d_norm("layer")
         self.discriminator = nn.Sequential(  # the critic
             nn.Conv2d(ch + k, b, 3, padding=1),
-            GVAEResBlock(b, b, norm="layer", dropout=c.dropout),
-            GVAEResBlock(b, 2 * b, norm="layer", dropout=c.dropout),
+            GVAEResBlock(b, b, norm=d_norm, dropout=c.dropout),
+            GVAEResBlock(b, 2 * b, norm=d_norm, dropout=c.dropout),
             nn.AvgPool2d(2),
-            GVAEResBlock(2 * b, 2 * b, norm="layer", dropout=c.dropout),
-            GVAEResBlock(2 * b, 4 * b, norm="layer", dropout=c.dropout),
+            GVAEResBlock(2 * b, 2 * b, norm=d_norm, dropout=c.dropout),
+            GVAEResBlock(2 * b, 4 * b, norm=d_norm, dropout=c.dropout),
             nn.AvgPool2d(2),
             nn.Flatten(),
             nn.Linear(4 * b * self.s4 * self.s4, 1),
         )
+        self.add_stabilisers()
+
+    def real_score_midpoint(self) -> None:
+        return None  # a critic
 
     def optimizer_groups(self):
         return {
@@ -122,13 +130,13 @@ class GVAE(GaussianEncoderGAN):
             z_q = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
             x_q, x_p = self.generate(z_q, y), self.generate(self.noise(x.shape[0]), y)
         if critic:
-            d_real = self.discriminate(real, y).mean()
+            d_real, penalty, logs = self.discriminate_real(real, y)
+            d_real = d_real.mean()
             d_fake = 0.5 * (self.discriminate(x_p.detach(), y).mean() + self.discriminate(x_q.detach(), y).mean())
             gp = gradient_penalty(lambda t: self.discriminate(t, y), real, x_p)
             loss = d_fake - d_real + self.config.gp_weight * gp
-            return ModelOutput(
-                loss, {"loss/critic": loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gp": gp.detach()}
-            )
+            logs = {"loss/critic": loss.detach(), "wasserstein": (d_real - d_fake).detach(), "gp": gp.detach(), **logs}
+            return ModelOutput(loss if penalty is None else loss + penalty, logs)
         adv = -(self.discriminate(x_p, y).mean() + self.discriminate(x_q, y).mean())
         rec = (to_unit(x_q) - x).abs().mean()
         kl = gaussian_kl(mu, logvar).sum(1).mean()

@@ -38,6 +38,7 @@ class VAEGANConfig(AdversarialConfig):
 )
 class VAEGAN(GaussianEncoderGAN):
     Config = VAEGANConfig
+    generator_group = "decoder"
     loss_statement = (
         "VAE-GAN: encoder = beta * KL (sum over dims) + 1/2 ||D_l(x) - D_l(G(z))||^2 (sum over features); "
         "decoder = gamma * that + BCE GAN loss on G(z~q), G(z~p); discriminator = BCE; all means over the batch"
@@ -51,8 +52,9 @@ class VAEGAN(GaussianEncoderGAN):
         )
         self.generator = DCGANGenerator(c.latent_dim + self.k, int(c.image_size), int(c.channels), base=c.base_width)
         self.discriminator = DCGANDiscriminator(
-            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch"
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm=self.d_norm("batch")
         )
+        self.add_stabilisers()
 
     def optimizer_groups(self):
         return {
@@ -70,12 +72,13 @@ class VAEGAN(GaussianEncoderGAN):
         x_rec = self.generate(z, y)
         x_p = self.generate(self.noise(x.shape[0]), y)
         if group == "discriminator":
+            d_real, penalty, logs = self.discriminate_real(real, y)
             loss = (
-                bce_real(self.discriminate(real, y))
+                bce_real(d_real)
                 + bce_fake(self.discriminate(x_rec.detach(), y))
                 + bce_fake(self.discriminate(x_p.detach(), y))
             )
-            return ModelOutput(loss, {"loss/d": loss.detach()})
+            return ModelOutput(loss if penalty is None else loss + penalty, {"loss/d": loss.detach(), **logs})
         f_real = self.discriminator.features(self.with_label_maps(real, y)).flatten(1)
         f_rec = self.discriminator.features(self.with_label_maps(x_rec, y)).flatten(1)
         llike = 0.5 * (f_real.detach() - f_rec).pow(2).sum(1).mean()
@@ -106,6 +109,7 @@ class AlphaGANConfig(AdversarialConfig):
 )
 class AlphaGAN(AdversarialModel):
     Config = AlphaGANConfig
+    generator_group = "autoencoder"  # the EMA averages the generator half of it
     loss_statement = (
         "alpha-GAN: autoencoder = lambda * L1 (mean per pixel) + BCE GAN loss on G(E(x)), G(z) + "
         "BCE code loss on E(x); "
@@ -120,7 +124,7 @@ class AlphaGAN(AdversarialModel):
         )
         self.generator = DCGANGenerator(c.latent_dim + self.k, int(c.image_size), int(c.channels), base=c.base_width)
         self.discriminator = DCGANDiscriminator(
-            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm="batch"
+            int(c.channels) + self.k, int(c.image_size), base=c.base_width, norm=self.d_norm("batch")
         )
         layers: list[nn.Module] = []
         width = c.latent_dim
@@ -128,6 +132,7 @@ class AlphaGAN(AdversarialModel):
             layers += [nn.Linear(width, h), nn.LeakyReLU(0.2, True)]
             width = h
         self.code_discriminator = nn.Sequential(*layers, nn.Linear(width, 1))
+        self.add_stabilisers()
 
     def optimizer_groups(self):
         return {
@@ -152,12 +157,13 @@ class AlphaGAN(AdversarialModel):
         z_p = self.noise(x.shape[0])
         x_rec, x_p = self.generate(z_e, y), self.generate(z_p, y)
         if group == "discriminator":
+            d_real, penalty, logs = self.discriminate_real(to_signed(x), y)
             loss = (
-                bce_real(self.discriminate(to_signed(x), y))
+                bce_real(d_real)
                 + bce_fake(self.discriminate(x_rec.detach(), y))
                 + bce_fake(self.discriminate(x_p.detach(), y))
             )
-            return ModelOutput(loss, {"loss/d": loss.detach()})
+            return ModelOutput(loss if penalty is None else loss + penalty, {"loss/d": loss.detach(), **logs})
         if group == "code_discriminator":
             loss = bce_real(self.code_discriminator(z_p)) + bce_fake(self.code_discriminator(z_e.detach()))
             return ModelOutput(loss, {"loss/code_d": loss.detach()})

@@ -114,3 +114,17 @@ class GVAEResBlock(nn.Module):
 
 def label_maps(onehot: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return onehot[:, :, None, None].expand(-1, -1, h, w)
+
+
+def spectral_normalise(module: nn.Module) -> nn.Module:
+    """Spectral normalisation (Miyato et al. 2018, Eq. 8: W / sigma(W), sigma by one power iteration
+    per training forward) on every convolution and linear layer of ``module``, in place, through
+    ``torch.nn.utils.parametrizations.spectral_norm``. Returns ``module``."""
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    for name, child in list(module.named_children()):
+        if isinstance(child, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            setattr(module, name, spectral_norm(child))
+        else:
+            spectral_normalise(child)
+    return module

@@ -245,6 +245,9 @@ class EngineModule(L.LightningModule):
         many = len(self.group_names) > 1
         logs: dict[str, torch.Tensor] = {}
         merged = ModelOutput(loss=torch.zeros(()), logs=logs, stats={})
+        # Work the groups' steps share (a GAN's fake batch, made once with the generator's graph) is done
+        # here, before toggle_optimizer freezes the other groups' parameters (GenerativeModel.begin_batch).
+        self.model.begin_batch(batch, batch_idx)
         for group, opt in zip(self.group_names, self._optimizers()):
             for _ in range(int(steps.get(group, 1))):
                 if many:
@@ -259,6 +262,7 @@ class EngineModule(L.LightningModule):
                     self.untoggle_optimizer(opt)
                 logs.update(out.logs)
                 merged.stats.update(out.stats)
+        self.model.end_batch()
         x = batch[0]
         self.acc["train"].add(merged, x.shape[0])
         if (

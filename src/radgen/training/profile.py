@@ -112,6 +112,7 @@ def plain_step_times(
     timing = StepTiming(batch_size)
     last = None
     for i, batch in enumerate(_cycle(_loader(images, batch_size), steps + warmup)):
+        model.begin_batch(batch, i)  # as the engine does: before any group is frozen
         for g, opt in opts.items():
             for _ in range(int(model.group_steps(i).get(g, 1))):
                 if many:
@@ -124,6 +125,7 @@ def plain_step_times(
                 opt.step()
                 if hasattr(model, "after_optimizer_step"):
                     model.after_optimizer_step(g)
+        model.end_batch()
         now = time.perf_counter()
         if last is not None and i >= warmup:
             timing.times.append(now - last)
