@@ -186,8 +186,8 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         info = _json(run / "run.json")
         lines += [f"### {text(info['model'])} ({code(run.name)})", ""]
         s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
-        for w in s.get("warnings", []):
-            lines.append(f"> warning: {text(w)}")
+        for w in s.get("warnings", []):  # one quote block each, closed by a blank line (or it swallows the figures)
+            lines += [f"> warning: {text(w)}", ""]
         figs = [
             _img(run / "curves.png", out, f"{info['model']} training curves"),
             _img(run / "samples" / "final_by_class.png", out, f"{info['model']} samples per class")
