@@ -173,22 +173,16 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from radgen.training import load_run_config, train
-    from radgen.training.config import check_run_config
-    from radgen.training.run import resume_config
+    from radgen.api import train
 
-    if args.resume:
-        cfg = resume_config(args.resume, args.set)
-    else:
-        if not args.config:
-            raise RadgenError("give a config (file or shipped name, see `radgen list configs`) or --resume RUN_DIR")
-        cfg = load_run_config(args.config, args.set)
-    if args.output_dir:
-        cfg.output_dir = args.output_dir
-    if args.name:
-        cfg.name = args.name
-    check_run_config(cfg)  # again, with --name and --output-dir
-    result = train(cfg, resume=args.resume, progress=sys.stderr.isatty() and not args.no_progress)
+    result = train(
+        args.config,
+        overrides=args.set,
+        output_dir=args.output_dir,
+        name=args.name,
+        resume=args.resume,
+        progress=sys.stderr.isatty() and not args.no_progress,
+    )
     s = result.summary
     print(f"run       {result.run_dir}")
     print(
@@ -260,17 +254,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
-    from radgen.experiments.augment import load_augment_config, run_augment
+    from radgen.api import augment
 
     path = args.config_opt or args.config
     if not path:
         raise RadgenError(
             "give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)"
         )
-    cfg = load_augment_config(path, args.set)
-    if args.output_dir:
-        cfg.output_dir = args.output_dir
-    out, summary = run_augment(cfg, progress=not args.no_progress)
+    out, summary = augment(path, overrides=args.set, output_dir=args.output_dir, progress=not args.no_progress)
     print((out / "summary.md").read_text())
     print(f"written to {out}")
     return 0
@@ -352,7 +343,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from radgen.release import release
+    from radgen.api import release
 
     fractions = tuple(float(x) for x in args.splits.split(",")) if args.splits else (1.0, 0.0, 0.0)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
