@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from radgen.config import from_dict, to_dict
-from radgen.data import DataConfig, load_dataset
+from radgen import runfolder
+from radgen.config import to_dict
 from radgen.io import write_json, write_text
 from radgen.metrics.distances import bootstrap_interval, frechet_distance, kernel_distance, prdc
 from radgen.metrics.diversity import pairwise_ms_ssim
@@ -29,6 +28,7 @@ from radgen.metrics.features import get_extractor
 from radgen.metrics.memorization import closest_pairs_figure, copy_ratio_report, memorization_report
 from radgen.metrics.mmd import mmd
 from radgen.models import load_exported
+from radgen.runfolder import RunFolder, load_run_data
 from radgen.sampling import generate
 
 
@@ -63,21 +63,8 @@ def evaluate_run(
 ) -> tuple[Path, dict[str, Any]]:
     run_dir = Path(run_dir)
     model, meta = load_exported(run_dir)
-    cfg_path = run_dir / "config.yaml"
-    if real:
-        dcfg = DataConfig(name=real, size=model.config.image_size, channels=int(model.config.channels))
-    elif cfg_path.is_file():
-        dcfg = from_dict(DataConfig, yaml.safe_load(cfg_path.read_text())["data"])
-    else:
-        raise ValueError(f"{run_dir}: no config.yaml; pass --real DATASET")
-    ds = load_dataset(dcfg, progress=False)
-    split = next(s for s in ("test", "val", "train") if s in ds)
-    ref = ds[split]
-    if ref.image_size[0] != model.config.image_size or ref.channels != model.config.channels:
-        raise ValueError(
-            f"real images are {ref.channels}x{ref.image_size[0]} px but the model makes "
-            f"{model.config.channels}x{model.config.image_size} px"
-        )
+    real_data = load_run_data(run_dir, model, data=real, split="test")
+    dcfg, ds, split, ref = real_data.config, real_data.splits, real_data.split, real_data.images
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(ref), generator=g)[: min(n, len(ref))]
     real_x, real_y = ref.images[pick], ref.labels[pick]
@@ -156,7 +143,7 @@ def evaluate_run(
                 )
             except Exception as exc:  # not a density (L1/MSE models): say why instead of a number
                 out["likelihood"]["iwae_k50"] = {"skipped": str(exc)}
-    summary_path = run_dir / "metrics.json"
+    summary_path = RunFolder(run_dir).summary
     out["cost"] = {"parameters": sum(p.numel() for p in model.parameters())}
     if summary_path.is_file():
         s = json.loads(summary_path.read_text())
@@ -168,11 +155,10 @@ def evaluate_run(
             }
         )
 
-    folder = run_dir / f"eval-{datetime.now():%Y%m%d-%H%M%S}-{torch.randint(0, 1 << 16, (1,)).item():04x}"
-    folder.mkdir(parents=True, exist_ok=False)
-    closest_pairs_figure(fake, train_x, memo, folder / "memorization.png")
-    write_json(folder / "metrics.json", out)
-    write_text(folder / "metrics.md", to_markdown(out))
+    folder = RunFolder(run_dir).new_evaluation()
+    closest_pairs_figure(fake, train_x, memo, folder / runfolder.EVAL_MEMORIZATION)
+    write_json(folder / runfolder.EVAL_SUMMARY, out)
+    write_text(folder / runfolder.EVAL_MARKDOWN, to_markdown(out))
     return folder, out
 
 
