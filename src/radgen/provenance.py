@@ -43,7 +43,7 @@ def versions() -> dict[str, str]:
 
 
 def machine() -> str:
-    """Architecture, CPU cores, torch's intra-op threads and the OS (``x86_64, 2 CPU cores, 2 torch threads, Linux 6.1``)."""
+    """Architecture, CPU cores, torch threads and OS: ``x86_64, 2 CPU cores, 2 torch threads, Linux 6.1``."""
     import torch
 
     return (
