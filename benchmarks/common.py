@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -19,12 +22,16 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def stamp() -> dict:
     import torch
 
-    from radgen.provenance import git_sha, machine
-
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
+        ).stdout.strip()
+    except OSError:
+        sha = "unknown"
     return {
-        "commit": git_sha(short=True) or "unknown",
+        "commit": sha,
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": machine(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }

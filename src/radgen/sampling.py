@@ -162,6 +162,29 @@ def write_samples(
         return _commit(tmp, out, "sample")
 
 
+def run_images(run: str | Path, model, *, data: str | None = None, split: str = "test"):
+    """(ImageSet, split name): real images of the run's dataset (its config.yaml), or of ``data``,
+    from ``split`` (falling back to val, then train), checked against the model's size."""
+    import yaml
+
+    from radgen.config import from_dict
+    from radgen.data import DataConfig, load_dataset
+
+    cfg_path = Path(run) / "config.yaml"
+    dcfg = from_dict(DataConfig, yaml.safe_load(cfg_path.read_text())["data"]) if cfg_path.is_file() else DataConfig()
+    if data:
+        dcfg = DataConfig(name=data, size=model.config.image_size, channels=model.config.channels)
+    ds = load_dataset(dcfg, progress=False)
+    chosen = next((s for s in (split, "val", "train") if s in ds), None)
+    images = ds[chosen]
+    if images.image_size[0] != model.config.image_size or images.channels != model.config.channels:
+        raise ConfigError(
+            f"{dcfg.name} {chosen} images are {images.channels}x{images.image_size[0]} px but the "
+            f"model takes {model.config.channels}x{model.config.image_size} px"
+        )
+    return images, chosen
+
+
 def write_reconstructions(
     run: str | Path,
     out: str | Path,
@@ -172,7 +195,6 @@ def write_reconstructions(
     overwrite: bool = False,
 ) -> Path:
     from radgen.models import load_exported
-    from radgen.runfolder import load_run_data
 
     if n < 1:
         raise ConfigError(f"--n {n} must be at least 1")
@@ -182,7 +204,7 @@ def write_reconstructions(
         raise ConfigError(
             f"model {model.config.name!r} has no encoder; reconstruction needs a model of the VAE family"
         )
-    images = load_run_data(run, model, data=data, split=split).images
+    images, _ = run_images(run, model, data=data, split=split)
     x, y = images.images[:n], images.labels[:n]
     with torch.inference_mode():
         rec = model.reconstruct(x, y)

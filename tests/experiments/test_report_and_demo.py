@@ -99,7 +99,17 @@ def test_demo_quick_results_respect_the_protocol(quick_demo):
     }  # every arm tested on the full real test split
     for g in ("cvae", "lsgan", "ddpm"):
         (ev,) = Path(demo["generators"][g]).glob("eval-*/metrics.json")
-        assert json.loads(ev.read_text())["features"]["radgen-cnn001"]["extractor"]["name"] == "radgen-cnn001"
+        m = json.loads(ev.read_text())
+        assert m["features"]["radgen-cnn001"]["extractor"]["name"] == "radgen-cnn001"
+        assert m["real_split"] == "val" and m["n_real"] == m["n_floor"] == m["n_generated"]  # held-out reference
+        assert (
+            m["features"]["radgen-ae001"]["reference"]["floor"]["FD"] > 0
+            and "per_class" in m["features"]["radgen-ae001"]
+        )
+        assert set(m["label_fidelity"]["per_class"]) == {"NORMAL", "PNEUMONIA"}
+    md = (quick_demo / "report.md").read_text()
+    assert "Rank agreement (Kendall's tau" in md and "### Label fidelity" in md and "### Per class" in md
+    assert "(floor " in md and re.search(r"epoch\(s\) x \d+ batches", md)  # yardsticks and the budget trained
 
 
 def test_report_command_rebuilds_from_run_directories(quick_demo, tmp_path, capsys):

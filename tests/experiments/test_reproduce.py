@@ -41,6 +41,7 @@ def test_reproduce_seed000_trials_end_to_end(tmp_path):
     (out,) = tmp_path.glob("reproduce-seed000-trials-*")
     table = _table(out)
     assert "| trial | FID 000 | IS 000 | FD_radgen-cnn001" in table and "0.6297" in table and "1.9845" in table
+    assert "radgen trained 1 epoch(s) x 2 batches" in table and "(floor " in table  # budget trained; yardstick
     rows = [
         line
         for line in table.splitlines()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from radgen.cli import main
 from radgen.training import load_run_config, train
@@ -15,13 +18,18 @@ def test_evaluate_writes_metrics_with_named_extractor(tmp_path, capsys):
             ["train.progress_bar=false", f"output_dir={tmp_path}", "train.epochs=1", "train.limit_train_batches=5"],
         )
     )
-    assert main(["evaluate", str(r.run_dir), "--n", "120"]) == 0
+    assert main(["evaluate", str(r.run_dir), "--n", "120", "--features", "radgen-cnn001"]) == 0
     out = capsys.readouterr().out
     assert "FD_radgen-cnn001" in out and "FID" not in out.replace("FD_", "")  # never a number named FID here
     folder = next(r.run_dir.glob("eval-*"))
     m = json.loads((folder / "metrics.json").read_text())
     f = m["features"]["radgen-cnn001"]
-    assert m["n_real"] == m["n_generated"] == 120 and m["real_split"] == "test"
+    assert m["n_real"] == m["n_generated"] == m["n_floor"] == 120 and m["real_split"] == "val"
+    assert not m["reference"]["shifted"] and m["shifted_test"]["split"] == "test"
+    assert f["reference"]["floor"]["FD"] > 0 and f["FD_radgen-cnn001_ratio"] == pytest.approx(
+        f["FD_radgen-cnn001"] / f["FD_radgen-cnn001_floor"]
+    )
+    assert m["budget"]["epochs"] == 1 and m["budget"]["batches"] == 5 and m["budget"]["source"].startswith("measured")
     assert len(f["extractor"]["weights_sha256"]) == 64 and f["extractor"]["record"]["dataset"] == "pneumoniamnist"
     lo, hi = f["FD_radgen-cnn001_ci95"]
     assert lo <= f["FD_radgen-cnn001"] * 1.5 and hi >= f["FD_radgen-cnn001"] * 0.5 and f["FD_radgen-cnn001"] > 0
@@ -30,6 +38,8 @@ def test_evaluate_writes_metrics_with_named_extractor(tmp_path, capsys):
         "iwae_k50" in m["likelihood"]
         and m["likelihood"]["iwae_k50"]["log_px_bound"] <= -m["likelihood"]["elbo_terms"]["neg_elbo"] + 5
     )
-    assert (folder / "memorization.png").is_file() and (folder / "metrics.md").read_text().startswith("## Evaluation")
+    md = (folder / "metrics.md").read_text()
+    assert (folder / "memorization.png").is_file() and md.startswith("## Evaluation")
+    assert "(floor " in md and re.search(r"x 5 batches", md) and "held-out" in md  # yardsticks, budget, which set
     assert main(["evaluate", str(r.run_dir), "--n", "50", "--features", "inception"]) == 2
     assert "never a number named FID" in capsys.readouterr().err

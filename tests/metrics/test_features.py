@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from radgen.data import DataConfig
+from radgen.data import DataConfig, load_dataset
 from radgen.errors import ConfigError, MissingDataError
 from radgen.metrics.features import FEATURES, get_extractor
 
@@ -59,7 +59,11 @@ def test_domain_extractor_is_trained_once_cached_and_hashed(tmp_path):
     cfg = DataConfig(name="pneumoniamnist")
     ex = get_extractor("radgen-cnn001", data_config=cfg, cache_dir=tmp_path, epochs=1)
     assert ex.distance_name == "FD_radgen-cnn001" and ex.dim == 128 and len(ex.weights_sha256) == 64
-    assert ex.record["dataset"] == "pneumoniamnist" and ex.record["train_images"] + ex.record["val_images"] == 4708
+    r = ex.record
+    assert (
+        r["dataset"] == "pneumoniamnist" and r["train_images"] + r["selection_images"] == 4708
+    )  # official train only
+    assert r["heldout_images_unused"] == 524 + 624  # official val and test: never trained on
     f = ex(torch.rand(5, 1, 28, 28))
     assert f.shape == (5, 128) and f.dtype == torch.float64
     again = get_extractor("radgen-cnn001", data_config=cfg, cache_dir=tmp_path, epochs=1)
@@ -118,3 +122,19 @@ def test_features_and_probs_in_one_pass_equal_the_separate_calls(tmp_path):
     f2, p2 = ex.features_and_probs(x)
     torch.testing.assert_close(f2, feats)
     torch.testing.assert_close(p2, probs)
+
+
+def test_label_free_extractor_is_trained_without_labels_cached_and_hashed(tmp_path):
+    cfg = DataConfig(name="pneumoniamnist", val_from_train=0.1)
+    ex = get_extractor("radgen-ae001", data_config=cfg, cache_dir=tmp_path, epochs=1)
+    assert ex.distance_name == "FD_radgen-ae001" and ex.dim == 176 and len(ex.weights_sha256) == 64
+    r = ex.record
+    ds = load_dataset(cfg, progress=False)
+    assert r["train_images"] + r["selection_images"] == len(ds["train"])  # the run's training split only
+    assert r["heldout_images_unused"] == len(ds["val"]) + 524 + 624  # its val, the official val and test: never seen
+    assert r["history"][0]["train_mse"] < 0.1 and ex.probs_fn is None  # learnt something; no label head
+    f = ex(torch.rand(4, 3, 56, 56))
+    assert f.shape == (4, 176) and f.dtype == torch.float64
+    again = get_extractor("radgen-ae001", data_config=cfg, cache_dir=tmp_path, epochs=1)
+    assert again.weights_sha256 == ex.weights_sha256
+    torch.testing.assert_close(again(torch.ones(2, 1, 28, 28)), ex(torch.ones(2, 1, 28, 28)))

@@ -345,11 +345,11 @@ def latent_plot(
     from radgen.models import load_exported
     from radgen.models.export import label_index
     from radgen.outputs import check_figure_path
-    from radgen.runfolder import RunFolder, load_run_data
+    from radgen.sampling import run_images
 
     if plot not in PLOTS:
         raise ConfigError(f"--plot {plot!r}; valid: {', '.join(PLOTS)}")
-    path = check_figure_path(Path(out) if out else RunFolder(run).latent / f"{plot}.png", overwrite=overwrite)
+    path = check_figure_path(Path(out) if out else Path(run) / "latent" / f"{plot}.png", overwrite=overwrite)
     model, meta = load_exported(run)
     label = label_index(label, (meta.get("data") or {}).get("class_names", []))
     if plot == "traversal":
@@ -358,7 +358,7 @@ def latent_plot(
         return path, latent_grid(model, path, label=label)
     if plot == "interpolate" and latent_adapter(model).encode is None:
         return path, interpolate(model, path, steps=steps, seed=seed)
-    images = load_run_data(run, model, data=data, split=split).images
+    images, _ = run_images(run, model, data=data, split=split)
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(images), generator=g)[: min(n, len(images))]
     x, y = images.images[pick], images.labels[pick]

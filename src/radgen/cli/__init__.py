@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from radgen import __version__, runfolder
+from radgen import __version__
 from radgen.errors import RadgenError, one_line
 
 log = logging.getLogger("radgen")
@@ -246,9 +246,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     feats = tuple(f.strip() for f in args.features.split(",") if f.strip())
     folder, _ = evaluate_run(
-        args.run, real=args.real, n=args.n, features=feats, seed=args.seed, inception_weights=args.inception_weights
+        args.run,
+        real=args.real,
+        n=args.n,
+        features=feats,
+        seed=args.seed,
+        inception_weights=args.inception_weights,
+        reference=args.reference,
     )
-    print((folder / runfolder.EVAL_MARKDOWN).read_text())
+    print((folder / "metrics.md").read_text())
     print(f"written to {folder}")
     return 0
 
@@ -262,7 +268,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
             "give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)"
         )
     out, summary = augment(path, overrides=args.set, output_dir=args.output_dir, progress=not args.no_progress)
-    print((out / runfolder.AUGMENT_SUMMARY).read_text())
+    print((out / "summary.md").read_text())
     print(f"written to {out}")
     return 0
 
@@ -282,10 +288,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ),
         progress=not args.no_progress,
     )
-    summary = out / runfolder.DEMO_AUGMENT / runfolder.AUGMENT_SUMMARY
+    summary = out / "augment" / "summary.md"
     if summary.is_file():
         print(summary.read_text())
-    print(f"report    {out / runfolder.REPORT_HTML}  (self-contained; Markdown twin {runfolder.REPORT_MD})")
+    print(f"report    {out / 'report.html'}  (self-contained; Markdown twin report.md)")
     return 0
 
 
@@ -457,11 +463,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="distribution, diversity, memorization, reconstruction and likelihood metrics of a trained run",
     )
     p.add_argument("run", help="run directory")
-    p.add_argument("--real", help="real dataset to compare with (default: the run's dataset, test split)")
+    p.add_argument("--real", help="real dataset to compare with (default: the run's dataset)")
     p.add_argument(
-        "--n", type=int, default=1000, help="images per set (default 1000, capped at the real split's size)"
+        "--n", type=int, default=1000, help="images per set (default 1000, capped at the reference split's size)"
     )
-    p.add_argument("--features", default="radgen-cnn001", help="comma-separated extractors: radgen-cnn001, inception")
+    p.add_argument(
+        "--reference",
+        choices=("auto", "val", "test"),
+        default="auto",
+        help="reference set: auto (the run's held-out val split when it has >= 200 images, else test, "
+        "labelled shifted)",
+    )
+    p.add_argument(
+        "--features",
+        default="radgen-cnn001,radgen-ae001",
+        help="comma-separated extractors: radgen-cnn001 (supervised), radgen-ae001 (label-free), inception",
+    )
     p.add_argument(
         "--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for the inception extractor"
     )

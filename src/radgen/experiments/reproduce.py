@@ -77,6 +77,12 @@ SEED002_TABLE1 = {  # (latent n, beta): (BCE, KL, total = BCE + beta * KL), MNIS
 SEED002_ALL = [(z, b) for z in (1, 2, 64) for b in (0.1, 0.5, 1.0, 2.0, 10.0)]
 
 
+def budget_text(b: dict[str, Any]) -> str:
+    from radgen.evaluation import budget_text as text
+
+    return text(b)
+
+
 def _cell(v: float | None, digits: int = 2) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
@@ -87,6 +93,7 @@ def _cell(v: float | None, digits: int = 2) -> str:
 )
 def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.analysis.latent import latent_grid, latent_scatter, traversal
+    from radgen.evaluation import trained_budget
     from radgen.metrics.likelihood import elbo_terms
     from radgen.training.run import train
 
@@ -113,6 +120,7 @@ def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
                 "paper": paper,
                 "run": str(result.run_dir),
                 "epochs": result.summary["epochs_run"],
+                "budget": trained_budget(result.run_dir),
                 "n_test": t["n"],
             }
         )
@@ -129,7 +137,7 @@ def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
         if z == 64 and beta == 1.0:
             latent_scatter(m, sub.images, sub.labels, sub.class_names, fig_dir / "fig5_z64_tsne.png", method="tsne")
             figures.append(("Fig. 5 (z = 64): t-SNE of test-set posterior means", fig_dir / "fig5_z64_tsne.png"))
-    epochs = sorted({r["epochs"] for r in rows})
+    budgets = sorted({budget_text(r["budget"]) for r in rows})
     lines = [
         "## Design document 002, Table 1: MLP VAE on MNIST (test set)",
         "",
@@ -138,7 +146,8 @@ def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
         "Bernoulli decoder; BCE summed over the 784 pixels per image, "
         "KL summed over the z dimensions per image, both averaged over images; total = BCE + beta "
         "* KL, as in the document. "
-        f"radgen trained {', '.join(map(str, epochs))} epoch(s) per model (the document: 300); batch 256, Adam 1e-4.",
+        f"radgen trained {'; '.join(budgets)} per model "
+        "(the document: 300 epochs x 223 batches of 256, every training image each epoch); batch 256, Adam 1e-4.",
         "",
         "| n (latent) | beta | BCE radgen | BCE 002 | KL radgen | KL 002 | total radgen | total 002 |",
         "|---|---|---|---|---|---|---|---|",
@@ -170,7 +179,7 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.evaluation import evaluate_run
     from radgen.training.run import train
 
-    features = ("radgen-cnn001",) + (("inception",) if ctx.inception_weights else ())
+    features = ("radgen-cnn001", "radgen-ae001") + (("inception",) if ctx.inception_weights else ())
     n_eval = 64 if ctx.quick else 1000
     rows, sections = [], []
     for trial, (settings, fid, is_) in SEED000_TRIALS.items():
@@ -192,6 +201,7 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
             "paper_is": is_,
             "run": str(result.run_dir),
             "epochs": result.summary["epochs_run"],
+            "budget": ev.get("budget", {}),
             "seconds_per_epoch": result.summary["seconds_per_epoch"],
             "reconstruction": ev.get("reconstruction", {}),
             "ms_ssim": ev["pixels"]["ms_ssim_generated"]["ms_ssim"],
@@ -206,6 +216,8 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
                 "distance_name": dist,
                 "distance": e[dist],
                 "ci95": e.get(f"{dist}_ci95"),
+                "floor": e.get(f"{dist}_floor"),
+                "ratio": e.get(f"{dist}_ratio"),
                 "kd": e.get(f"KD_{ex}"),
                 "is": e.get(f"IS_{ex}"),
             }
@@ -226,8 +238,9 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
         "",
         "Data: the Kaggle chest X-ray pneumonia arrays at 64 px, replicated to 3 channels as in "
         "000, 10 % of train (by patient) held out for validation; "
-        f"metrics on {n_eval} test images and as many samples. radgen trained "
-        f"{', '.join(str(r['epochs']) for r in rows)} epoch(s) per trial "
+        f"metrics against up to {n_eval} images of that held-out split (same distribution as train; "
+        "real-vs-real floor and ratio beside) and as many samples. radgen trained "
+        f"{'; '.join(budget_text(r['budget']) for r in rows)} per trial "
         "(the document: 100 / 200 / 100). L1 reconstruction (mean per pixel) x recon weight + KL "
         "(mean over latent dims) x KL weight, as 000 states.",
         "",
@@ -247,7 +260,7 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
     sep = "|---|---|---|"
     for fname in features:
         dn = rows[0]["features"][fname]["distance_name"]
-        head += f" {dn} [95 % CI] | KD | IS ({fname}) |"
+        head += f" {dn} [95 % CI] (floor, ratio) | KD | IS ({fname}) |"
         sep += "---|---|---|"
     head += " MS-SSIM gen / real | MMD^2 (pixels) | L1 | PSNR (dB) | SSIM | s / epoch |"
     sep += "---|---|---|---|---|---|"
@@ -257,8 +270,9 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
         for fname in features:
             f = r["features"][fname]
             ci = f"[{f['ci95'][0]:.2f}, {f['ci95'][1]:.2f}]" if f.get("ci95") else ""
+            floor = f" (floor {f['floor']:.2f}, {f['ratio']:.3g}x)" if f.get("floor") is not None else ""
             cells += [
-                f"{f['distance']:.2f} {ci}",
+                f"{f['distance']:.2f} {ci}{floor}",
                 f"{f['kd']:.4f}" if f["kd"] is not None else "—",
                 f"{f['is']:.3f}" if f["is"] is not None else "—",
             ]
@@ -451,9 +465,7 @@ def _train_limit(result) -> int | None:
     """``train.limit_train_batches`` of a finished run, from its resolved config (None: whole epochs)."""
     import yaml
 
-    from radgen.runfolder import RunFolder
-
-    return yaml.safe_load(RunFolder(result.run_dir).config.read_text())["train"]["limit_train_batches"]
+    return yaml.safe_load((result.run_dir / "config.yaml").read_text())["train"]["limit_train_batches"]
 
 
 # --------------------------------------------------------------------------- cost: design document 003, Table 5
@@ -841,7 +853,7 @@ def run_reproduction(
     data: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     from radgen.reports.markdown import markdown_to_html
-    from radgen.runfolder import REPRODUCE_RESULTS, REPRODUCE_TABLE, new_run_dir
+    from radgen.training.run import new_run_dir
 
     fn = REPRODUCTIONS.get(name)
     if data is not None and name not in TAKES_DATA:
@@ -865,10 +877,7 @@ def run_reproduction(
         )
     )
     result["seconds"] = round(time.perf_counter() - started, 1)
-    write_json(out / REPRODUCE_RESULTS, {k: v for k, v in result.items() if k != "markdown"})
-    write_text(out / f"{REPRODUCE_TABLE}.md", result["markdown"])
-    write_text(
-        out / f"{REPRODUCE_TABLE}.html",
-        markdown_to_html(result["markdown"], base=out, title=f"radgen reproduce {name}"),
-    )
+    write_json(out / "results.json", {k: v for k, v in result.items() if k != "markdown"})
+    write_text(out / "table.md", result["markdown"])
+    write_text(out / "table.html", markdown_to_html(result["markdown"], base=out, title=f"radgen reproduce {name}"))
     return out, result

@@ -9,6 +9,14 @@
   real training split of the dataset being evaluated (patient-level val 10 %), penultimate
   128-d activations. It is cached by dataset and options, and its weights' sha256 and
   training record go into every metrics.json. Its distance is reported as ``FD_radgen-cnn001``.
+- ``radgen-ae001``: a label-free domain extractor: a small convolutional autoencoder trained
+  by radgen (MSE, no labels) on the same training split; its 128-d bottleneck and its first
+  layers' local contrast (176-d, standardised; see ``radgen.metrics.ae001``). Cached and
+  hashed the same way; ``FD_radgen-ae001``. A second view that no label supervision shaped.
+
+Both domain extractors train on the run's training split only (the run's own
+``val_from_train`` and seed, so never on its held-out reference images), with 10 % of that
+split (patient-level) kept for the extractor's own selection or loss report.
 """
 
 from __future__ import annotations
@@ -168,6 +176,48 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     return FeatureExtractor(name, "FID" if verified else f"FD_{name}", 2048, digest, record, fn, probs_fn, joint_fn)
 
 
+def _training_split(data_config, seed: int, progress: bool):
+    """The run's training split (its own ``val_from_train`` and seed, so the extractor never sees
+    the run's held-out reference images) and a patient-level 10 % of it for the extractor's own
+    model selection."""
+    from radgen.data import load_dataset
+    from radgen.data.splits import split_imageset
+
+    ds = load_dataset(data_config, progress=progress)
+    fit, select = split_imageset(ds["train"], 0.1, seed=seed)
+    heldout = sum(len(v) for k, v in ds.items() if k != "train")
+    return ds, fit, select, heldout
+
+
+def _cache_paths(prefix: str, dcfg, options: dict[str, Any], cache_dir: Path | None) -> tuple[Path, Path]:
+    from radgen.config import to_dict
+    from radgen.data.root import cache_dir as default_cache
+    from radgen.data.root import data_root
+
+    key = hashlib.sha1(
+        json.dumps({"data": to_dict(dcfg), **options}, sort_keys=True, default=str).encode()
+    ).hexdigest()[:16]
+    folder = (cache_dir or default_cache(data_root(dcfg.data_dir))) / "extractors"
+    return folder / f"{prefix}-{dcfg.name}-{key}.safetensors", folder / f"{prefix}-{dcfg.name}-{key}.json"
+
+
+def _extractor_data_config(data_config):
+    """What the extractors train on: the run's data (same split options), grey, unnormalised, every class."""
+    from dataclasses import replace
+
+    if data_config is None:
+        raise ConfigError("radgen's domain extractors need the real dataset they are trained on (data_config)")
+    return replace(data_config, channels=1, normalize="none", keep_classes=None)
+
+
+def _resize_to(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[1] == 3:
+        x = x.mean(1, keepdim=True)  # the extractors see grey images, as they were trained
+    if x.shape[-1] != size:
+        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x
+
+
 @FEATURES.register(
     "radgen-cnn001",
     "design document 001's CNN trained by radgen on the real training split; penultimate 128-d "
@@ -182,9 +232,8 @@ def cnn001_extractor(
     progress: bool = False,
     **_: Any,
 ) -> FeatureExtractor:
-    """Train (or load from the cache) the domain extractor for ``data_config``'s dataset."""
-    from dataclasses import replace
-
+    """Train (or load from the cache) the domain extractor for ``data_config``'s dataset: on the
+    run's training split only (model selection on 10 % of it), never on its held-out images."""
     from safetensors.torch import load_file, save_file
 
     from radgen.classifiers import (
@@ -194,62 +243,46 @@ def cnn001_extractor(
         fit_classifier,
         predict_proba,
     )
-    from radgen.config import to_dict
-    from radgen.data import load_dataset
-    from radgen.data.root import cache_dir as default_cache
-    from radgen.data.root import data_root
     from radgen.io import atomic_path, write_json
 
-    if data_config is None:
-        raise ConfigError("the radgen-cnn001 extractor needs the real dataset it is trained on (data_config)")
-    dcfg = replace(data_config, val_from_train=0.1, channels=1, normalize="none", keep_classes=None)
-    key = hashlib.sha1(
-        json.dumps(
-            {"data": to_dict(dcfg), "epochs": epochs, "seed": seed, "v": 2}, sort_keys=True, default=str
-        ).encode()
-    ).hexdigest()[:16]
-    folder = (cache_dir or default_cache(data_root(dcfg.data_dir))) / "extractors"
-    wpath, rpath = folder / f"cnn001-{dcfg.name}-{key}.safetensors", folder / f"cnn001-{dcfg.name}-{key}.json"
+    dcfg = _extractor_data_config(data_config)
+    wpath, rpath = _cache_paths("cnn001", dcfg, {"epochs": epochs, "seed": seed, "v": 3}, cache_dir)
     if wpath.is_file() and rpath.is_file():  # cached: the record says how to rebuild the net, no data needed
         record = json.loads(rpath.read_text())
         size = int(record["image_size"])
         model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=int(record["num_classes"]))
         model.load_state_dict(load_file(str(wpath)))
     else:
-        ds = load_dataset(dcfg, progress=progress)
-        train = ds["train"]
-        size = train.image_size[0]
-        model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=train.num_classes)
+        ds, fit, select, heldout = _training_split(dcfg, seed, progress)
+        size = fit.image_size[0]
+        model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=fit.num_classes)
         with torch.enable_grad():  # callers may evaluate under no_grad; training needs autograd
             model, history = fit_classifier(
-                model, train, ds["val"], ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed)
+                model, fit, select, ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed)
             )
-        val = classification_metrics(ds["val"].labels.numpy(), predict_proba(model, ds["val"]), train.class_names)
+        sel = classification_metrics(select.labels.numpy(), predict_proba(model, select), fit.class_names)
         with atomic_path(wpath) as tmp:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
         record = {
             "dataset": dcfg.name,
             "path": ds.path,
-            "train_images": len(train),
-            "val_images": len(ds["val"]),
+            "trained_on": "the run's training split (patient-level 90 % to fit, 10 % to select the epoch); "
+            "no held-out image",
+            "train_images": len(fit),
+            "selection_images": len(select),
+            "heldout_images_unused": heldout,
             "image_size": size,
-            "num_classes": train.num_classes,
+            "num_classes": fit.num_classes,
             "epochs_run": len(history),
-            "val_balanced_accuracy": val["balanced_accuracy"],
-            "val_auroc": val["auroc"],
+            "selection_balanced_accuracy": sel["balanced_accuracy"],
+            "selection_auroc": sel["auroc"],
             "seed": seed,
         }
         write_json(rpath, record)
     model.eval()
 
     def fn(x: torch.Tensor) -> torch.Tensor:
-        if x.shape[1] == 3:
-            x = x.mean(1, keepdim=True)  # the extractor sees grey images, as it was trained
-        if x.shape[-1] != size:
-            x = torch.nn.functional.interpolate(
-                x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
-            )
-        return model.features(x)
+        return model.features(_resize_to(x, size))
 
     def joint_fn(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         feats = fn(x)
@@ -267,6 +300,71 @@ def cnn001_extractor(
         fn,
         probs_fn,
         joint_fn,
+    )
+
+
+@FEATURES.register(
+    "radgen-ae001",
+    "label-free: a convolutional autoencoder trained by radgen on the real training split (MSE); its 128-d "
+    "bottleneck and first layers' local contrast, standardised (176-d, FD_radgen-ae001)",
+)
+def ae001_extractor(
+    *,
+    data_config=None,
+    cache_dir: Path | None = None,
+    epochs: int = 8,
+    seed: int = 0,
+    progress: bool = False,
+    **_: Any,
+) -> FeatureExtractor:
+    """Train (or load from the cache) the label-free extractor: ``radgen.metrics.ae001``'s
+    autoencoder on the run's training split, no labels; features: its bottleneck and first layers' contrast."""
+    from safetensors.torch import load_file, save_file
+
+    from radgen.io import atomic_path, write_json
+    from radgen.metrics.ae001 import AE001, fit_autoencoder
+
+    dcfg = _extractor_data_config(data_config)
+    wpath, rpath = _cache_paths("ae001", dcfg, {"epochs": epochs, "seed": seed, "v": 2}, cache_dir)
+    if wpath.is_file() and rpath.is_file():
+        record = json.loads(rpath.read_text())
+        size = int(record["image_size"])
+        model = AE001(image_size=size)
+        model.load_state_dict(load_file(str(wpath)))
+    else:
+        ds, fit, select, heldout = _training_split(dcfg, seed, progress)
+        size = fit.image_size[0]
+        with torch.enable_grad():
+            model, history = fit_autoencoder(fit, select, epochs=epochs, seed=seed)
+        with atomic_path(wpath) as tmp:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
+        record = {
+            "dataset": dcfg.name,
+            "path": ds.path,
+            "trained_on": "the run's training split without labels (patient-level 90 % to fit, 10 % to report "
+            "the loss); no held-out image",
+            "train_images": len(fit),
+            "selection_images": len(select),
+            "heldout_images_unused": heldout,
+            "image_size": size,
+            "epochs_run": len(history),
+            "loss": "MSE per pixel, mean over pixels and images",
+            "history": history,
+            "seed": seed,
+        }
+        write_json(rpath, record)
+    model.eval()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return model.features(_resize_to(x, size))
+
+    return FeatureExtractor(
+        "radgen-ae001",
+        "FD_radgen-ae001",
+        model.dim,
+        sha256_of(wpath),
+        {**record, "weights_file": str(wpath)},
+        fn,
     )
 
 

@@ -16,12 +16,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from radgen import runfolder as rf
 from radgen.errors import DataError, MissingDataError
 from radgen.io import write_text
-from radgen.reports.augment import summary_markdown
 from radgen.reports.markdown import code, fence, image, markdown_to_html, text
-from radgen.runfolder import RunFolder
 
 __all__ = ["collect", "render_markdown", "write_report"]
 REPORT_TITLES = ("# radgen demo report", "# radgen report")  # a report.md starting with one of these is radgen's
@@ -71,14 +68,12 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _latest_eval(run: Path) -> Path | None:
-    evals = [p for p in RunFolder(run).evaluations() if p.resolve().parent == run.resolve()]  # no links out of the run
+    evals = sorted(
+        p
+        for p in run.glob("eval-*")
+        if (p / "metrics.json").is_file() and p.resolve().parent == run.resolve()  # no links out of the run
+    )
     return evals[-1] if evals else None
-
-
-def _run_info(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """A training run's ``run.json`` and its ``metrics.json`` (empty while it trains)."""
-    folder = RunFolder(run)
-    return _json(folder.run_info), (_json(folder.summary) if folder.summary.is_file() else {})
 
 
 def collect(paths: list[str | Path]) -> dict[str, Any]:
@@ -96,17 +91,17 @@ def collect(paths: list[str | Path]) -> dict[str, Any]:
 
     for raw in paths:
         p = Path(raw)
-        if (p / rf.DEMO).is_file():
-            found["demo"], found["demo_dir"] = _json(p / rf.DEMO), p
-            for r in sorted((p / rf.DEMO_GENERATORS).glob(f"*/{rf.RUN_INFO}")):
+        if (p / "demo.json").is_file():
+            found["demo"], found["demo_dir"] = _json(p / "demo.json"), p
+            for r in sorted((p / "generators").glob("*/run.json")):
                 add_run(inside(r.parent, p))
-            for a in sorted(p.glob(f"{rf.DEMO_AUGMENT}*/{rf.AUGMENT_RESULTS}")):
+            for a in sorted(p.glob("augment*/results.json")):
                 found["augments"].append(inside(a.parent, p))
-        elif RunFolder(p).run_info.is_file():
+        elif (p / "run.json").is_file():
             add_run(p)
-        elif (p / rf.AUGMENT_RESULTS).is_file() and "arms" in _json(p / rf.AUGMENT_RESULTS):
+        elif (p / "results.json").is_file() and "arms" in _json(p / "results.json"):
             found["augments"].append(p)
-        elif rf.is_evaluation(p):
+        elif p.name.startswith("eval-") and (p / "metrics.json").is_file():
             add_run(p.parent)
         else:
             raise MissingDataError(
@@ -155,12 +150,12 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
             lines.append(f"| {text(name)} | {cells} | {_fmt(sum(counts.values()))} |")
         lines += (
             [""]
-            + [x for x in [_img(found["demo_dir"] / rf.DEMO_DATA, out, "real training images per class")] if x]
+            + [x for x in [_img(found["demo_dir"] / "data.png", out, "real training images per class")] if x]
             + [""]
         )
         return lines
     for run in found["runs"]:
-        info = _json(RunFolder(run).run_info)["data"]
+        info = _json(run / "run.json")["data"]
         lines.append(
             f"- {code(run.name)}: {code(info['name'])}, {_fmt(info['image_size'][0])} px, splits "
             f"{text(dict(info['splits']))}, classes {text(list(info['class_names']))}"
@@ -174,30 +169,33 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
     lines = [
         "## Generators",
         "",
-        "| model | run | parameters | epochs | s / epoch | train time (s) | checkpoint | loss (as trained) |",
+        "| model | run | parameters | budget trained | s / epoch | train time (s) | checkpoint | loss (as trained) |",
         "|---|---|---|---|---|---|---|---|",
     ]
+    from radgen.evaluation import budget_text, trained_budget
+
     for run in found["runs"]:
-        info, s = _run_info(run)
+        info = _json(run / "run.json")
+        s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
         lines.append(
             f"| {text(info['model'])} | {code(run.name)} | {_count(info['parameters'])} | "
-            f"{_fmt(s.get('epochs_run', 'n/a'))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
+            f"{text(budget_text(trained_budget(run)))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
             f"{_fmt(s.get('train_seconds', 'n/a'))} | {_fmt(s.get('best_checkpoint', 'n/a'))} | "
             f"{text(info['losses'])} |"
         )
     lines.append("")
     for run in found["runs"]:
-        info, s = _run_info(run)
-        folder = RunFolder(run)
+        info = _json(run / "run.json")
         lines += [f"### {text(info['model'])} ({code(run.name)})", ""]
+        s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
         for w in s.get("warnings", []):  # one quote block each, closed by a blank line (or it swallows the figures)
             lines += [f"> warning: {text(w)}", ""]
         figs = [
-            _img(folder.curves, out, f"{info['model']} training curves"),
-            _img(folder.final_by_class, out, f"{info['model']} samples per class")
-            or _img(folder.final_samples, out, f"{info['model']} samples"),
+            _img(run / "curves.png", out, f"{info['model']} training curves"),
+            _img(run / "samples" / "final_by_class.png", out, f"{info['model']} samples per class")
+            or _img(run / "samples" / "final.png", out, f"{info['model']} samples"),
             _img(
-                folder.reconstructions,
+                run / "reconstructions.png",
                 out,
                 f"{info['model']} reconstructions (top: real, bottom: reconstruction)",
             ),
@@ -206,81 +204,160 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
     return lines
 
 
-def _eval_row(m: dict[str, Any]) -> tuple[str, list[str]]:
-    feats = m.get("features", {})
-    name, e = next(iter(feats.items()), (None, {}))
-    dist_key = next((k for k in e if (k.startswith("FD_") or k == "FID") and not k.endswith("_ci95")), None)
-    kd_key = next((k for k in e if k.startswith("KD_") and not k.endswith("_ci95")), None)
-    ci = e.get(f"{dist_key}_ci95") if dist_key else None
+def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
+    """Table rows of one evaluation: one per extractor (distribution metrics) and one for pixels."""
+    from radgen.evaluation import budget_text, fd_cell, floor_cell
+
+    budget = budget_text(m.get("budget") or {})
+    rows: dict[str, list[str]] = {}
+    for name, e in m.get("features", {}).items():
+        b, sb = e.get("reference"), e.get("shifted_test")
+        if b is None:  # an evaluation written before the floor protocol: its numbers, without yardsticks
+            d = next((k for k in e if (k.startswith("FD_") or k == "FID") and not k.endswith("_ci95")), None)
+            cells = [_fmt(e.get(d)) + " (no floor: old evaluation)", *["n/a"] * 5]
+        else:
+            cells = [fd_cell(b), *(floor_cell(b, k) for k in ("KD", "precision", "recall", "coverage"))]
+            cells.append(fd_cell(sb) if sb else "n/a")
+        rows.setdefault(name, []).append(
+            f"| {text(m['model'])} | {text(budget)} | {_fmt(m['n_generated'])} / {_fmt(m['n_real'])} | "
+            + " | ".join(cells)
+            + " |"
+        )
     px = m["pixels"]
-    cells = [
-        f"{_fmt(e.get(dist_key))}" + (f" [{ci[0]:.3g}, {ci[1]:.3g}]" if ci else ""),
-        _fmt(e.get(kd_key)),
-        _fmt(e.get("precision"), 3),
-        _fmt(e.get("recall"), 3),
-        _fmt(e.get("density"), 3),
-        _fmt(e.get("coverage"), 3),
-        _fmt(px["mmd"]["mmd2"], 3),
-        f"{_fmt(px['ms_ssim_generated']['ms_ssim'], 3)} / {_fmt(px['ms_ssim_real']['ms_ssim'], 3)}",
-        _fmt(m["memorization_pixels"]["fraction_flagged"], 3),
-        _fmt(e.get("memorization", {}).get("fraction_flagged"), 3),
-        _fmt(m["memorization_pixels"].get("copy_ratio", {}).get("fraction_flagged"), 3),
-        _fmt(e.get("memorization", {}).get("copy_ratio", {}).get("fraction_flagged"), 3),
+    mm = px["mmd"]
+    if "floor" in mm:
+        mmd_cell = f"{_fmt(mm['generated']['mmd2'], 3)} (floor {_fmt(mm['floor']['mmd2'], 3)})"
+    else:
+        mmd_cell = _fmt(mm["mmd2"], 3)
+    floor_div = px.get("ms_ssim_floor", {}).get("ms_ssim")
+    rows["pixels"] = [
+        f"| {text(m['model'])} | {mmd_cell} | {_fmt(px['ms_ssim_generated']['ms_ssim'], 3)} / "
+        f"{_fmt(px['ms_ssim_real']['ms_ssim'], 3)} / {_fmt(floor_div, 3)} | "
+        f"{_fmt(m['memorization_pixels']['fraction_flagged'], 3)} | "
+        f"{_fmt(m['memorization_pixels'].get('copy_ratio', {}).get('fraction_flagged'), 3)} | "
+        + " | ".join(
+            f"{_fmt(e.get('memorization', {}).get('fraction_flagged'), 3)} / "
+            f"{_fmt(e.get('memorization', {}).get('copy_ratio', {}).get('fraction_flagged'), 3)}"
+            for e in m.get("features", {}).values()
+        )
+        + " |"
     ]
-    return (dist_key or "FD"), cells
+    return rows
+
+
+def rank_agreement_lines(evals: list[dict[str, Any]]) -> list[str]:
+    """Kendall's tau between the extractors' rankings of the generators (FD vs the held-out reference)."""
+    from radgen.metrics.protocol import rank_agreement
+
+    scores: dict[str, dict[str, float]] = {}
+    for m in evals:
+        for name, e in m.get("features", {}).items():
+            if "reference" in e:
+                scores.setdefault(name, {})[m["model"]] = e["reference"]["generated"]["FD"]
+    if len(evals) < 2 or len(scores) < 2:
+        return []
+    ra = rank_agreement(scores)
+    if not ra["pairs"]:
+        return []
+    order = "; ".join(f"{code(n)}: {' < '.join(text(g) for g in o)}" for n, o in ra["order"].items())
+    taus = ", ".join(
+        f"{code(p['extractors'][0])} vs {code(p['extractors'][1])} tau = {p['tau']:.2f}" for p in ra["pairs"]
+    )
+    lines = [f"Rank agreement (Kendall's tau of the FD rankings, best first): {order}; {taus}."]
+    if not ra["agree"]:
+        lines += [
+            "",
+            "> warning: the extractors rank the generators differently; no ranking here is extractor-independent.",
+        ]
+    return lines + [""]
 
 
 def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
+    from radgen.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
+
     evals = [(run, _latest_eval(run)) for run in found["runs"]]
     evals = [(r, e) for r, e in evals if e is not None]
     if not evals:
         return []
-    rows, extractor, dist = [], None, "FD"
-    for _run, e in evals:
-        m = _json(e / rf.EVAL_SUMMARY)
-        dist, cells = _eval_row(m)
-        rows.append(
-            f"| {text(m['model'])} | {_fmt(m['n_generated'])} / {_fmt(m['n_real'])} | " + " | ".join(cells) + " |"
-        )
-        if m.get("features"):
-            extractor = next(iter(m["features"].values()))["extractor"]
-    if extractor is None:
-        what = "the named extractor"
-    else:
-        what = f"{code(extractor['name'])} (weights sha256 {code(str(extractor['weights_sha256'])[:16] + '...')})"
-    caveat = (
-        ""
-        if dist == "FID"
-        else "; a domain extractor, so this is not the Inception FID and not comparable with published FIDs"
-    )
-    lines = [
-        "## Sample quality",
-        "",
-        "Generated images (with the real split's class proportions) against real test images. "
-        f"{code(dist)}: Fréchet distance in the features of {what}{caveat}. "
-        "Precision / recall / density / coverage: Naeem et al. 2020, k = 5, same features. MMD²: "
-        "Gaussian kernel on pixels, bandwidth by the median heuristic. "
-        "MS-SSIM: mean over random pairs, lower = more diverse. Close: fraction of generated "
-        "images closer to the training set than 95 % of real test images are "
-        "(in pixels this also catches blur). Copies: fraction whose distance to the training set, "
-        "divided by their distance to as many unseen real images, "
-        "is below the 5 % quantile of that ratio for other real images (a copy has a ratio near 0, "
-        "a blurry or novel image near 1; about 0.05 = copies nothing).",
-        "",
-        f"| model | N gen / real | {text(dist)} \\[95 % CI\\] | KD | precision | recall | density | coverage "
-        "| MMD² | MS-SSIM gen / real | close (pixels) | close (features) | copies (pixels) | "
-        "copies (features) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
+    metrics = [_json(e / "metrics.json") for _, e in evals]
+    tables: dict[str, list[str]] = {}
+    for (run, _), m in zip(evals, metrics):
+        for k, rows in _eval_rows(run, m).items():
+            tables.setdefault(k, []).extend(rows)
+    extractors = {}
+    for m in metrics:
+        for name, e in m.get("features", {}).items():
+            extractors.setdefault(name, e["extractor"])
+    first = metrics[0]
+    lines = ["## Sample quality", ""]
+    if "reference" in first:
+        lines += [reference_sentence(first), ""]
+        for note in first.get("notes", []):
+            lines += [f"> note: {note}", ""]
+    lines += [
+        "Every distance stands beside its real-vs-real floor (a set of training images with the reference's "
+        "size and class counts, against the same reference; in brackets the 95 % range over re-drawn floor sets, "
+        "the spread of what real images score at this N) and, for the Fréchet distance, its ratio to the floor: "
+        "1x is as close as a new draw of real training images. The generator's own interval (metrics.json) is a "
+        "percentile bootstrap. KD, precision, recall and coverage (Naeem et al. 2020, k = 5) can be near or below "
+        "0, so they get the floor without a ratio. "
+        "The last column compares against the official test split, which may be shifted from train (its own "
+        "floor beside). "
+        "Budget: the epochs and batches each generator actually trained.",
         "",
     ]
-    for _run, e in evals:
-        m = _json(e / rf.EVAL_SUMMARY)
+    for name, ex in extractors.items():
+        what = {
+            "radgen-cnn001": "design document 001's CNN classifier, trained on the training split (supervised)",
+            "radgen-ae001": "a convolutional autoencoder's bottleneck, trained on the training split without labels",
+        }.get(name, "user-given weights" if name.startswith("inception") else "")
+        lines += [
+            f"### Extractor {code(ex['name'])}: {what} (weights sha256 "
+            f"{code(str(ex['weights_sha256'])[:16] + '...')})",
+            "",
+            "| model | budget trained | N gen / ref | FD vs held-out (floor [95 % range], ratio) | KD (floor) | "
+            "precision (floor) | recall (floor) | coverage (floor) | FD vs shifted test (floor, ratio) |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *tables.get(name, []),
+            "",
+        ]
+    lines += rank_agreement_lines(metrics)
+    feats = "".join(f" close / copies ({n}) |" for n in extractors)
+    lines += [
+        "### Pixels and memorization",
+        "",
+        "MMD²: Gaussian kernel on pixels, one bandwidth (median heuristic on reference and floor) for "
+        "generator and floor. MS-SSIM: mean over random pairs "
+        "of the generated / reference / floor sets, lower = more diverse. Close: fraction of generated images "
+        "closer to the training set than 95 % of "
+        "held-out real images are (in pixels this also catches blur). Copies: fraction whose distance to the "
+        "training set, divided by their distance to "
+        "as many unseen real images, is below the 5 % quantile of that ratio for other real images (about "
+        "0.05 = copies nothing).",
+        "",
+        f"| model | MMD² (floor) | MS-SSIM gen / ref / floor | close (pixels) | copies (pixels) |{feats}",
+        "|---|---|---|---|---|" + "---|" * len(extractors),
+        *tables.get("pixels", []),
+        "",
+    ]
+    per_class = []
+    fidelity = []
+    for m in metrics:
+        pc = per_class_markdown(m)
+        per_class += pc[4:-1] if per_class and pc else pc[:-1] if pc else []
+        fm = fidelity_markdown(m)
+        fidelity += fm[4:-1] if fidelity and fm else fm[:-1] if fm else []
+    if per_class:
+        lines += ["### Per class", "", *per_class, ""]
+    if fidelity:
+        lines += ["### Label fidelity", "", *fidelity, ""]
+    for m in metrics:
         if "likelihood" in m and "elbo_terms" in m["likelihood"]:
             t = m["likelihood"]["elbo_terms"]
             iw = m["likelihood"].get("iwae_k50", {})
+            split = m["likelihood"].get("split", "test")
             lines.append(
-                f"- {text(m['model'])}: test reconstruction / KL / loss ({text(t['recon_kind'])}) "
+                f"- {text(m['model'])}: {text(split)} reconstruction / KL / loss ({text(t['recon_kind'])}) "
                 f"{_fmt(t['recon'])} / {_fmt(t['kl'])} / {_fmt(t['loss'])}"
                 + (
                     f"; IWAE log p(x) ≥ {_fmt(iw['log_px_bound'])} nats (K = 50), {_fmt(iw['bits_per_dim'])} bits/dim"
@@ -294,17 +371,19 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         "nearest training images (bottom)",
         "",
     ]
-    for run, e in evals:
-        fig = _img(e / rf.EVAL_MEMORIZATION, out, f"{run.name} closest pairs")
+    for (run, e), m in zip(evals, metrics):
+        fig = _img(e / "memorization.png", out, f"{run.name} closest pairs")
         if fig:
-            lines += [f"{text(_json(e / rf.EVAL_SUMMARY)['model'])}:", "", fig, ""]
+            lines += [f"{text(m['model'])}:", "", fig, ""]
     return lines
 
 
 def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
+    from radgen.experiments.augment import summary_markdown
+
     lines: list[str] = []
     for a in found["augments"]:
-        s = _json(a / rf.AUGMENT_RESULTS)
+        s = _json(a / "results.json")
         lines += [
             "## Does synthetic data help the classifier?",
             "",
@@ -318,12 +397,11 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
             summary_markdown(s),
             "",
         ]
-        bars = _img(a / rf.AUGMENT_BARS, out, "test metrics per arm, mean ± std over seeds")
+        bars = _img(a / "bars.png", out, "test metrics per arm, mean ± std over seeds")
         if bars:
             lines += [bars, ""]
         for gen in s.get("pool_seconds", {}):
-            pool = a / f"{rf.AUGMENT_POOL.format(generator=gen)}.png"
-            fig = _img(pool, out, f"synthetic pool of {gen}") if "/" not in str(gen) else None
+            fig = _img(a / f"synthetic_{gen}.png", out, f"synthetic pool of {gen}") if "/" not in str(gen) else None
             if fig:
                 lines += [fig, ""]
     return lines
@@ -332,24 +410,20 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
 def _configs_section(found: dict[str, Any]) -> list[str]:
     lines = ["## Configs", ""]
     for d in [*found["runs"], *found["augments"]]:
-        if (d / rf.CONFIG).is_file():
+        if (d / "config.yaml").is_file():
             try:
-                body = _own_file(d / rf.CONFIG).read_text()
+                body = _own_file(d / "config.yaml").read_text()
             except (OSError, UnicodeDecodeError):
-                body = f"({rf.CONFIG} is not readable text)"
-            lines += [f"{code(d.name + '/' + rf.CONFIG)}:", "", *fence(body, "yaml"), ""]
+                body = "(config.yaml is not readable text)"
+            lines += [f"{code(d.name + '/config.yaml')}:", "", *fence(body, "yaml"), ""]
     return lines
 
 
 def _versions_section(found: dict[str, Any]) -> list[str]:
-    demo = found["demo"]
-    # what made the results: the demo's record, else the first run's run.json, else this machine
-    made = _json(RunFolder(found["runs"][0]).run_info) if found["runs"] else {}
-    if demo or "versions" not in made:
-        from radgen.provenance import provenance
+    from radgen.experiments.demo import machine, versions
 
-        made = demo or provenance()
-    v = made["versions"]
+    demo = found["demo"]
+    v = demo["versions"] if demo else versions()
     lines = [
         "## Versions and machine",
         "",
@@ -358,8 +432,8 @@ def _versions_section(found: dict[str, Any]) -> list[str]:
         *[f"| {text(k)} | {text(val)} |" for k, val in v.items()],
         "",
     ]
-    sha = code(made.get("git_sha") or "n/a")
-    lines.append(f"Machine: {text(made['machine'])}. git: {sha}.")
+    sha = code((demo or {}).get("git_sha") or "n/a")
+    lines.append(f"Machine: {text(demo['machine'] if demo else machine())}. git: {sha}.")
     return lines + [""]
 
 
@@ -408,8 +482,8 @@ def _check_report_out(out: Path) -> Path:
     if out.is_symlink():
         raise RadgenError(f"--out {out} is a symbolic link; give a real folder")
     for name, mine in (
-        (rf.REPORT_HTML, lambda t: '<meta name="generator" content="radgen">' in t[:2000]),
-        (rf.REPORT_MD, lambda t: t.startswith(REPORT_TITLES)),
+        ("report.html", lambda t: '<meta name="generator" content="radgen">' in t[:2000]),
+        ("report.md", lambda t: t.startswith(REPORT_TITLES)),
     ):
         p = out / name
         if p.is_symlink() or p.exists() and not p.is_file():
@@ -450,6 +524,6 @@ def write_report(paths: list[str | Path], out: str | Path, *, title: str | None 
     except OSError as exc:
         raise OutputError.from_os(exc, out) from exc
     html = markdown_to_html(md, base=out, title=title or md.splitlines()[0].lstrip("# "), allowed=roots)
-    md_path = write_text(out / rf.REPORT_MD, md)
-    html_path = write_text(out / rf.REPORT_HTML, html)
+    md_path = write_text(out / "report.md", md)
+    html_path = write_text(out / "report.html", html)
     return html_path, md_path

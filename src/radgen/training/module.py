@@ -47,7 +47,8 @@ class EpochAccumulator:
 
     def reset(self) -> None:
         self.sums: dict[str, float] = defaultdict(float)
-        self.n = 0
+        self.n = 0  # images
+        self.batches = 0
         self.kl_sum: torch.Tensor | None = None
         self.mu_sum: torch.Tensor | None = None
         self.mu_sq_sum: torch.Tensor | None = None
@@ -56,6 +57,7 @@ class EpochAccumulator:
         """Adds one batch. Nothing here waits for the device: sums of GPU tensors stay on the GPU
         until ``summary`` (one host sync per epoch, not one per logged term per step)."""
         self.n += batch_size
+        self.batches += 1
         for k, v in out.logs.items():
             self.sums[k] += (
                 v.detach() * batch_size
@@ -320,6 +322,8 @@ class EngineModule(L.LightningModule):
             "epoch": self.current_epoch + 1,
             "step": int(self.global_step),
             "seconds": round(time.perf_counter() - self._epoch_start, 3),
+            "train_batches": self.acc["train"].batches,  # the budget actually trained (issue 18, Deliver 7)
+            "train_images": self.acc["train"].n,
         }
         row.update({f"train/{k}": v for k, v in train.items()})
         row.update({f"val/{k}": v for k, v in self.val_summary.items()})
