@@ -214,3 +214,13 @@ def test_two_stages_train_through_the_engine_and_sample_from_the_cli(tmp_path):
     sample = ["sample", str(ldm_run), "--n", "2", "--label", "pneumonia", "--steps", "3", "--out", str(tmp_path / "s")]
     assert main([*sample, "--sampler", "unipc"]) == 0
     assert len(list((tmp_path / "s").glob("sample_*.png"))) == 2
+
+
+def test_the_engine_batches_every_cached_latent_once_per_epoch():
+    from radgen.training.data import make_loader
+
+    post, labels = torch.randn(70, 4, 7, 7), torch.arange(70) % 2
+    loader = make_loader((post, labels), batch_size=32, shuffle=True, seed=0)
+    seen = torch.cat([x for x, _ in loader])
+    assert len(loader) == 3 and seen.shape == post.shape  # 32 + 32 + 6, not len(tuple) = 2 items
+    torch.testing.assert_close(seen.sum(0), post.sum(0), rtol=1e-5, atol=1e-5)  # each item exactly once

@@ -82,7 +82,7 @@ def make_loader(
     return DataLoader(
         view,
         batch_size=batch_size,
-        sampler=EpochSeededSampler(len(images), seed=seed, shuffle=shuffle),
+        sampler=EpochSeededSampler(len(view), seed=seed, shuffle=shuffle),
         collate_fn=_batch_as_is,
         num_workers=num_workers,
         drop_last=drop_last,
