@@ -107,6 +107,12 @@ def test_demo_quick_results_respect_the_protocol(quick_demo):
             and "per_class" in m["features"]["radgen-ae001"]
         )
         assert set(m["label_fidelity"]["per_class"]) == {"NORMAL", "PNEUMONIA"}
+    ra = demo["rank_agreement"]
+    assert (
+        set(ra["order"]) == {"radgen-cnn001", "radgen-ae001"}
+        and len(ra["pairs"]) == 1
+        and ra["agree"] in (True, False)
+    )
     md = (quick_demo / "report.md").read_text()
     assert "Rank agreement (Kendall's tau" in md and "### Label fidelity" in md and "### Per class" in md
     assert "(floor " in md and re.search(r"epoch\(s\) x \d+ batches", md)  # yardsticks and the budget trained

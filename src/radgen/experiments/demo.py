@@ -142,11 +142,23 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         gen_dirs[label] = str(result.run_dir)
         timings[f"train_{label}"] = time.perf_counter() - t0
 
+    from radgen.metrics.protocol import rank_agreement
+
+    fd_scores: dict[str, dict[str, float]] = {}
     for label, run_dir in gen_dirs.items():
         _stage(3, f"evaluating {label}")
         t0 = time.perf_counter()
-        evaluate_run(run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8)
+        _, m = evaluate_run(run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8)
+        for ex, e in m["features"].items():
+            fd_scores.setdefault(ex, {})[label] = e["reference"]["generated"]["FD"]
         timings[f"evaluate_{label}"] = time.perf_counter() - t0
+    agreement = rank_agreement(fd_scores)
+    if agreement["agree"] is False:
+        print(
+            "radgen demo: warning: the extractors rank the generators differently "
+            + "; ".join(f"{k}: {' < '.join(v)}" for k, v in agreement["order"].items()),
+            file=sys.stderr,
+        )
 
     _stage(4, "augmentation arms")
     t0 = time.perf_counter()
@@ -176,6 +188,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
                 "notes": splits.notes,
             },
             "generators": gen_dirs,
+            "rank_agreement": agreement,  # Kendall's tau between the extractors' FD rankings
             "augment": str(aug_dir),
             "seconds": {k: round(v, 1) for k, v in timings.items()},
             "created": datetime.now().isoformat(timespec="seconds"),
