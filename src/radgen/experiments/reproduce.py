@@ -735,6 +735,7 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
                 "fd_name": fd_key,
                 "fd": fd[fd_key],
                 "fd_ci95": fd.get(f"{fd_key}_ci95"),
+                "fd_floor": fd.get(f"{fd_key}_floor"),  # real-vs-real, where the evaluation protocol reports it
                 "mmd2": ev["pixels"]["mmd"]["mmd2"],
                 "ms_ssim": ev["pixels"]["ms_ssim_generated"]["ms_ssim"],
                 "ms_ssim_real": ev["pixels"]["ms_ssim_real"]["ms_ssim"],
@@ -786,6 +787,10 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
     for r in rows:
         t = r["radgen"]
         ci = f" [{r['fd_ci95'][0]:.2f}, {r['fd_ci95'][1]:.2f}]" if r.get("fd_ci95") else ""
+        floor = r.get("fd_floor")
+        if isinstance(floor, dict):  # {value, ...} or a number, as the protocol writes it
+            floor = _first(floor, "value", "fd", "distance")
+        ci += f" (floor {floor:.2f})" if isinstance(floor, (int, float)) else ""
         fm = r["feature_memo"]
         memo = "—" if fm is None else f"{fm['computed']} / {fm['reused']}"
         ne = "—" if r["neg_elbo"] is None else f"{r['neg_elbo']:.0f} ({r['recon_bce']:.0f} + {r['kl']:.0f})"
