@@ -43,7 +43,16 @@ from radgen.losses import (
 from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput, register_model
 from radgen.models.latent import LOGVAR_CLAMP
 from radgen.nn.augment import AugmentOp, DiffAugment
-from radgen.nn.gan import DCGANDiscriminator, DCGANGenerator, Norm, label_maps, spectral_normalise, to_signed, to_unit
+from radgen.nn.gan import (
+    DCGANDiscriminator,
+    DCGANGenerator,
+    Norm,
+    label_maps,
+    spectral_normalise,
+    start_size,
+    to_signed,
+    to_unit,
+)
 
 D_COLLAPSE_LOSS = 1e-3  # epoch-mean discriminator loss below this: D wins outright
 D_COLLAPSE_EPOCHS = 3
@@ -82,6 +91,12 @@ class AdversarialModel(GenerativeModel):
     generator_modules: ClassVar[tuple[str, ...]] = ("generator",)
     #: the discriminator group (R1 and ADA count its steps)
     discriminator_group: ClassVar[str] = "discriminator"
+
+    @classmethod
+    def check_image_size(cls, config: ModelConfig, size: int) -> None:
+        """DCGAN networks double from a 4-7 px start (``nn.gan.start_size``)."""
+        super().check_image_size(config, size)
+        start_size(size)
 
     def __init__(self, config: AdversarialConfig):
         super().__init__(config)

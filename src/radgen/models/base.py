@@ -80,9 +80,17 @@ class GenerativeModel(nn.Module):
         for key in ("image_size", "channels", "num_classes"):
             if getattr(config, key) is None:
                 raise ConfigError(f"model.{key} is not set; build models with build_model(config, data=...) or set it")
+        type(self).check_image_size(config, int(config.image_size))
         self.config = config
         self.progress_epoch = 0.0  # fractional epoch, set by the engine (KL warm-up)
         self.pretrained: dict[str, Any] = {}  # what load_pretrained read, for run.json and the export
+
+    @classmethod
+    def check_image_size(cls, config: ModelConfig, size: int) -> None:
+        """Raise a ConfigError naming the valid sizes when this family cannot take ``size`` px images
+        (called when a run's config is read, if the size is known then, and when the model is built)."""
+        if size < 1:
+            raise ConfigError(f"image size {size} must be at least 1 px")
 
     # -- capabilities -----------------------------------------------------------------------
     @property

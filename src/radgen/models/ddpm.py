@@ -71,6 +71,22 @@ class DDPMConfig(ModelConfig):
 class DDPM(GenerativeModel):
     Config = DDPMConfig
 
+    @classmethod
+    def check_image_size(cls, config, size: int) -> None:
+        """Pixel-space diffusion: the UNet halves the image ``levels - 1`` times. (A subclass that diffuses
+        elsewhere overrides this; its space's size is checked when it is built.)"""
+        super().check_image_size(config, size)
+        if cls.space != "image":
+            return
+        levels = len(config.block_out_channels)
+        step = 2 ** (levels - 1)
+        if size % step:
+            raise ConfigError(
+                f"image size {size} is not divisible by 2^{levels - 1} for a {levels}-level UNet; set data.size to "
+                f"{max(step, size // step * step)} or {size // step * step + step}, or use model.block_out_channels "
+                "with fewer levels (28 px: [32, 64, 128])"
+            )
+
     def __init__(self, config: DDPMConfig):
         super().__init__(config)
         from diffusers import UNet2DModel

@@ -54,14 +54,18 @@ class GVAE(GaussianEncoderGAN):
         "critic = (E[D(G(z_p))] + E[D(G(z_q))])/2 - E[D(x)] + lambda * GP; means over the batch"
     )
 
+    @classmethod
+    def check_image_size(cls, config, size: int) -> None:
+        if size < 4 or size % 4:
+            raise ConfigError(
+                f"gvae needs an image size divisible by 4 (got {size}): its tables halve the resolution twice; "
+                f"set data.size to {max(4, size // 4 * 4)} or {size // 4 * 4 + 4}"
+            )
+
     def __init__(self, config: GVAEConfig):
         super().__init__(config)
         c = config
         s = int(c.image_size)
-        if s % 4:
-            raise ConfigError(
-                f"gvae needs an image size divisible by 4 (got {s}): its tables halve the resolution twice"
-            )
         b, ch, k = c.base_width, int(c.channels), self.k
         self.s4 = s // 4
         enc: list[nn.Module] = []

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from radgen.errors import ConfigError
+
 Norm = Literal["batch", "layer", "none"]
 
 
@@ -32,8 +34,10 @@ def start_size(size: int) -> tuple[int, int]:
         s //= 2
         k += 1
     if k == 0:
-        raise ValueError(
-            f"image size {size} cannot be reached by doubling from a 4-7 px start; use 28, 32, 64, 128..."
+        near = sorted({s0 * 2**j for s0 in range(4, 8) for j in range(1, 8)}, key=lambda v: (abs(v - size), v))[:2]
+        raise ConfigError(
+            f"image size {size} px cannot be reached by doubling from a 4-7 px start (sizes 4..7 x 2^k, k >= 1); "
+            f"set data.size to {' or '.join(map(str, sorted(near)))}"
         )
     return s, k
 

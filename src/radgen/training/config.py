@@ -7,6 +7,8 @@ are one-line errors that list the valid keys. Shipped examples live in
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -87,12 +89,103 @@ def resolve_config_path(path_or_name: str | Path) -> Path:
     raise ConfigError(f"{path_or_name}: no such config file or shipped config; shipped: {', '.join(sorted(shipped))}")
 
 
+STRATEGIES = ("auto", "ddp", "ddp_spawn", "ddp_fork", "ddp_notebook", "fsdp", "deepspeed", "single_device", "dp")
+
+
+def _positive(where: str, value: float | None, *, allow_none: bool = False, strict: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    ok = value is not None and math.isfinite(value) and (value > 0 if strict else value >= 0)
+    if not ok:
+        raise ConfigError(f"{where}={value!r} must be {'> 0' if strict else '>= 0'} (and finite)")
+
+
+def _check_devices(devices: Any) -> None:
+    """Lightning's forms: a count >= 1, -1 (all), "auto", a list of device indices, or "0,1" / "2"."""
+    if isinstance(devices, bool):
+        pass
+    elif isinstance(devices, int) and (devices >= 1 or devices == -1):
+        return
+    elif isinstance(devices, list) and devices and all(isinstance(d, int) and d >= 0 for d in devices):
+        return
+    elif isinstance(devices, str) and (
+        devices == "auto" or re.fullmatch(r"-1|\d+|\d+(,\d+)*,?", devices.replace(" ", ""))
+    ):
+        return
+    raise ConfigError(
+        f"train.devices={devices!r} is not valid; valid: a count >= 1, -1 (all), auto, or device indices "
+        "such as [0, 1] or '0,1'"
+    )
+
+
+def _check_train(t: TrainConfig) -> None:
+    for key in ("epochs", "batch_size", "sample_count", "num_nodes"):
+        value = getattr(t, key)
+        if value < 1:
+            raise ConfigError(f"train.{key}={value} must be at least 1")
+    for key in ("checkpoint_every", "sample_every", "num_workers"):
+        value = getattr(t, key)
+        if value < 0:
+            raise ConfigError(f"train.{key}={value} must be >= 0 (0 turns it off)")
+    _positive("train.lr", t.lr)
+    for group, lr in t.lr_groups.items():
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)):
+            raise ConfigError(f"train.lr_groups.{group}={lr!r} must be a number")
+        _positive(f"train.lr_groups.{group}", float(lr))
+    _positive("train.weight_decay", t.weight_decay, strict=False)
+    _positive("train.gradient_clip", t.gradient_clip, allow_none=True)
+    if len(t.betas) != 2 or not all(0 <= b < 1 for b in t.betas):
+        raise ConfigError(f"train.betas={t.betas} must be two numbers in [0, 1), e.g. [0.9, 0.999]")
+    if t.early_stopping_patience is not None and t.early_stopping_patience < 1:
+        raise ConfigError(f"train.early_stopping_patience={t.early_stopping_patience} must be >= 1, or null (off)")
+    for key, zero_ok in (("limit_train_batches", False), ("limit_val_batches", True)):
+        v = getattr(t, key)
+        ok = (
+            v is None
+            or (isinstance(v, int) and not isinstance(v, bool) and (v >= 1 or zero_ok and v == 0))
+            or (isinstance(v, float) and (0 < v <= 1 or zero_ok and v == 0))
+        )
+        if not ok:
+            low = ">= 0" if zero_ok else ">= 1"
+            raise ConfigError(f"train.{key}={v!r} must be null, a batch count {low} or a fraction in (0, 1]")
+    if t.strategy not in STRATEGIES:
+        from lightning.pytorch.strategies import StrategyRegistry
+
+        known = StrategyRegistry.available_strategies()
+        if t.strategy not in known:
+            raise ConfigError(f"train.strategy={t.strategy!r} is not a strategy; valid: {', '.join(STRATEGIES)}")
+    _check_devices(t.devices)
+    if t.accelerator in ("gpu", "cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"train.accelerator={t.accelerator} but this machine has no CUDA device; use train.accelerator=cpu"
+            )
+    if t.accelerator == "mps":
+        import torch
+
+        if not torch.backends.mps.is_available():
+            raise ConfigError("train.accelerator=mps but MPS is not available here; use train.accelerator=cpu")
+
+
 def check_run_config(cfg: RunConfig) -> RunConfig:
-    """Settings that cannot work, refused when the config is read, before any folder is made."""
+    """Settings that cannot work, refused when the config is read, before any folder is made: budgets
+    (epochs, batch size, learning rates), the accelerator, strategy and devices, the run name, and the
+    image size when the config fixes it (``model.image_size`` or ``data.size``; else it is checked when
+    the model is built, still before the run folder exists)."""
+    from radgen.models.base import MODELS
     from radgen.outputs import check_name
 
     if cfg.name is not None:
         check_name(cfg.name, "run name (--name / name:)")
+    _check_train(cfg.train)
+    if cfg.data.size is not None and cfg.data.size < 1:
+        raise ConfigError(f"data.size={cfg.data.size} must be at least 1 px")
+    mc = cfg.model_config()
+    size = mc.image_size or cfg.data.size
+    if size is not None:
+        MODELS.get(mc.name).cls.check_image_size(mc, int(size))
     return cfg
 
 

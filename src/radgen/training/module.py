@@ -35,8 +35,16 @@ log = logging.getLogger(__name__)
 PROGRESS_LOG_EVERY = 10  # steps between progress-bar loss updates
 
 
+# The divergence rule: a group's loss diverged when its magnitude exceeds DIVERGE_FACTOR times its reference, the
+# mean |loss| over that group's first DIVERGE_WARMUP steps of the run, floored at DIVERGE_FLOOR so that losses
+# that start near 0 (a critic's) stop above an absolute 1e6. A run at lr=1e3 reaches ~1e29 within an epoch.
+DIVERGE_FACTOR = 1e6
+DIVERGE_WARMUP = 10  # steps per optimizer group that set the reference magnitude
+DIVERGE_FLOOR = 1.0
+
+
 class NonFiniteLossError(RadgenError):
-    """A loss term became NaN or Inf; training stopped, the last good checkpoint is kept."""
+    """A loss term became NaN or Inf, or diverged (the rule above); training stopped."""
 
 
 class EpochAccumulator:
@@ -144,6 +152,8 @@ class EngineModule(L.LightningModule):
         self._epoch_start = time.perf_counter()
         self._direct = False  # set in on_fit_start
         self._finite_pending: list[tuple] = []  # (step, epoch, group, loss, logs) not yet checked for NaN/Inf
+        self.loss_reference: dict[str, float] = {}  # per group: mean |loss| of its first steps (divergence rule)
+        self._warmup_losses: dict[str, list[float]] = {}
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets ``_current_fx_name`` (a str or None) twice around every hook it calls,
@@ -173,8 +183,11 @@ class EngineModule(L.LightningModule):
         before any checkpoint is written; the error still names the first bad step."""
         loss = out.loss.detach()
         every = self.FINITE_CHECK_EVERY.get(loss.device.type, self.FINITE_CHECK_EVERY["default"])
-        if every == 1 and not self._finite_pending and math.isfinite(float(loss)):
-            return  # the CPU's every-step check: one scalar read, nothing kept
+        if every == 1 and not self._finite_pending:
+            v = float(loss)
+            if math.isfinite(v) and abs(v) <= self._loss_bound(group):
+                self._observe_loss(group, v)
+                return  # the CPU's every-step check: one scalar read, nothing kept
         self._finite_pending.append(
             (
                 int(self.global_step),
@@ -187,16 +200,38 @@ class EngineModule(L.LightningModule):
         if flush or len(self._finite_pending) >= every:
             self._flush_finite_check()
 
+    def _loss_bound(self, group: str) -> float:
+        ref = self.loss_reference.get(group)
+        return math.inf if ref is None else DIVERGE_FACTOR * max(ref, DIVERGE_FLOOR)
+
+    def _observe_loss(self, group: str, value: float) -> None:
+        if group in self.loss_reference:
+            return
+        seen = self._warmup_losses.setdefault(group, [])
+        seen.append(abs(value))
+        if len(seen) >= DIVERGE_WARMUP:
+            self.loss_reference[group] = sum(seen) / len(seen)
+
     def _flush_finite_check(self) -> None:
         pending, self._finite_pending = self._finite_pending, []
-        if not pending or bool(torch.isfinite(torch.stack([p[3].float().reshape(()) for p in pending])).all()):
+        if not pending:
             return
-        step, epoch, group, loss, logs = next(p for p in pending if not math.isfinite(float(p[3])))
-        bad = [k for k, v in logs.items() if not math.isfinite(float(v))] or ["loss/total"]
-        raise NonFiniteLossError(
-            f"{bad[0]} became {float(logs.get(bad[0], loss)):.4g} at step {step} (epoch {epoch}, group {group!r}); "
-            f"training stopped and the last good checkpoint is kept; lower train.lr or set train.gradient_clip"
-        )
+        values = torch.stack([p[3].float().reshape(()).cpu() for p in pending]).tolist()  # one device sync
+        for (step, epoch, group, loss, logs), v in zip(pending, values):
+            if not math.isfinite(v):
+                bad = [k for k, x in logs.items() if not math.isfinite(float(x))] or ["loss/total"]
+                raise NonFiniteLossError(
+                    f"{bad[0]} became {float(logs.get(bad[0], loss)):.4g} at step {step} (epoch {epoch}, "
+                    f"group {group!r}); training stopped; lower train.lr or set train.gradient_clip"
+                )
+            if abs(v) > self._loss_bound(group):
+                ref = self.loss_reference[group]
+                raise NonFiniteLossError(
+                    f"loss/total diverged to {v:.4g} at step {step} (epoch {epoch}, group {group!r}): above "
+                    f"{DIVERGE_FACTOR:.0e} x its first {DIVERGE_WARMUP} steps' mean magnitude {ref:.4g} (floored at "
+                    f"{DIVERGE_FLOOR:g}); training stopped; lower train.lr or set train.gradient_clip"
+                )
+            self._observe_loss(group, v)
 
     def on_fit_start(self) -> None:
         """Decide whether steps may call backward and the optimizer directly.
@@ -360,8 +395,21 @@ class EngineModule(L.LightningModule):
             "python": random.getstate(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
+        checkpoint["radgen_loss_reference"] = dict(self.loss_reference)  # the divergence rule survives a resume
+
+    def on_train_start(self) -> None:
+        """Every optimizer's learning rate, betas and weight decay from the config: a no-op on a new run; on a
+        resume it applies ``--set train.lr=...`` (and the others), which the restored optimizer state would
+        otherwise silently replace with the checkpoint's values."""
+        for group, opt in zip(self.group_names, self._optimizers()):
+            inner = getattr(opt, "optimizer", opt)
+            for pg in inner.param_groups:
+                pg["lr"] = float(self.cfg.lr_groups.get(group, self.cfg.lr))
+                pg["betas"] = tuple(self.cfg.betas)
+                pg["weight_decay"] = self.cfg.weight_decay
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.loss_reference = {str(k): float(v) for k, v in (checkpoint.get("radgen_loss_reference") or {}).items()}
         rng = checkpoint.get("radgen_rng")
         if not rng:
             return
