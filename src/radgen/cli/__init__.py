@@ -163,12 +163,6 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
         print(format_summary(summary))
         if args.grid:
             print(f"grid      {args.grid}")
-    if summary.get("bad_files", {}).get("count"):
-        print(
-            f"radgen: warning: skipped {summary['bad_files']['count']} bad file(s); --on-bad-file "
-            "error stops at the first",
-            file=sys.stderr,
-        )
     return 0
 
 

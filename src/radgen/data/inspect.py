@@ -83,7 +83,7 @@ def inspect_dataset(cfg: DataConfig, *, progress: bool = True) -> tuple[dict[str
     if not source.pixels_available():
         summary = {"dataset": cfg.name, "path": str(source.path), "pixels": "none (labels only)", "source": extra}
         return summary, None
-    ds = load_dataset(cfg, progress=progress)
+    ds = load_dataset(cfg, progress=progress, check_empty=False)  # inspect shows empty classes, never refuses
     summary = summarize(ds)
     if extra:
         summary["source"] = extra

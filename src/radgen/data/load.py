@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -105,9 +106,12 @@ def _preprocess(cfg: DataConfig, source: Source) -> Preprocess:
     )
 
 
-def cache_key(source: Source, pre: Preprocess) -> str:
+def cache_key(source: Source, pre: Preprocess, on_bad_file: str = "skip") -> str:
+    """The cache file's key: the source files, preprocessing, options and ``on_bad_file`` (a cache built
+    while skipping bad files must not answer a load that asked to stop at the first one)."""
     payload = {
         "v": CACHE_VERSION,
+        "on_bad_file": on_bad_file,
         "source": source.name,
         "path": str(source.path.resolve()),
         "files": source.fingerprint(),
@@ -170,7 +174,7 @@ def read_source(
         )
     cdir = None
     if cache_folder is not None and (source.expensive or not pre.is_identity or storage == "mmap"):
-        key = cache_key(source, pre)
+        key = cache_key(source, pre, on_bad_file)
         cdir = cache_folder / f"{source.name}-{key}"
         legacy = cache_folder / f"{source.name}-{key}.npz"
         if cdir.is_dir():
@@ -220,10 +224,44 @@ def read_source(
     return splits, ctx, False
 
 
-def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, **overrides: Any) -> DataSplits:
+def bad_files_line(bad_files: list[tuple[str, str]]) -> str | None:
+    """``skipped N bad files, first: PATH (problem)``, or None when there were none."""
+    if not bad_files:
+        return None
+    path, problem = bad_files[0]
+    n = len(bad_files)
+    return f"skipped {n} bad file{'s' if n != 1 else ''}, first: {path} ({problem})"
+
+
+def check_not_empty(ds: DataSplits, keep: list[str] | None = None) -> None:
+    """Every split has images, and every class (of ``keep``, when classes were filtered) has training images."""
+    why = bad_files_line(ds.bad_files)
+    hint = f" ({why})" if why else ""
+    for name, s in ds.items():
+        if len(s) == 0:
+            raise DataError(
+                f"{ds.path}: split {name!r} of {ds.name!r} has no images{hint}; check the folder or options"
+            )
+    train = ds.splits.get("train")
+    if train is not None and train.task == "multiclass":
+        counts = train.class_counts()
+        for c in keep or train.class_names:
+            if counts.get(c, 0) == 0:
+                raise DataError(
+                    f"{ds.path}: class {c!r} of {ds.name!r} has no training images{hint}; "
+                    "add its images or drop it with data.keep_classes"
+                )
+
+
+def load_dataset(
+    cfg: DataConfig | str | None = None, *, progress: bool = True, check_empty: bool = True, **overrides: Any
+) -> DataSplits:
     """Load a registered dataset as ``DataSplits`` (float32 (N, C, H, W) images in [0, 1]).
 
     ``load_dataset("pneumoniamnist", size=64, val_from_train=0.1)`` or with a DataConfig.
+    Skipped bad files are printed to stderr (``radgen: warning: skipped N bad files, first: ...``)
+    and kept in ``bad_files``; an empty split, or a class without training images, is a DataError
+    (``check_empty=False`` lets ``radgen data inspect`` show them instead).
     """
     if cfg is None:
         cfg = DataConfig(**overrides)
@@ -290,15 +328,24 @@ def load_dataset(cfg: DataConfig | str | None = None, *, progress: bool = True, 
         k: splits[k].with_view(channels=cfg.channels, normalize=cfg.normalize)
         for k in sorted(splits, key=lambda s: order.index(s) if s in order else 99)
     }
-    return DataSplits(
+    ds = DataSplits(
         name=cfg.name,
         path=str(source.path),
         splits=splits,
         notes=notes,
-        bad_files=list(ctx.bad_files),
+        bad_files=[tuple(b) for b in ctx.bad_files],
         info={**ctx.info, "storage": _storage_of(splits)},
         from_cache=from_cache,
     )
+    line = bad_files_line(ds.bad_files)
+    if line:
+        print(
+            f"radgen: warning: {cfg.name}: {line}; data.on_bad_file=error (--on-bad-file error) stops at the first",
+            file=sys.stderr,
+        )
+    if check_empty:
+        check_not_empty(ds, cfg.keep_classes)
+    return ds
 
 
 def _storage_of(splits: dict[str, ImageSet]) -> str:

@@ -366,6 +366,10 @@ def run_augment(
             "val_patients_in_train": len(set(val.patients) & set(real.patients) - {""}),
             "pool_seconds": pool_seconds,
             "seconds": round(time.perf_counter() - started, 1),
+            "bad_files": {
+                "count": len(splits.bad_files),
+                "first": [f"{p}: {why}" for p, why in splits.bad_files[:5]],
+            },
         }
     )
     write_json(out / "results.json", summary)
@@ -427,7 +431,13 @@ def summary_markdown(summary: dict[str, Any]) -> str:
     lines = [
         f"Test split: {text(summary['splits']['test'])}; train: {text(summary['splits']['train'])}; val "
         f"(patient-level, from train): {text(summary['splits']['val'])}. "
-        f"{text(summary['classifier'])}, {text(summary['seeds'])} seeds; mean ± std over seeds.",
+        f"{text(summary['classifier'])}, {text(summary['seeds'])} seeds; mean ± std over seeds."
+        + (
+            f" **{text(summary['bad_files']['count'])} bad files skipped** "
+            f"(first: {text(summary['bad_files']['first'][0])})."
+            if (summary.get("bad_files") or {}).get("count")
+            else ""
+        ),
         "",
         "| arm | train images | accuracy | balanced acc. | macro-F1 | AUROC | "
         + " | ".join(f"recall {text(c)}" for c in names)

@@ -186,6 +186,10 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
                 "image_size": list(train_set.image_size),
                 "splits": {k: v.class_counts() for k, v in splits.items()},
                 "notes": splits.notes,
+                "bad_files": {
+                    "count": len(splits.bad_files),
+                    "first": [f"{p}: {why}" for p, why in splits.bad_files[:5]],
+                },
             },
             "generators": gen_dirs,
             "rank_agreement": agreement,  # Kendall's tau between the extractors' FD rankings

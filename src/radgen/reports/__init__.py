@@ -119,6 +119,15 @@ def _fmt(v: Any, digits: int = 4) -> str:
     return text(v)
 
 
+def _bad_files_note(data: dict[str, Any]) -> str:
+    """``; N bad files skipped (first: ...)`` from a run's or demo's data record, or nothing."""
+    bad = data.get("bad_files") or {}
+    if not isinstance(bad, dict) or not bad.get("count"):
+        return ""
+    first = (bad.get("first") or ["?"])[0]
+    return f"; **{_fmt(bad['count'])} bad files skipped** (first: {text(first)})"
+
+
 def _count(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else _fmt(v)
 
@@ -141,7 +150,9 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
         classes = list(next(iter(splits.values())).keys())
         lines += [
             f"{code(d['name'])} ({text(d['path'])}), {_fmt(d['image_size'][0])}x{_fmt(d['image_size'][1])} px. The "
-            "validation split is patient-level, carved from train (10 %); no patient is in both.",
+            "validation split is patient-level, carved from train (10 %); no patient is in both"
+            + _bad_files_note(d)
+            + ".",
             "",
         ]
         lines += ["| split | " + " | ".join(map(text, classes)) + " | total |", "|---|" + "---|" * (len(classes) + 1)]
@@ -158,7 +169,7 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
         info = _json(run / "run.json")["data"]
         lines.append(
             f"- {code(run.name)}: {code(info['name'])}, {_fmt(info['image_size'][0])} px, splits "
-            f"{text(dict(info['splits']))}, classes {text(list(info['class_names']))}"
+            f"{text(dict(info['splits']))}, classes {text(list(info['class_names']))}" + _bad_files_note(info)
         )
     return lines + [""]
 

@@ -264,6 +264,7 @@ def train(
             "image_size": list(train_set.image_size),
             "channels": train_set.channels,
             "storage": data.info.get("storage"),  # pixels in memory or memory-mapped from the cache
+            "bad_files": {"count": len(data.bad_files), "first": [f"{p}: {why}" for p, why in data.bad_files[:5]]},
         },
         "resumed_from": ckpt_path,
     }
