@@ -38,6 +38,11 @@ def train(
     from radgen.training.run import resume_config
 
     if resume:
+        if config or output_dir or name:
+            raise RadgenError(
+                "--resume continues RUN_DIR in place, with its own config: drop the config, --output-dir and --name "
+                "(change train settings with --set, e.g. --set train.epochs=20)"
+            )
         cfg = resume_config(resume, list(overrides))
     else:
         if not config:

@@ -148,8 +148,15 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(p.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file does not exist") from None
+    except yaml.constructor.ConstructorError as exc:
+        raise ConfigError(
+            f"{p}: refused: it uses a YAML tag radgen does not read ({' '.join(str(exc.problem).split())[:120]}); "
+            "radgen reads plain YAML only (no !!python/ tags): restore the file or write it again"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{p}: not valid YAML ({' '.join(str(exc).split())[:160]})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot be read as a text config ({type(exc).__name__}); give a YAML file") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: top level must be a mapping of config keys")
     return data

@@ -38,6 +38,7 @@ import yaml
 from radgen.config import from_dict, to_dict
 from radgen.data import DataConfig, load_dataset
 from radgen.data.base import DataSplits
+from radgen.errors import ConfigError, MissingDataError
 from radgen.io import write_json, write_text
 from radgen.metrics.distances import bootstrap_interval
 from radgen.metrics.diversity import pairwise_ms_ssim
@@ -277,18 +278,35 @@ def evaluate_generator(
     return out, {"generated": fake, "train": train_x, "memo": memo, "sets": sets}
 
 
+MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memorization), above PRDC's k = 5
+
+
+def run_data_config(cfg_path: Path) -> DataConfig:
+    """The ``data`` section of a run's ``config.yaml`` (plain YAML only), as a DataConfig; a damaged or
+    edited file is a ConfigError naming it."""
+    from radgen.config import load_yaml
+
+    data = load_yaml(cfg_path)
+    if "data" not in data:
+        raise ConfigError(f"{cfg_path}: no data section; pass --real DATASET or restore the run's config.yaml")
+    return from_dict(DataConfig, data["data"], prefix="data.")
+
+
 def _load_run_data(run_dir: Path, model, real: str | None) -> tuple[DataConfig, DataSplits]:
     cfg_path = run_dir / "config.yaml"
     if real:
         dcfg = DataConfig(name=real, size=model.config.image_size, channels=int(model.config.channels))
     elif cfg_path.is_file():
-        dcfg = from_dict(DataConfig, yaml.safe_load(cfg_path.read_text())["data"])
+        dcfg = run_data_config(cfg_path)
     else:
-        raise ValueError(f"{run_dir}: no config.yaml; pass --real DATASET")
+        raise MissingDataError(
+            f"{run_dir}: no config.yaml, so the run's dataset is unknown; pass --real DATASET (e.g. --real "
+            "pneumoniamnist)"
+        )
     ds = load_dataset(dcfg, progress=False)
     first = ds["train"] if "train" in ds else next(iter(ds.splits.values()))
     if first.image_size[0] != model.config.image_size or first.channels != model.config.channels:
-        raise ValueError(
+        raise ConfigError(
             f"real images are {first.channels}x{first.image_size[0]} px but the model makes "
             f"{model.config.channels}x{model.config.image_size} px"
         )
@@ -355,6 +373,11 @@ def evaluate_run(
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate an exported run (see the module docstring); returns (eval folder, metrics)."""
     run_dir = Path(run_dir)
+    if n < MIN_EVAL_IMAGES:
+        raise ConfigError(
+            f"--n {n} must be at least {MIN_EVAL_IMAGES}: the copy-ratio test needs {MIN_EVAL_IMAGES} held-out "
+            "images and PRDC (k = 5) more than 5 per set"
+        )
     model, meta = load_exported(run_dir)
     dcfg, ds = _load_run_data(run_dir, model, real)
     metrics, used = evaluate_generator(

@@ -9,6 +9,7 @@ one-line ``OutputError`` naming the file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from radgen.errors import OutputError
+
+WRITE_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR)  # what a write can hit
 
 
 @contextlib.contextmanager
@@ -48,7 +51,7 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
             tmp_path.unlink()
         if isinstance(exc, OutputError):
             raise
-        if isinstance(exc, OSError) or OutputError.is_disk_full(exc):
+        if OutputError.is_disk_full(exc) or getattr(exc, "errno", None) in WRITE_ERRNOS:
             raise OutputError.from_os(exc, path) from exc
         raise
 

@@ -22,7 +22,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from radgen.errors import ConfigError, OutputError, RadgenError
+from radgen.errors import ConfigError, MissingDataError, OutputError, RadgenError
+from radgen.io import WRITE_ERRNOS
 from radgen.outputs import check_replaceable, remove_made_folder, umask, write_marker
 from radgen.viz import save_grid
 
@@ -92,7 +93,9 @@ def _assembling(tmp: Path):
         yield
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        if isinstance(exc, OSError) and not isinstance(exc, RadgenError):
+        if not isinstance(exc, RadgenError) and (
+            OutputError.is_disk_full(exc) or getattr(exc, "errno", None) in WRITE_ERRNOS
+        ):
             raise OutputError.from_os(exc, tmp) from exc
         raise
     finally:
@@ -165,13 +168,15 @@ def write_samples(
 def run_images(run: str | Path, model, *, data: str | None = None, split: str = "test"):
     """(ImageSet, split name): real images of the run's dataset (its config.yaml), or of ``data``,
     from ``split`` (falling back to val, then train), checked against the model's size."""
-    import yaml
-
-    from radgen.config import from_dict
     from radgen.data import DataConfig, load_dataset
+    from radgen.evaluation import run_data_config
 
     cfg_path = Path(run) / "config.yaml"
-    dcfg = from_dict(DataConfig, yaml.safe_load(cfg_path.read_text())["data"]) if cfg_path.is_file() else DataConfig()
+    if not data and not cfg_path.is_file():
+        raise MissingDataError(
+            f"{run}: no config.yaml, so the run's dataset is unknown; pass --data DATASET (e.g. --data pneumoniamnist)"
+        )
+    dcfg = None if data else run_data_config(cfg_path)
     if data:
         dcfg = DataConfig(name=data, size=model.config.image_size, channels=model.config.channels)
     ds = load_dataset(dcfg, progress=False)

@@ -41,6 +41,7 @@ def _kaggle_tree(root: Path, n: int = 3) -> Path:
 
 
 def _one_line_cli_error(capsys, argv: list[str], *needles: str) -> str:
+    capsys.readouterr()  # only this command's output (earlier loads print their skipped files)
     rc = main(argv)
     err = capsys.readouterr().err.strip()
     assert rc == 2

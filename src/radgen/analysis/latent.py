@@ -349,6 +349,10 @@ def latent_plot(
 
     if plot not in PLOTS:
         raise ConfigError(f"--plot {plot!r}; valid: {', '.join(PLOTS)}")
+    if n < 2:
+        raise ConfigError(f"--n {n} must be at least 2 (real images for the plot)")
+    if steps < 2:
+        raise ConfigError(f"--steps {steps} must be at least 2 (the two end points)")
     path = check_figure_path(Path(out) if out else Path(run) / "latent" / f"{plot}.png", overwrite=overwrite)
     model, meta = load_exported(run)
     label = label_index(label, (meta.get("data") or {}).get("class_names", []))

@@ -7,6 +7,7 @@ Errors radgen raises on purpose (``RadgenError``) print as one line,
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -612,8 +613,12 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except PermissionError as exc:
-        print(
-            f"radgen: error: {exc.filename}: permission denied ({exc.strerror}); choose another path", file=sys.stderr
-        )
+    except (OSError, RuntimeError) as exc:  # a write that failed outside radgen's atomic writers
+        from radgen.errors import OutputError
+
+        code = getattr(exc, "errno", None)
+        if not (OutputError.is_disk_full(exc) or code in (errno.EACCES, errno.EPERM, errno.EROFS)):
+            raise
+        where = getattr(exc, "filename", None) or "."
+        print(f"radgen: error: {one_line(OutputError.from_os(exc, where))}", file=sys.stderr)
         return 2

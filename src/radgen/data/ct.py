@@ -132,12 +132,19 @@ class DicomSeriesSource(_CTBase):
             try:
                 ds = pydicom.dcmread(f, stop_before_pixels=False)
             except InvalidDicomError:
-                ctx.notes.append(f"{f.name}: not a DICOM file, ignored")
+                if f.suffix.lower() == ".dcm":  # named as a slice but is none: a bad file, counted and printed
+                    ctx.bad(BadFileError(f, "not a DICOM file (no DICM preamble)"))
+                else:
+                    ctx.notes.append(f"{f.name}: not a DICOM file, ignored")
                 continue
             except Exception as exc:  # pydicom raises many types on garbled files
                 ctx.bad(
                     BadFileError(f, f"unreadable DICOM ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
                 )
+                continue
+            if "PixelData" not in ds or not getattr(ds, "SeriesInstanceUID", None):
+                # a garbled file pydicom still parses must not become a second, nameless series
+                ctx.bad(BadFileError(f, "DICOM file without pixel data or SeriesInstanceUID: not a CT slice"))
                 continue
             out.append((f, ds))
         if not out:

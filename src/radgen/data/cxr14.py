@@ -50,6 +50,13 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
     rows = list(reader)
     if not rows:
         raise BadFileError(path, "CSV has a header but no rows")
+    for i, row in enumerate(rows):
+        short = [c for c in REQUIRED_COLUMNS if row.get(c) is None]
+        if short:  # csv.DictReader fills the fields a short row lacks with None
+            raise BadFileError(
+                path,
+                f"line {i + 2} is short: it has no {short[0]!r} field; repair or re-download the CSV",
+            )
     return rows
 
 

@@ -234,7 +234,8 @@ def bad_files_line(bad_files: list[tuple[str, str]]) -> str | None:
 
 
 def check_not_empty(ds: DataSplits, keep: list[str] | None = None) -> None:
-    """Every split has images, and every class (of ``keep``, when classes were filtered) has training images."""
+    """Every split has images; a class left without training images by skipped bad files (or a ``keep``
+    class with none) is an error, and a declared class with none at all (a fixed label list) is printed."""
     why = bad_files_line(ds.bad_files)
     hint = f" ({why})" if why else ""
     for name, s in ds.items():
@@ -246,11 +247,13 @@ def check_not_empty(ds: DataSplits, keep: list[str] | None = None) -> None:
     if train is not None and train.task == "multiclass":
         counts = train.class_counts()
         for c in keep or train.class_names:
-            if counts.get(c, 0) == 0:
+            if counts.get(c, 0) == 0 and (ds.bad_files or keep):
                 raise DataError(
                     f"{ds.path}: class {c!r} of {ds.name!r} has no training images{hint}; "
                     "add its images or drop it with data.keep_classes"
                 )
+            if counts.get(c, 0) == 0:  # a class the source declares (a fixed label list) but holds none of
+                print(f"radgen: warning: {ds.name}: class {c!r} has no training images", file=sys.stderr)
 
 
 def load_dataset(
@@ -268,7 +271,7 @@ def load_dataset(
     elif isinstance(cfg, str):
         cfg = DataConfig(name=cfg, **overrides)
     elif overrides:
-        raise TypeError("pass either a DataConfig or keyword overrides, not both")
+        raise ConfigError("pass either a DataConfig or keyword overrides, not both")
     if cfg.channels not in (1, 3):
         raise ConfigError(f"channels={cfg.channels!r}; valid: 1, 3")
     if cfg.storage not in STORAGES:

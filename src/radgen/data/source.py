@@ -324,7 +324,7 @@ def arrays_to_imageset(
 ) -> ImageSet:
     """(N, H, W) uint8 arrays -> ImageSet, applying ``pre`` image by image."""
     if images.ndim != 3:
-        raise ValueError(f"expected (N, H, W) images, got shape {images.shape}")
+        raise DataError(f"expected (N, H, W) images, got shape {images.shape}")
     if not pre.is_identity and len(images) > 2000 and ctx.progress:
         processed = np.stack(
             [pre(a) for a in progress(images, total=len(images), desc=f"preprocess {path_prefix}", enabled=True)]

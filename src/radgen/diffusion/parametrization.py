@@ -25,6 +25,8 @@ from typing import Literal
 
 import torch
 
+from radgen.errors import ConfigError
+
 PredictionType = Literal["epsilon", "v_prediction", "sample"]
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 LossWeighting = Literal["none", "min_snr"]
@@ -61,7 +63,7 @@ def training_target(
         return velocity(x0, eps, alpha, sigma)
     if prediction_type == "sample":
         return x0
-    raise ValueError(f"prediction_type={prediction_type!r}; valid: {', '.join(PREDICTION_TYPES)}")
+    raise ConfigError(f"prediction_type={prediction_type!r}; valid: {', '.join(PREDICTION_TYPES)}")
 
 
 def snr(alphas_cumprod: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -80,4 +82,4 @@ def min_snr_weight(snr_t: torch.Tensor, *, gamma: float, prediction_type: str) -
         return clipped / (snr_t + 1.0)
     if prediction_type == "sample":
         return clipped
-    raise ValueError(f"prediction_type={prediction_type!r}; valid: {', '.join(PREDICTION_TYPES)}")
+    raise ConfigError(f"prediction_type={prediction_type!r}; valid: {', '.join(PREDICTION_TYPES)}")

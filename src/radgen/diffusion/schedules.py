@@ -19,6 +19,8 @@ from typing import Literal
 
 import numpy as np
 
+from radgen.errors import ConfigError
+
 Schedule = Literal["linear", "cosine"]
 Sampler = Literal["ddpm", "ddim", "dpmsolver++", "unipc"]
 SAMPLERS = ("ddpm", "ddim", "dpmsolver++", "unipc")
@@ -35,7 +37,7 @@ def alphas_cumprod_closed_form(
         f = lambda t: math.cos((t / timesteps + 0.008) / 1.008 * math.pi / 2) ** 2  # noqa: E731
         betas = np.array([min(1 - f(i + 1) / f(i), 0.999) for i in range(timesteps)])
     else:
-        raise ValueError(f"beta_schedule={schedule!r}; valid: linear, cosine")
+        raise ConfigError(f"beta_schedule={schedule!r}; valid: linear, cosine")
     return np.cumprod(1.0 - betas)
 
 
@@ -68,4 +70,4 @@ def make_scheduler(
         return DPMSolverMultistepScheduler(algorithm_type="dpmsolver++", solver_order=2, **common)
     if kind == "unipc":
         return UniPCMultistepScheduler(solver_order=2, **common)
-    raise ValueError(f"sampler={kind!r}; valid: {', '.join(SAMPLERS)}")
+    raise ConfigError(f"sampler={kind!r}; valid: {', '.join(SAMPLERS)}")

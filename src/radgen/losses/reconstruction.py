@@ -14,6 +14,8 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from radgen.errors import ConfigError
+
 ReconLoss = Literal["bce", "mse", "l1"]
 Reduction = Literal["sum", "mean"]
 
@@ -33,7 +35,7 @@ def reconstruction_loss(
     elif kind == "l1":
         per_pixel = (x_hat_or_logits - x).abs()
     else:
-        raise ValueError(f"recon_loss={kind!r}; valid: bce, mse, l1")
+        raise ConfigError(f"recon_loss={kind!r}; valid: bce, mse, l1")
     flat = per_pixel.flatten(1)  # (B, C*H*W)
     return flat.sum(1) if reduction == "sum" else flat.mean(1)
 

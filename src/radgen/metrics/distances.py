@@ -18,6 +18,8 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from radgen.errors import DataError
+
 
 def _as64(x) -> torch.Tensor:
     return torch.as_tensor(np.asarray(x), dtype=torch.float64)
@@ -26,7 +28,7 @@ def _as64(x) -> torch.Tensor:
 def frechet_distance(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray) -> float:
     r, f = _as64(real), _as64(fake)
     if r.shape[0] < 2 or f.shape[0] < 2:
-        raise ValueError("the Frechet distance needs at least 2 feature vectors per set")
+        raise DataError("the Frechet distance needs at least 2 feature vectors per set")
     mu_r, mu_f = r.mean(0), f.mean(0)
     s_r, s_f = torch.cov(r.T).reshape(r.shape[1], r.shape[1]), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
     eig = torch.linalg.eigvals(s_r @ s_f).real.clamp(min=0)
@@ -37,7 +39,7 @@ def kernel_distance(real, fake, *, subsets: int = 100, subset_size: int = 1000, 
     r, f = _as64(real), _as64(fake)
     m = min(subset_size, r.shape[0], f.shape[0])
     if m < 2:
-        raise ValueError("KID needs at least 2 feature vectors per set")
+        raise DataError("KID needs at least 2 feature vectors per set")
     d = r.shape[1]
     g = torch.Generator().manual_seed(seed)
     vals = []
@@ -57,7 +59,7 @@ def kernel_distance(real, fake, *, subsets: int = 100, subset_size: int = 1000, 
 def prdc(real, fake, *, k: int = 5) -> dict[str, float]:
     r, f = _as64(real), _as64(fake)
     if r.shape[0] <= k or f.shape[0] <= k:
-        raise ValueError(f"PRDC with k={k} needs more than {k} vectors per set")
+        raise DataError(f"PRDC with k={k} needs more than {k} vectors per set")
     d_rr = torch.cdist(r, r)
     d_ff = torch.cdist(f, f)
     d_rf = torch.cdist(r, f)  # (n_real, n_fake)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import torch
 
+from radgen.errors import DataError
+
 MS_SSIM_BETAS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 
@@ -52,7 +54,7 @@ def pairwise_ms_ssim(
     """Mean and std of MS-SSIM over ``n_pairs`` random pairs of distinct images."""
     n = images.shape[0]
     if n < 2:
-        raise ValueError("MS-SSIM diversity needs at least 2 images")
+        raise DataError("MS-SSIM diversity needs at least 2 images")
     g = torch.Generator().manual_seed(seed)
     i = torch.randint(n, (n_pairs,), generator=g)
     j = (i + torch.randint(1, n, (n_pairs,), generator=g)) % n  # never pairs an image with itself

@@ -22,7 +22,7 @@ from radgen.losses import gaussian_log_prob
 @torch.no_grad()
 def elbo_terms(model, images: ImageSet, *, batch_size: int = 512, seed: int = 0) -> dict[str, float]:
     if not hasattr(model, "loss_terms"):
-        raise TypeError(f"model {model.config.name!r} is not of the VAE family")
+        raise ConfigError(f"model {model.config.name!r} is not of the VAE family")
     model.eval()
     g = torch.Generator().manual_seed(seed)
     recon_sum = kl_sum = 0.0
@@ -118,7 +118,7 @@ def _gaussian_encoder(model):
             (lambda z, y: to_unit(model.generate(z, lab(y)))),
             (lambda z, y: gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))),
         )
-    raise TypeError(f"model {model.config.name!r} has no Gaussian encoder")
+    raise ConfigError(f"model {model.config.name!r} has no Gaussian encoder")
 
 
 @torch.no_grad()

@@ -24,6 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from radgen.errors import DataError
+
 
 def nearest_distances(
     queries: torch.Tensor, reference: torch.Tensor, *, batch_size: int = 256
@@ -84,7 +86,7 @@ def copy_ratio_report(
     training subset of len(H) images. See the module docstring.
     """
     if len(heldout) < 10:
-        raise ValueError(f"the copy-ratio test needs at least 10 held-out images, got {len(heldout)}")
+        raise DataError(f"the copy-ratio test needs at least 10 held-out images, got {len(heldout)}")
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(heldout), generator=g)
     half = len(heldout) // 2

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import torch
 
+from radgen.errors import DataError
+
 
 def _sqdist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a.pow(2).sum(1, keepdim=True) - 2 * a @ b.T + b.pow(2).sum(1)).clamp(min=0)
@@ -22,7 +24,7 @@ def mmd(x: torch.Tensor, y: torch.Tensor, *, sigma: float | None = None) -> dict
     y = y.reshape(y.shape[0], -1).double()
     m, n = x.shape[0], y.shape[0]
     if m < 2 or n < 2:
-        raise ValueError("MMD needs at least 2 samples in each set")
+        raise DataError("MMD needs at least 2 samples in each set")
     dxx, dyy, dxy = _sqdist(x, x), _sqdist(y, y), _sqdist(x, y)
     if sigma is None:
         pooled = torch.cat([x, y])

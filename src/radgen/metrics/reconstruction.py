@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from radgen.data.base import ImageSet
+from radgen.errors import ConfigError
 
 
 def image_quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -27,7 +28,7 @@ def image_quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tenso
 @torch.no_grad()
 def reconstruction_metrics(model, images: ImageSet, *, batch_size: int = 256) -> dict[str, float]:
     if not hasattr(model, "reconstruct"):
-        raise TypeError(f"model {model.config.name!r} has no encoder to reconstruct with")
+        raise ConfigError(f"model {model.config.name!r} has no encoder to reconstruct with")
     model.eval()
     sums: dict[str, float] = {}
     for s in range(0, len(images), batch_size):

@@ -19,6 +19,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from radgen.errors import ConfigError
 from radgen.losses import gaussian_kl, gaussian_log_prob
 from radgen.models.base import register_model, register_preset
 from radgen.models.latent import GaussianVAE, LatentVAEConfig, flatten_labels_as_maps
@@ -54,7 +55,7 @@ class ConditionalVAE(GaussianVAE):
         )
         if c.prior == "learned":
             if self.label is None:
-                raise ValueError("prior='learned' needs a conditional model (conditional: one_hot or embedding)")
+                raise ConfigError("prior='learned' needs a conditional model (conditional: one_hot or embedding)")
             self.prior_params = nn.Parameter(torch.zeros(k, 2 * c.latent_dim))  # [mu_y, logvar_y], starts at N(0, I)
 
     def encode(self, x, y=None):

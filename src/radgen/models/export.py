@@ -14,7 +14,7 @@ import yaml
 
 from radgen import __version__
 from radgen.config import to_dict
-from radgen.errors import ConfigError, MissingDataError
+from radgen.errors import ConfigError, DataError, MissingDataError
 from radgen.io import atomic_path, write_text
 from radgen.models.base import GenerativeModel, build_model, model_config_from_dict
 
@@ -44,6 +44,7 @@ def load_exported(
     folder: str | Path, *, map_location: str | torch.device = "cpu"
 ) -> tuple[GenerativeModel, dict[str, Any]]:
     """(model in eval mode, the export's metadata). ``folder`` is an export or a run directory."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     folder = Path(folder)
@@ -55,12 +56,25 @@ def load_exported(
             f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a "
             "run directory or its export/ folder"
         )
-    meta = yaml.safe_load(cfg_path.read_text())
-    if not isinstance(meta, dict) or meta.get("format") != EXPORT_FORMAT:
-        raise ConfigError(f"{cfg_path}: not a {EXPORT_FORMAT} file")
+    from radgen.config import load_yaml
+
+    meta = load_yaml(cfg_path)
+    if meta.get("format") != EXPORT_FORMAT or not isinstance(meta.get("model"), dict):
+        raise ConfigError(f"{cfg_path}: not a {EXPORT_FORMAT} file (format and model fields)")
     model = build_model(model_config_from_dict(meta["model"]), pretrained=False)  # the export holds every weight
-    state = load_file(str(w_path), device=str(map_location))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        state = load_file(str(w_path), device=str(map_location))
+    except (SafetensorError, OSError) as exc:
+        raise DataError(
+            f"{w_path}: damaged or truncated weights ({' '.join(str(exc).split())[:100]}); copy the export again, "
+            "or re-export it from the run's checkpoints/best.ckpt"
+        ) from None
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # a tensor of the wrong shape
+        raise ConfigError(
+            f"{w_path}: weights do not match {cfg_path.name} ({' '.join(str(exc).split())[:120]})"
+        ) from None
     if missing or unexpected:
         raise ConfigError(
             f"{w_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"

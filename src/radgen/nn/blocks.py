@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from radgen.errors import ConfigError
+
 GN_GROUPS = 8  # GroupNorm groups: 8 divides every width used (32..512); stable at batch 16
 
 
@@ -66,7 +68,7 @@ class LabelEmbedding(nn.Module):
     def __init__(self, num_classes: int, *, kind: str = "one_hot", dim: int = 16):
         super().__init__()
         if kind not in ("one_hot", "embedding"):
-            raise ValueError(f"label embedding {kind!r}; valid: one_hot, embedding")
+            raise ConfigError(f"label embedding {kind!r}; valid: one_hot, embedding")
         self.num_classes, self.kind = num_classes, kind
         self.dim = num_classes if kind == "one_hot" else dim
         self.table = nn.Embedding(num_classes, dim) if kind == "embedding" else None

@@ -189,6 +189,57 @@ def check_run_config(cfg: RunConfig) -> RunConfig:
     return cfg
 
 
+# train.* fields a resume applies (and records in its run-resume-*.json); any other change is refused
+RESUMABLE = (
+    "epochs",
+    "lr",
+    "lr_groups",
+    "betas",
+    "weight_decay",
+    "gradient_clip",
+    "early_stopping_patience",
+    "checkpoint_every",
+    "sample_every",
+    "sample_count",
+    "limit_train_batches",
+    "limit_val_batches",
+    "progress_bar",
+    "num_workers",
+    "accelerator",
+    "devices",
+    "num_nodes",
+    "strategy",
+    "precision",
+    "fused_optimizer",
+    "channels_last",
+    "compile",
+    "compile_mode",
+    "compile_backend",
+)
+
+
+def resume_changes(old: RunConfig, new: RunConfig) -> dict[str, list[Any]]:
+    """The ``train.*`` settings ``new`` changes in the run ``old`` (``{key: [old, new]}``), which a resume
+    applies; a change to anything else (model, data, seed, batch size, optimizer kind...) is a ConfigError."""
+    a, b = to_dict(old), to_dict(new)
+    for key in ("model", "data", "seed"):
+        if a.get(key) != b.get(key):
+            raise ConfigError(
+                f"--resume cannot change {key} (a run continues with its own model, data and seed); start a new "
+                "run for that: radgen train CONFIG --set ..."
+            )
+    changes = {}
+    for key, value in b["train"].items():
+        if a["train"].get(key) != value:
+            if key not in RESUMABLE:
+                raise ConfigError(
+                    f"--resume cannot change train.{key} ({a['train'].get(key)!r} -> {value!r}); a resume can "
+                    f"change {', '.join(RESUMABLE)}; start a new run for the rest"
+                )
+            changes[f"train.{key}"] = [a["train"].get(key), value]
+    return changes
+
+
 def load_run_config(path_or_name: str | Path | dict[str, Any], overrides: list[str] | None = None) -> RunConfig:
     data = dict(path_or_name) if isinstance(path_or_name, dict) else load_yaml(resolve_config_path(path_or_name))
     data = apply_overrides(data, overrides or [])

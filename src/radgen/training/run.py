@@ -18,6 +18,7 @@ import logging
 import os
 import platform
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -36,14 +37,14 @@ from radgen import __version__
 from radgen.config import to_dict
 from radgen.data import load_dataset
 from radgen.data.base import DataSplits
-from radgen.errors import ConfigError, MissingDataError, OutputError
+from radgen.errors import ConfigError, DataError, MissingDataError, OutputError, RadgenError
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, sample_grid
-from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config
+from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config, resume_changes
 from radgen.training.data import make_loader
-from radgen.training.module import EngineModule
+from radgen.training.module import EngineModule, NonFiniteLossError
 from radgen.viz import plot_curves, save_class_grid, save_grid
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, tmp)
 
     def load_checkpoint(self, path, map_location=None, weights_only=None):
-        return torch.load(path, map_location=map_location or "cpu", weights_only=True)
+        return load_checkpoint_file(Path(path), map_location=map_location or "cpu")
+
+
+def load_checkpoint_file(path: Path, *, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)``; a damaged, truncated or foreign file is a DataError naming
+    it and the periodic checkpoints a resume can start from instead."""
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise MissingDataError(f"{path}: no such checkpoint") from None
+    except Exception as exc:  # torch raises RuntimeError (zip), UnpicklingError, EOFError, ... on damaged files
+        others = sorted(p.name for p in path.parent.glob("*.ckpt") if p != path)
+        instead = (
+            f"copy one of {', '.join(others)} (in {path.parent}) over {path.name} and resume again"
+            if others
+            else "no other checkpoint is left in that folder: start a new run"
+        )
+        raise DataError(
+            f"{path}: damaged or truncated checkpoint ({type(exc).__name__}: {' '.join(str(exc).split())[:80]}); "
+            f"{instead}"
+        ) from None
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise DataError(f"{path}: not a radgen/Lightning checkpoint (no state_dict); resume from another one")
+    return ckpt
 
 
 def git_sha() -> str | None:
@@ -102,7 +126,7 @@ def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
 
 
 def load_state_from_checkpoint(path: Path) -> dict[str, torch.Tensor]:
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_checkpoint_file(Path(path))
     return {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
 
 
@@ -189,17 +213,49 @@ def prepare_for_speed(model: GenerativeModel, t) -> GenerativeModel:
 def train(
     cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None
 ) -> RunResult:
-    """Train ``cfg`` in a new run directory, or continue ``resume`` (a run directory) from its last checkpoint."""
+    """Train ``cfg`` in a new run directory, or continue ``resume`` (a run directory) from its last checkpoint.
+
+    A new run that fails before its first checkpoint (an error, a NaN or divergence, Ctrl-C) leaves no
+    half-made folder: it is removed, and the error says so; a NaN/divergence stop after a checkpoint
+    names the checkpoint a resume continues from."""
+    made: list[Path] = []
+    try:
+        return _train(cfg, resume=resume, progress=progress, run_dir=run_dir, made=made)
+    except BaseException as exc:
+        folder = made[0] if made else None
+        kept = sorted((folder / "checkpoints").glob("*.ckpt")) if folder is not None else []
+        note = None
+        if folder is not None and not kept and folder.is_dir() and not _ddp_worker():
+            shutil.rmtree(folder, ignore_errors=True)
+            note = f"no checkpoint had been written, so the unfinished run folder {folder} was removed"
+        elif isinstance(exc, NonFiniteLossError):
+            last = Path(resume or folder or ".") / "checkpoints" / "last.ckpt"
+            note = (
+                f"the last good checkpoint is kept: {last} (radgen train --resume {last.parent.parent} --set ...)"
+                if last.is_file()
+                else "no checkpoint had been written yet"
+            )
+        if note and isinstance(exc, RadgenError):
+            exc.args = (f"{exc}; {note}",)
+        elif note:
+            print(f"radgen: {note}", file=sys.stderr)
+        raise
+
+
+def _train(
+    cfg: RunConfig, *, resume: str | Path | None, progress: bool | None, run_dir: Path | None, made: list[Path]
+) -> RunResult:
     check_run_config(cfg)
     _quiet_lightning()
-    ckpt_path = None
+    ckpt_path, changes = None, {}
     if resume is not None:
         run_dir = Path(resume)
         ckpt = run_dir / "checkpoints" / "last.ckpt"
         if not ckpt.is_file():
             raise MissingDataError(f"{ckpt}: no checkpoint to resume from; is {run_dir} a radgen run directory?")
         ckpt_path = str(ckpt)
-        trim_metrics(run_dir, int(torch.load(ckpt, map_location="cpu", weights_only=True).get("global_step", 0)))
+        changes = resume_changes(resume_config(run_dir), cfg)  # applied (EngineModule.on_train_start) and recorded
+        trim_metrics(run_dir, int(load_checkpoint_file(ckpt).get("global_step", 0)))
     worker = _ddp_worker()
     seed = cfg.seed if cfg.seed is not None else int(os.environ.get(SEED_ENV) or secrets.randbelow(2**31))
     if cfg.seed is None and not worker:
@@ -232,6 +288,7 @@ def train(
         run_dir = Path(os.environ[RUN_DIR_ENV])
     if run_dir is None:
         run_dir = new_run_dir(cfg.output_dir, cfg.name or model.config.name)
+        made.append(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "samples").mkdir(exist_ok=True)
     if resume is None and not worker:
@@ -268,6 +325,10 @@ def train(
         },
         "resumed_from": ckpt_path,
     }
+    if resume is not None:
+        info["overrides_applied"] = changes  # {key: [before, after]}
+        if changes and not worker:
+            write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     if not worker:
         write_json(
             run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info
@@ -463,4 +524,11 @@ def trim_metrics(run_dir: Path, global_step: int) -> int:
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    return load_run_config(Path(run_dir) / "config.yaml", overrides)
+    """The run's config with ``overrides``, checked: a resume applies train settings such as
+    ``train.lr`` or ``train.epochs`` (``training.config.RESUMABLE``) and refuses any other change."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.is_file():
+        raise MissingDataError(f"{path}: no config.yaml; is {run_dir} a radgen run directory?")
+    cfg = load_run_config(path, overrides)
+    resume_changes(load_run_config(path), cfg)
+    return cfg
