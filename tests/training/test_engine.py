@@ -90,7 +90,8 @@ def test_same_seed_same_weights_and_two_runs_never_share_a_directory(tmp_path):
 
 
 def test_early_stopping_stops_when_validation_stalls(tmp_path):
-    r = train(tiny(tmp_path, "train.epochs=10", "train.lr=0.0", "train.early_stopping_patience=2"))
+    # lr must be > 0 (issue 16); 1e-30 moves no float32 weight, so the validation loss stalls exactly
+    r = train(tiny(tmp_path, "train.epochs=10", "train.lr=1e-30", "train.early_stopping_patience=2"))
     assert r.summary["stopped_early"] and r.summary["epochs_run"] == 3  # no improvement after epoch 1
 
 
@@ -251,7 +252,7 @@ def test_fused_optimizer_is_the_default_and_takes_the_same_steps_as_the_loop(tmp
 
     fused = train(tiny(tmp_path, "train.epochs=1"), progress=False)
     loop = train(tiny(tmp_path, "train.epochs=1", "train.fused_optimizer=false"), progress=False)
-    init = train(tiny(tmp_path, "train.epochs=1", "train.limit_train_batches=1", "train.lr=0.0"), progress=False)
+    init = train(tiny(tmp_path, "train.epochs=1", "train.limit_train_batches=1", "train.lr=1e-30"), progress=False)
     sf, sl, si = fused.model.state_dict(), loop.model.state_dict(), init.model.state_dict()
     assert max(float((sf[k] - si[k]).abs().max()) for k in sf) > 1e-3  # 8 Adam steps moved the weights
     for k in sf:

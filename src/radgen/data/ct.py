@@ -142,9 +142,9 @@ class DicomSeriesSource(_CTBase):
                     BadFileError(f, f"unreadable DICOM ({type(exc).__name__}: {' '.join(str(exc).split())[:120]})")
                 )
                 continue
-            if "PixelData" not in ds or not getattr(ds, "SeriesInstanceUID", None):
+            if not getattr(ds, "SeriesInstanceUID", None):
                 # a garbled file pydicom still parses must not become a second, nameless series
-                ctx.bad(BadFileError(f, "DICOM file without pixel data or SeriesInstanceUID: not a CT slice"))
+                ctx.bad(BadFileError(f, "DICOM file without a SeriesInstanceUID: not a slice of a series"))
                 continue
             out.append((f, ds))
         if not out:
