@@ -65,3 +65,16 @@ def test_training_records_skipped_files_in_run_json_and_the_report(tmp_path, cap
     assert bad["count"] == 1 and bad["first"][0].split(":")[0].endswith("IM-0099-0001.jpeg")
     assert main(["report", str(r.run_dir)]) == 0
     assert "**1 bad files skipped** (first: " in (r.run_dir / "report.md").read_text()
+
+
+def test_a_garbage_dcm_beside_a_series_is_a_bad_file_not_a_second_series(tmp_path, capsys):
+    import shutil
+
+    from tests.conftest import DATA
+
+    d = tmp_path / "series"
+    shutil.copytree(DATA / "ct/dicom_series/pancreas_ct_12slices", d)
+    (d / "zz_garbage.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"garbage" * 50)
+    ds = load_dataset("ct_dicom", path=str(d), cache=False, progress=False)
+    assert len(ds["train"]) == 12 and len(ds.bad_files) == 1 and ds.bad_files[0][0].endswith("zz_garbage.dcm")
+    assert "skipped 1 bad file, first: " in capsys.readouterr().err

@@ -189,3 +189,20 @@ def test_report_on_damaged_json_is_one_line(run, tmp_path, capsys):
     (d / "run.json").write_text("{not json")
     assert main(["report", str(d), "--out", str(tmp_path / "r2")]) == 2
     assert "not readable JSON" in capsys.readouterr().err
+
+
+def test_no_temporary_folder_is_left_by_an_interrupted_or_killed_sample(run, in_tmp, monkeypatch):
+    import radgen.sampling
+
+    stale = in_tmp / ".s.999999999.abcd.tmp"  # what a SIGKILLed sample (pid gone) leaves
+    stale.mkdir()
+    (stale / "sample_00000.png").write_bytes(b"x")
+    other = in_tmp / ".s.notapid.tmp"  # not radgen's pattern: left alone
+    other.mkdir()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(radgen.sampling, "generate", interrupted)
+    assert main(["sample", str(run), "--n", "2", "--out", "s"]) == 130
+    assert sorted(p.name for p in in_tmp.iterdir()) == [".s.notapid.tmp", "notes.txt"]
