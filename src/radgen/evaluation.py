@@ -33,9 +33,8 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
-from radgen.config import from_dict, to_dict
+from radgen.config import from_dict, load_yaml, to_dict
 from radgen.data import DataConfig, load_dataset
 from radgen.data.base import DataSplits
 from radgen.errors import ConfigError, MissingDataError
@@ -284,7 +283,6 @@ MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memoriza
 def run_data_config(cfg_path: Path) -> DataConfig:
     """The ``data`` section of a run's ``config.yaml`` (plain YAML only), as a DataConfig; a damaged or
     edited file is a ConfigError naming it."""
-    from radgen.config import load_yaml
 
     data = load_yaml(cfg_path)
     if "data" not in data:
@@ -327,8 +325,11 @@ def trained_budget(run_dir: str | Path) -> dict[str, Any]:
         out["images_seen"] = int(sum(r.get("train_images", 0) for r in rows))
         out["source"] = "measured (metrics.jsonl)"
     elif rows and (run_dir / "config.yaml").is_file() and (run_dir / "run.json").is_file():
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text()).get("train", {})
-        split_sizes = json.loads((run_dir / "run.json").read_text()).get("data", {}).get("splits", {})
+        try:  # an edited or damaged file only loses the estimate
+            cfg = dict(load_yaml(run_dir / "config.yaml").get("train") or {})
+            split_sizes = dict(json.loads((run_dir / "run.json").read_text()).get("data", {}).get("splits", {}))
+        except (ConfigError, OSError, ValueError, TypeError, AttributeError):
+            cfg, split_sizes = {}, {}
         n_train = split_sizes.get("train")
         n_train = sum(n_train.values()) if isinstance(n_train, dict) else n_train
         bs, limit = int(cfg.get("batch_size", 64)), cfg.get("limit_train_batches")

@@ -35,7 +35,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 
 from radgen import __version__
 from radgen.errors import ConfigError, RadgenError
@@ -460,7 +459,7 @@ def release(
 
 def _real_training_data(run_dir: Path, model) -> tuple[dict[str, Any], dict[str, Any]]:
     """The run's training split and a held-out split (val, else test), with the record the datasheet keeps."""
-    from radgen.config import from_dict
+    from radgen.config import from_dict, load_yaml
     from radgen.data import DataConfig, load_dataset
     from radgen.data.manifest import manifest_sha256, read_manifest, split_manifest
 
@@ -468,8 +467,8 @@ def _real_training_data(run_dir: Path, model) -> tuple[dict[str, Any], dict[str,
     if not cfg_path.is_file():
         raise ConfigError(f"{run_dir}: no config.yaml; `radgen release` needs a run folder made by `radgen train`")
     try:
-        dcfg = from_dict(DataConfig, (yaml.safe_load(cfg_path.read_text()) or {})["data"])
-    except (KeyError, TypeError, yaml.YAMLError) as exc:
+        dcfg = from_dict(DataConfig, load_yaml(cfg_path)["data"])
+    except (KeyError, TypeError) as exc:
         raise ConfigError(
             f"{cfg_path}: no readable data section ({type(exc).__name__}); is this a run folder?"
         ) from None

@@ -50,7 +50,8 @@ def make_run(d: Path) -> Path:
             }
         )
     )
-    (d / "config.yaml").write_text(yaml.safe_dump({"model": {"name": "vae"}}))
+    (d / "config.yaml").write_text(yaml.safe_dump({"model": {"name": "vae"}, "train": {"batch_size": 2}}))
+    (d / "metrics.jsonl").write_text('{"epoch": 1, "step": 2, "seconds": 0.1}\n')  # the report estimates a budget
     save_grid(torch.rand(4, 1, 8, 8), d / "curves.png")
     return d
 

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-import yaml
 
 from radgen.config import to_dict
 from radgen.errors import ConfigError, MissingDataError
@@ -74,7 +73,9 @@ def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dic
             f"model.autoencoder={config.autoencoder}: no exported autoencoder there (config.yaml + "
             "weights.safetensors); train one with `radgen train autoencoder_kl` and pass its run directory"
         )
-    meta = yaml.safe_load(cfg_path.read_text())
+    from radgen.config import load_yaml
+
+    meta = load_yaml(cfg_path)  # plain YAML only: a damaged or !!python/ file is a ConfigError naming it
     ae = dict((meta or {}).get("model") or {})
     if ae.get("name") != "autoencoder_kl":
         raise ConfigError(f"{cfg_path}: model {ae.get('name')!r} is not an autoencoder_kl")
