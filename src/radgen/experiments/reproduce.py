@@ -312,16 +312,22 @@ SEED004_TABLE5 = {  # MNIST: (VAE, hybrid)
 SEED004_NAMES = {"wgan_gp": "WGAN-GP", "vae_gan": "VAE-GAN", "alpha_gan": "alpha-GAN", "gvae": "hybrid (004's GVAE)"}
 
 
-def _sample_scores(model, test, *, n: int, seed: int = 0) -> dict[str, float]:
-    """MMD^2 (pixels) between ``n`` samples and ``n`` random test images, and MS-SSIM diversity of both sets."""
+def _sample_scores(model, test, train, *, n: int, seed: int = 0) -> dict[str, float]:
+    """MMD^2 (pixels) between ``n`` samples and ``n`` random test images, beside the real-vs-real floor (``n``
+    random training images against the same test images) at one bandwidth (median heuristic on the two real
+    sets), and MS-SSIM diversity of samples and test images."""
     from radgen.metrics.diversity import pairwise_ms_ssim
     from radgen.metrics.mmd import mmd
     from radgen.sampling import generate
 
-    real = test.images[torch.randperm(len(test), generator=torch.Generator().manual_seed(seed))[:n]]
-    fake = generate(model, n, seed=seed, progress=False)
+    g = torch.Generator().manual_seed(seed)
+    real = test.images[torch.randperm(len(test), generator=g)[:n]]
+    floor = train.images[torch.randperm(len(train), generator=g)[: len(real)]]
+    fake = generate(model, len(real), seed=seed, progress=False)
+    sigma = mmd(floor, real)["sigma"]
     return {
-        "mmd2": mmd(fake, real)["mmd2"],
+        "mmd2": mmd(fake, real, sigma=sigma)["mmd2"],
+        "mmd2_floor": mmd(floor, real, sigma=sigma)["mmd2"],
         "ms_ssim": pairwise_ms_ssim(fake, n_pairs=200, seed=seed)["ms_ssim"],
         "ms_ssim_real": pairwise_ms_ssim(real, n_pairs=200, seed=seed)["ms_ssim"],
         "n": n,
@@ -347,7 +353,7 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
         r = train(ctx.config(f"seed004_{m}", f"data.name={d}", run_name=f"seed004_{m}_{d}"), progress=ctx.progress)
         trained[(m, d, int(r.model.config.latent_dim))] = r
         table3.setdefault(m, {})[d] = {
-            **_sample_scores(r.model, r.data["test"], n=n),
+            **_sample_scores(r.model, r.data["test"], r.data["train"], n=n),
             "run": str(r.run_dir),
             "seconds": r.summary["train_seconds"],
         }
@@ -360,7 +366,7 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
                 ctx.config("seed004_gvae", f"model.latent_dim={z}", run_name=f"seed004_gvae_z{z}_mnist"),
                 progress=ctx.progress,
             )
-        table4[z] = {**_sample_scores(r.model, r.data["test"], n=n), "run": str(r.run_dir)}
+        table4[z] = {**_sample_scores(r.model, r.data["test"], r.data["train"], n=n), "run": str(r.run_dir)}
     _log("[Table 5] MLP VAE on mnist, the hybrid's budget")
     hybrid = trained[("gvae", "mnist", 1000)]
     limit = _train_limit(hybrid)  # the resolved config: the document's 1000 unless --quick or --set changed it
@@ -392,8 +398,9 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
         "with 004's ResNet-block generator and critic (Tables 1-2) at widths 32/64/128 instead of "
         "64/128/256 (a CPU budget), z = 1000 unless swept.",
         "",
-        f"MMD: unbiased Gaussian-kernel MMD^2 on pixels in [0, 1], median-heuristic bandwidth, {n} "
-        f"samples vs {n} test images, printed x 10^-4 like 004 "
+        f"MMD: unbiased Gaussian-kernel MMD^2 on pixels in [0, 1], {n} samples vs {n} test images, printed "
+        "x 10^-4 like 004, beside the real-vs-real floor (as many training images against the same test images; "
+        "bandwidth: median heuristic on those two real sets, the same for every model) "
         "(004 does not state its kernel or bandwidth, so compare rankings, not values). MS-SSIM: "
         "mean over 200 random pairs of samples (lower = more diverse; the real test set's value "
         "beside it).",
@@ -412,7 +419,9 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
         )
     real_m, real_f = table3["gvae"]["mnist"]["ms_ssim_real"], table3["gvae"]["fashion_mnist"]["ms_ssim_real"]
     lines += [
-        f"| real test images | 0 | — | {real_m:.3f} | — | 0 | {real_f:.3f} |",
+        "| real (MMD: the floor, training vs test images; MS-SSIM: test images) | "
+        f"{e4(table3['gvae']['mnist']['mmd2_floor'])} | — | {real_m:.3f} | — | "
+        f"{e4(table3['gvae']['fashion_mnist']['mmd2_floor'])} | {real_f:.3f} |",
         "",
         "### Table 4: the hybrid's latent size (MNIST)",
         "",
@@ -421,6 +430,7 @@ def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
     ]
     for z, (p_mmd, p_ssim) in SEED004_TABLE4.items():
         lines.append(f"| {z} | {e4(table4[z]['mmd2'])} | {p_mmd} | {table4[z]['ms_ssim']:.3f} | {p_ssim} |")
+    lines.append(f"| real training images (the floor) | {e4(table4[z]['mmd2_floor'])} | — | — | — |")
     v, h = table5["vae"], table5["gvae"]
     lines += [
         "",
@@ -736,6 +746,8 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
                 "fd": fd[fd_key],
                 "fd_ci95": fd.get(f"{fd_key}_ci95"),
                 "fd_floor": fd.get(f"{fd_key}_floor"),  # real-vs-real, where the evaluation protocol reports it
+                "fd_ratio": fd.get(f"{fd_key}_ratio"),
+                "budget": ev.get("budget", {}),
                 "mmd2": ev["pixels"]["mmd"]["mmd2"],
                 "ms_ssim": ev["pixels"]["ms_ssim_generated"]["ms_ssim"],
                 "ms_ssim_real": ev["pixels"]["ms_ssim_real"]["ms_ssim"],
@@ -764,8 +776,9 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
         f"says True. Encoder weights: {init} (`--set model.encoder_weights=PATH` for ImageNet weights; radgen does "
         "not download them); "
         f'encoder frozen (003\'s "Encoder in Eval"): {", ".join(sorted({str(r["freeze_encoder"]) for r in rows}))}. '
-        f"Training: batch 64, Adam 1e-4 (003 Sec. 5), {', '.join(sorted({str(r['epochs']) for r in rows}))} epoch(s)"
-        f"{' of at most 2 batches (--quick)' if ctx.quick else ''}; frozen features computed once per image, "
+        "Training: batch 64, Adam 1e-4 (003 Sec. 5), trained "
+        f"{'; '.join(sorted({budget_text(r['budget']) for r in rows}))}"
+        f"{' (--quick)' if ctx.quick else ''}; frozen features computed once per image, "
         "then reused (column: computed / reused). "
         f"Loss: BCE summed over 3x{px}x{px} pixels + one-sample Monte Carlo KL to the learned K-component mixture "
         "prior (summed over z), batch means."
@@ -777,11 +790,14 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
         "",
         f"Evaluation (radgen evaluate's protocol) on {r0['n_eval']} {r0['eval_split']} images and as many samples: "
         f"{r0['fd_name']} (design document 001's CNN trained on the real training split) with its bootstrap 95 % "
-        "interval, pixel MMD^2, MS-SSIM diversity of samples beside the real images', and the test negative ELBO "
-        "(BCE + KL, nats per image; lower is better). 003 reports no number for these versions, only sample figures.",
+        "interval and its real-vs-real floor (training images of the same size and class mix) and ratio, pixel "
+        "MMD^2, MS-SSIM diversity of samples beside the real images', and the negative ELBO on the same held-out "
+        "images (BCE + KL, nats per image; lower is better). 003 reports no number for these versions, only "
+        "sample figures.",
         "",
         "| version | z | K | transition | normalise | encoder | decoder | s / epoch | neg. ELBO (BCE + KL) | "
-        f"{r0['fd_name']} [95 % CI] | MMD^2 | MS-SSIM gen / real | SSIM recon | features computed / reused |",
+        f"{r0['fd_name']} [95 % CI] (floor, ratio) | MMD^2 | MS-SSIM gen / real | SSIM recon | features "
+        "computed / reused |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
@@ -790,14 +806,15 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
         floor = r.get("fd_floor")
         if isinstance(floor, dict):  # {value, ...} or a number, as the protocol writes it
             floor = _first(floor, "value", "fd", "distance")
-        ci += f" (floor {floor:.2f})" if isinstance(floor, (int, float)) else ""
+        ratio = f", {r['fd_ratio']:.3g}x" if isinstance(r.get("fd_ratio"), (int, float)) else ""
+        floor = f" (floor {floor:.2f}{ratio})" if isinstance(floor, (int, float)) else ""
         fm = r["feature_memo"]
         memo = "—" if fm is None else f"{fm['computed']} / {fm['reused']}"
         ne = "—" if r["neg_elbo"] is None else f"{r['neg_elbo']:.0f} ({r['recon_bce']:.0f} + {r['kl']:.0f})"
         lines.append(
             f"| {r['label']}{' (best)' if r is best else ''} | {t['z']} | {t['K']} | {t['transition']} "
             f"| {t['normalize']} | {t['encoder']} | {t['decoder']} | {_cell(r['seconds_per_epoch'], 1)} | {ne} "
-            f"| {r['fd']:.2f}{ci} "
+            f"| {r['fd']:.2f}{ci}{floor} "
             f"| {r['mmd2']:.4f} | {r['ms_ssim']:.3f} / {r['ms_ssim_real']:.3f} | {_cell(r['ssim'], 3)} | {memo} |"
         )
     lines += [
