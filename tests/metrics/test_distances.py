@@ -39,6 +39,8 @@ def test_kid_matches_numpy_with_one_full_subset_and_adapts_to_small_sets():
     a, b = rng.normal(size=(60, 5)), rng.normal(0.5, 1.0, size=(60, 5))
     out = kernel_distance(a, b, subsets=1, subset_size=60)
     assert out["kid"] == pytest.approx(numpy_kid(a, b), rel=1e-9)
+    whole = kernel_distance(a, b, subsets=50)  # subsets as large as both sets are all the same: computed once
+    assert whole["subsets"] == 1 and whole["kid"] == pytest.approx(numpy_kid(a, b), rel=1e-9)
     small = kernel_distance(a[:20], b[:30], subsets=10, subset_size=1000)  # default subset larger than the sets
     assert small["subset_size"] == 20 and np.isfinite(small["kid"])
 

@@ -6,7 +6,8 @@
   Inception-v3 pool3 extractor; radgen names it after the extractor otherwise.
 - Kernel distance (KID, Binkowski et al. 2018): unbiased MMD^2 with the cubic polynomial kernel
   k(x, y) = (x.y / d + 1)^3, averaged over ``subsets`` random subsets of size
-  min(subset_size, n_real, n_fake): the subset never exceeds the smaller set.
+  min(subset_size, n_real, n_fake): the subset never exceeds the smaller set (when it is both whole
+  sets, every subset gives the same value, so it is computed once).
 - Precision, recall, density, coverage (Naeem et al. 2020) with k-nearest-neighbour balls (k = 5).
 - Percentile bootstrap intervals: both sets resampled with replacement.
 """
@@ -43,6 +44,8 @@ def kernel_distance(real, fake, *, subsets: int = 100, subset_size: int = 1000, 
     d = r.shape[1]
     g = torch.Generator().manual_seed(seed)
     vals = []
+    if m == r.shape[0] == f.shape[0]:
+        subsets = 1  # every "subset" is the whole of both sets, reordered: the same value each time
     for _ in range(subsets):
         x = r[torch.randperm(r.shape[0], generator=g)[:m]]
         y = f[torch.randperm(f.shape[0], generator=g)[:m]]
