@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -22,16 +19,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def stamp() -> dict:
     import torch
 
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent
-        ).stdout.strip()
-    except OSError:
-        sha = "unknown"
+    from radgen.provenance import git_sha, machine
+
     return {
-        "commit": sha,
+        "commit": git_sha(short=True) or "unknown",
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.system()}",
+        "machine": machine(),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
     }

@@ -34,10 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from radgen.config import from_dict, load_yaml, to_dict
-from radgen.data import DataConfig, load_dataset
+from radgen import runfolder
+from radgen.config import load_yaml, to_dict
+from radgen.data import DataConfig
 from radgen.data.base import DataSplits
-from radgen.errors import ConfigError, MissingDataError
+from radgen.errors import ConfigError
 from radgen.io import write_json, write_text
 from radgen.metrics.distances import bootstrap_interval
 from radgen.metrics.diversity import pairwise_ms_ssim
@@ -54,6 +55,7 @@ from radgen.metrics.protocol import (
 )
 from radgen.models import load_exported
 from radgen.reports.markdown import code, text
+from radgen.runfolder import RunFolder, load_run_data
 from radgen.sampling import generate
 
 DEFAULT_FEATURES = ("radgen-cnn001", "radgen-ae001")
@@ -280,42 +282,17 @@ def evaluate_generator(
 MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memorization), above PRDC's k = 5
 
 
-def run_data_config(cfg_path: Path) -> DataConfig:
-    """The ``data`` section of a run's ``config.yaml`` (plain YAML only), as a DataConfig; a damaged or
-    edited file is a ConfigError naming it."""
-
-    data = load_yaml(cfg_path)
-    if "data" not in data:
-        raise ConfigError(f"{cfg_path}: no data section; pass --real DATASET or restore the run's config.yaml")
-    return from_dict(DataConfig, data["data"], prefix="data.")
-
-
 def _load_run_data(run_dir: Path, model, real: str | None) -> tuple[DataConfig, DataSplits]:
-    cfg_path = run_dir / "config.yaml"
-    if real:
-        dcfg = DataConfig(name=real, size=model.config.image_size, channels=int(model.config.channels))
-    elif cfg_path.is_file():
-        dcfg = run_data_config(cfg_path)
-    else:
-        raise MissingDataError(
-            f"{run_dir}: no config.yaml, so the run's dataset is unknown; pass --real DATASET (e.g. --real "
-            "pneumoniamnist)"
-        )
-    ds = load_dataset(dcfg, progress=False)
-    first = ds["train"] if "train" in ds else next(iter(ds.splits.values()))
-    if first.image_size[0] != model.config.image_size or first.channels != model.config.channels:
-        raise ConfigError(
-            f"real images are {first.channels}x{first.image_size[0]} px but the model makes "
-            f"{model.config.channels}x{model.config.image_size} px"
-        )
-    return dcfg, ds
+    """The run's data config and all its splits (``runfolder.load_run_data``, which checks the model's size)."""
+    data = load_run_data(run_dir, model, data=real, split="train", option="--real")
+    return data.config, data.splits
 
 
 def trained_budget(run_dir: str | Path) -> dict[str, Any]:
     """The budget a run actually trained: epochs x batches per epoch and images seen, from its
     per-epoch rows (``train_batches``, ``train_images``); older runs without them get an estimate
     from the config (batch size, ``limit_train_batches``) and the training split's size."""
-    from radgen.training.run import read_metrics
+    from radgen.runfolder import read_metrics
 
     run_dir = Path(run_dir)
     rows = read_metrics(run_dir)
@@ -324,10 +301,10 @@ def trained_budget(run_dir: str | Path) -> dict[str, Any]:
         out["batches"] = int(sum(r["train_batches"] for r in rows))
         out["images_seen"] = int(sum(r.get("train_images", 0) for r in rows))
         out["source"] = "measured (metrics.jsonl)"
-    elif rows and (run_dir / "config.yaml").is_file() and (run_dir / "run.json").is_file():
+    elif rows and RunFolder(run_dir).config.is_file() and RunFolder(run_dir).run_info.is_file():
         try:  # an edited or damaged file only loses the estimate
-            cfg = dict(load_yaml(run_dir / "config.yaml").get("train") or {})
-            split_sizes = dict(json.loads((run_dir / "run.json").read_text()).get("data", {}).get("splits", {}))
+            cfg = dict(load_yaml(RunFolder(run_dir).config).get("train") or {})
+            split_sizes = dict(json.loads(RunFolder(run_dir).run_info.read_text()).get("data", {}).get("splits", {}))
         except (ConfigError, OSError, ValueError, TypeError, AttributeError):
             cfg, split_sizes = {}, {}
         n_train = split_sizes.get("train")
@@ -412,7 +389,7 @@ def evaluate_run(
                 )
             except Exception as exc:  # not a density (L1/MSE models): say why instead of a number
                 out["likelihood"]["iwae_k50"] = {"skipped": str(exc)}
-    summary_path = run_dir / "metrics.json"
+    summary_path = RunFolder(run_dir).summary
     out["cost"] = {"parameters": sum(p.numel() for p in model.parameters())}
     if summary_path.is_file():
         s = json.loads(summary_path.read_text())
@@ -425,11 +402,10 @@ def evaluate_run(
         )
     out["budget"] = trained_budget(run_dir)
 
-    folder = run_dir / f"eval-{datetime.now():%Y%m%d-%H%M%S}-{torch.randint(0, 1 << 16, (1,)).item():04x}"
-    folder.mkdir(parents=True, exist_ok=False)
-    closest_pairs_figure(used["generated"], used["train"], used["memo"], folder / "memorization.png")
-    write_json(folder / "metrics.json", out)
-    write_text(folder / "metrics.md", to_markdown(out))
+    folder = RunFolder(run_dir).new_evaluation()
+    closest_pairs_figure(used["generated"], used["train"], used["memo"], folder / runfolder.EVAL_MEMORIZATION)
+    write_json(folder / runfolder.EVAL_SUMMARY, out)
+    write_text(folder / runfolder.EVAL_MARKDOWN, to_markdown(out))
     return folder, out
 
 

@@ -26,12 +26,13 @@ import re
 import struct
 from pathlib import Path
 
+from radgen import runfolder as rf
 from radgen.errors import ConfigError, RadgenError
 
 MARKER = ".radgen-output.json"  # written last into every folder that --overwrite may replace
 PNG_SOFTWARE = "radgen"  # the PNG tEXt "Software" value radgen writes into its figures
 # files whose presence makes a folder a run/export/experiment folder: never replaced by --overwrite
-PROTECTED = ("run.json", "weights.safetensors", "checkpoints", "export", "demo.json", "results.json", "metrics.json")
+PROTECTED = (rf.RUN_INFO, rf.WEIGHTS, rf.CHECKPOINTS, rf.EXPORT, rf.DEMO, rf.AUGMENT_RESULTS, rf.SUMMARY)
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+=,-]{0,127}")
 
 
@@ -83,8 +84,8 @@ def check_replaceable(out: str | Path, *, option: str = "--out") -> Path:
         return out
     _refuse_special(out, option)
     protected = [name for name in PROTECTED if (out / name).exists()]
-    if protected or (out / "config.yaml").is_file() and not (out / MARKER).is_file():
-        held = (protected or ["config.yaml"])[0]
+    if protected or (out / rf.CONFIG).is_file() and not (out / MARKER).is_file():
+        held = (protected or [rf.CONFIG])[0]
         raise RadgenError(
             f"{option} {out} is a radgen run, export or experiment folder (it holds {held}); "
             "--overwrite never replaces those: give a new folder"

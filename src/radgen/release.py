@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from radgen import __version__
+from radgen import runfolder as rf
 from radgen.errors import ConfigError, RadgenError
 
 FORMATS = ("png", "npz", "dicom")
@@ -93,10 +94,10 @@ def _check_options(n: int, formats: tuple[str, ...], fractions: tuple[float, flo
 
 
 def _latest_evaluation(run_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:
-    evals = sorted(p for p in run_dir.glob("eval-*") if (p / "metrics.json").is_file() and not p.is_symlink())
+    evals = [p for p in rf.RunFolder(run_dir).evaluations() if not p.is_symlink()]
     if not evals:
         return None, None
-    path = evals[-1] / "metrics.json"
+    path = evals[-1] / rf.EVAL_SUMMARY
     try:
         return path, json.loads(path.read_text())
     except (OSError, ValueError):
@@ -105,12 +106,12 @@ def _latest_evaluation(run_dir: Path) -> tuple[Path | None, dict[str, Any] | Non
 
 def _training_budget(run_dir: Path) -> dict[str, Any]:
     """Epochs, optimizer steps and images seen, from the run's metrics.jsonl (what was trained, not asked)."""
-    from radgen.training.run import read_metrics
+    from radgen.runfolder import read_metrics
 
     rows = read_metrics(run_dir)
     summary = {}
-    if (run_dir / "metrics.json").is_file():
-        summary = json.loads((run_dir / "metrics.json").read_text())
+    if rf.RunFolder(run_dir).summary.is_file():
+        summary = json.loads(rf.RunFolder(run_dir).summary.read_text())
     last = rows[-1] if rows else {}
     return {
         "epochs": summary.get("epochs_run", last.get("epoch")),
@@ -175,7 +176,7 @@ def _audit(fake: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor, *, se
 def _utility(augment_dir: Path | None) -> dict[str, Any] | None:
     if augment_dir is None:
         return None
-    path = Path(augment_dir) / "results.json"
+    path = Path(augment_dir) / rf.AUGMENT_RESULTS
     if not path.is_file():
         raise ConfigError(f"--augment {augment_dir}: no results.json; pass the folder `radgen augment` wrote")
     res = json.loads(path.read_text())
@@ -369,8 +370,9 @@ def release(
     lab = labels.numpy().astype(np.int64)
 
     eval_path, eval_metrics = _latest_evaluation(run_dir)
-    weights = (run_dir / "export" / "weights.safetensors") if (run_dir / "export").is_dir() else None
-    weights = weights or run_dir / "weights.safetensors"
+    export = rf.RunFolder(run_dir).export
+    weights = (export / rf.WEIGHTS) if export.is_dir() else None
+    weights = weights or run_dir / rf.WEIGHTS
     generator_name = f"{model.config.name} from run {run_dir.name}"
     counts: dict[str, dict[str, int]] = {}
     with assembled_output(out, overwrite=overwrite, command="release") as tmp:
@@ -463,7 +465,7 @@ def _real_training_data(run_dir: Path, model) -> tuple[dict[str, Any], dict[str,
     from radgen.data import DataConfig, load_dataset
     from radgen.data.manifest import manifest_sha256, read_manifest, split_manifest
 
-    cfg_path = run_dir / "config.yaml"
+    cfg_path = rf.RunFolder(run_dir).config
     if not cfg_path.is_file():
         raise ConfigError(f"{run_dir}: no config.yaml; `radgen release` needs a run folder made by `radgen train`")
     try:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from radgen.errors import ConfigError, MissingDataError, OutputError, RadgenError
+from radgen.errors import ConfigError, OutputError, RadgenError
 from radgen.io import WRITE_ERRNOS
 from radgen.outputs import check_replaceable, remove_made_folder, umask, write_marker
 from radgen.viz import save_grid
@@ -165,31 +165,6 @@ def write_samples(
         return _commit(tmp, out, "sample")
 
 
-def run_images(run: str | Path, model, *, data: str | None = None, split: str = "test"):
-    """(ImageSet, split name): real images of the run's dataset (its config.yaml), or of ``data``,
-    from ``split`` (falling back to val, then train), checked against the model's size."""
-    from radgen.data import DataConfig, load_dataset
-    from radgen.evaluation import run_data_config
-
-    cfg_path = Path(run) / "config.yaml"
-    if not data and not cfg_path.is_file():
-        raise MissingDataError(
-            f"{run}: no config.yaml, so the run's dataset is unknown; pass --data DATASET (e.g. --data pneumoniamnist)"
-        )
-    dcfg = None if data else run_data_config(cfg_path)
-    if data:
-        dcfg = DataConfig(name=data, size=model.config.image_size, channels=model.config.channels)
-    ds = load_dataset(dcfg, progress=False)
-    chosen = next((s for s in (split, "val", "train") if s in ds), None)
-    images = ds[chosen]
-    if images.image_size[0] != model.config.image_size or images.channels != model.config.channels:
-        raise ConfigError(
-            f"{dcfg.name} {chosen} images are {images.channels}x{images.image_size[0]} px but the "
-            f"model takes {model.config.channels}x{model.config.image_size} px"
-        )
-    return images, chosen
-
-
 def write_reconstructions(
     run: str | Path,
     out: str | Path,
@@ -200,6 +175,7 @@ def write_reconstructions(
     overwrite: bool = False,
 ) -> Path:
     from radgen.models import load_exported
+    from radgen.runfolder import load_run_data
 
     if n < 1:
         raise ConfigError(f"--n {n} must be at least 1")
@@ -209,7 +185,7 @@ def write_reconstructions(
         raise ConfigError(
             f"model {model.config.name!r} has no encoder; reconstruction needs a model of the VAE family"
         )
-    images, _ = run_images(run, model, data=data, split=split)
+    images = load_run_data(run, model, data=data, split=split).images
     x, y = images.images[:n], images.labels[:n]
     with torch.inference_mode():
         rec = model.reconstruct(x, y)

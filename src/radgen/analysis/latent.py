@@ -345,7 +345,7 @@ def latent_plot(
     from radgen.models import load_exported
     from radgen.models.export import label_index
     from radgen.outputs import check_figure_path
-    from radgen.sampling import run_images
+    from radgen.runfolder import RunFolder, load_run_data
 
     if plot not in PLOTS:
         raise ConfigError(f"--plot {plot!r}; valid: {', '.join(PLOTS)}")
@@ -353,7 +353,7 @@ def latent_plot(
         raise ConfigError(f"--n {n} must be at least 2 (real images for the plot)")
     if steps < 2:
         raise ConfigError(f"--steps {steps} must be at least 2 (the two end points)")
-    path = check_figure_path(Path(out) if out else Path(run) / "latent" / f"{plot}.png", overwrite=overwrite)
+    path = check_figure_path(Path(out) if out else RunFolder(run).latent / f"{plot}.png", overwrite=overwrite)
     model, meta = load_exported(run)
     label = label_index(label, (meta.get("data") or {}).get("class_names", []))
     if plot == "traversal":
@@ -362,7 +362,7 @@ def latent_plot(
         return path, latent_grid(model, path, label=label)
     if plot == "interpolate" and latent_adapter(model).encode is None:
         return path, interpolate(model, path, steps=steps, seed=seed)
-    images, _ = run_images(run, model, data=data, split=split)
+    images = load_run_data(run, model, data=data, split=split).images
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(images), generator=g)[: min(n, len(images))]
     x, y = images.images[pick], images.labels[pick]

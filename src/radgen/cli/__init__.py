@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from radgen import __version__
+from radgen import __version__, runfolder
 from radgen.errors import RadgenError, one_line
 
 log = logging.getLogger("radgen")
@@ -249,7 +249,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         inception_weights=args.inception_weights,
         reference=args.reference,
     )
-    print((folder / "metrics.md").read_text())
+    print((folder / runfolder.EVAL_MARKDOWN).read_text())
     print(f"written to {folder}")
     return 0
 
@@ -263,7 +263,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
             "give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)"
         )
     out, summary = augment(path, overrides=args.set, output_dir=args.output_dir, progress=not args.no_progress)
-    print((out / "summary.md").read_text())
+    print((out / runfolder.AUGMENT_SUMMARY).read_text())
     print(f"written to {out}")
     return 0
 
@@ -283,10 +283,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ),
         progress=not args.no_progress,
     )
-    summary = out / "augment" / "summary.md"
+    summary = out / runfolder.DEMO_AUGMENT / runfolder.AUGMENT_SUMMARY
     if summary.is_file():
         print(summary.read_text())
-    print(f"report    {out / 'report.html'}  (self-contained; Markdown twin report.md)")
+    print(f"report    {out / runfolder.REPORT_HTML}  (self-contained; Markdown twin {runfolder.REPORT_MD})")
     return 0
 
 

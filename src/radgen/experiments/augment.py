@@ -51,6 +51,8 @@ from radgen.data.base import DataSplits, ImageSet
 from radgen.errors import ConfigError
 from radgen.experiments.stats import mean_std, paired_difference
 from radgen.io import write_json, write_text
+from radgen.reports.augment import summary_markdown
+from radgen.runfolder import AUGMENT_BARS, AUGMENT_LOG, AUGMENT_POOL, AUGMENT_RESULTS, AUGMENT_SUMMARY, CONFIG
 
 ARM_KINDS = ("real", "weighted", "oversample", "classic", "synthetic", "synthetic_only")
 SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
@@ -281,7 +283,7 @@ def run_augment(
     cfg: AugmentConfig, *, out_dir: Path | None = None, progress: bool = True, splits: DataSplits | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """Run every arm over every seed; return the output folder and the summary (``results.json``)."""
-    from radgen.training.run import new_run_dir
+    from radgen.runfolder import new_run_dir
     from radgen.viz import examples_per_class, save_class_grid
 
     check_config(cfg)
@@ -302,7 +304,7 @@ def run_augment(
     arms = expand_arms(cfg)
     out = out_dir or new_run_dir(cfg.output_dir, cfg.name or "augment")
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_text(out / CONFIG, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
     pools: dict[str, ImageSet] = {}
     pool_seconds: dict[str, float] = {}
@@ -313,11 +315,13 @@ def run_augment(
         pools[gen] = make_pool(model, need, real, origin=gen, seed=cfg.sample_seed, sample=cfg.sample)
         pool_seconds[gen] = round(time.perf_counter() - t0, 2)
         np.savez_compressed(
-            out / f"synthetic_{gen}.npz", pixels=pools[gen].stored().numpy(), labels=pools[gen].labels.numpy()
+            out / f"{AUGMENT_POOL.format(generator=gen)}.npz",
+            pixels=pools[gen].stored().numpy(),
+            labels=pools[gen].labels.numpy(),
         )
         save_class_grid(
             examples_per_class(pools[gen].images, pools[gen].labels, real.class_names, per_class=12, seed=0),
-            out / f"synthetic_{gen}.png",
+            out / f"{AUGMENT_POOL.format(generator=gen)}.png",
             title=f"synthetic images from {gen}",
         )
 
@@ -325,7 +329,7 @@ def run_augment(
     rows: list[dict[str, Any]] = []
     jobs = [(arm, s) for arm in arms for s in range(cfg.seeds)]
     bar = tqdm(jobs, desc="classifiers", disable=not progress or None, file=sys.stderr)
-    with open(out / "results.jsonl", "a") as log_file:
+    with open(out / AUGMENT_LOG, "a") as log_file:
         for arm, s in bar:
             bar.set_postfix_str(f"{arm.name} seed {s}")
             train_set = arm_training_set(arm, real, pools, cfg)
@@ -372,9 +376,9 @@ def run_augment(
             },
         }
     )
-    write_json(out / "results.json", summary)
-    write_text(out / "summary.md", summary_markdown(summary))
-    plot_arms(summary, out / "bars.png")
+    write_json(out / AUGMENT_RESULTS, summary)
+    write_text(out / AUGMENT_SUMMARY, summary_markdown(summary))
+    plot_arms(summary, out / AUGMENT_BARS)
     return out, summary
 
 
@@ -409,67 +413,6 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[
                 for k in keys
             }
     return {"baseline": BASELINE, "class_names": list(class_names), "arms": arms}
-
-
-def _pm(m: dict[str, float]) -> str:
-    if m["n"] == 0:
-        return "n/a"
-    return f"{m['mean']:.3f}" if np.isnan(m["std"]) else f"{m['mean']:.3f} ± {m['std']:.3f}"
-
-
-def _ci(d: dict[str, float]) -> str:
-    if d["n"] < 2:
-        return "n/a"
-    return f"{d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-
-
-def summary_markdown(summary: dict[str, Any]) -> str:
-    """The results table in Markdown; every name and field from ``results.json`` quoted as text."""
-    from radgen.reports.markdown import code, text
-
-    names = summary["class_names"]
-    lines = [
-        f"Test split: {text(summary['splits']['test'])}; train: {text(summary['splits']['train'])}; val "
-        f"(patient-level, from train): {text(summary['splits']['val'])}. "
-        f"{text(summary['classifier'])}, {text(summary['seeds'])} seeds; mean ± std over seeds."
-        + (
-            f" **{text(summary['bad_files']['count'])} bad files skipped** "
-            f"(first: {text(summary['bad_files']['first'][0])})."
-            if (summary.get("bad_files") or {}).get("count")
-            else ""
-        ),
-        "",
-        "| arm | train images | accuracy | balanced acc. | macro-F1 | AUROC | "
-        + " | ".join(f"recall {text(c)}" for c in names)
-        + " |",
-        "|---|---|---|---|---|---|" + "---|" * len(names),
-    ]
-    for arm, a in summary["arms"].items():
-        counts = "/".join(text(a["train_counts"][c]) for c in names) + (
-            f" ({text(a['synthetic_in_train'])} syn.)" if a["synthetic_in_train"] else ""
-        )
-        m = a["metrics"]
-        lines.append(
-            f"| {text(arm)} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | "
-            f"{_pm(m['macro_f1'])} | {_pm(m['auroc'])} | " + " | ".join(_pm(m[f"recall/{c}"]) for c in names) + " |"
-        )
-    lines += [
-        "",
-        f"Paired difference with {code(summary['baseline'])} (same seeds), mean and 95 % t interval "
-        "over seeds; wins = seeds where the arm is better:",
-        "",
-        "| arm | Δ balanced acc. | Δ macro-F1 | Δ AUROC | wins (bal. acc.) |",
-        "|---|---|---|---|---|",
-    ]
-    for arm, a in summary["arms"].items():
-        if "vs_baseline" in a:
-            v = a["vs_baseline"]
-            lines.append(
-                f"| {text(arm)} | {_ci(v['balanced_accuracy'])} | {_ci(v['macro_f1'])} | "
-                f"{_ci(v['auroc'])} | "
-                f"{text(v['balanced_accuracy']['wins'])}/{text(v['balanced_accuracy']['n'])} |"
-            )
-    return "\n".join(lines) + "\n"
 
 
 def plot_arms(

@@ -19,19 +19,17 @@ stage's wall time, versions and machine.
 
 from __future__ import annotations
 
-import os
-import platform
 import sys
 import time
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-import torch
-
+from radgen import runfolder
 from radgen.data import DataConfig, load_dataset
 from radgen.errors import ConfigError
 from radgen.io import write_json
+from radgen.provenance import provenance
 
 GENERATORS = {"cvae": "demo_cvae", "lsgan": "demo_lsgan", "ddpm": "demo_ddpm"}
 
@@ -51,41 +49,14 @@ def _stage(k: int, text: str) -> None:
     print(f"radgen demo [{k}/5] {text}", file=sys.stderr, flush=True)
 
 
-def versions() -> dict[str, str]:
-    import diffusers
-    import lightning
-    import numpy
-    import sklearn
-    import torchmetrics
-
-    from radgen import __version__
-
-    return {
-        "radgen": __version__,
-        "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "lightning": lightning.__version__,
-        "torchmetrics": torchmetrics.__version__,
-        "diffusers": diffusers.__version__,
-        "numpy": numpy.__version__,
-        "scikit-learn": sklearn.__version__,
-    }
-
-
-def machine() -> str:
-    return (
-        f"{platform.machine()}, {os.cpu_count()} CPU cores, {torch.get_num_threads()} torch "
-        f"threads, {platform.system()} {platform.release()}"
-    )
-
-
 def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     from radgen.classifiers.train import ClassifierTrainConfig
     from radgen.evaluation import evaluate_run
     from radgen.experiments.augment import AugmentConfig, run_augment
     from radgen.reports import write_report
+    from radgen.runfolder import new_run_dir
     from radgen.training.config import load_run_config
-    from radgen.training.run import git_sha, new_run_dir, train
+    from radgen.training.run import train
     from radgen.viz import examples_per_class, save_class_grid
 
     started = time.perf_counter()
@@ -118,13 +89,13 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     train_set = splits["train"]
     save_class_grid(
         examples_per_class(train_set.images, train_set.labels, train_set.class_names, per_class=10, seed=0),
-        out / "data.png",
+        out / runfolder.DEMO_DATA,
         title=f"{splits.name}: real training images",
     )
     timings["data"] = time.perf_counter() - t0
 
     gen_dirs: dict[str, str] = {}
-    gen_root = out / "generators"
+    gen_root = out / runfolder.DEMO_GENERATORS
     for i, (label, config_name) in enumerate(GENERATORS.items()):
         _stage(2, f"training generator {i + 1}/{len(GENERATORS)}: {label} ({config_name})")
         t0 = time.perf_counter()
@@ -171,13 +142,13 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         train=ClassifierTrainConfig(epochs=2 if q else 5, batch_size=64, lr=1e-3, patience=2),
         max_train=400 if q else None,
     )
-    aug_dir, _ = run_augment(acfg, out_dir=out / "augment", progress=progress, splits=splits)
+    aug_dir, _ = run_augment(acfg, out_dir=out / runfolder.DEMO_AUGMENT, progress=progress, splits=splits)
     timings["augment"] = time.perf_counter() - t0
 
     _stage(5, "report")
     timings["total_before_report"] = time.perf_counter() - started
     write_json(
-        out / "demo.json",
+        out / runfolder.DEMO,
         {
             "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
             "data": {
@@ -196,9 +167,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
             "augment": str(aug_dir),
             "seconds": {k: round(v, 1) for k, v in timings.items()},
             "created": datetime.now().isoformat(timespec="seconds"),
-            "machine": machine(),
-            "versions": versions(),
-            "git_sha": git_sha(),
+            **provenance(),  # git_sha, versions, machine
         },
     )
     html, md = write_report([out], out)

@@ -475,7 +475,9 @@ def _train_limit(result) -> int | None:
     """``train.limit_train_batches`` of a finished run, from its resolved config (None: whole epochs)."""
     import yaml
 
-    return yaml.safe_load((result.run_dir / "config.yaml").read_text())["train"]["limit_train_batches"]
+    from radgen.runfolder import RunFolder
+
+    return yaml.safe_load(RunFolder(result.run_dir).config.read_text())["train"]["limit_train_batches"]
 
 
 # --------------------------------------------------------------------------- cost: design document 003, Table 5
@@ -875,7 +877,7 @@ def run_reproduction(
     data: str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     from radgen.reports.markdown import markdown_to_html
-    from radgen.training.run import new_run_dir
+    from radgen.runfolder import REPRODUCE_RESULTS, REPRODUCE_TABLE, new_run_dir
 
     fn = REPRODUCTIONS.get(name)
     if data is not None and name not in TAKES_DATA:
@@ -899,7 +901,10 @@ def run_reproduction(
         )
     )
     result["seconds"] = round(time.perf_counter() - started, 1)
-    write_json(out / "results.json", {k: v for k, v in result.items() if k != "markdown"})
-    write_text(out / "table.md", result["markdown"])
-    write_text(out / "table.html", markdown_to_html(result["markdown"], base=out, title=f"radgen reproduce {name}"))
+    write_json(out / REPRODUCE_RESULTS, {k: v for k, v in result.items() if k != "markdown"})
+    write_text(out / f"{REPRODUCE_TABLE}.md", result["markdown"])
+    write_text(
+        out / f"{REPRODUCE_TABLE}.html",
+        markdown_to_html(result["markdown"], base=out, title=f"radgen reproduce {name}"),
+    )
     return out, result

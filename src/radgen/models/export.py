@@ -17,6 +17,7 @@ from radgen.config import to_dict
 from radgen.errors import ConfigError, DataError, MissingDataError
 from radgen.io import atomic_path, write_text
 from radgen.models.base import GenerativeModel, build_model, model_config_from_dict
+from radgen.runfolder import CONFIG, EXPORT, WEIGHTS
 
 EXPORT_FORMAT = "radgen-export-1"
 
@@ -27,7 +28,7 @@ def save_exported(model: GenerativeModel, folder: str | Path, *, extra: dict[str
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(folder / "weights.safetensors") as tmp:
+    with atomic_path(folder / WEIGHTS) as tmp:
         save_file(state, str(tmp), metadata={"format": EXPORT_FORMAT})
     meta = {
         "format": EXPORT_FORMAT,
@@ -36,7 +37,7 @@ def save_exported(model: GenerativeModel, folder: str | Path, *, extra: dict[str
         "losses": model.describe_losses(),
         **(extra or {}),
     }
-    write_text(folder / "config.yaml", yaml.safe_dump(meta, sort_keys=False))
+    write_text(folder / CONFIG, yaml.safe_dump(meta, sort_keys=False))
     return folder
 
 
@@ -48,9 +49,9 @@ def load_exported(
     from safetensors.torch import load_file
 
     folder = Path(folder)
-    if (folder / "export" / "config.yaml").is_file():
-        folder = folder / "export"
-    cfg_path, w_path = folder / "config.yaml", folder / "weights.safetensors"
+    if (folder / EXPORT / CONFIG).is_file():
+        folder = folder / EXPORT
+    cfg_path, w_path = folder / CONFIG, folder / WEIGHTS
     if not cfg_path.is_file() or not w_path.is_file():
         raise MissingDataError(
             f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a "

@@ -38,6 +38,7 @@ from radgen.errors import ConfigError, MissingDataError
 from radgen.models.autoencoder import AutoencoderKL
 from radgen.models.base import model_config_from_dict, register_model
 from radgen.models.ddpm import DDPM, DDPMConfig
+from radgen.runfolder import CONFIG, EXPORT, WEIGHTS
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,9 @@ def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dic
     from safetensors.torch import load_file
 
     folder = Path(config.autoencoder)
-    if (folder / "export" / "config.yaml").is_file():
-        folder = folder / "export"
-    cfg_path, w_path = folder / "config.yaml", folder / "weights.safetensors"
+    if (folder / EXPORT / CONFIG).is_file():
+        folder = folder / EXPORT
+    cfg_path, w_path = folder / CONFIG, folder / WEIGHTS
     if not cfg_path.is_file() or not w_path.is_file():
         raise MissingDataError(
             f"model.autoencoder={config.autoencoder}: no exported autoencoder there (config.yaml + "

@@ -16,9 +16,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from radgen import runfolder as rf
 from radgen.errors import DataError, MissingDataError
 from radgen.io import write_text
+from radgen.reports.augment import summary_markdown
 from radgen.reports.markdown import code, fence, image, markdown_to_html, text
+from radgen.runfolder import RunFolder
 
 __all__ = ["collect", "render_markdown", "write_report"]
 REPORT_TITLES = ("# radgen demo report", "# radgen report")  # a report.md starting with one of these is radgen's
@@ -68,12 +71,14 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _latest_eval(run: Path) -> Path | None:
-    evals = sorted(
-        p
-        for p in run.glob("eval-*")
-        if (p / "metrics.json").is_file() and p.resolve().parent == run.resolve()  # no links out of the run
-    )
+    evals = [p for p in RunFolder(run).evaluations() if p.resolve().parent == run.resolve()]  # no links out of the run
     return evals[-1] if evals else None
+
+
+def _run_info(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A training run's ``run.json`` and its ``metrics.json`` (empty while it trains)."""
+    folder = RunFolder(run)
+    return _json(folder.run_info), (_json(folder.summary) if folder.summary.is_file() else {})
 
 
 def collect(paths: list[str | Path]) -> dict[str, Any]:
@@ -91,17 +96,17 @@ def collect(paths: list[str | Path]) -> dict[str, Any]:
 
     for raw in paths:
         p = Path(raw)
-        if (p / "demo.json").is_file():
-            found["demo"], found["demo_dir"] = _json(p / "demo.json"), p
-            for r in sorted((p / "generators").glob("*/run.json")):
+        if (p / rf.DEMO).is_file():
+            found["demo"], found["demo_dir"] = _json(p / rf.DEMO), p
+            for r in sorted((p / rf.DEMO_GENERATORS).glob(f"*/{rf.RUN_INFO}")):
                 add_run(inside(r.parent, p))
-            for a in sorted(p.glob("augment*/results.json")):
+            for a in sorted(p.glob(f"{rf.DEMO_AUGMENT}*/{rf.AUGMENT_RESULTS}")):
                 found["augments"].append(inside(a.parent, p))
-        elif (p / "run.json").is_file():
+        elif RunFolder(p).run_info.is_file():
             add_run(p)
-        elif (p / "results.json").is_file() and "arms" in _json(p / "results.json"):
+        elif (p / rf.AUGMENT_RESULTS).is_file() and "arms" in _json(p / rf.AUGMENT_RESULTS):
             found["augments"].append(p)
-        elif p.name.startswith("eval-") and (p / "metrics.json").is_file():
+        elif rf.is_evaluation(p):
             add_run(p.parent)
         else:
             raise MissingDataError(
@@ -161,12 +166,12 @@ def _data_section(found: dict[str, Any], out: Path) -> list[str]:
             lines.append(f"| {text(name)} | {cells} | {_fmt(sum(counts.values()))} |")
         lines += (
             [""]
-            + [x for x in [_img(found["demo_dir"] / "data.png", out, "real training images per class")] if x]
+            + [x for x in [_img(found["demo_dir"] / rf.DEMO_DATA, out, "real training images per class")] if x]
             + [""]
         )
         return lines
     for run in found["runs"]:
-        info = _json(run / "run.json")["data"]
+        info = _json(RunFolder(run).run_info)["data"]
         lines.append(
             f"- {code(run.name)}: {code(info['name'])}, {_fmt(info['image_size'][0])} px, splits "
             f"{text(dict(info['splits']))}, classes {text(list(info['class_names']))}" + _bad_files_note(info)
@@ -186,8 +191,7 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
     from radgen.evaluation import budget_text, trained_budget
 
     for run in found["runs"]:
-        info = _json(run / "run.json")
-        s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
+        info, s = _run_info(run)
         lines.append(
             f"| {text(info['model'])} | {code(run.name)} | {_count(info['parameters'])} | "
             f"{text(budget_text(trained_budget(run)))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
@@ -196,17 +200,17 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         )
     lines.append("")
     for run in found["runs"]:
-        info = _json(run / "run.json")
+        info, s = _run_info(run)
+        folder = RunFolder(run)
         lines += [f"### {text(info['model'])} ({code(run.name)})", ""]
-        s = _json(run / "metrics.json") if (run / "metrics.json").is_file() else {}
         for w in s.get("warnings", []):  # one quote block each, closed by a blank line (or it swallows the figures)
             lines += [f"> warning: {text(w)}", ""]
         figs = [
-            _img(run / "curves.png", out, f"{info['model']} training curves"),
-            _img(run / "samples" / "final_by_class.png", out, f"{info['model']} samples per class")
-            or _img(run / "samples" / "final.png", out, f"{info['model']} samples"),
+            _img(folder.curves, out, f"{info['model']} training curves"),
+            _img(folder.final_by_class, out, f"{info['model']} samples per class")
+            or _img(folder.final_samples, out, f"{info['model']} samples"),
             _img(
-                run / "reconstructions.png",
+                folder.reconstructions,
                 out,
                 f"{info['model']} reconstructions (top: real, bottom: reconstruction)",
             ),
@@ -290,7 +294,7 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     evals = [(r, e) for r, e in evals if e is not None]
     if not evals:
         return []
-    metrics = [_json(e / "metrics.json") for _, e in evals]
+    metrics = [_json(e / rf.EVAL_SUMMARY) for _, e in evals]
     tables: dict[str, list[str]] = {}
     for (run, _), m in zip(evals, metrics):
         for k, rows in _eval_rows(run, m).items():
@@ -383,18 +387,16 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         "",
     ]
     for (run, e), m in zip(evals, metrics):
-        fig = _img(e / "memorization.png", out, f"{run.name} closest pairs")
+        fig = _img(e / rf.EVAL_MEMORIZATION, out, f"{run.name} closest pairs")
         if fig:
             lines += [f"{text(m['model'])}:", "", fig, ""]
     return lines
 
 
 def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
-    from radgen.experiments.augment import summary_markdown
-
     lines: list[str] = []
     for a in found["augments"]:
-        s = _json(a / "results.json")
+        s = _json(a / rf.AUGMENT_RESULTS)
         lines += [
             "## Does synthetic data help the classifier?",
             "",
@@ -408,11 +410,12 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
             summary_markdown(s),
             "",
         ]
-        bars = _img(a / "bars.png", out, "test metrics per arm, mean ± std over seeds")
+        bars = _img(a / rf.AUGMENT_BARS, out, "test metrics per arm, mean ± std over seeds")
         if bars:
             lines += [bars, ""]
         for gen in s.get("pool_seconds", {}):
-            fig = _img(a / f"synthetic_{gen}.png", out, f"synthetic pool of {gen}") if "/" not in str(gen) else None
+            pool = a / f"{rf.AUGMENT_POOL.format(generator=gen)}.png"
+            fig = _img(pool, out, f"synthetic pool of {gen}") if "/" not in str(gen) else None
             if fig:
                 lines += [fig, ""]
     return lines
@@ -421,20 +424,24 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
 def _configs_section(found: dict[str, Any]) -> list[str]:
     lines = ["## Configs", ""]
     for d in [*found["runs"], *found["augments"]]:
-        if (d / "config.yaml").is_file():
+        if (d / rf.CONFIG).is_file():
             try:
-                body = _own_file(d / "config.yaml").read_text()
+                body = _own_file(d / rf.CONFIG).read_text()
             except (OSError, UnicodeDecodeError):
-                body = "(config.yaml is not readable text)"
-            lines += [f"{code(d.name + '/config.yaml')}:", "", *fence(body, "yaml"), ""]
+                body = f"({rf.CONFIG} is not readable text)"
+            lines += [f"{code(d.name + '/' + rf.CONFIG)}:", "", *fence(body, "yaml"), ""]
     return lines
 
 
 def _versions_section(found: dict[str, Any]) -> list[str]:
-    from radgen.experiments.demo import machine, versions
-
     demo = found["demo"]
-    v = demo["versions"] if demo else versions()
+    # what made the results: the demo's record, else the first run's run.json, else this machine
+    made = _json(RunFolder(found["runs"][0]).run_info) if found["runs"] else {}
+    if demo or "versions" not in made:
+        from radgen.provenance import provenance
+
+        made = demo or provenance()
+    v = made["versions"]
     lines = [
         "## Versions and machine",
         "",
@@ -443,8 +450,8 @@ def _versions_section(found: dict[str, Any]) -> list[str]:
         *[f"| {text(k)} | {text(val)} |" for k, val in v.items()],
         "",
     ]
-    sha = code((demo or {}).get("git_sha") or "n/a")
-    lines.append(f"Machine: {text(demo['machine'] if demo else machine())}. git: {sha}.")
+    sha = code(made.get("git_sha") or "n/a")
+    lines.append(f"Machine: {text(made['machine'])}. git: {sha}.")
     return lines + [""]
 
 
@@ -493,8 +500,8 @@ def _check_report_out(out: Path) -> Path:
     if out.is_symlink():
         raise RadgenError(f"--out {out} is a symbolic link; give a real folder")
     for name, mine in (
-        ("report.html", lambda t: '<meta name="generator" content="radgen">' in t[:2000]),
-        ("report.md", lambda t: t.startswith(REPORT_TITLES)),
+        (rf.REPORT_HTML, lambda t: '<meta name="generator" content="radgen">' in t[:2000]),
+        (rf.REPORT_MD, lambda t: t.startswith(REPORT_TITLES)),
     ):
         p = out / name
         if p.is_symlink() or p.exists() and not p.is_file():
@@ -535,6 +542,6 @@ def write_report(paths: list[str | Path], out: str | Path, *, title: str | None 
     except OSError as exc:
         raise OutputError.from_os(exc, out) from exc
     html = markdown_to_html(md, base=out, title=title or md.splitlines()[0].lstrip("# "), allowed=roots)
-    md_path = write_text(out / "report.md", md)
-    html_path = write_text(out / "report.html", html)
+    md_path = write_text(out / rf.REPORT_MD, md)
+    html_path = write_text(out / rf.REPORT_HTML, html)
     return html_path, md_path

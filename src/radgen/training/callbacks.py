@@ -8,6 +8,7 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
+from radgen.runfolder import EPOCH_SAMPLES, LAST
 from radgen.viz import save_grid
 
 MS_SSIM_COLLAPSE = 0.9  # mean pairwise MS-SSIM of samples above this: near-identical (real sets: 0.16-0.58)
@@ -43,7 +44,7 @@ class SampleGrids(L.Callback):
                 )
         finally:
             model.train(was_training)
-        save_grid(imgs, self.folder / f"epoch_{epoch:04d}.png", nrow=per_row or None)
+        save_grid(imgs, self.folder / EPOCH_SAMPLES.format(epoch=epoch), nrow=per_row or None)
         if len(imgs) >= 8:
             from radgen.metrics.diversity import pairwise_ms_ssim
 
@@ -67,7 +68,7 @@ class LastCheckpoint(ModelCheckpoint):
     def __init__(self, dirpath: Path):
         super().__init__(
             dirpath=dirpath,
-            filename="last",
+            filename=LAST,
             monitor=None,
             save_top_k=1,
             every_n_epochs=1,

@@ -1,28 +1,22 @@
 """``train(config)``: data -> model -> engine -> a self-describing run directory.
 
-runs/<name>-<YYYYmmdd-HHMMSS>-<4 hex>/   (created exclusively: a run never overwrites another)
-  config.yaml        resolved config (seed, data-derived model fields filled in)
-  run.json           radgen/torch versions, git SHA, seed, device, loss bookkeeping, data counts
-  metrics.jsonl      one line per epoch: train/* and val/* means, kl_per_dim, active_units
-  checkpoints/       best.ckpt (lowest monitored loss), last.ckpt, epoch_NNNN.ckpt (periodic)
-  samples/           epoch_NNNN.png every train.sample_every epochs, final.png (+ final_by_class.png)
-  reconstructions.png  (VAE family) originals above their reconstructions from mu
-  curves.png         per-epoch train (solid) and val (dashed) curves of every loss term
-  export/            config.yaml + weights.safetensors of the best checkpoint (safe to share)
-  metrics.json       summary: best epoch and loss, epochs run, time per epoch, parameters
+``train`` reads as four named steps, as pythae's ``BaseTrainer`` does:
+
+1. ``prepare``: the resume checkpoint, the seed, the data and the model (nothing written yet);
+2. ``open_run_folder``: the run directory, its ``config.yaml`` and ``run.json`` (layout: ``radgen.runfolder``);
+3. ``build_trainer`` and ``fit``: loaders, callbacks and Lightning's trainer, then the epochs;
+4. ``finalise``: the best checkpoint's export, final samples, reconstructions, curves and ``metrics.json``.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import platform
 import secrets
 import shutil
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -33,14 +27,16 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from radgen import __version__
+from radgen import runfolder
 from radgen.config import to_dict
 from radgen.data import load_dataset
 from radgen.data.base import DataSplits
-from radgen.errors import ConfigError, DataError, MissingDataError, OutputError, RadgenError
+from radgen.errors import ConfigError, DataError, MissingDataError, RadgenError
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
+from radgen.provenance import provenance
+from radgen.runfolder import RunFolder, new_run_dir, read_metrics, trim_metrics
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, sample_grid
 from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config, resume_changes
 from radgen.training.data import make_loader
@@ -92,39 +88,6 @@ def load_checkpoint_file(path: Path, *, map_location: str | torch.device = "cpu"
     return ckpt
 
 
-def git_sha() -> str | None:
-    try:
-        r = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
-        )
-        return r.stdout.strip() or None
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
-def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
-    """A fresh ``output_dir/<prefix>-<time>-<4 hex>`` folder; ``prefix`` is one file-name component,
-    so the run never lands outside ``output_dir``."""
-    from radgen.outputs import check_name, check_new_folder
-
-    check_name(prefix, "run name (--name / name:)")
-    root = check_new_folder(output_dir, option="--output-dir")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputError.from_os(exc, root) from exc
-    for _ in range(20):
-        d = root / f"{prefix}-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
-        try:
-            d.mkdir()  # exclusive: two runs started at once never share a directory
-            return d
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            raise OutputError.from_os(exc, d) from exc
-    raise RuntimeError(f"could not create a fresh run directory under {root}")
-
-
 def load_state_from_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     ckpt = load_checkpoint_file(Path(path))
     return {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
@@ -162,17 +125,18 @@ def engine_callbacks(
     best (lowest monitored loss; none for adversarial models) and every-epoch last checkpoints,
     sample grids, optional per-N-epoch checkpoints, early stopping and a progress bar refreshed
     every ``progress_refresh`` steps (0: none). The first is the checkpoint the export is taken from."""
-    ckpt_dir = run_dir / "checkpoints"
+    folder = RunFolder(run_dir)
+    ckpt_dir = folder.checkpoints
     callbacks: list[L.Callback] = [
         LastCheckpoint(ckpt_dir),
-        SampleGrids(run_dir / "samples", every=t.sample_every, count=t.sample_count, seed=seed),
+        SampleGrids(folder.samples, every=t.sample_every, count=t.sample_count, seed=seed),
     ]
     if by_loss:
         callbacks.insert(
             0,
             ModelCheckpoint(
                 dirpath=ckpt_dir,
-                filename="best",
+                filename=runfolder.BEST,
                 monitor=monitor,
                 mode="min",
                 save_top_k=1,
@@ -184,7 +148,7 @@ def engine_callbacks(
         callbacks.append(
             ModelCheckpoint(
                 dirpath=ckpt_dir,
-                filename="epoch_{epoch:04d}",
+                filename=runfolder.PERIODIC,
                 every_n_epochs=t.checkpoint_every,
                 save_top_k=-1,
                 monitor=None,
@@ -210,6 +174,29 @@ def prepare_for_speed(model: GenerativeModel, t) -> GenerativeModel:
     return model
 
 
+@dataclass
+class TrainingRun:
+    """What the steps of ``train`` hand each other: settings, data, model and where they go."""
+
+    cfg: RunConfig
+    seed: int
+    show: bool  # progress bars
+    worker: bool  # a DDP process other than rank 0: it writes nothing
+    data: DataSplits
+    model: GenerativeModel
+    resume_from: str | None = None  # the checkpoint a resume continues from
+    run_dir: Path | None = None
+    info: dict[str, Any] = field(default_factory=dict)  # run.json
+    by_loss: bool = True  # a loss ranks checkpoints (not adversarial)
+    monitor: str = "train/loss"
+    prepare_seconds: float = 0.0  # model.prepare_training_data (e.g. latents encoded once)
+    changes: dict[str, Any] = field(default_factory=dict)  # overrides a resume applies: {key: [before, after]}
+
+    @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
+
 def train(
     cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None
 ) -> RunResult:
@@ -223,13 +210,13 @@ def train(
         return _train(cfg, resume=resume, progress=progress, run_dir=run_dir, made=made)
     except BaseException as exc:
         folder = made[0] if made else None
-        kept = sorted((folder / "checkpoints").glob("*.ckpt")) if folder is not None else []
+        kept = sorted(RunFolder(folder).checkpoints.glob("*.ckpt")) if folder is not None else []
         note = None
         if folder is not None and not kept and folder.is_dir() and not _ddp_worker():
             shutil.rmtree(folder, ignore_errors=True)
             note = f"no checkpoint had been written, so the unfinished run folder {folder} was removed"
         elif isinstance(exc, NonFiniteLossError):
-            last = Path(resume or folder or ".") / "checkpoints" / "last.ckpt"
+            last = RunFolder(resume or folder or ".").last_checkpoint
             note = (
                 f"the last good checkpoint is kept: {last} (radgen train --resume {last.parent.parent} --set ...)"
                 if last.is_file()
@@ -247,15 +234,28 @@ def _train(
 ) -> RunResult:
     check_run_config(cfg)
     _quiet_lightning()
+    run = prepare(cfg, resume=resume, progress=progress)
+    open_run_folder(run, run_dir, made=made)
+    trainer, module, loaders = build_trainer(run)
+    elapsed = fit(run, trainer, module, loaders)
+    if not trainer.is_global_zero:
+        return RunResult(run.run_dir, run.model, {}, run.data)
+    summary = finalise(run, trainer, elapsed)
+    return RunResult(run.run_dir, run.model, summary, run.data)
+
+
+def prepare(cfg: RunConfig, *, resume: str | Path | None, progress: bool | None) -> TrainingRun:
+    """Step 1: the checkpoint to resume from (its metrics log trimmed to it, the overrides a resume applies
+    checked), the seed (drawn and printed when none is given), the data and the model built to fit it.
+    Nothing is written but the trim."""
     ckpt_path, changes = None, {}
     if resume is not None:
-        run_dir = Path(resume)
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        ckpt = RunFolder(resume).last_checkpoint
         if not ckpt.is_file():
-            raise MissingDataError(f"{ckpt}: no checkpoint to resume from; is {run_dir} a radgen run directory?")
+            raise MissingDataError(f"{ckpt}: no checkpoint to resume from; is {resume} a radgen run directory?")
         ckpt_path = str(ckpt)
-        changes = resume_changes(resume_config(run_dir), cfg)  # applied (EngineModule.on_train_start) and recorded
-        trim_metrics(run_dir, int(load_checkpoint_file(ckpt).get("global_step", 0)))
+        changes = resume_changes(resume_config(resume), cfg)  # applied (EngineModule.on_train_start) and recorded
+        trim_metrics(resume, int(load_checkpoint_file(ckpt).get("global_step", 0)))
     worker = _ddp_worker()
     seed = cfg.seed if cfg.seed is not None else int(os.environ.get(SEED_ENV) or secrets.randbelow(2**31))
     if cfg.seed is None and not worker:
@@ -270,46 +270,67 @@ def _train(
         torch.use_deterministic_algorithms(True, warn_only=True)
     data = load_dataset(cfg.data, progress=show)
     train_set = data["train"]
-    val_set = data.splits.get("val")
     model_cfg = cfg.model_config()
     if train_set.task != "multiclass" and getattr(model_cfg, "conditional", "none") != "none":
         raise ConfigError(
-            f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label "
-            "data (e.g. cxr14 with -o label_mode=single)"
+            f"dataset {cfg.data.name!r} is multi-label; class-conditional models need single-label data "
+            "(e.g. cxr14 with -o label_mode=single)"
         )
     model = build_model(
         model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes
     )
     cfg = replace(cfg, model=to_dict(model.config))
+    return TrainingRun(
+        cfg=cfg,
+        seed=seed,
+        show=bool(show),
+        worker=worker,
+        data=data,
+        model=model,
+        resume_from=ckpt_path,
+        run_dir=Path(resume) if resume is not None else None,
+        changes=changes,
+    )
 
-    if run_dir is None and os.environ.get(
-        RUN_DIR_ENV
-    ):  # a DDP worker, or a multi-node launch given one shared directory
-        run_dir = Path(os.environ[RUN_DIR_ENV])
-    if run_dir is None:
-        run_dir = new_run_dir(cfg.output_dir, cfg.name or model.config.name)
-        made.append(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "samples").mkdir(exist_ok=True)
-    if resume is None and not worker:
-        if (run_dir / "config.yaml").exists():
+
+def open_run_folder(run: TrainingRun, run_dir: Path | None = None, *, made: list[Path] | None = None) -> None:
+    """Step 2: the run directory (fresh, or the resumed one, or the one a distributed launch shares),
+    its resolved ``config.yaml`` (never over another run's) and ``run.json`` (a resume writes its own). A folder
+    it makes is appended to ``made`` (``train`` removes it again when the run fails before its first checkpoint)."""
+    cfg, model, data = run.cfg, run.model, run.data
+    if run.run_dir is None:
+        run.run_dir = run_dir
+    if run.run_dir is None and os.environ.get(RUN_DIR_ENV):  # a DDP worker, or a multi-node launch given one
+        run.run_dir = Path(os.environ[RUN_DIR_ENV])
+    if run.run_dir is None:
+        run.run_dir = new_run_dir(cfg.output_dir, cfg.name or model.config.name)
+        if made is not None:
+            made.append(run.run_dir)
+    folder = run.folder
+    folder.path.mkdir(parents=True, exist_ok=True)
+    folder.samples.mkdir(exist_ok=True)
+    resuming = run.resume_from is not None
+    if not resuming and not run.worker:
+        if folder.config.exists():
             raise ConfigError(
-                f"{run_dir} already holds a run; unset {RUN_DIR_ENV} or name a new directory (a "
-                "run never overwrites another)"
+                f"{folder.path} already holds a run; unset {RUN_DIR_ENV} or name a new directory "
+                "(a run never overwrites another)"
             )
-        write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    n_params = sum(p.numel() for p in model.parameters())
-    info = {
-        "radgen_version": __version__,
-        "git_sha": git_sha(),
-        "torch": torch.__version__,
-        "lightning": L.__version__,
-        "python": sys.version.split()[0],
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        write_text(folder.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    train_set = data["train"]
+    prov = provenance()
+    run.info = {
+        "radgen_version": prov["versions"]["radgen"],
+        "git_sha": prov["git_sha"],
+        "torch": prov["versions"]["torch"],
+        "lightning": prov["versions"]["lightning"],
+        "python": prov["versions"]["python"],
+        "machine": prov["machine"],
+        "versions": prov["versions"],
         "started": datetime.now().isoformat(timespec="seconds"),
-        "seed": seed,
+        "seed": run.seed,
         "model": model.config.name,
-        "parameters": n_params,
+        "parameters": sum(p.numel() for p in model.parameters()),
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "pretrained": model.pretrained or None,  # e.g. {encoder_weights: path, sha256} or "random init"
         "losses": model.describe_losses(),
@@ -323,36 +344,40 @@ def _train(
             "storage": data.info.get("storage"),  # pixels in memory or memory-mapped from the cache
             "bad_files": {"count": len(data.bad_files), "first": [f"{p}: {why}" for p, why in data.bad_files[:5]]},
         },
-        "resumed_from": ckpt_path,
+        "resumed_from": run.resume_from,
     }
-    if resume is not None:
-        info["overrides_applied"] = changes  # {key: [before, after]}
-        if changes and not worker:
-            write_text(run_dir / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-    if not worker:
-        write_json(
-            run_dir / ("run.json" if resume is None else f"run-resume-{datetime.now():%Y%m%d-%H%M%S}.json"), info
-        )
-        losses = model.describe_losses()
+    if resuming:
+        run.info["overrides_applied"] = run.changes  # {key: [before, after]}
+        if run.changes and not run.worker:
+            write_text(folder.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if not run.worker:
+        write_json(folder.resume_info() if resuming else folder.run_info, run.info)
         print(
-            f"radgen: run {run_dir}  ({model.config.name}, {n_params:,} parameters; losses: {losses})", file=sys.stderr
+            f"radgen: run {folder.path}  ({model.config.name}, {run.info['parameters']:,} parameters; "
+            f"losses: {model.describe_losses()})",
+            file=sys.stderr,
         )
 
-    t = cfg.train
-    model = prepare_for_speed(model, t)
+
+def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
+    """Step 3a: the model prepared for speed, the train (and, when a loss ranks checkpoints, the
+    validation) loader, the callbacks, Lightning's trainer and the engine module."""
+    t, model = run.cfg.train, run.model
+    train_set, val_set = run.data["train"], run.data.splits.get("val")
+    run.model = model = prepare_for_speed(model, t)
     pin = t.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available()
     prepared_at = time.perf_counter()
     prepared = model.prepare_training_data(train_set)  # e.g. latents encoded once; None: the images
-    prepare_seconds = round(time.perf_counter() - prepared_at, 2)
+    run.prepare_seconds = round(time.perf_counter() - prepared_at, 2)
     train_loader = make_loader(
         train_set if prepared is None else prepared,
         batch_size=t.batch_size,
         shuffle=True,
-        seed=seed,
+        seed=run.seed,
         num_workers=t.num_workers,
         pin_memory=pin,
     )
-    by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
+    run.by_loss = by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
     # Validation losses rank checkpoints; adversarial losses do not (and a critic's gradient
     # penalty needs autograd, which Lightning's evaluation loop turns off), so they skip it.
     # limit_val_batches=0 turns validation off: the train loss ranks checkpoints then (else nothing would be saved)
@@ -365,31 +390,29 @@ def _train(
     )
     val_loader = (
         make_loader(
-            val_set, batch_size=t.batch_size, shuffle=False, seed=seed, num_workers=t.num_workers, pin_memory=pin
+            val_set, batch_size=t.batch_size, shuffle=False, seed=run.seed, num_workers=t.num_workers, pin_memory=pin
         )
         if validate
         else None
     )
-    monitor = "val/loss" if val_loader is not None else "train/loss"
+    run.monitor = "val/loss" if val_loader is not None else "train/loss"
     if t.monitor == "val" and val_loader is None and by_loss:
         raise ConfigError("train.monitor=val but the data has no val split; set data.val_from_train (e.g. 0.1)")
-
     if not by_loss:  # adversarial losses do not rank checkpoints: the export is the last one
-        monitor = "last epoch"
+        run.monitor = "last epoch"
         if t.early_stopping_patience:
             raise ConfigError(
-                "train.early_stopping_patience needs a loss that ranks checkpoints; "
-                f"{model.config.name!r} is adversarial, remove it"
+                f"train.early_stopping_patience needs a loss that ranks checkpoints; {model.config.name!r} "
+                "is adversarial, remove it"
             )
     callbacks = engine_callbacks(
         t,
-        run_dir,
-        seed=seed,
+        run.run_dir,
+        seed=run.seed,
         by_loss=by_loss,
-        monitor=monitor,
-        progress_refresh=max(1, len(train_loader) // 50) if show else 0,
+        monitor=run.monitor,
+        progress_refresh=max(1, len(train_loader) // 50) if run.show else 0,
     )
-    best_cb, ckpt_dir = callbacks[0], run_dir / "checkpoints"
     trainer = L.Trainer(
         max_epochs=t.epochs,
         max_time={"seconds": 60.0 * t.max_minutes} if t.max_minutes else None,
@@ -398,79 +421,70 @@ def _train(
         num_nodes=t.num_nodes,
         strategy=t.strategy,
         precision=t.precision,
-        deterministic=False,  # set above with warn_only, so ops without a deterministic kernel still run
+        deterministic=False,  # set in prepare with warn_only, so ops without a deterministic kernel still run
         callbacks=callbacks,
         logger=False,
-        enable_progress_bar=bool(show),
+        enable_progress_bar=run.show,
         enable_model_summary=False,
         num_sanity_val_steps=0,
         limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches,
-        default_root_dir=str(run_dir),
+        default_root_dir=str(run.run_dir),
         plugins=[AtomicCheckpointIO()],
     )
-    module = EngineModule(model, t, metrics_path=run_dir / "metrics.jsonl", val_seed=seed)
+    module = EngineModule(model, t, metrics_path=run.folder.metrics_log, val_seed=run.seed)
+    return trainer, module, (train_loader, val_loader)
+
+
+def fit(run: TrainingRun, trainer: L.Trainer, module: EngineModule, loaders: tuple) -> float:
+    """Step 3b: Lightning's fit (continuing the resume checkpoint); the seconds it took. The processes
+    a multi-device launch starts inherit the run directory and seed through the environment."""
     started = time.perf_counter()
-    many = trainer.world_size > 1 and not worker
-    if many:  # the processes Lightning launches inherit these: one run directory, one seed
-        os.environ[RUN_DIR_ENV], os.environ[SEED_ENV] = str(run_dir), str(seed)
+    many = trainer.world_size > 1 and not run.worker
+    if many:
+        os.environ[RUN_DIR_ENV], os.environ[SEED_ENV] = str(run.run_dir), str(run.seed)
     try:
-        trainer.fit(module, train_loader, val_loader, ckpt_path=ckpt_path, weights_only=True)
+        trainer.fit(module, *loaders, ckpt_path=run.resume_from, weights_only=True)
     finally:
         if many:
             os.environ.pop(RUN_DIR_ENV, None)
             os.environ.pop(SEED_ENV, None)
-    elapsed = time.perf_counter() - started
-    if "forward" in vars(model):
-        del model.forward  # back to the eager method: exported and sampled models are plain modules
-    if not trainer.is_global_zero:
-        return RunResult(run_dir, model, {}, data)
+    if "forward" in vars(run.model):
+        del run.model.forward  # back to the eager method: exported and sampled models are plain modules
+    return time.perf_counter() - started
 
-    best_path = Path(best_cb.best_model_path) if by_loss and best_cb.best_model_path else ckpt_dir / "last.ckpt"
+
+def finalise(run: TrainingRun, trainer: L.Trainer, elapsed: float) -> dict[str, Any]:
+    """Step 4 (rank 0): load the best checkpoint (the last for adversarial models), export it, draw the
+    final samples (per class too) and reconstructions, plot the curves, write and return ``metrics.json``."""
+    model, folder, t = run.model, run.folder, run.cfg.train
+    best_cb = next((cb for cb in trainer.checkpoint_callbacks if cb.filename == runfolder.BEST), None)
+    best_path = Path(best_cb.best_model_path) if best_cb and best_cb.best_model_path else folder.last_checkpoint
     model.load_state_dict(load_state_from_checkpoint(best_path))
     model.eval().cpu()
-    measured = model.after_fit(train_set)  # e.g. the autoencoder's latent scale, stored in its buffers
-    save_exported(
-        model,
-        run_dir / "export",
-        extra={
-            "data": info["data"],
-            "seed": seed,
-            "checkpoint": best_path.name,
-            "pretrained": info["pretrained"],
-            **({"fit": measured} if measured else {}),
-        },
-    )
-    with torch.inference_mode():
-        imgs, per_row = sample_grid(model, t.sample_count, seed=seed, num_classes=int(model.config.num_classes))
-        save_grid(imgs, run_dir / "samples" / "final.png", nrow=per_row or None)
-        if model.supports_labels:  # the same samples, one labelled row per class
-            per = len(imgs) // len(train_set.class_names)
-            rows_by_class = {name: imgs[i * per : (i + 1) * per][:16] for i, name in enumerate(train_set.class_names)}
-            save_class_grid(
-                rows_by_class,
-                run_dir / "samples" / "final_by_class.png",
-                title=f"{model.config.name}: samples per class",
-            )
-        if hasattr(model, "reconstruct"):
-            ref = val_set if val_set is not None and len(val_set) else train_set
-            x, y = ref.images[:8], ref.labels[:8]
-            save_grid(torch.cat([x, model.reconstruct(x, y)]), run_dir / "reconstructions.png", nrow=len(x))
-    rows = read_metrics(run_dir)
-    plot_curves(rows, run_dir / "curves.png", title=f"{model.config.name} on {data.name}")
-    key = monitor.replace("/loss", "/loss/total")
-    best_row = (
-        min((r for r in rows if key in r), key=lambda r: r[key], default=None)
-        if by_loss
-        else (rows[-1] if rows else None)
-    )
+    measured = model.after_fit(run.data["train"])  # e.g. the autoencoder's latent scale, stored in its buffers
+    extra = {
+        "data": run.info["data"],
+        "seed": run.seed,
+        "checkpoint": best_path.name,
+        "pretrained": run.info["pretrained"],
+        **({"fit": measured} if measured else {}),
+    }
+    save_exported(model, folder.export, extra=extra)
+    write_final_figures(run)
+    rows = read_metrics(folder.path)
+    key = run.monitor.replace("/loss", "/loss/total")
+    if run.by_loss:
+        best_row = min((r for r in rows if key in r), key=lambda r: r[key], default=None)
+    else:
+        best_row = rows[-1] if rows else None
     summary = {
         "model": model.config.name,
-        "parameters": n_params,
+        "parameters": run.info["parameters"],
         "epochs_run": len(rows),
         "batches_run": sum(int(r.get("train_batches", 0)) for r in rows),  # the budget actually trained
         "images_seen": sum(int(r.get("train_images", 0)) for r in rows),
-        "monitor": monitor,
+        "monitor": run.monitor,
         "best_epoch": best_row["epoch"] if best_row else None,
         "best_loss": best_row.get(key) if best_row else None,
         "warnings": [w for r in rows for w in r.get("warnings", [])],
@@ -479,54 +493,35 @@ def _train(
         "seconds_per_epoch": round(sum(r["seconds"] for r in rows) / max(1, len(rows)), 3),
         "stopped_early": bool(trainer.should_stop and len(rows) < t.epochs),
         "final": rows[-1] if rows else {},
-        "prepare_seconds": prepare_seconds,
+        "prepare_seconds": run.prepare_seconds,
         **({"fit": measured} if measured else {}),
     }
-    write_json(run_dir / "metrics.json", summary)
-    return RunResult(run_dir, model, summary, data)
+    write_json(folder.summary, summary)
+    return summary
 
 
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The per-epoch rows of ``metrics.jsonl`` (a torn last line, from a kill, is ignored)."""
-    import json
-
-    p = Path(run_dir) / "metrics.jsonl"
-    rows = []
-    if p.is_file():
-        for line in p.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return rows
-
-
-def trim_metrics(run_dir: Path, global_step: int) -> int:
-    """Drop ``metrics.jsonl`` rows past the checkpoint a resume starts from (an epoch that
-    finished after the last checkpoint, before a kill, is trained again) and a torn last
-    line; returns how many lines were dropped."""
-    import json
-
-    p = run_dir / "metrics.jsonl"
-    if not p.is_file():
-        return 0
-    lines = p.read_text().splitlines()
-    keep = []
-    for line in lines:
-        try:
-            if int(json.loads(line).get("step", 0)) <= global_step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue
-    if len(keep) != len(lines):
-        write_text(p, "".join(line + "\n" for line in keep))
-    return len(lines) - len(keep)
+def write_final_figures(run: TrainingRun) -> None:
+    """``samples/final.png`` (and ``final_by_class.png``), ``reconstructions.png`` and ``curves.png``."""
+    model, folder, t = run.model, run.folder, run.cfg.train
+    train_set, val_set = run.data["train"], run.data.splits.get("val")
+    with torch.inference_mode():
+        imgs, per_row = sample_grid(model, t.sample_count, seed=run.seed, num_classes=int(model.config.num_classes))
+        save_grid(imgs, folder.final_samples, nrow=per_row or None)
+        if model.supports_labels:  # the same samples, one labelled row per class
+            per = len(imgs) // len(train_set.class_names)
+            rows_by_class = {name: imgs[i * per : (i + 1) * per][:16] for i, name in enumerate(train_set.class_names)}
+            save_class_grid(rows_by_class, folder.final_by_class, title=f"{model.config.name}: samples per class")
+        if hasattr(model, "reconstruct"):
+            ref = val_set if val_set is not None and len(val_set) else train_set
+            x, y = ref.images[:8], ref.labels[:8]
+            save_grid(torch.cat([x, model.reconstruct(x, y)]), folder.reconstructions, nrow=len(x))
+    plot_curves(read_metrics(folder.path), folder.curves, title=f"{model.config.name} on {run.data.name}")
 
 
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """The run's config with ``overrides``, checked: a resume applies train settings such as
     ``train.lr`` or ``train.epochs`` (``training.config.RESUMABLE``) and refuses any other change."""
-    path = Path(run_dir) / "config.yaml"
+    path = RunFolder(run_dir).config
     if not path.is_file():
         raise MissingDataError(f"{path}: no config.yaml; is {run_dir} a radgen run directory?")
     cfg = load_run_config(path, overrides)

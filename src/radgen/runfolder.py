@@ -1,0 +1,278 @@
+"""The run folder: its layout and every file name radgen writes or reads in it, in one place.
+
+A training run (``radgen train``)::
+
+  runs/<name>-<YYYYmmdd-HHMMSS>-<4 hex>/   (created exclusively: a run never overwrites another)
+    config.yaml        resolved config (seed, data-derived model fields filled in)
+    run.json           provenance (git SHA, versions, machine), seed, loss bookkeeping, data counts
+    run-resume-<time>.json  the same, for each resume
+    metrics.jsonl      one line per epoch: train/* and val/* means, kl_per_dim, active_units
+    checkpoints/       best.ckpt (lowest monitored loss), last.ckpt, epoch_NNNN.ckpt (periodic)
+    samples/           epoch_NNNN.png every train.sample_every epochs, final.png (+ final_by_class.png)
+    reconstructions.png  (VAE family) originals above their reconstructions from mu
+    curves.png         per-epoch train (solid) and val (dashed) curves of every loss term
+    export/            config.yaml + weights.safetensors of the best checkpoint (safe to share)
+    metrics.json       summary: best epoch and loss, epochs run, time per epoch, parameters
+    eval-<time>-<id>/  one per ``radgen evaluate``: metrics.json, metrics.md, memorization.png
+
+A demo folder (``radgen demo``) holds ``demo.json``, ``data.png``, ``generators/<run>/`` and
+``augment/``; an augmentation folder holds ``config.yaml``, ``results.jsonl``, ``results.json``,
+``summary.md``, ``bars.png`` and ``synthetic_<generator>.{npz,png}``; a reproduction folder
+``results.json``, ``table.md`` and ``table.html``; a report folder ``report.md`` and ``report.html``.
+This module imports no torch.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from radgen.io import write_text
+
+# a training run
+CONFIG = "config.yaml"
+RUN_INFO = "run.json"
+RESUME_INFO = "run-resume-{time}.json"
+METRICS_LOG = "metrics.jsonl"
+SUMMARY = "metrics.json"
+CHECKPOINTS = "checkpoints"
+BEST = "best"  # checkpoint stems: Lightning adds .ckpt
+LAST = "last"
+PERIODIC = "epoch_{epoch:04d}"
+CHECKPOINT_SUFFIX = ".ckpt"
+SAMPLES = "samples"
+EPOCH_SAMPLES = "epoch_{epoch:04d}.png"
+FINAL_SAMPLES = "final.png"
+FINAL_BY_CLASS = "final_by_class.png"
+RECONSTRUCTIONS = "reconstructions.png"
+CURVES = "curves.png"
+EXPORT = "export"
+WEIGHTS = "weights.safetensors"  # beside CONFIG in EXPORT
+LATENT = "latent"
+# an evaluation, inside a run
+EVAL_PREFIX = "eval-"
+EVAL_SUMMARY = "metrics.json"
+EVAL_MARKDOWN = "metrics.md"
+EVAL_MEMORIZATION = "memorization.png"
+# a demo folder
+DEMO = "demo.json"
+DEMO_DATA = "data.png"
+DEMO_GENERATORS = "generators"
+DEMO_AUGMENT = "augment"
+# an augmentation folder
+AUGMENT_LOG = "results.jsonl"
+AUGMENT_RESULTS = "results.json"
+AUGMENT_SUMMARY = "summary.md"
+AUGMENT_BARS = "bars.png"
+AUGMENT_POOL = "synthetic_{generator}"  # + .npz (pixels, labels) and .png (grid)
+# a reproduction (radgen reproduce)
+REPRODUCE_RESULTS = "results.json"
+REPRODUCE_TABLE = "table"  # + .md and .html
+# a report
+REPORT_MD = "report.md"
+REPORT_HTML = "report.html"
+
+
+def stamp() -> str:
+    """The time part of every folder and file name radgen makes unique: ``YYYYmmdd-HHMMSS``."""
+    return f"{datetime.now():%Y%m%d-%H%M%S}"
+
+
+@dataclass(frozen=True)
+class RunFolder:
+    """The paths of one training run's folder (nothing is created or read by building one)."""
+
+    path: Path
+
+    def __init__(self, path: str | Path):
+        object.__setattr__(self, "path", Path(path))
+
+    @property
+    def config(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def run_info(self) -> Path:
+        return self.path / RUN_INFO
+
+    def resume_info(self) -> Path:
+        return self.path / RESUME_INFO.format(time=stamp())
+
+    @property
+    def metrics_log(self) -> Path:
+        return self.path / METRICS_LOG
+
+    @property
+    def summary(self) -> Path:
+        return self.path / SUMMARY
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / CHECKPOINTS
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.checkpoints / (LAST + CHECKPOINT_SUFFIX)
+
+    @property
+    def samples(self) -> Path:
+        return self.path / SAMPLES
+
+    @property
+    def final_samples(self) -> Path:
+        return self.samples / FINAL_SAMPLES
+
+    @property
+    def final_by_class(self) -> Path:
+        return self.samples / FINAL_BY_CLASS
+
+    @property
+    def reconstructions(self) -> Path:
+        return self.path / RECONSTRUCTIONS
+
+    @property
+    def curves(self) -> Path:
+        return self.path / CURVES
+
+    @property
+    def export(self) -> Path:
+        return self.path / EXPORT
+
+    @property
+    def latent(self) -> Path:
+        return self.path / LATENT
+
+    def evaluations(self) -> list[Path]:
+        """The finished evaluation folders (those with a summary), oldest first."""
+        return sorted(p for p in self.path.glob(EVAL_PREFIX + "*") if (p / EVAL_SUMMARY).is_file())
+
+    def latest_evaluation(self) -> Path | None:
+        evals = self.evaluations()
+        return evals[-1] if evals else None
+
+    def new_evaluation(self) -> Path:
+        """A fresh ``eval-<time>-<4 hex>`` folder, created exclusively."""
+        return _fresh_dir(self.path, EVAL_PREFIX.rstrip("-"))
+
+
+def is_evaluation(path: str | Path) -> bool:
+    p = Path(path)
+    return p.name.startswith(EVAL_PREFIX) and (p / EVAL_SUMMARY).is_file()
+
+
+def _fresh_dir(root: Path, prefix: str) -> Path:
+    from radgen.errors import OutputError
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError.from_os(exc, root) from exc
+    for _ in range(20):
+        d = root / f"{prefix}-{stamp()}-{secrets.token_hex(2)}"
+        try:
+            d.mkdir()  # exclusive: two runs started at once never share a directory
+            return d
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise OutputError.from_os(exc, d) from exc
+    raise RuntimeError(f"could not create a fresh run directory under {root}")
+
+
+def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
+    """A fresh ``output_dir/<prefix>-<time>-<4 hex>`` folder, created exclusively; ``prefix`` is one
+    file-name component, so the run never lands outside ``output_dir``."""
+    from radgen.outputs import check_name, check_new_folder
+
+    check_name(prefix, "run name (--name / name:)")
+    return _fresh_dir(check_new_folder(output_dir, option="--output-dir"), prefix)
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The per-epoch rows of ``metrics.jsonl`` (a torn last line, from a kill, is ignored)."""
+    p = RunFolder(run_dir).metrics_log
+    rows = []
+    if p.is_file():
+        for line in p.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
+    return rows
+
+
+def trim_metrics(run_dir: str | Path, global_step: int) -> int:
+    """Drop ``metrics.jsonl`` rows past the checkpoint a resume starts from (an epoch that
+    finished after the last checkpoint, before a kill, is trained again) and a torn last
+    line; returns how many lines were dropped."""
+    p = RunFolder(run_dir).metrics_log
+    if not p.is_file():
+        return 0
+    lines = p.read_text().splitlines()
+    keep = []
+    for line in lines:
+        try:
+            if int(json.loads(line).get("step", 0)) <= global_step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    if len(keep) != len(lines):
+        write_text(p, "".join(line + "\n" for line in keep))
+    return len(lines) - len(keep)
+
+
+def run_data_config(run_dir: str | Path, *, option: str = "--real"):
+    """The ``data`` section of a run's ``config.yaml`` (plain YAML only) as a DataConfig. A missing file is a
+    MissingDataError, a damaged or edited one a ConfigError naming it; both say to pass ``option DATASET``."""
+    from radgen.config import from_dict, load_yaml
+    from radgen.data import DataConfig
+    from radgen.errors import ConfigError, MissingDataError
+
+    path = RunFolder(run_dir).config
+    if not path.is_file():
+        raise MissingDataError(
+            f"{run_dir}: no {CONFIG}, so the run's dataset is unknown; pass {option} DATASET "
+            f"(e.g. {option} pneumoniamnist)"
+        )
+    data = load_yaml(path)
+    if "data" not in data:
+        raise ConfigError(f"{path}: no data section; pass {option} DATASET or restore the run's {CONFIG}")
+    return from_dict(DataConfig, data["data"], prefix="data.")
+
+
+@dataclass
+class RunData:
+    """A run's real images: the data config they were loaded with, all splits, and the chosen one."""
+
+    config: Any  # radgen.data.DataConfig
+    splits: Any  # radgen.data.base.DataSplits
+    split: str
+    images: Any  # radgen.data.base.ImageSet, checked against the model's size and channels
+
+
+def load_run_data(
+    run_dir: str | Path, model, *, data: str | None = None, split: str = "test", option: str = "--data"
+) -> RunData:
+    """The real images of a run's dataset (its ``config.yaml``), or of the dataset named ``data``
+    at the model's size, from ``split`` (falling back to val, then train); refused when their size
+    or channels differ from the model's. ``option`` is the command's flag for ``data``, named in errors."""
+    from radgen.data import DataConfig, load_dataset
+    from radgen.errors import ConfigError
+
+    size, channels = int(model.config.image_size), int(model.config.channels)
+    dcfg = DataConfig(name=data, size=size, channels=channels) if data else run_data_config(run_dir, option=option)
+    ds = load_dataset(dcfg, progress=False)
+    chosen = next((s for s in (split, "val", "train") if s in ds), None)
+    if chosen is None:
+        raise ConfigError(f"dataset {dcfg.name!r} has none of the splits {split}, val, train")
+    images = ds[chosen]
+    if images.image_size[0] != size or images.channels != channels:
+        raise ConfigError(
+            f"{dcfg.name} {chosen} images are {images.channels}x{images.image_size[0]} px but the model makes "
+            f"{channels}x{size} px; pass {option} with a dataset at the model's size"
+        )
+    return RunData(dcfg, ds, chosen, images)
