@@ -186,7 +186,7 @@ def write_reconstructions(
             f"model {model.config.name!r} has no encoder; reconstruction needs a model of the VAE family"
         )
     images = load_run_data(run, model, data=data, split=split).images
-    x, y = images.images[:n], images.labels[:n]
+    x, y = images.batch(torch.arange(min(n, len(images))))  # reads n images, not the whole split
     with torch.inference_mode():
         rec = model.reconstruct(x, y)
     out, tmp = _prepare(out, overwrite)

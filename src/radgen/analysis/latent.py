@@ -365,7 +365,7 @@ def latent_plot(
     images = load_run_data(run, model, data=data, split=split).images
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(images), generator=g)[: min(n, len(images))]
-    x, y = images.images[pick], images.labels[pick]
+    x, y = images.batch(pick)
     if plot in ("scatter", "tsne"):
         return path, latent_scatter(
             model, x, y, images.class_names, path, method="auto" if plot == "scatter" else "tsne", seed=seed

@@ -321,8 +321,8 @@ def _sample_scores(model, test, train, *, n: int, seed: int = 0) -> dict[str, fl
     from radgen.sampling import generate
 
     g = torch.Generator().manual_seed(seed)
-    real = test.images[torch.randperm(len(test), generator=g)[:n]]
-    floor = train.images[torch.randperm(len(train), generator=g)[: len(real)]]
+    real = test.batch(torch.randperm(len(test), generator=g)[:n])[0]
+    floor = train.batch(torch.randperm(len(train), generator=g)[: len(real)])[0]
     fake = generate(model, len(real), seed=seed, progress=False)
     sigma = mmd(floor, real)["sigma"]
     return {

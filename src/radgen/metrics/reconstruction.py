@@ -32,7 +32,7 @@ def reconstruction_metrics(model, images: ImageSet, *, batch_size: int = 256) ->
     model.eval()
     sums: dict[str, float] = {}
     for s in range(0, len(images), batch_size):
-        x, y = images.images[s : s + batch_size], images.labels[s : s + batch_size]
+        x, y = images.batch(torch.arange(s, min(s + batch_size, len(images))))  # this batch only
         for key, v in image_quality(model.reconstruct(x, y), x).items():
             sums[key] = sums.get(key, 0.0) + float(v.sum())
     out = {k: v / len(images) for k, v in sums.items()}

@@ -513,7 +513,7 @@ def write_final_figures(run: TrainingRun) -> None:
             save_class_grid(rows_by_class, folder.final_by_class, title=f"{model.config.name}: samples per class")
         if hasattr(model, "reconstruct"):
             ref = val_set if val_set is not None and len(val_set) else train_set
-            x, y = ref.images[:8], ref.labels[:8]
+            x, y = ref.batch(torch.arange(min(8, len(ref))))  # 8 images (ref.images would convert the split)
             save_grid(torch.cat([x, model.reconstruct(x, y)]), folder.reconstructions, nrow=len(x))
     plot_curves(read_metrics(folder.path), folder.curves, title=f"{model.config.name} on {run.data.name}")
 
