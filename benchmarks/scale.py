@@ -153,6 +153,57 @@ def run_json(script: str, args: list[str], env: dict) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def share_only(args) -> str:
+    """``--share-only``: the loader share alone, in this process (light: ``--share-n`` images, a few steps).
+
+    Batch fetch time from the memory-mapped and the in-memory copy of one cache
+    (``loader_batch_times``), beside a plain training step of the conv family and of the
+    ``--model`` family on the same batches (``plain_step_times``: forward, backward, Adam),
+    all measured in the same run.
+    """
+    from radgen.data import load_dataset
+    from radgen.models.base import build_model
+    from radgen.training.config import load_run_config
+    from radgen.training.profile import loader_batch_times, plain_step_times
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="radgen-scale-", dir=args.tmp) as tmp:
+        tmp = Path(tmp)
+        make_images(tmp / "imgs", args.share_n, args.px)
+        os.environ["RADGEN_CACHE_DIR"] = str(tmp / "cache")
+        sets = {
+            p: load_dataset("image_folder", path=str(tmp / "imgs"), size=args.px, storage=p, progress=False)["train"]
+            for p in ("mmap", "memory")
+        }
+        fetch = {p: loader_batch_times(s, batch_size=args.batch, steps=50).median_s for p, s in sets.items()}
+        for name in (args.conv_model, args.model):
+            cfg = load_run_config(name, [])
+            model = build_model(cfg.model_config(), image_size=args.px, channels=1, num_classes=2)
+            step = plain_step_times(model, sets["mmap"], batch_size=args.batch, steps=args.conv_steps, warmup=1)
+            for p in ("mmap", "memory"):
+                rows.append(
+                    {
+                        "family": f"{name} ({model.config.name})",
+                        "path": p,
+                        "fetch_ms": f"{1e3 * fetch[p]:.2f}",
+                        "step_ms": f"{1e3 * step.median_s:.1f}",
+                        "loader_share": f"{100 * fetch[p] / (step.median_s + fetch[p]):.2f} %",
+                    }
+                )
+                print(rows[-1], flush=True)
+    return save(
+        "scale_loader_share",
+        rows,
+        ["family", "path", "fetch_ms", "step_ms", "loader_share"],
+        "Loader share of the step: memory-mapped vs in-memory batches, one process",
+        notes=(
+            f"{args.share_n} synthetic PNGs at {args.px} px, batch {args.batch}; fetch: median of 50 batch fetches "
+            f"(gather + uint8 -> float32); step: median of {args.conv_steps} plain steps (forward, backward, Adam) "
+            f"after 1 warm-up; share = fetch / (step + fetch)."
+        ),
+    )
+
+
 def main(argv: list[str] | None = None) -> str:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", default="10000,50000,112000", help="dataset sizes N, comma-separated")
@@ -164,7 +215,13 @@ def main(argv: list[str] | None = None) -> str:
     ap.add_argument("--conv-steps", type=int, default=12)
     ap.add_argument("--paths", default="mmap,memory")
     ap.add_argument("--tmp", default=None, help="parent of the temporary folder (default: the system's)")
+    ap.add_argument("--share-only", action="store_true", help="only the loader share, in one light process")
+    ap.add_argument("--share-n", type=int, default=2000, help="images for --share-only")
     args = ap.parse_args(argv)
+    if args.share_only:
+        md = share_only(args)
+        print(md)
+        return md
     sizes = sorted(int(s) for s in args.sizes.split(","))
     paths = args.paths.split(",")
     rows = []
