@@ -44,7 +44,11 @@ class SampleGrids(L.Callback):
                 )
         finally:
             model.train(was_training)
-        save_grid(imgs, self.folder / EPOCH_SAMPLES.format(epoch=epoch), nrow=per_row or None)
+        path = save_grid(imgs, self.folder / EPOCH_SAMPLES.format(epoch=epoch), nrow=per_row or None)
+        if trainer.loggers:  # train.logger: TensorBoard shows the grid, MLflow keeps it as an artifact
+            from radgen.training.loggers import log_image
+
+            log_image(trainer.loggers, "samples", path, step=trainer.global_step)
         if len(imgs) >= 8:
             from radgen.metrics.diversity import pairwise_ms_ssim
 

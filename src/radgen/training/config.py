@@ -55,6 +55,8 @@ class TrainConfig:
     limit_train_batches: Any = None  # int (batches) or float (fraction); for smoke runs
     limit_val_batches: Any = None
     progress_bar: bool = True
+    # Lightning experiment loggers fed the epoch rows and sample grids: none | csv | tensorboard | mlflow, or a list
+    logger: Any = "none"
 
 
 @dataclass
@@ -176,10 +178,12 @@ def check_run_config(cfg: RunConfig) -> RunConfig:
     the model is built, still before the run folder exists)."""
     from radgen.models.base import MODELS
     from radgen.outputs import check_name
+    from radgen.training.loggers import logger_names
 
     if cfg.name is not None:
         check_name(cfg.name, "run name (--name / name:)")
     _check_train(cfg.train)
+    logger_names(cfg.train.logger)  # known names, and the optional package of each installed
     if cfg.data.size is not None and cfg.data.size < 1:
         raise ConfigError(f"data.size={cfg.data.size} must be at least 1 px")
     mc = cfg.model_config()
@@ -191,6 +195,7 @@ def check_run_config(cfg: RunConfig) -> RunConfig:
 
 # train.* fields a resume applies (and records in its run-resume-*.json); any other change is refused
 RESUMABLE = (
+    "logger",
     "epochs",
     "lr",
     "lr_groups",

@@ -29,6 +29,7 @@ from radgen.models.base import GenerativeModel, ModelOutput
 from radgen.models.latent import ACTIVE_UNIT_THRESHOLD
 from radgen.nn.optim import fused_ok
 from radgen.training.config import TrainConfig
+from radgen.training.loggers import log_epoch
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +380,8 @@ class EngineModule(L.LightningModule):
         if self.metrics_path is not None and self.trainer.is_global_zero:
             with open(self.metrics_path, "a") as f:  # append-only log: one complete line per epoch
                 f.write(json.dumps(row) + "\n")
+            if self.loggers:  # train.logger: the same row to Lightning's experiment loggers
+                log_epoch(self.loggers, row, step=row["step"])
 
     # -- RNG state in checkpoints ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

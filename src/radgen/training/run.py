@@ -31,6 +31,7 @@ from radgen import runfolder
 from radgen.config import to_dict
 from radgen.data import load_dataset
 from radgen.data.base import DataSplits
+from radgen.data.manifest import write_manifest
 from radgen.errors import ConfigError, DataError, MissingDataError, RadgenError
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
@@ -40,6 +41,7 @@ from radgen.runfolder import RunFolder, new_run_dir, read_metrics, trim_metrics
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, sample_grid
 from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config, resume_changes
 from radgen.training.data import make_loader
+from radgen.training.loggers import build_loggers
 from radgen.training.module import EngineModule, NonFiniteLossError
 from radgen.viz import plot_curves, save_class_grid, save_grid
 
@@ -350,6 +352,8 @@ def open_run_folder(run: TrainingRun, run_dir: Path | None = None, *, made: list
         run.info["overrides_applied"] = run.changes  # {key: [before, after]}
         if run.changes and not run.worker:
             write_text(folder.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    if not resuming and not run.worker:  # the real items it trains on, for synthetic releases (radgen release)
+        run.info["data"]["split_manifest_sha256"] = write_manifest(folder.path, train_set)
     if not run.worker:
         write_json(folder.resume_info() if resuming else folder.run_info, run.info)
         print(
@@ -423,7 +427,7 @@ def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
         precision=t.precision,
         deterministic=False,  # set in prepare with warn_only, so ops without a deterministic kernel still run
         callbacks=callbacks,
-        logger=False,
+        logger=build_loggers(t.logger, run.run_dir) or False,  # metrics.jsonl stays the source of truth
         enable_progress_bar=run.show,
         enable_model_summary=False,
         num_sanity_val_steps=0,
