@@ -54,6 +54,7 @@ from radgen.metrics.protocol import (
     label_fidelity,
 )
 from radgen.models import load_exported
+from radgen.models.latent import GaussianVAE
 from radgen.reports.markdown import code, text
 from radgen.runfolder import RunFolder, load_run_data
 from radgen.sampling import generate
@@ -374,12 +375,12 @@ def evaluate_run(
     )
     out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
     # 6. reconstruction, likelihood, cost, budget
-    if hasattr(model, "reconstruct"):
+    if model.encoding != "none":
         from radgen.metrics.reconstruction import reconstruction_metrics
 
         sub = used["sets"].reference
         out["reconstruction"] = {**reconstruction_metrics(model, sub), "split": out["real_split"]}
-        if hasattr(model, "loss_terms"):
+        if isinstance(model, GaussianVAE):  # an explicit likelihood and prior: ELBO terms and IWAE
             from radgen.metrics.likelihood import elbo_terms, iwae_bound
 
             out["likelihood"] = {"elbo_terms": elbo_terms(model, sub, seed=seed), "split": out["real_split"]}

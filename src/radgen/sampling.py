@@ -181,7 +181,7 @@ def write_reconstructions(
         raise ConfigError(f"--n {n} must be at least 1")
     check_output(out, overwrite)
     model, meta = load_exported(run)
-    if not hasattr(model, "reconstruct"):
+    if model.encoding == "none":
         raise ConfigError(
             f"model {model.config.name!r} has no encoder; reconstruction needs a model of the VAE family"
         )

@@ -99,11 +99,11 @@ def test_discriminator_warm_up():
     ae = tiny_ae(disc_weight=0.5, disc_start_epoch=1.0)
     assert list(ae.optimizer_groups()) == ["autoencoder", "discriminator"]
     x, y = images()
-    ae.progress_epoch = 0.5
+    ae.set_epoch(0.5)
     assert ae.group_steps(0) == {"autoencoder": 1, "discriminator": 0}
     torch.manual_seed(0)
     before = ae((x, y))
-    ae.progress_epoch = 1.0
+    ae.set_epoch(1.0)
     assert ae.group_steps(0) == {"autoencoder": 1, "discriminator": 1}
     torch.manual_seed(0)
     after = ae((x, y))

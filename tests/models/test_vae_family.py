@@ -122,9 +122,9 @@ def test_loss_reductions_are_what_they_say():
 
 def test_beta_warmup_and_free_bits():
     m = make("vae", beta=2.0, kl_warmup_epochs=4.0)
-    m.progress_epoch = 1.0
+    m.set_epoch(1.0)
     assert m.beta_now() == pytest.approx(0.5)
-    m.progress_epoch = 10.0
+    m.set_epoch(10.0)
     assert m.beta_now() == pytest.approx(2.0)
     fb = make("vae", free_bits=5.0)
     x, y = torch.rand(4, 1, 28, 28), torch.zeros(4, dtype=torch.long)

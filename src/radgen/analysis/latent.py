@@ -26,7 +26,6 @@ import torch
 
 from radgen.errors import ConfigError
 from radgen.models.latent import ACTIVE_UNIT_THRESHOLD
-from radgen.nn.gan import to_unit
 from radgen.viz import _pyplot, _save_figure, show_grid
 
 PLOTS = ("traversal", "grid", "scatter", "tsne", "interpolate", "kl")
@@ -60,9 +59,9 @@ def latent_adapter(model) -> LatentAdapter:
             lambda x, y: model.posterior(x, y if cond else None),
             model.kl_per_dim,
         )
-    if hasattr(model, "generate") and hasattr(c, "latent_dim"):
+    if model.latent_decoder:  # GANs and hybrids
         enc = None
-        if hasattr(model, "encode"):
+        if model.encoding != "none":
 
             def enc(x, y):
                 out = model.encode(x, y if cond else None)
@@ -73,7 +72,7 @@ def latent_adapter(model) -> LatentAdapter:
             int(c.latent_dim),
             int(c.num_classes),
             cond,
-            lambda z, y: to_unit(model.generate(z, y if cond else None)),
+            lambda z, y: model.decode(z, y if cond else None),
             enc,
             None,
         )

@@ -208,7 +208,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
         )
         if v is not None
     }
-    if extra and model.config.name != "ddpm" and not hasattr(model, "preview"):
+    if not set(extra) <= set(model.sample_options):
         raise RadgenError(
             f"--sampler/--steps/--guidance/--eta apply to diffusion models; {model.config.name!r} is not one"
         )

@@ -17,11 +17,12 @@ import torch
 from radgen.data.base import ImageSet
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_log_prob
+from radgen.models.latent import GaussianVAE, reparameterize
 
 
 @torch.no_grad()
 def elbo_terms(model, images: ImageSet, *, batch_size: int = 512, seed: int = 0) -> dict[str, float]:
-    if not hasattr(model, "loss_terms"):
+    if not isinstance(model, GaussianVAE):
         raise ConfigError(f"model {model.config.name!r} is not of the VAE family")
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -58,7 +59,7 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
     densities and are refused.
     """
     c = model.config
-    if not hasattr(model, "posterior") or c.recon_loss != "bce" or c.recon_reduction != "sum":
+    if not isinstance(model, GaussianVAE) or c.recon_loss != "bce" or c.recon_reduction != "sum":
         raise ConfigError(
             "the IWAE bound needs a Bernoulli likelihood (recon_loss=bce, recon_reduction=sum); "
             f"{c.name!r} uses {getattr(c, 'recon_loss', '?')}/{getattr(c, 'recon_reduction', '?')}"
@@ -69,7 +70,7 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
     for start in range(0, n, batch_size):
         x = xs[start : start + batch_size]
         y = images.labels[start : start + batch_size]
-        yy = model._labels(y)
+        yy = model.condition_labels(y)
         mu, logvar = model.posterior(x, yy)
         b = x.shape[0]
         mu_k, lv_k = mu.repeat_interleave(k, 0), logvar.repeat_interleave(k, 0)  # (B*K, D)
@@ -91,33 +92,24 @@ def _gaussian_encoder(model):
     """(posterior(x, y) -> (mu, logvar), decoder_mean(z, y) -> probabilities in (0, 1), log_prior(z, y)) for
     any Gaussian-encoder model.
     """
-    if hasattr(model, "posterior") and hasattr(model, "decode"):  # the VAE family
+    if isinstance(model, GaussianVAE):  # the VAE family: its own prior
         return (
             (lambda x, y: model.posterior(x, y)),
-            (lambda z, y: model.decode(z, model._labels(y))),
-            (lambda z, y: model.prior_log_prob(z, model._labels(y))),
+            (lambda z, y: model.decode(z, model.condition_labels(y))),
+            (lambda z, y: model.prior_log_prob(z, model.condition_labels(y))),
         )
-    if (
-        hasattr(model, "encode") and hasattr(model, "generate") and hasattr(model, "reconstruct")
-    ):  # VAE-GAN, the 004 hybrid
-        from radgen.nn.gan import to_unit
-
-        def lab(y):
-            return y if model.k else None
+    if model.encoding == "gaussian":  # VAE-GAN, the 004 hybrid: N(0, I) prior
 
         def post(x, y):
-            out = model.encode(x, lab(y))
-            if not isinstance(out, tuple):
-                raise ConfigError(
-                    f"{model.config.name!r} has a deterministic encoder: no posterior to bound log p(x) with"
-                )
-            return out
+            return model.encode(x, model.condition_labels(y))
 
         return (
             post,
-            (lambda z, y: to_unit(model.generate(z, lab(y)))),
+            (lambda z, y: model.decode(z, y)),
             (lambda z, y: gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))),
         )
+    if model.encoding == "deterministic":
+        raise ConfigError(f"{model.config.name!r} has a deterministic encoder: no posterior to bound log p(x) with")
     raise ConfigError(f"model {model.config.name!r} has no Gaussian encoder")
 
 
@@ -151,7 +143,7 @@ def bernoulli_bounds(model, images: ImageSet, *, k: int = 50, batch_size: int = 
         sums["mse"] += float((dec(mu, y) - x).pow(2).flatten(1).mean(1).sum())
         mu_k, lv_k = mu.repeat_interleave(k, 0), logvar.repeat_interleave(k, 0)
         y_k = y.repeat_interleave(k, 0)
-        z = mu_k + (0.5 * lv_k).exp() * torch.randn(mu_k.shape, generator=g)
+        z = reparameterize(mu_k, lv_k, g)
         p = dec(z, y_k).clamp(1e-6, 1 - 1e-6)
         x_k = x.repeat_interleave(k, 0)
         log_px_z = (x_k * p.log() + (1 - x_k) * (1 - p).log()).flatten(1).sum(1)

@@ -27,7 +27,7 @@ def image_quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tenso
 
 @torch.no_grad()
 def reconstruction_metrics(model, images: ImageSet, *, batch_size: int = 256) -> dict[str, float]:
-    if not hasattr(model, "reconstruct"):
+    if model.encoding == "none":
         raise ConfigError(f"model {model.config.name!r} has no encoder to reconstruct with")
     model.eval()
     sums: dict[str, float] = {}

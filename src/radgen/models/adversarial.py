@@ -47,7 +47,6 @@ from radgen.nn.gan import (
     DCGANDiscriminator,
     DCGANGenerator,
     Norm,
-    label_maps,
     spectral_normalise,
     start_size,
     to_signed,
@@ -83,7 +82,8 @@ class AdversarialModel(GenerativeModel):
     in ``__init__``."""
 
     Config = AdversarialConfig
-    checkpoint_selection: ClassVar[str] = "last"
+    checkpoint_selection = "last"
+    latent_decoder = True
     d_loss_key: ClassVar[str | None] = "loss/d"
     #: the optimizer group that trains the generator (its step updates the EMA)
     generator_group: ClassVar[str] = "generator"
@@ -261,7 +261,8 @@ class AdversarialModel(GenerativeModel):
     def supports_labels(self) -> bool:
         return self.k > 0
 
-    def onehot(self, y: torch.Tensor | None) -> torch.Tensor | None:
+    def label_vector(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """The one-hot label (conditional models), to z and as constant maps to the discriminator's input."""
         return F.one_hot(y.long(), self.k).float() if self.k and y is not None else None
 
     def noise(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -269,19 +270,17 @@ class AdversarialModel(GenerativeModel):
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Generator output in [-1, 1]."""
-        oh = self.onehot(y)
-        return self.generator(torch.cat([z, oh], 1) if oh is not None else z)
+        return self.generator(self.condition(z, y))
 
-    def with_label_maps(self, x_signed: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
-        """Concatenate the one-hot label as constant maps to the image channels (conditional models)."""
-        oh = self.onehot(y)
-        return torch.cat([x_signed, label_maps(oh, *x_signed.shape[-2:])], 1) if oh is not None else x_signed
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Generator output in [0, 1]."""
+        return to_unit(self.generate(z, self.condition_labels(y)))
 
     def discriminate(self, x_signed: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """D's scores; in training, of the augmented images (the same ``DiffAugment`` for real and fake)."""
         if self.augment is not None and self.training:
             x_signed = self.augment(x_signed)
-        return self.discriminator(self.with_label_maps(x_signed, y))
+        return self.discriminator(self.condition(x_signed, y))
 
     @torch.no_grad()
     def sample(
@@ -311,14 +310,16 @@ class AdversarialModel(GenerativeModel):
 class GaussianEncoderGAN(AdversarialModel):
     """Adversarial models with an encoder to q(z|x) = N(mu, sigma^2) (VAE-GAN, the 004 hybrid)."""
 
+    encoding = "gaussian"
+
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encoder(self.with_label_maps(to_signed(x), y)).chunk(2, dim=1)
+        mu, logvar = self.encoder(self.condition(to_signed(x), y)).chunk(2, dim=1)
         return mu, logvar.clamp(*LOGVAR_CLAMP)
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode the posterior mean."""
-        y = y if self.k else None
+        y = self.condition_labels(y)
         mu, _ = self.encode(x, y)
         return to_unit(self.generate(mu, y))
 
@@ -373,7 +374,7 @@ class LSGAN(AdversarialModel):
 
     def forward(self, batch, *, group: str = "discriminator") -> ModelOutput:
         x, y = batch
-        y = y if self.k else None
+        y = self.condition_labels(y)
         fake = self.fakes_for(x, y, group)
         hinge = self.config.loss == "hinge"
         if group == "discriminator":
@@ -438,7 +439,7 @@ class WGANGP(AdversarialModel):
 
     def forward(self, batch, *, group: str = "critic") -> ModelOutput:
         x, y = batch
-        y = y if self.k else None
+        y = self.condition_labels(y)
         fake = self.fakes_for(x, y, group)
         if group == "critic":
             real = to_signed(x)

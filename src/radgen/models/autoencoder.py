@@ -79,6 +79,7 @@ class PatchDiscriminator(nn.Module):
 )
 class AutoencoderKL(GenerativeModel):
     Config = AutoencoderKLConfig
+    encoding = "gaussian"  # (mu, logvar) of q(z|x), spatial latents
 
     def __init__(self, config: AutoencoderKLConfig):
         super().__init__(config)
@@ -116,6 +117,7 @@ class AutoencoderKL(GenerativeModel):
         self.discriminator = PatchDiscriminator(int(c.channels), base=c.disc_base) if c.disc_weight > 0 else None
         self.register_buffer("latent_shift", torch.zeros(()))
         self.register_buffer("latent_scale", torch.ones(()))
+        self.epoch = 0.0  # fractional training epoch (set_epoch): the discriminator starts at disc_start_epoch
 
     # -- shapes and capabilities --------------------------------------------------------------------
     @property
@@ -134,8 +136,11 @@ class AutoencoderKL(GenerativeModel):
             groups["discriminator"] = list(self.discriminator.parameters())
         return groups
 
+    def set_epoch(self, epoch: float) -> None:
+        self.epoch = float(epoch)
+
     def _adversarial_on(self) -> bool:
-        return self.discriminator is not None and self.progress_epoch >= self.config.disc_start_epoch
+        return self.discriminator is not None and self.epoch >= self.config.disc_start_epoch
 
     def group_steps(self, batch_idx: int = 0) -> dict[str, int]:
         steps = {"autoencoder": 1}
@@ -169,7 +174,7 @@ class AutoencoderKL(GenerativeModel):
         """Latents -> the decoder's output in [-1, 1] units, unclamped."""
         return self.vae.decode(z).sample
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Latents (B, c_lat, h, w) -> images in [0, 1]."""
         return to_unit(self.decode_signed(z))
 

@@ -9,6 +9,16 @@
   many optimizer steps each group takes on a batch (GANs: n_critic, generator repeats).
   The engine loops over groups; it never asks which model it drives.
 - ``sample(n, *, labels=None, generator=None)`` -> (n, C, H, W) in [0, 1].
+- Optional hooks, declared here with a default, which the engine and the metrics call
+  unconditionally (pythae's ``BaseAE``/``BaseTrainer``): ``set_epoch`` (training progress,
+  passed in before every step), ``after_optimizer_step`` (DDPM: EMA), ``collapse_check`` (GANs),
+  ``preview`` (a cheap sampler for the grids written during training), ``checkpoint_selection``
+  and ``sample_options``.
+- Declared capabilities, never probed: ``encoding`` ("none", "gaussian" or "deterministic")
+  says whether ``encode``/``reconstruct`` work, ``latent_decoder`` whether ``decode(z, y)`` does;
+  where a capability is absent those methods raise ``CapabilityError``.
+- Class conditioning in one place: ``condition(h, y)`` appends the label (``label_vector``) to a
+  vector or, as constant maps, to a feature map; every family's networks take their input from it.
 - Registered by name with a one-line description that cites the paper. Presets are
   registered names that only change config defaults (``enhanced_cvae`` is ``cvae`` with
   a residual decoder and an SSIM term), never copied classes.
@@ -18,13 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import torch
 from torch import nn
 
 from radgen.config import from_dict
-from radgen.errors import ConfigError
+from radgen.errors import ConfigError, RadgenError
 from radgen.registry import Registry
 
 
@@ -70,10 +80,24 @@ def register_preset(name: str, base: str, description: str, **defaults: Any) -> 
     MODELS.add(name, ModelSpec(spec.cls, {**spec.defaults, **defaults}), description)
 
 
+class CapabilityError(RadgenError, TypeError):
+    """A model was asked for something it does not declare (an encoder, a latent decoder)."""
+
+
 class GenerativeModel(nn.Module):
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: what the reduction of each loss term is, for run.json and the docs
     loss_statement: ClassVar[str] = ""
+    #: which checkpoint is exported: "loss" (the lowest monitored loss) or "last" (adversarial
+    #: losses do not rank checkpoints)
+    checkpoint_selection: ClassVar[Literal["loss", "last"]] = "loss"
+    #: keywords ``sample`` takes beyond the contract's (DDPM: sampler, steps, guidance_scale, eta)
+    sample_options: ClassVar[tuple[str, ...]] = ()
+    #: what ``encode`` returns: "none" (no encoder), "gaussian" ((mu, logvar) of q(z|x[, y])) or
+    #: "deterministic" (a code z = E(x)); ``reconstruct`` works unless "none"
+    encoding: ClassVar[Literal["none", "gaussian", "deterministic"]] = "none"
+    #: ``decode(z, y)`` maps a ``config.latent_dim``-sized code to images (VAEs and GANs; not DDPM)
+    latent_decoder: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -82,7 +106,6 @@ class GenerativeModel(nn.Module):
                 raise ConfigError(f"model.{key} is not set; build models with build_model(config, data=...) or set it")
         type(self).check_image_size(config, int(config.image_size))
         self.config = config
-        self.progress_epoch = 0.0  # fractional epoch, set by the engine (KL warm-up)
         self.pretrained: dict[str, Any] = {}  # what load_pretrained read, for run.json and the export
 
     @classmethod
@@ -161,6 +184,60 @@ class GenerativeModel(nn.Module):
         if bad.numel():
             raise ConfigError(f"label {int(bad[0])} was not trained; valid: 0..{self.config.num_classes - 1}")
         return labels
+
+    # -- class conditioning (one place for every family) -------------------------------------------
+    def label_vector(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """(B,) class indices -> the (B, L) vector the networks are conditioned on (one-hot or a learned
+        embedding); None for an unconditional model. Conditional families override it."""
+        return None
+
+    def condition(self, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+        """``h`` with the class label appended (Sohn et al. 2015; Mirza & Osindero 2014): a (B, F) vector
+        becomes (B, F + L), a (B, C, H, W) map (B, C + L, H, W) with the label as L constant maps;
+        an unconditional model returns ``h`` as it is."""
+        lab = self.label_vector(y)
+        if lab is None:
+            return h
+        if h.dim() == 2:
+            return torch.cat([h, lab], 1)
+        return torch.cat([h, lab[:, :, None, None].expand(-1, -1, *h.shape[-2:])], 1)  # (B, L) -> (B, L, H, W)
+
+    def condition_labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        """The labels a model uses: ``y`` for a class-conditional model, None otherwise."""
+        return y if self.supports_labels else None
+
+    # -- optional hooks, called unconditionally by the engine ----------------------------------------
+    def set_epoch(self, epoch: float) -> None:
+        """The fractional epoch (``epoch + batch / batches``), passed in by the engine before every
+        training step (the VAE family's KL warm-up reads it). Default: nothing."""
+
+    def after_optimizer_step(self, group: str) -> None:
+        """Called after every optimizer step of ``group`` (DDPM: the EMA update). Default: nothing."""
+
+    def collapse_check(self, epoch_logs: dict[str, float]) -> str | None:
+        """Called once per epoch with the epoch's mean logs; a warning to record, or None (default)."""
+        return None
+
+    def preview(
+        self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """The samples drawn for the grids written during training; ``sample`` unless that is slow (DDPM)."""
+        return self.sample(n, labels=labels, generator=generator)
+
+    # -- capabilities (see ``encoding`` and ``latent_decoder``) ------------------------------------------
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> Any:
+        """(mu, logvar) of q(z|x[, y]) (``encoding == "gaussian"``) or a code (``"deterministic"``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no encoder; use a model of the VAE family or a hybrid")
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] decoded from the encoding of ``x`` (its posterior mean where there is one)."""
+        raise CapabilityError(
+            f"model {self.config.name!r} has no encoder; reconstruction needs a model of the VAE family or a hybrid"
+        )
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images in [0, 1] from (B, latent_dim) codes (``latent_decoder``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no latent space to decode from")
 
     # -- the contract -------------------------------------------------------------------------
     def forward(

@@ -22,7 +22,7 @@ from torch import nn
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_kl, gaussian_log_prob
 from radgen.models.base import register_model, register_preset
-from radgen.models.latent import GaussianVAE, LatentVAEConfig, flatten_labels_as_maps
+from radgen.models.latent import GaussianVAE, LatentVAEConfig, reparameterize
 from radgen.nn import ConvDecoder, ConvEncoder
 
 
@@ -59,19 +59,14 @@ class ConditionalVAE(GaussianVAE):
             self.prior_params = nn.Parameter(torch.zeros(k, 2 * c.latent_dim))  # [mu_y, logvar_y], starts at N(0, I)
 
     def encode(self, x, y=None):
-        lab = self.label(y) if self.label is not None else None
-        if lab is not None:
-            x = torch.cat([x, flatten_labels_as_maps(lab, x.shape[2], x.shape[3])], 1)
-        f = self.encoder(x)
-        if lab is not None:
-            f = torch.cat([f, lab], 1)
+        f = self.condition(
+            self.encoder(self.condition(x, y)), y
+        )  # label as maps beside the image, then beside the features
         mu, logvar = self.to_latent(f).chunk(2, dim=1)
         return mu, logvar
 
     def decode_logits(self, z, y=None):
-        if self.label is not None:
-            z = torch.cat([z, self.label(y)], 1)
-        return self.decoder(z)
+        return self.decoder(self.condition(z, y))
 
     def _prior(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu_p, logvar_p = self.prior_params[y.long()].chunk(2, dim=1)
@@ -90,11 +85,9 @@ class ConditionalVAE(GaussianVAE):
         return super().prior_log_prob(z, y)
 
     def prior_sample(self, n, y, generator):
-        eps = torch.randn(n, self.config.latent_dim, generator=generator, device=self._device)
         if self.config.prior == "learned":
-            mu_p, logvar_p = self._prior(y)
-            return mu_p + (0.5 * logvar_p).exp() * eps
-        return eps
+            return reparameterize(*self._prior(y), generator)
+        return super().prior_sample(n, y, generator)
 
 
 register_preset(

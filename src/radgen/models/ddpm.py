@@ -168,6 +168,8 @@ class DDPM(GenerativeModel):
             f"{self.space}'s elements per item, {weight}, mean over the batch; t uniform over 0..T-1"
         )
 
+    sample_options = ("sampler", "steps", "guidance_scale", "eta", "use_ema", "progress")
+
     @property
     def supports_labels(self) -> bool:
         return self.k > 0

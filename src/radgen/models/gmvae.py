@@ -24,7 +24,7 @@ from torch import nn
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_log_prob, mixture_log_prob
 from radgen.models.base import register_model, register_preset
-from radgen.models.latent import LOGVAR_CLAMP, GaussianVAE, LatentVAEConfig
+from radgen.models.latent import LOGVAR_CLAMP, GaussianVAE, LatentVAEConfig, reparameterize
 from radgen.nn import ConvDecoder, ConvEncoder
 from radgen.nn.backbones import load_backbone_weights
 from radgen.nn.decoders import LinearDecoder, TransposedConvDecoder
@@ -131,9 +131,7 @@ class GMVAE(GaussianVAE):
         return mu, logvar
 
     def decode_logits(self, z, y=None):
-        if self.label is not None:
-            z = torch.cat([z, self.label(y)], 1)
-        return self.decoder(z)
+        return self.decoder(self.condition(z, y))
 
     def prior_log_prob(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return mixture_log_prob(z, self.prior_means, self.prior_logvars.clamp(*LOGVAR_CLAMP))
@@ -146,8 +144,7 @@ class GMVAE(GaussianVAE):
 
     def prior_sample(self, n, y, generator):
         k = torch.randint(self.config.components, (n,), generator=generator, device=self._device)
-        eps = torch.randn(n, self.config.latent_dim, generator=generator, device=self._device)
-        return self.prior_means[k] + (0.5 * self.prior_logvars[k].clamp(*LOGVAR_CLAMP)).exp() * eps
+        return reparameterize(self.prior_means[k], self.prior_logvars[k].clamp(*LOGVAR_CLAMP), generator)
 
 
 register_preset(

@@ -25,6 +25,7 @@ from radgen.errors import ConfigError
 from radgen.losses import gaussian_kl, gradient_penalty
 from radgen.models.adversarial import AdversarialConfig, GaussianEncoderGAN
 from radgen.models.base import ModelOutput, register_model
+from radgen.models.latent import reparameterize
 from radgen.nn.gan import GVAEResBlock, to_signed, to_unit
 
 
@@ -116,22 +117,21 @@ class GVAE(GaussianEncoderGAN):
         return {"critic": 1, "encoder_generator": 1 if (batch_idx + 1) % self.config.n_critic == 0 else 0}
 
     def generate(self, z, y=None):
-        oh = self.onehot(y)
-        h = self.fc(torch.cat([z, oh], 1) if oh is not None else z).view(
+        h = self.fc(self.condition(z, y)).view(
             -1, 4 * self.config.base_width, self.s4, self.s4
         )  # (B, 4b*s4*s4) -> (B, 4b, s4, s4)
         return self.generator_blocks(h)
 
     def forward(self, batch, *, group: str = "critic") -> ModelOutput:
         x, y = batch
-        y = y if self.k else None
+        y = self.condition_labels(y)
         real = to_signed(x)
         critic = group == "critic"
         with torch.set_grad_enabled(
             torch.is_grad_enabled() and not critic
         ):  # the critic's step needs the fakes, not their graph
             mu, logvar = self.encode(x, y)
-            z_q = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+            z_q = reparameterize(mu, logvar)
             x_q, x_p = self.generate(z_q, y), self.generate(self.noise(x.shape[0]), y)
         if critic:
             d_real, penalty, logs = self.discriminate_real(real, y)

@@ -47,11 +47,25 @@ class LatentVAEConfig(ModelConfig):
     label_dim: int = 16  # size of a learned label embedding (conditional='embedding')
 
 
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """z = mu + sigma * eps, eps ~ N(0, I), sigma = exp(logvar / 2) (Kingma & Welling 2014, eq. 10);
+    ``generator`` seeds eps (one draw of mu's shape), else the global stream."""
+    eps = (
+        torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        if generator is not None
+        else torch.randn_like(mu)
+    )
+    return mu + (0.5 * logvar).exp() * eps
+
+
 class GaussianVAE(GenerativeModel):
-    """Subclasses implement ``encode(x, y) -> (mu, logvar)`` and ``decode_logits(z, y)``;
-    a different prior overrides ``kl_term`` and ``prior_sample``."""
+    """Subclasses implement ``encode(x, y) -> (mu, logvar)`` and ``decode_logits(z, y)``, conditioning
+    their networks through ``condition`` on ``self.label`` (from ``make_label_embedding``); a different
+    prior overrides ``kl_per_dim``/``kl_monte_carlo``, ``prior_log_prob`` and ``prior_sample``."""
 
     Config = LatentVAEConfig
+    encoding = "gaussian"
+    latent_decoder = True
 
     def __init__(self, config: LatentVAEConfig):
         super().__init__(config)
@@ -60,6 +74,8 @@ class GaussianVAE(GenerativeModel):
         if config.beta < 0 or config.free_bits < 0 or config.kl_warmup_epochs < 0:
             raise ConfigError("model.beta, model.free_bits and model.kl_warmup_epochs must be >= 0")
         self.config: LatentVAEConfig = config
+        self.label: LabelEmbedding | None = None  # set by conditional subclasses (make_label_embedding)
+        self.epoch = 0.0  # fractional training epoch (set_epoch), for the KL warm-up
 
     # -- capabilities -----------------------------------------------------------------------
     @property
@@ -123,36 +139,31 @@ class GaussianVAE(GenerativeModel):
         emb = LabelEmbedding(int(c.num_classes), kind=c.conditional, dim=c.label_dim)
         return emb, emb.dim
 
-    def _labels(self, y: torch.Tensor | None) -> torch.Tensor | None:
-        return y if self.supports_labels else None
+    def label_vector(self, y: torch.Tensor | None) -> torch.Tensor | None:
+        return self.label(y) if self.label is not None else None
 
-    @staticmethod
-    def reparameterize(
-        mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        eps = (
-            torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-            if generator is not None
-            else torch.randn_like(mu)
-        )
-        return mu + (0.5 * logvar).exp() * eps
+    reparameterize = staticmethod(reparameterize)
+
+    def set_epoch(self, epoch: float) -> None:
+        self.epoch = float(epoch)
 
     def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        mu, logvar = self.encode(x, self._labels(y))
+        mu, logvar = self.encode(x, self.condition_labels(y))
         return mu, logvar.clamp(*LOGVAR_CLAMP)
 
     def beta_now(self) -> float:
+        """beta_t = beta * min(1, epoch / kl_warmup_epochs) at the epoch ``set_epoch`` passed in."""
         c = self.config
         if c.kl_warmup_epochs <= 0:
             return c.beta
-        return c.beta * min(1.0, self.progress_epoch / c.kl_warmup_epochs)
+        return c.beta * min(1.0, self.epoch / c.kl_warmup_epochs)
 
     def loss_terms(
         self, x: torch.Tensor, y: torch.Tensor | None, *, generator: torch.Generator | None = None
     ) -> dict[str, torch.Tensor]:
         """Per-image terms with the configured reductions: recon (B,), kl (B,), kl_dims (B, D) or None."""
         c = self.config
-        y = self._labels(y)
+        y = self.condition_labels(y)
         mu, logvar = self.posterior(x, y)
         z = self.reparameterize(mu, logvar, generator)
         logits = self.decode_logits(z, y)
@@ -194,7 +205,7 @@ class GaussianVAE(GenerativeModel):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode the posterior mean, not a sample (design document 000 section 3.4)."""
-        y = self._labels(y)
+        y = self.condition_labels(y)
         mu, _ = self.posterior(x, y)
         return self.decode(mu, y)
 
@@ -207,11 +218,6 @@ class GaussianVAE(GenerativeModel):
             y = y.to(self._device)
         z = self.prior_sample(n, y, generator)
         return self.decode(z, y)
-
-
-def flatten_labels_as_maps(y_vec: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """(B, L) label vectors -> (B, L, H, W) constant maps, to concatenate to image channels."""
-    return y_vec[:, :, None, None].expand(-1, -1, h, w)
 
 
 def match_size(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -18,12 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-import torch
 import torch.nn.functional as F
 from torch import nn
 
 from radgen.models.base import register_model
-from radgen.models.latent import GaussianVAE, LatentVAEConfig, flatten_labels_as_maps, match_size
+from radgen.models.latent import GaussianVAE, LatentVAEConfig, match_size
 from radgen.nn import DecoderResBlock, EncoderResBlock, group_norm
 
 
@@ -73,20 +72,14 @@ class ResNetVAE(GaussianVAE):
         self.out = nn.Conv2d(32, int(c.channels), 3, padding=1)
 
     def encode(self, x, y=None):
-        b, _, h, w = x.shape
-        lab = self.label(y) if self.label is not None else None
-        if lab is not None:
-            x = torch.cat([x, flatten_labels_as_maps(lab, h, w)], 1)
-        f = self.stages(self.stem(x)).mean(dim=(2, 3))  # global average pool: (B, 256, h, w) -> (B, 256)
-        if lab is not None:
-            f = torch.cat([f, lab], 1)
-        mu, logvar = self.to_latent(f).chunk(2, dim=1)
+        f = self.stages(self.stem(self.condition(x, y))).mean(
+            dim=(2, 3)
+        )  # global average pool: (B, 256, h, w) -> (B, 256)
+        mu, logvar = self.to_latent(self.condition(f, y)).chunk(2, dim=1)
         return mu, logvar
 
     def decode_logits(self, z, y=None):
-        if self.label is not None:
-            z = torch.cat([z, self.label(y)], 1)
-        h = self.from_latent(z)[:, :, None, None]  # (B, 256) -> (B, 256, 1, 1)
+        h = self.from_latent(self.condition(z, y))[:, :, None, None]  # (B, 256) -> (B, 256, 1, 1)
         h = F.interpolate(h, size=(4, 4), mode="nearest")  # -> (B, 256, 4, 4)
         h = self.dec_stages(h)
         if self.final_scale:

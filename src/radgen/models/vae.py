@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
 from torch import nn
 
 from radgen.models.base import register_model
@@ -46,13 +45,9 @@ class MLPVAE(GaussianVAE):
         self.decoder = mlp([c.latent_dim + ld, *reversed(c.hidden), self.n_pixels])
 
     def encode(self, x, y=None):
-        h = x.flatten(1)  # (B, C, H, W) -> (B, C*H*W)
-        if self.label is not None:
-            h = torch.cat([h, self.label(y)], 1)
+        h = self.condition(x.flatten(1), y)  # (B, C, H, W) -> (B, C*H*W [+ L])
         mu, logvar = self.encoder(h).chunk(2, dim=1)
         return mu, logvar
 
     def decode_logits(self, z, y=None):
-        if self.label is not None:
-            z = torch.cat([z, self.label(y)], 1)
-        return self.decoder(z).view(-1, *self.image_shape)  # (B, C*H*W) -> (B, C, H, W)
+        return self.decoder(self.condition(z, y)).view(-1, *self.image_shape)  # (B, C*H*W) -> (B, C, H, W)

@@ -22,6 +22,7 @@ from torch import nn
 from radgen.losses import bce_fake, bce_real, gaussian_kl
 from radgen.models.adversarial import AdversarialConfig, AdversarialModel, GaussianEncoderGAN
 from radgen.models.base import ModelOutput, register_model
+from radgen.models.latent import reparameterize
 from radgen.nn.gan import DCGANDiscriminator, DCGANGenerator, to_signed, to_unit
 
 
@@ -65,10 +66,10 @@ class VAEGAN(GaussianEncoderGAN):
 
     def forward(self, batch, *, group: str = "discriminator") -> ModelOutput:
         x, y = batch
-        y = y if self.k else None
+        y = self.condition_labels(y)
         real = to_signed(x)
         mu, logvar = self.encode(x, y)
-        z = mu + (0.5 * logvar).exp() * torch.randn_like(mu)
+        z = reparameterize(mu, logvar)
         x_rec = self.generate(z, y)
         x_p = self.generate(self.noise(x.shape[0]), y)
         if group == "discriminator":
@@ -79,8 +80,8 @@ class VAEGAN(GaussianEncoderGAN):
                 + bce_fake(self.discriminate(x_p.detach(), y))
             )
             return ModelOutput(loss if penalty is None else loss + penalty, {"loss/d": loss.detach(), **logs})
-        f_real = self.discriminator.features(self.with_label_maps(real, y)).flatten(1)
-        f_rec = self.discriminator.features(self.with_label_maps(x_rec, y)).flatten(1)
+        f_real = self.discriminator.features(self.condition(real, y)).flatten(1)
+        f_rec = self.discriminator.features(self.condition(x_rec, y)).flatten(1)
         llike = 0.5 * (f_real.detach() - f_rec).pow(2).sum(1).mean()
         if group == "encoder":
             kl = gaussian_kl(mu, logvar).sum(1).mean()
@@ -108,6 +109,7 @@ class AlphaGANConfig(AdversarialConfig):
     "of design document 004",
 )
 class AlphaGAN(AdversarialModel):
+    encoding = "deterministic"
     Config = AlphaGANConfig
     generator_group = "autoencoder"  # the EMA averages the generator half of it
     loss_statement = (
@@ -143,16 +145,16 @@ class AlphaGAN(AdversarialModel):
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Deterministic code E(x) (alpha-GAN has no posterior noise)."""
-        return self.encoder(self.with_label_maps(to_signed(x), y))
+        return self.encoder(self.condition(to_signed(x), y))
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        y = y if self.k else None
+        y = self.condition_labels(y)
         return to_unit(self.generate(self.encode(x, y), y))
 
     def forward(self, batch, *, group: str = "discriminator") -> ModelOutput:
         x, y = batch
-        y = y if self.k else None
+        y = self.condition_labels(y)
         z_e = self.encode(x, y)
         z_p = self.noise(x.shape[0])
         x_rec, x_p = self.generate(z_e, y), self.generate(z_p, y)

@@ -116,10 +116,6 @@ class GVAEResBlock(nn.Module):
         return F.leaky_relu(self.body(x) + self.skip(x), 0.2)
 
 
-def label_maps(onehot: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    return onehot[:, :, None, None].expand(-1, -1, h, w)
-
-
 def spectral_normalise(module: nn.Module) -> nn.Module:
     """Spectral normalisation (Miyato et al. 2018, Eq. 8: W / sigma(W), sigma by one power iteration
     per training forward) on every convolution and linear layer of ``module``, in place, through

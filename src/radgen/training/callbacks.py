@@ -17,7 +17,7 @@ MS_SSIM_COLLAPSE = 0.9  # mean pairwise MS-SSIM of samples above this: near-iden
 def sample_grid(model, n: int, *, seed: int, num_classes: int) -> tuple[torch.Tensor, int]:
     """Seeded samples and the grid width; a class-conditional model gets one block of rows per class."""
     g = torch.Generator(device="cpu").manual_seed(seed)
-    draw = getattr(model, "preview", model.sample)  # slow samplers (DDPM) offer a cheap preview
+    draw = model.preview  # sample, or a cheaper sampler where that is slow (DDPM)
     if model.supports_labels:
         per = max(1, n // num_classes)
         width = 8 if per % 8 == 0 else per  # class blocks of full rows

@@ -146,7 +146,6 @@ class EngineModule(L.LightningModule):
         self.group_names = list(model.optimizer_groups())
         # the default schedule (one step per group) needs no per-step call: it would list every parameter each step
         self._scheduled = type(model).group_steps is not GenerativeModel.group_steps
-        self._after_step = getattr(type(model), "after_optimizer_step", None)  # e.g. EMA weights
         self.acc = {"train": EpochAccumulator(), "val": EpochAccumulator()}
         self.val_summary: dict[str, Any] = {}
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
@@ -276,8 +275,8 @@ class EngineModule(L.LightningModule):
     def training_step(self, batch, batch_idx: int):
         n_batches = self.trainer.num_training_batches
         last_batch = batch_idx + 1 >= n_batches
-        self.model.progress_epoch = self.current_epoch + batch_idx / (
-            max(1, int(n_batches)) if math.isfinite(n_batches) else 1
+        self.model.set_epoch(
+            self.current_epoch + batch_idx / (max(1, int(n_batches)) if math.isfinite(n_batches) else 1)
         )
         steps = self.model.group_steps(batch_idx) if self._scheduled else {}
         many = len(self.group_names) > 1
@@ -294,8 +293,7 @@ class EngineModule(L.LightningModule):
                 self._check_finite(out, group, flush=last_batch)
                 opt.zero_grad(set_to_none=True)
                 self._backward_and_step(opt, out.loss)
-                if self._after_step is not None:
-                    self._after_step(self.model, group)
+                self.model.after_optimizer_step(group)
                 if many:
                     self.untoggle_optimizer(opt)
                 logs.update(out.logs)
@@ -368,7 +366,7 @@ class EngineModule(L.LightningModule):
             w
             for w in (
                 row.pop("warning", None),
-                self.model.collapse_check(train) if hasattr(self.model, "collapse_check") else None,
+                self.model.collapse_check(train),
             )
             if w
         ]

@@ -123,8 +123,7 @@ def plain_step_times(
                 opt.zero_grad(set_to_none=True)
                 out.loss.backward()
                 opt.step()
-                if hasattr(model, "after_optimizer_step"):
-                    model.after_optimizer_step(g)
+                model.after_optimizer_step(g)
         model.end_batch()
         now = time.perf_counter()
         if last is not None and i >= warmup:
@@ -176,7 +175,7 @@ def engine_step_times(
             f"engine timing needs {n_batches * batch_size} images for {n_batches} batches of "
             f"{batch_size}; got {len(images)}"
         )
-    by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
+    by_loss = model.checkpoint_selection == "loss"
     model = prepare_for_speed(model, cfg)  # channels_last weights, compiled forward: as radgen train does
     module = EngineModule(model, cfg)
     with tempfile.TemporaryDirectory() as run_dir:

@@ -381,7 +381,7 @@ def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
         num_workers=t.num_workers,
         pin_memory=pin,
     )
-    run.by_loss = by_loss = getattr(model, "checkpoint_selection", "loss") == "loss"
+    run.by_loss = by_loss = model.checkpoint_selection == "loss"
     # Validation losses rank checkpoints; adversarial losses do not (and a critic's gradient
     # penalty needs autograd, which Lightning's evaluation loop turns off), so they skip it.
     # limit_val_batches=0 turns validation off: the train loss ranks checkpoints then (else nothing would be saved)
@@ -515,7 +515,7 @@ def write_final_figures(run: TrainingRun) -> None:
             per = len(imgs) // len(train_set.class_names)
             rows_by_class = {name: imgs[i * per : (i + 1) * per][:16] for i, name in enumerate(train_set.class_names)}
             save_class_grid(rows_by_class, folder.final_by_class, title=f"{model.config.name}: samples per class")
-        if hasattr(model, "reconstruct"):
+        if model.encoding != "none":
             ref = val_set if val_set is not None and len(val_set) else train_set
             x, y = ref.batch(torch.arange(min(8, len(ref))))  # 8 images (ref.images would convert the split)
             save_grid(torch.cat([x, model.reconstruct(x, y)]), folder.reconstructions, nrow=len(x))
