@@ -82,5 +82,7 @@ class LastCheckpoint(ModelCheckpoint):
         )
 
     @property
-    def state_key(self) -> str:  # distinct from an unmonitored every-epoch ModelCheckpoint (the periodic one)
-        return self._generate_state_key(role="last")
+    def state_key(self) -> str:
+        """Distinct from an unmonitored every-epoch ModelCheckpoint (the periodic one); the key checkpoints
+        written by earlier radgen versions hold, so they resume."""
+        return "LastCheckpoint{'role': 'last'}"

@@ -10,7 +10,6 @@ same random stream.
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -127,12 +126,11 @@ def build_optimizers(model: GenerativeModel, cfg: TrainConfig) -> list[torch.opt
 
 
 class EngineModule(L.LightningModule):
+    """Lightning's public API only (its GAN example's ``toggle_optimizer`` -> ``manual_backward`` ->
+    ``opt.step``): no name with a leading underscore from Lightning, so radgen follows Lightning's
+    releases, not one patch release's internals."""
+
     FINITE_CHECK_EVERY = {"cpu": 1, "default": 10}  # steps between NaN/Inf checks, by device type
-    _STEP_HOOKS = (
-        "on_before_backward",
-        "on_after_backward",
-        "on_before_optimizer_step",
-    )  # what the direct step path would skip
 
     def __init__(
         self, model: GenerativeModel, train_cfg: TrainConfig, *, metrics_path: Path | None = None, val_seed: int = 0
@@ -150,26 +148,15 @@ class EngineModule(L.LightningModule):
         self.val_summary: dict[str, Any] = {}
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
         self._epoch_start = time.perf_counter()
-        self._direct = False  # set in on_fit_start
         self._finite_pending: list[tuple] = []  # (step, epoch, group, loss, logs) not yet checked for NaN/Inf
         self.loss_reference: dict[str, float] = {}  # per group: mean |loss| of its first steps (divergence rule)
         self._warmup_losses: dict[str, list[float]] = {}
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets ``_current_fx_name`` (a str or None) twice around every hook it calls,
-        # ~30 times per training step; ``nn.Module.__setattr__``'s parameter/buffer/module
-        # bookkeeping cannot apply to it, and skipping it takes ~65 us off every step
-        # (benchmarks/families.py: the engine's fixed cost per step).
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     # -- optimisers ------------------------------------------------------------------------
     def configure_optimizers(self):
         return build_optimizers(self.model, self.cfg)
 
-    def _optimizers(self) -> list:
+    def group_optimizers(self) -> list:
         opts = self.optimizers()
         return opts if isinstance(opts, list) else [opts]
 
@@ -233,40 +220,9 @@ class EngineModule(L.LightningModule):
                 )
             self._observe_loss(group, v)
 
-    def on_fit_start(self) -> None:
-        """Decide whether steps may call backward and the optimizer directly.
-
-        On one device at full precision, Lightning's backward and optimizer-step wrappers only call
-        the three hooks above (no loss scaling, no DDP gradient sync, no sharded optimizer) and cost
-        ~0.2 ms per step (benchmarks/families.py, the engine's fixed cost). When no callback and not
-        this module overrides those hooks, the step calls ``loss.backward()`` and the torch
-        optimizer itself, and still tells Lightning's loop about each optimizer step (its
-        ``_on_before_step``/``_on_after_step``, which count the global step that checkpoints, resume
-        and ``max_steps`` use). Anything else (AMP, DDP, FSDP, a hooked callback) keeps Lightning's calls."""
-        from lightning.pytorch.strategies import SingleDeviceStrategy
-        from lightning.pytorch.utilities.model_helpers import is_overridden
-
-        hooked = any(is_overridden(h, cb, L.Callback) for cb in self.trainer.callbacks for h in self._STEP_HOOKS)
-        hooked = hooked or any(is_overridden(h, self, L.LightningModule) for h in self._STEP_HOOKS)
-        opts_ok = all(hasattr(o, "_on_before_step") and hasattr(o, "optimizer") for o in self._optimizers())
-        self._direct = (
-            type(self.trainer.strategy) is SingleDeviceStrategy
-            and str(self.trainer.precision) == "32-true"
-            and not hooked
-            and opts_ok
-        )
-
     def _backward_and_step(self, opt, loss: torch.Tensor) -> None:
-        if self._direct:
-            loss.backward()
-            if self.cfg.gradient_clip:
-                torch.nn.utils.clip_grad_norm_(
-                    [p for g in opt.optimizer.param_groups for p in g["params"]], self.cfg.gradient_clip
-                )
-            opt._on_before_step()  # Lightning's step counter: ready
-            opt.optimizer.step()
-            opt._on_after_step()  # ... and completed (global_step += 1)
-            return
+        """Lightning's manual-optimisation calls: backward (loss scaling, DDP sync and precision handled by
+        Lightning), norm clipping, the optimizer step (which advances the global step checkpoints use)."""
         self.manual_backward(loss)
         if self.cfg.gradient_clip:
             self.clip_gradients(opt, gradient_clip_val=self.cfg.gradient_clip, gradient_clip_algorithm="norm")
@@ -285,7 +241,7 @@ class EngineModule(L.LightningModule):
         # Work the groups' steps share (a GAN's fake batch, made once with the generator's graph) is done
         # here, before toggle_optimizer freezes the other groups' parameters (GenerativeModel.begin_batch).
         self.model.begin_batch(batch, batch_idx)
-        for group, opt in zip(self.group_names, self._optimizers()):
+        for group, opt in zip(self.group_names, self.group_optimizers()):
             for _ in range(int(steps.get(group, 1))):
                 if many:
                     self.toggle_optimizer(opt)
@@ -310,10 +266,6 @@ class EngineModule(L.LightningModule):
                 else {k.removeprefix("loss/"): v for k, v in logs.items() if k.startswith("loss/")}
             )
             self.log_dict(shown, prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
-
-    # Lightning inspects ``training_step``'s signature on every step (does it take batch_idx?);
-    # a precomputed ``__signature__`` is what ``inspect`` returns first, so that costs nothing.
-    training_step.__signature__ = inspect.signature(training_step)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """(images, labels) to the device: nothing to do on the CPU; asynchronous copies from pinned memory

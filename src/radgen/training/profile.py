@@ -153,9 +153,9 @@ def engine_step_times(
 
     from radgen.training.config import TrainConfig
     from radgen.training.module import EngineModule
-    from radgen.training.run import _quiet_lightning, engine_callbacks, prepare_for_speed
+    from radgen.training.run import engine_callbacks, prepare_for_speed, quiet_lightning
 
-    _quiet_lightning()
+    quiet_lightning()
 
     timing = StepTiming(batch_size)
 

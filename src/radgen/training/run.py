@@ -95,7 +95,7 @@ def load_state_from_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=r".*LeafSpec.*")  # lightning 2.6 vs torch 2.13 internal deprecation
@@ -235,7 +235,7 @@ def _train(
     cfg: RunConfig, *, resume: str | Path | None, progress: bool | None, run_dir: Path | None, made: list[Path]
 ) -> RunResult:
     check_run_config(cfg)
-    _quiet_lightning()
+    quiet_lightning()
     run = prepare(cfg, resume=resume, progress=progress)
     open_run_folder(run, run_dir, made=made)
     trainer, module, loaders = build_trainer(run)
