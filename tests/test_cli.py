@@ -57,3 +57,22 @@ def test_python_dash_m_entry_point():
         and r.stderr.strip().startswith("radgen: error: unknown dataset 'nope'")
         and "Traceback" not in r.stderr
     )
+
+
+def test_help_and_version_import_no_torch():
+    """``radgen --help`` and ``radgen --version`` build the whole parser without importing torch (or numpy,
+    Lightning): the commands' libraries are imported when a command runs."""
+    code = (
+        "import sys\n"
+        "from radgen.cli import main\n"
+        "for argv in (['--help'], ['--version'], ['reproduce', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code == 0, e.code\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'lightning', 'yaml') if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "radgen 0.1.0" in r.stdout and "seed003-table5" in r.stdout  # the version, and reproduce's names
+    assert r.stdout.strip().splitlines()[-1] == "[]"

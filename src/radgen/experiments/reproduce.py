@@ -15,8 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from radgen.errors import ConfigError
 from radgen.io import write_json, write_text
 from radgen.registry import Registry
@@ -316,6 +314,8 @@ def _sample_scores(model, test, train, *, n: int, seed: int = 0) -> dict[str, fl
     """MMD^2 (pixels) between ``n`` samples and ``n`` random test images, beside the real-vs-real floor (``n``
     random training images against the same test images) at one bandwidth (median heuristic on the two real
     sets), and MS-SSIM diversity of samples and test images."""
+    import torch
+
     from radgen.metrics.diversity import pairwise_ms_ssim
     from radgen.metrics.mmd import mmd
     from radgen.sampling import generate
@@ -518,6 +518,8 @@ COST_ROWS: list[tuple[str, str, dict, int, int, str, int, int, int | None, str |
 def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
     import math
 
+    import torch
+
     from radgen.models.base import build_model, model_config_from_dict
     from radgen.training.profile import engine_step_times, random_images
 
@@ -685,6 +687,8 @@ def _first(d: dict, *keys: str) -> Any:
     "net, Decoders 1-2, linear) at 224 px; parameter counts beside Table 5, samples, the evaluation's numbers",
 )
 def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
+    import torch
+
     from radgen.evaluation import evaluate_run
     from radgen.training.run import train
     from radgen.viz import save_grid
