@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from radgen.cli import main
@@ -21,6 +22,7 @@ def test_list_datasets_prints_every_registered_source(capsys):
     assert "options: window, stride, series_uid" in out
 
 
+@pytest.mark.data_kit
 def test_inspect_json_counts_and_imbalance(capsys):
     assert main(["data", "inspect", "chest_xray_full_64", "--json"]) == 0
     s = json.loads(capsys.readouterr().out)
@@ -30,6 +32,7 @@ def test_inspect_json_counts_and_imbalance(capsys):
     assert s["stored"] == {"height": 64, "width": 64, "channels": 1, "dtype": "uint8", "storage": "memory"}
 
 
+@pytest.mark.data_kit
 def test_inspect_text_shows_sizes_modes_and_grid(tmp_path, capsys):
     grid = tmp_path / "grid.png"
     assert main(["data", "inspect", "chest_xray_folder", "--grid", str(grid), "--per-class", "4"]) == 0
@@ -40,6 +43,7 @@ def test_inspect_text_shows_sizes_modes_and_grid(tmp_path, capsys):
     assert img.shape[0] > 100 and img.shape[1] > 300 and img.std() > 20  # a real picture, two class rows
 
 
+@pytest.mark.data_kit
 def test_inspect_cxr14_csv_only(capsys):
     assert main(["data", "inspect", "cxr14"]) == 0
     out = capsys.readouterr().out

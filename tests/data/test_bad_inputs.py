@@ -16,7 +16,9 @@ from radgen.cli import main
 from radgen.data import load_dataset
 from radgen.data.idx import read_idx
 from radgen.errors import BadFileError, ConfigError, DataError
-from tests.conftest import DATA
+from tests.conftest import require_data_kit
+
+DATA = require_data_kit()
 
 REAL_JPEG = sorted((DATA / "chest_xray_sample/train/NORMAL").glob("*.jpeg"))[0]
 

@@ -16,7 +16,9 @@ from radgen.data.cxr14 import read_csv_rows
 from radgen.data.decode import decode_image
 from radgen.data.idx import read_idx
 from radgen.errors import RadgenError
-from tests.conftest import DATA
+from tests.conftest import require_data_kit
+
+DATA = require_data_kit()
 
 RNG_SEED = 1234
 

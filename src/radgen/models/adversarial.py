@@ -139,7 +139,7 @@ class AdversarialModel(GenerativeModel):
         with torch.set_grad_enabled(
             torch.is_grad_enabled() and self.group_steps(batch_idx).get(self.generator_group, 1) > 0
         ):
-            self._shared = (x, self.generate(self.noise(x.shape[0]), y if self.k else None))
+            self._shared = (x, self.generate(self.noise(x.shape[0]), self.condition_labels(y)))
 
     def end_batch(self) -> None:
         self._shared = None
