@@ -82,69 +82,26 @@ def stamp() -> str:
     return f"{datetime.now():%Y%m%d-%H%M%S}"
 
 
-@dataclass(frozen=True)
 class RunFolder:
-    """The paths of one training run's folder (nothing is created or read by building one)."""
-
-    path: Path
+    """The paths of one training run's folder (building one creates and reads nothing)."""
 
     def __init__(self, path: str | Path):
-        object.__setattr__(self, "path", Path(path))
-
-    @property
-    def config(self) -> Path:
-        return self.path / CONFIG
-
-    @property
-    def run_info(self) -> Path:
-        return self.path / RUN_INFO
+        p = self.path = Path(path)
+        self.config, self.run_info, self.metrics_log, self.summary = (
+            p / CONFIG,
+            p / RUN_INFO,
+            p / METRICS_LOG,
+            p / SUMMARY,
+        )
+        self.checkpoints = p / CHECKPOINTS
+        self.last_checkpoint = self.checkpoints / (LAST + CHECKPOINT_SUFFIX)
+        self.samples = p / SAMPLES
+        self.final_samples, self.final_by_class = self.samples / FINAL_SAMPLES, self.samples / FINAL_BY_CLASS
+        self.reconstructions, self.curves = p / RECONSTRUCTIONS, p / CURVES
+        self.export, self.latent = p / EXPORT, p / LATENT
 
     def resume_info(self) -> Path:
         return self.path / RESUME_INFO.format(time=stamp())
-
-    @property
-    def metrics_log(self) -> Path:
-        return self.path / METRICS_LOG
-
-    @property
-    def summary(self) -> Path:
-        return self.path / SUMMARY
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.path / CHECKPOINTS
-
-    @property
-    def last_checkpoint(self) -> Path:
-        return self.checkpoints / (LAST + CHECKPOINT_SUFFIX)
-
-    @property
-    def samples(self) -> Path:
-        return self.path / SAMPLES
-
-    @property
-    def final_samples(self) -> Path:
-        return self.samples / FINAL_SAMPLES
-
-    @property
-    def final_by_class(self) -> Path:
-        return self.samples / FINAL_BY_CLASS
-
-    @property
-    def reconstructions(self) -> Path:
-        return self.path / RECONSTRUCTIONS
-
-    @property
-    def curves(self) -> Path:
-        return self.path / CURVES
-
-    @property
-    def export(self) -> Path:
-        return self.path / EXPORT
-
-    @property
-    def latent(self) -> Path:
-        return self.path / LATENT
 
     def evaluations(self) -> list[Path]:
         """The finished evaluation folders (those with a summary), oldest first."""
@@ -157,6 +114,14 @@ class RunFolder:
     def new_evaluation(self) -> Path:
         """A fresh ``eval-<time>-<4 hex>`` folder, created exclusively."""
         return _fresh_dir(self.path, EVAL_PREFIX.rstrip("-"))
+
+
+def export_files(folder: str | Path) -> tuple[Path, Path]:
+    """(``config.yaml``, ``weights.safetensors``) of an export: ``folder`` itself, or a run folder's ``export/``."""
+    folder = Path(folder)
+    if (folder / EXPORT / CONFIG).is_file():
+        folder = folder / EXPORT
+    return folder / CONFIG, folder / WEIGHTS
 
 
 def is_evaluation(path: str | Path) -> bool:

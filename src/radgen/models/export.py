@@ -17,7 +17,7 @@ from radgen.config import to_dict
 from radgen.errors import ConfigError, DataError, MissingDataError
 from radgen.io import atomic_path, write_text
 from radgen.models.base import GenerativeModel, build_model, model_config_from_dict
-from radgen.runfolder import CONFIG, EXPORT, WEIGHTS
+from radgen.runfolder import CONFIG, WEIGHTS, export_files
 
 EXPORT_FORMAT = "radgen-export-1"
 
@@ -48,13 +48,10 @@ def load_exported(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    folder = Path(folder)
-    if (folder / EXPORT / CONFIG).is_file():
-        folder = folder / EXPORT
-    cfg_path, w_path = folder / CONFIG, folder / WEIGHTS
+    cfg_path, w_path = export_files(folder)
     if not cfg_path.is_file() or not w_path.is_file():
         raise MissingDataError(
-            f"{folder}: not an exported model (needs config.yaml and weights.safetensors); pass a "
+            f"{cfg_path.parent}: not an exported model (needs config.yaml and weights.safetensors); pass a "
             "run directory or its export/ folder"
         )
     from radgen.config import load_yaml

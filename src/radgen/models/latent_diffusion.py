@@ -38,7 +38,7 @@ from radgen.errors import ConfigError, MissingDataError
 from radgen.models.autoencoder import AutoencoderKL
 from radgen.models.base import model_config_from_dict, register_model
 from radgen.models.ddpm import DDPM, DDPMConfig
-from radgen.runfolder import CONFIG, EXPORT, WEIGHTS
+from radgen.runfolder import export_files
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +65,8 @@ def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dic
     """(its model config, its encoder/decoder state dict, the sha256 of its weights) from ``config.autoencoder``."""
     from safetensors.torch import load_file
 
-    folder = Path(config.autoencoder)
-    if (folder / EXPORT / CONFIG).is_file():
-        folder = folder / EXPORT
-    cfg_path, w_path = folder / CONFIG, folder / WEIGHTS
+    cfg_path, w_path = export_files(config.autoencoder)
+    folder = cfg_path.parent
     if not cfg_path.is_file() or not w_path.is_file():
         raise MissingDataError(
             f"model.autoencoder={config.autoencoder}: no exported autoencoder there (config.yaml + "

@@ -354,7 +354,7 @@ class EngineModule(L.LightningModule):
         """Every optimizer's learning rate, betas and weight decay from the config: a no-op on a new run; on a
         resume it applies ``--set train.lr=...`` (and the others), which the restored optimizer state would
         otherwise silently replace with the checkpoint's values."""
-        for group, opt in zip(self.group_names, self._optimizers()):
+        for group, opt in zip(self.group_names, self.group_optimizers()):
             inner = getattr(opt, "optimizer", opt)
             for pg in inner.param_groups:
                 pg["lr"] = float(self.cfg.lr_groups.get(group, self.cfg.lr))
