@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +16,11 @@ from radgen.classifiers import (
     fit_classifier,
     predict_proba,
 )
+from radgen.classifiers.metrics import predict_labels
 from radgen.classifiers.train import classic_augment, epoch_indices
 from radgen.data import load_dataset
+from radgen.data.base import ImageSet
+from radgen.errors import ConfigError
 
 
 def test_cnn001_shapes_and_parameter_count():
@@ -77,3 +82,141 @@ def test_fit_on_real_pneumoniamnist_beats_chance_and_selects_on_val():
     assert len(hist) == 2 and all("val_loss" in h for h in hist)
     m = classification_metrics(ds["test"].labels.numpy(), predict_proba(model, ds["test"]), ds.class_names)
     assert m["balanced_accuracy"] > 0.75 and m["auroc"] > 0.85
+
+
+# --------------------------------------------------------------------------- the judge's pieces
+def test_threshold_maximises_validation_balanced_accuracy_by_brute_force():
+    from radgen.classifiers.train import choose_threshold
+
+    rng = np.random.default_rng(0)
+    y = np.array([0] * 30 + [1] * 90)
+    s = np.clip(rng.normal(0.35 + 0.35 * y, 0.2), 0, 1)
+    prob = np.stack([1 - s, s], 1)
+    t = choose_threshold(y, prob, "val_balanced")
+
+    def bal(th):
+        pred = (s >= th).astype(int)
+        return ((pred[y == 1] == 1).mean() + (pred[y == 0] == 0).mean()) / 2
+
+    grid = np.linspace(0, 1, 2001)
+    assert bal(t) == pytest.approx(max(bal(g) for g in grid), abs=1e-12)  # no threshold on a fine grid does better
+    assert choose_threshold(y, prob, "argmax") is None
+    assert choose_threshold(y, np.ones((len(y), 3)) / 3, "val_balanced") is None  # multiclass: argmax
+    m = classification_metrics(y, prob, ("N", "P"), threshold=t)
+    assert m["balanced_accuracy"] == pytest.approx(bal(t)) and m["threshold"] == t
+    assert predict_labels(prob, 0.5).tolist() == (s >= 0.5).astype(int).tolist()
+
+
+def test_light_augmentation_translates_and_rotates_within_its_bounds():
+    from radgen.classifiers.train import light_augment
+
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, :, 13:15, 13:15] = 1.0  # a centred dot
+    y = light_augment(x, torch.Generator().manual_seed(0))
+    w = y[:, 0]
+    cy = (w.sum(2) * torch.arange(28.0)).sum(1) / w.sum((1, 2))
+    cx = (w.sum(1) * torch.arange(28.0)).sum(1) / w.sum((1, 2))
+    shift = torch.stack([cx - 13.5, cy - 13.5], 1).abs()
+    assert float(shift.max()) <= 0.08 * 28 + 0.3 and float(shift.max()) > 0.5  # +-8 % of the side, and it moves
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+
+
+def test_onecycle_and_cosine_schedules_follow_their_formulas():
+    from radgen.classifiers.train import make_optimizer, make_schedule
+
+    p = [torch.nn.Parameter(torch.zeros(3))]
+    cfg = ClassifierTrainConfig(epochs=2, lr=1e-2, schedule="cosine")
+    opt = make_optimizer(p, cfg)
+    sched = make_schedule(opt, cfg, steps_per_epoch=5)
+    lrs = []
+    for _ in range(10):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs == pytest.approx([1e-2 * (1 + math.cos(math.pi * t / 10)) / 2 for t in range(10)])
+    cfg = ClassifierTrainConfig(epochs=2, lr=1e-2, schedule="onecycle")
+    opt = make_optimizer(p, cfg)
+    sched = make_schedule(opt, cfg, steps_per_epoch=50)
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert max(lrs) == pytest.approx(1e-2) and int(np.argmax(lrs)) in (29, 30)  # peak after 30 % of the steps
+    assert lrs[0] == pytest.approx(1e-2 / 25) and lrs[-1] < 1e-5  # starts at lr/25, anneals to ~lr/1e4
+    with pytest.raises(ConfigError, match="schedule"):
+        ClassifierTrainConfig(schedule="step")
+
+
+@pytest.mark.parametrize("net,options", [("cnn001", {}), ("resnet18", {"width": 4})])
+def test_batched_ensemble_gives_each_seeds_weights_alone(net, options):
+    from dataclasses import replace
+
+    from radgen.classifiers.ensemble import fit_classifiers_batched
+    from radgen.classifiers.judge import build_seeded
+
+    g = torch.Generator().manual_seed(0)
+    n = 64
+    train = ImageSet(
+        pixels=torch.randint(0, 256, (n, 1, 12, 12), dtype=torch.uint8, generator=g),
+        labels=torch.tensor([0] * 20 + [1] * 44),
+        class_names=("N", "P"),
+    )
+    val = train.subset(np.arange(0, n, 3))
+    base = ClassifierTrainConfig(
+        epochs=2, batch_size=24, lr=3e-3, weight_decay=0.05, optimizer="adamw", schedule="onecycle",
+        augment="light", sampling="oversample", select="val_auroc", patience=1,
+    )  # fmt: skip
+    cfgs = [replace(base, seed=s) for s in (0, 1, 2)] if net == "cnn001" else [replace(base, seed=s) for s in (0, 1)]
+    alone = [fit_classifier(build_seeded(net, options, train, c.seed), train, val, c) for c in cfgs]
+    together = fit_classifiers_batched([build_seeded(net, options, train, c.seed) for c in cfgs], train, val, cfgs)
+    for (m1, h1), (m2, h2) in zip(alone, together):
+        assert [h["epoch"] for h in h1] == [h["epoch"] for h in h2]  # the same early stop per seed
+        for a, b in zip(m1.state_dict().values(), m2.state_dict().values()):
+            # float32 rounding (grouped vs single convolutions) through Adam's normalised steps (lr 3e-3)
+            torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-4)
+        assert [h["val_loss"] for h in h1] == pytest.approx([h["val_loss"] for h in h2], rel=1e-4)
+    w0 = next(iter(alone[0][0].state_dict().values()))
+    assert not torch.allclose(w0, next(iter(alone[1][0].state_dict().values())))  # seeds do differ
+
+
+def test_classify_end_to_end_on_a_small_split(tmp_path):
+    import json
+
+    from radgen.data import DataConfig
+    from radgen.experiments.classify import load_classify_config, run_classify
+
+    cfg = load_classify_config(
+        {"data": {"name": "pneumoniamnist"}, "judge": "cnn001", "seeds": 2, "max_train": 200, "train": {"epochs": 1}},
+        ["train.threshold=val_balanced"],
+    )
+    assert cfg.classifier == "cnn001" and cfg.train.epochs == 1 and cfg.train.batch_size == 64  # the judge's rest
+    assert isinstance(cfg.data, DataConfig)
+    out, s = run_classify(cfg, out_dir=tmp_path / "c", progress=False)
+    for f in ("config.yaml", "results.json", "results.jsonl", "summary.md", "confusion.png", "roc.png"):
+        assert (out / f).is_file(), f
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    acc = [r["test"]["accuracy"] for r in rows]
+    assert s["test"]["accuracy"]["mean"] == pytest.approx(np.mean(acc))
+    assert s["test"]["accuracy"]["std"] == pytest.approx(np.std(acc, ddof=1))
+    assert np.sum(s["confusion_matrix_sum"]) == 2 * 624 and s["splits"]["test"] == {"normal": 234, "pneumonia": 390}
+    probs = np.load(out / "test_probs.npz")
+    for r, p in zip(rows, probs["probs"]):  # every seed's test metrics come from its own probabilities and threshold
+        assert r["test"] == classification_metrics(
+            probs["labels"], p, ("normal", "pneumonia"), threshold=r["threshold"]
+        )
+    with pytest.raises(ConfigError, match="judge"):
+        load_classify_config({"judge": "vgg"})
+
+
+def test_classify_cli_lists_judges_and_refuses_bad_settings(capsys, tmp_path):
+    from radgen.cli import main
+
+    assert main(["list", "classifiers"]) == 0
+    out = capsys.readouterr().out
+    assert "resnet18   *" in out and "cnn001" in out
+    assert main(["classify", "--classifier", "vgg", "--output-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("radgen: error: unknown judge 'vgg'; valid: cnn001, resnet18") and err.count("\n") == 1
+    assert main(["classify", "--set", "train.schedule=step", "--output-dir", str(tmp_path)]) == 2
+    assert "schedule" in capsys.readouterr().err and not any(tmp_path.iterdir())  # refused before writing

@@ -13,6 +13,7 @@ from radgen.data.base import ImageSet
 from radgen.errors import ConfigError
 from radgen.experiments.augment import (
     AugmentConfig,
+    arm_stages,
     arm_train_config,
     arm_training_set,
     check_config,
@@ -21,10 +22,21 @@ from radgen.experiments.augment import (
     pool_sizes,
     stratified_subsample,
     summarize,
+    summary_markdown,
+    synthetic_counts_amount,
     synthetic_counts_to_ratio,
     to_imageset,
 )
-from radgen.experiments.stats import mean_std, paired_difference
+from radgen.experiments.stats import (
+    holm,
+    mean_std,
+    minimum_detectable_effect,
+    paired_difference,
+    paired_interval,
+    paired_power,
+    paired_t_pvalue,
+    seeds_needed,
+)
 
 
 def _set(n0: int, n1: int, tag: str = "real") -> ImageSet:
@@ -57,7 +69,12 @@ def test_synthetic_counts_reach_the_ratio():
 
 def test_synthetic_images_enter_the_training_split_only_and_balance_it():
     real, pool = _set(100, 300), _pool(250, 200)
-    cfg = AugmentConfig(generators={"gen": "unused"}, ratio=1.0, synthetic_only_fraction=0.5)
+    cfg = AugmentConfig(
+        generators={"gen": "unused"},
+        ratio=1.0,
+        synthetic_only_fraction=0.5,
+        arms=["real", "weighted", "oversample", "classic", "synthetic", "synthetic_only"],
+    )
     arms = {a.name: a for a in expand_arms(cfg)}
     assert list(arms) == ["real", "weighted", "oversample", "classic", "+gen", "gen only"]
     aug = arm_training_set(arms["+gen"], real, {"gen": pool}, cfg)
@@ -148,3 +165,151 @@ def test_summarize_pairs_arms_with_the_baseline_by_seed():
     assert v["diff"] == pytest.approx(0.075) and v["wins"] == 2  # (0.65 - 0.6 + 0.8 - 0.7) / 2
     assert s["arms"]["real"]["metrics"]["balanced_accuracy"]["mean"] == pytest.approx(0.65)
     assert "vs_baseline" not in s["arms"]["real"]
+
+
+# --------------------------------------------------------------------------- the literature's arms
+def _rows_equal_some(images: torch.Tensor, reference: torch.Tensor) -> bool:
+    flat, ref = images.flatten(1), reference.flatten(1)
+    return bool((flat[:, None, :] == ref[None, :, :]).all(-1).any(1).all())
+
+
+def test_duplicate_control_matches_the_synthetic_arm_with_real_pixels_only():
+    real, pool = _set(100, 300), _pool(250, 200)
+    cfg = AugmentConfig(generators={"gen": "unused"}, arms=["real", "synthetic", "duplicate"], ratio=0.8)
+    arms = {a.name: a for a in expand_arms(cfg)}
+    syn = arm_training_set(arms["+gen"], real, {"gen": pool}, cfg)
+    dup = arm_training_set(arms["duplicate"], real, {"gen": pool}, cfg)
+    assert dup.class_counts() == syn.class_counts() == {"NORMAL": 240, "PNEUMONIA": 300}  # round(0.8 * 300)
+    assert len(dup) == len(syn) and not is_synthetic(dup).any()
+    assert torch.equal(dup.stored()[: len(real)], real.stored())  # the real split, then 140 drawn real NORMAL images
+    extra = dup.subset(np.arange(len(real), len(dup)))
+    assert (extra.labels == 0).all() and _rows_equal_some(extra.stored(), real.stored()[real.labels == 0])
+    assert len(set(extra.paths)) < len(extra)  # drawn with replacement (140 draws from 100 images)
+    again = arm_training_set(arms["duplicate"], real, {"gen": pool}, cfg)
+    assert torch.equal(again.stored(), dup.stored())  # one fixed draw (sample_seed), shared by every seed
+
+
+def test_finetune_pretrains_on_synthetic_only_then_real_only():
+    real, pool = _set(100, 300), _pool(250, 200)
+    cfg = AugmentConfig(generators={"gen": "unused"}, arms=["real", "finetune"], synthetic_only_fraction=0.5)
+    (arm,) = [a for a in expand_arms(cfg) if a.kind == "finetune"]
+    pre, fine = arm_stages(arm, real, {"gen": pool}, cfg)
+    assert is_synthetic(pre).all() and pre.class_counts() == {"NORMAL": 50, "PNEUMONIA": 150}
+    assert fine is real and not is_synthetic(fine).any()
+    assert pool_sizes(real, [arm], cfg) == {"gen": {0: 50, 1: 150}}
+
+
+def test_amount_sweep_adds_s_times_the_gap_and_s1_is_ratio_1():
+    labels = torch.tensor([0] * 100 + [1] * 300 + [2] * 250)
+    assert synthetic_counts_amount(labels, 3, 0.25) == {0: 50, 2: 12}  # 0.25 * 200, round(0.25 * 50)
+    assert synthetic_counts_amount(labels, 3, 2.0) == {0: 400, 2: 100}
+    assert synthetic_counts_amount(labels, 3, 1.0) == synthetic_counts_to_ratio(labels, 3, 1.0)
+    real, pool = _set(100, 300), _pool(450, 10)
+    cfg = AugmentConfig(generators={"gen": "unused"}, arms=["real", "sweep"], amounts=[0.5, 2.0])
+    arms = {a.name: a for a in expand_arms(cfg)}
+    assert list(arms) == ["real", "+gen x0.5", "+gen x2"]
+    assert arm_training_set(arms["+gen x0.5"], real, {"gen": pool}, cfg).class_counts() == {
+        "NORMAL": 200,
+        "PNEUMONIA": 300,
+    }
+    assert arm_training_set(arms["+gen x2"], real, {"gen": pool}, cfg).class_counts() == {
+        "NORMAL": 500,
+        "PNEUMONIA": 300,
+    }
+    assert pool_sizes(real, list(arms.values()), cfg) == {"gen": {0: 400}}
+
+
+def test_filtering_drops_the_samples_below_the_confidence():
+    real, pool = _set(100, 300), _pool(400, 0)
+    cfg = AugmentConfig(
+        generators={"gen": "unused"}, arms=["real", "filtered"], filter_confidence=0.8, filter_oversample=2.0
+    )
+    (arm,) = [a for a in expand_arms(cfg) if a.kind == "filtered"]
+    assert pool_sizes(real, [arm], cfg) == {"gen": {0: 400}}  # 2 x the 200 needed
+    p_requested = np.where(np.arange(400) % 4 == 0, 0.5, 0.95)  # the classifier's p(NORMAL) per pool image
+    passed = p_requested >= cfg.filter_confidence  # 300 of 400 pass
+    out = arm_training_set(arm, real, {"gen": pool}, cfg, passed={"gen": passed})
+    assert out.class_counts() == {"NORMAL": 300, "PNEUMONIA": 300}
+    kept = out.subset(np.flatnonzero(is_synthetic(out)))
+    keep_idx = [int(p.rsplit("/", 1)[1]) for p in kept.paths]
+    assert (p_requested[keep_idx] >= 0.8).all() and len(set(keep_idx)) == 200
+    assert torch.equal(kept.stored(), pool.stored()[np.flatnonzero(passed)[:200]])
+    with pytest.raises(ConfigError, match="pass rate 0.20"):
+        arm_training_set(arm, real, {"gen": pool}, cfg, passed={"gen": np.linspace(0, 1, 400) >= 0.8})
+    with pytest.raises(ConfigError, match="not been labelled"):
+        arm_training_set(arm, real, {"gen": pool}, cfg)
+
+
+def test_new_arm_config_errors():
+    with pytest.raises(ConfigError, match="amounts"):
+        check_config(AugmentConfig(arms=["real", "sweep"], generators={"g": "x"}, amounts=[0.5, -1]))
+    with pytest.raises(ConfigError, match="filter_confidence"):
+        check_config(AugmentConfig(arms=["real", "filtered"], generators={"g": "x"}, filter_confidence=1.5))
+    assert check_config(AugmentConfig(arms=["real", "duplicate"])).arms == ["real", "duplicate"]  # needs no generator
+
+
+# --------------------------------------------------------------------------- statistics across arms
+def test_holm_against_hand_values():
+    h = holm([0.01, 0.04, 0.03, 0.005], alpha=0.05)
+    # sorted 0.005, 0.01, 0.03, 0.04 -> x4, x3, x2, x1 = 0.02, 0.03, 0.06, 0.04 -> running max 0.02, 0.03, 0.06, 0.06
+    assert h["adjusted"] == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert h["reject"] == [True, False, False, True]  # step 3: 0.03 >= 0.05 / 2 stops the procedure
+    assert h["level"] == pytest.approx([0.05 / 3, 0.05, 0.05 / 2, 0.05 / 4])
+    n = holm([0.2, float("nan"), 0.001])  # a nan takes no part: m = 2
+    assert n["adjusted"][0] == pytest.approx(0.2) and n["adjusted"][2] == pytest.approx(0.002)
+    assert math.isnan(n["adjusted"][1]) and n["reject"] == [False, False, True]
+
+
+def test_paired_t_pvalue_against_scipy():
+    from scipy import stats
+
+    d = np.array([0.03, -0.01, 0.02, 0.05, 0.01])
+    assert paired_t_pvalue(d) == pytest.approx(stats.ttest_1samp(d, 0.0).pvalue, rel=1e-12)
+    lo, hi = paired_interval(d, level=1 - 0.05 / 3)
+    half = stats.t.ppf(1 - 0.05 / 6, 4) * d.std(ddof=1) / math.sqrt(5)
+    assert (lo, hi) == pytest.approx((d.mean() - half, d.mean() + half))
+
+
+def test_power_against_reference_values_and_simulation():
+    from scipy import stats
+
+    # G*Power / statsmodels TTestPower: paired t, d = 0.5, alpha 0.05 two-sided, power 0.8 -> 34 pairs,
+    # actual power 0.8077775
+    assert seeds_needed(0.5, 1.0) == 34
+    assert paired_power(0.5, 1.0, 34) == pytest.approx(0.8077775, abs=1e-6)
+    assert paired_power(0.0, 0.02, 7, alpha=0.05) == pytest.approx(0.05, abs=1e-12)  # no effect: the test's size
+    mde = minimum_detectable_effect(0.02, 5, alpha=0.05)
+    assert paired_power(mde, 0.02, 5) == pytest.approx(0.8, abs=1e-9)
+    assert seeds_needed(mde, 0.02) == 5 and seeds_needed(mde * 0.99, 0.02) == 6
+    # simulation: paired differences N(mde, 0.02^2), 5 seeds; the t-test rejects ~80 % of the time
+    rng = np.random.default_rng(0)
+    d = rng.normal(mde, 0.02, size=(40_000, 5))
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(5))
+    assert float((np.abs(t) > stats.t.ppf(0.975, 4)).mean()) == pytest.approx(0.8, abs=0.01)
+
+
+def test_summary_gives_holm_intervals_power_and_verdicts():
+    def row(arm, seed, bal):
+        m = {"accuracy": bal, "balanced_accuracy": bal, "macro_f1": bal, "auroc": bal, "confusion_matrix": [[1]]}
+        m.update({f"{k}/{c}": bal for k in ("precision", "recall", "f1") for c in ("N", "P")})
+        return {"arm": arm, "kind": arm, "generator": None, "seed": seed, "train_counts": {"N": 1, "P": 1},
+                "synthetic_in_train": 0, "epochs_run": 1, "test": m}  # fmt: skip
+
+    base = [0.70, 0.72, 0.69, 0.71, 0.73]
+    helps = [b + d for b, d in zip(base, [0.05, 0.06, 0.05, 0.07, 0.06])]
+    hurts = [b - d for b, d in zip(base, [0.05, 0.04, 0.06, 0.05, 0.05])]
+    noise = [b + d for b, d in zip(base, [0.03, -0.04, 0.01, -0.02, 0.02])]
+    rows = [row(a, s, v) for a, vals in (("real", base), ("h", helps), ("x", hurts), ("n", noise))
+            for s, v in enumerate(vals)]  # fmt: skip
+    s = summarize(rows, ("N", "P"))
+    assert s["compared"] == 3
+    assert [s["arms"][a]["verdict"] for a in ("h", "x", "n")] == ["helps", "hurts", "cannot tell at this power"]
+    v = s["arms"]["n"]["vs_baseline"]["balanced_accuracy"]
+    d = np.array(noise) - np.array(base)
+    assert v["p"] == pytest.approx(paired_t_pvalue(d)) and v["holm_low"] < 0 < v["holm_high"]
+    pw = s["arms"]["n"]["power"]
+    assert pw["sd_paired"] == pytest.approx(d.std(ddof=1))
+    assert pw["mde"] == pytest.approx(minimum_detectable_effect(d.std(ddof=1), 5, alpha=0.05 / 3))
+    assert pw["seeds_for_target"] == seeds_needed(0.02, d.std(ddof=1), alpha=0.05 / 3)
+    md = summary_markdown({**s, "splits": {"train": {}, "val": {}, "test": {}}, "classifier": "c", "seeds": 5})
+    assert "cannot tell at this power" in md and "helps" in md and "Holm" in md

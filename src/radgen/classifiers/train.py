@@ -8,7 +8,17 @@ Imbalance remedies, stated:
   proportional to 1 / N_{class(i)}, so classes are equally likely; an epoch is still N draws.
 - ``augment: classic``: per image, random rotation (+-10 deg), translation (+-6 %), scale
   (0.9-1.1) and brightness/contrast (+-10 %), by one batched affine warp; no flips (chest
-  X-rays are not left-right symmetric).
+  X-rays are not left-right symmetric). ``augment: light``: rotation (+-10 deg) and
+  translation (+-8 %, about 2 px at 28 px) only.
+
+Schedules (stepped per batch): ``constant``; ``onecycle`` (Smith & Topin 2019, torch's
+OneCycleLR: warm-up over the first 30 % of the steps to ``lr``, cosine annealing to lr / 1e4);
+``cosine`` (SGDR without restarts, Loshchilov & Hutter 2017: lr * (1 + cos(pi t / T)) / 2).
+Selection (``select``): the epoch with the lowest validation cross-entropy (``val_loss``) or
+the highest validation AUROC (``val_auroc``; ties keep the earlier epoch). ``threshold``
+(binary tasks): ``argmax`` predicts the class of highest probability; ``val_balanced``
+predicts the positive class when p(positive) >= t, with t maximising balanced accuracy
+(Youden's J = sensitivity + specificity - 1) on the validation split, never the test split.
 """
 
 from __future__ import annotations
@@ -36,9 +46,33 @@ class ClassifierTrainConfig:
     weight_decay: float = 0.0
     loss: Literal["ce", "weighted_ce"] = "ce"
     sampling: Literal["shuffle", "oversample"] = "shuffle"
-    augment: Literal["none", "classic"] = "none"
-    patience: int | None = 3  # early stopping on the validation loss
+    augment: Literal["none", "classic", "light"] = "none"
+    patience: int | None = 3  # early stopping on the selection metric
     seed: int = 0
+    optimizer: Literal["adam", "adamw"] = "adam"
+    schedule: Literal["constant", "onecycle", "cosine"] = "constant"
+    select: Literal["val_loss", "val_auroc"] = "val_loss"
+    threshold: Literal["argmax", "val_balanced"] = "argmax"
+
+    def __post_init__(self) -> None:
+        for key, valid in (
+            ("loss", ("ce", "weighted_ce")),
+            ("sampling", ("shuffle", "oversample")),
+            ("augment", AUGMENTS),
+            ("optimizer", ("adam", "adamw")),
+            ("schedule", ("constant", "onecycle", "cosine")),
+            ("select", ("val_loss", "val_auroc")),
+            ("threshold", ("argmax", "val_balanced")),
+        ):
+            if getattr(self, key) not in valid:
+                raise ConfigError(f"train.{key}={getattr(self, key)!r}; valid: {', '.join(valid)}")
+        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0:
+            raise ConfigError(
+                f"train: epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1, lr ({self.lr}) > 0"
+            )
+
+
+AUGMENTS = ("none", "classic", "light")
 
 
 def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -60,6 +94,13 @@ def epoch_indices(labels: torch.Tensor, *, sampling: str, generator: torch.Gener
     raise ConfigError(f"sampling={sampling!r}; valid: shuffle, oversample")
 
 
+def _affine(x: torch.Tensor, angle: torch.Tensor, scale: torch.Tensor, tx: torch.Tensor, ty: torch.Tensor):
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+
+
 def classic_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Random affine (rotation, translation, scale) + brightness/contrast, batched."""
     b = x.shape[0]
@@ -67,13 +108,73 @@ def classic_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     angle = u(-10, 10) * math.pi / 180
     scale = u(0.9, 1.1)
     tx, ty = u(-0.06, 0.06) * 2, u(-0.06, 0.06) * 2  # affine_grid coordinates span [-1, 1]
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    theta = torch.stack([torch.stack([cos, -sin, tx], 1), torch.stack([sin, cos, ty], 1)], 1)  # (B, 2, 3)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    out = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    out = _affine(x, angle, scale, tx, ty)
     mean = out.mean(dim=(1, 2, 3), keepdim=True)
     contrast, brightness = u(0.9, 1.1).view(b, 1, 1, 1), u(-0.1, 0.1).view(b, 1, 1, 1)
     return ((out - mean) * contrast + mean + brightness).clamp(0, 1)
+
+
+def light_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random rotation (+-10 deg) and translation (+-8 % of the side), batched; no scale, intensity or flips."""
+    b = x.shape[0]
+    u = lambda lo, hi: lo + (hi - lo) * torch.rand(b, generator=generator)  # noqa: E731
+    angle = u(-10, 10) * math.pi / 180
+    tx, ty = u(-0.08, 0.08) * 2, u(-0.08, 0.08) * 2  # affine_grid coordinates span [-1, 1]
+    return _affine(x, angle, torch.ones(b), tx, ty)
+
+
+def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    if kind == "classic":
+        return classic_augment(x, generator)
+    if kind == "light":
+        return light_augment(x, generator)
+    return x
+
+
+def make_optimizer(params: list[torch.nn.Parameter], cfg: ClassifierTrainConfig) -> torch.optim.Optimizer:
+    cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused_ok(params) or None)
+
+
+def make_schedule(opt: torch.optim.Optimizer, cfg: ClassifierTrainConfig, steps_per_epoch: int):
+    """The per-batch learning-rate schedule (None for ``constant``)."""
+    total = cfg.epochs * steps_per_epoch
+    if cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total)
+    if cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+    return None
+
+
+def binary_auroc(y: np.ndarray, prob: np.ndarray) -> float:
+    """ROC AUC (binary: of the last class; multiclass: one-vs-rest macro), nan with one class present."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(np.unique(y)) < 2:
+        return float("nan")
+    if prob.shape[1] == 2:
+        return float(roc_auc_score(y, prob[:, 1]))
+    return float(roc_auc_score(y, prob, multi_class="ovr", labels=list(range(prob.shape[1]))))
+
+
+def choose_threshold(y: np.ndarray, prob: np.ndarray, rule: str) -> float | None:
+    """The decision threshold on p(positive) for a binary task (None = argmax).
+
+    ``val_balanced``: the t that maximises balanced accuracy (sensitivity + specificity) / 2 on
+    (y, prob), searched over the midpoints between consecutive distinct scores; ties keep the t
+    closest to 0.5 (the argmax rule)."""
+    if rule == "argmax" or prob.shape[1] != 2 or len(np.unique(y)) < 2:
+        return None
+    s = np.asarray(prob[:, 1], dtype=np.float64)
+    y = np.asarray(y).astype(int)
+    u = np.unique(s)
+    cand = np.concatenate([[0.5], (u[1:] + u[:-1]) / 2]) if len(u) > 1 else np.array([0.5])
+    pos, neg = s[y == 1], s[y == 0]
+    sens = (pos[None, :] >= cand[:, None]).mean(1)
+    spec = (neg[None, :] < cand[:, None]).mean(1)
+    bal = (sens + spec) / 2
+    best = np.flatnonzero(bal >= bal.max() - 1e-12)
+    return float(cand[best[np.argmin(np.abs(cand[best] - 0.5))]])
 
 
 @torch.no_grad()
@@ -87,48 +188,64 @@ def predict_proba(model: nn.Module, images: ImageSet, *, batch_size: int = 512) 
 
 
 @torch.no_grad()
-def _val_loss(model: nn.Module, images: ImageSet, batch_size: int = 512) -> float:
+def _val_logits(model: nn.Module, images: ImageSet, batch_size: int = 512) -> torch.Tensor:
     model.eval()
-    total = 0.0
-    for i in range(0, len(images), batch_size):
-        x = images._to_float(images.stored(slice(i, i + batch_size)))
-        total += float(F.cross_entropy(model(x), images.labels[i : i + batch_size], reduction="sum"))
-    return total / max(1, len(images))
+    return torch.cat(
+        [model(images._to_float(images.stored(slice(i, i + batch_size)))) for i in range(0, len(images), batch_size)]
+    )
+
+
+def val_scores(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Validation cross-entropy (mean over images) and AUROC from the logits of a whole split."""
+    loss = float(F.cross_entropy(logits, labels, reduction="mean"))
+    auroc = binary_auroc(labels.numpy(), torch.softmax(logits, 1).numpy())
+    return {"val_loss": loss, "val_auroc": auroc}
+
+
+def improved(row: dict[str, float], best: float, select: str) -> tuple[bool, float]:
+    """Whether this epoch's selection metric beats ``best`` (lower loss or higher AUROC), and its value."""
+    if select == "val_auroc" and not math.isnan(row["val_auroc"]):
+        v = -row["val_auroc"]  # minimise -AUROC
+    else:
+        v = row["val_loss"]
+    return v < best, v
 
 
 def fit_classifier(
     model: nn.Module, train: ImageSet, val: ImageSet | None, cfg: ClassifierTrainConfig
 ) -> tuple[nn.Module, list[dict]]:
-    """Train; return the weights of the epoch with the lowest validation loss, and per-epoch history."""
+    """Train; return the weights of the selected epoch (``cfg.select`` on the validation split), and
+    per-epoch history (train loss, and val loss and AUROC when there is a validation split)."""
     if train.task != "multiclass":
         raise ConfigError("classifiers here are single-label; use a multiclass dataset")
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     k = train.num_classes
     weight = class_weights(train.labels, k) if cfg.loss == "weighted_ce" else None
-    params = list(model.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused_ok(params) or None)
-    best, best_loss, bad, history = copy.deepcopy(model.state_dict()), math.inf, 0, []
+    opt = make_optimizer(list(model.parameters()), cfg)
+    sched = make_schedule(opt, cfg, math.ceil(len(train) / cfg.batch_size))
+    best, best_v, bad, history = copy.deepcopy(model.state_dict()), math.inf, 0, []
     for epoch in range(cfg.epochs):
         model.train()
         idx = epoch_indices(train.labels, sampling=cfg.sampling, generator=g)
-        total, n = 0.0, 0
+        total = torch.zeros(())
         for s in range(0, len(idx), cfg.batch_size):
             b = idx[s : s + cfg.batch_size]
             x, y = train.batch(b)
-            if cfg.augment == "classic":
-                x = classic_augment(x, g)
+            x = augment_batch(x, cfg.augment, g)
             loss = F.cross_entropy(model(x), y, weight=weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total += loss.item() * len(b)
-            n += len(b)
-        row = {"epoch": epoch + 1, "train_loss": total / n}
+            if sched is not None:
+                sched.step()
+            total += loss.detach() * len(b)
+        row = {"epoch": epoch + 1, "train_loss": float(total) / len(idx)}
         if val is not None and len(val):
-            row["val_loss"] = _val_loss(model, val)
-            if row["val_loss"] < best_loss:
-                best_loss, best, bad = row["val_loss"], copy.deepcopy(model.state_dict()), 0
+            row.update(val_scores(_val_logits(model, val), val.labels))
+            better, v = improved(row, best_v, cfg.select)
+            if better:
+                best_v, best, bad = v, copy.deepcopy(model.state_dict()), 0
             else:
                 bad += 1
         else:

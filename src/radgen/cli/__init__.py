@@ -109,6 +109,19 @@ def cmd_list(args: argparse.Namespace) -> int:
             if args.verbose and e.obj.defaults:
                 print(f"{'':<{width}}  preset of {e.obj.cls.__name__}: {e.obj.defaults}")
         return 0
+    if args.what == "classifiers":
+        from radgen.classifiers.judge import DEFAULT_JUDGE, JUDGES
+        from radgen.classifiers.nets import CLASSIFIERS
+
+        print("judges (network + training settings; `radgen classify --classifier NAME`):")
+        for e in JUDGES:
+            star = "*" if e.name == DEFAULT_JUDGE else " "
+            print(f"  {e.name:<10} {star} {e.description}")
+        print("networks:")
+        for e in CLASSIFIERS:
+            print(f"  {e.name:<10}   {e.description}")
+        print("\n* default judge of `radgen classify` and `radgen augment`.")
+        return 0
     if args.what == "configs":
         from radgen.training.config import shipped_configs
 
@@ -254,6 +267,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify(args: argparse.Namespace) -> int:
+    from radgen.config import to_dict
+    from radgen.experiments.classify import load_classify_config, run_classify
+
+    data = _data_config(args, args.data)
+    d: dict[str, Any] = {"data": to_dict(data), "judge": args.classifier, "seeds": args.seeds}
+    train = {
+        k: v
+        for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size), ("lr", args.lr), ("seed", args.seed0))
+        if v is not None
+    }
+    if train:
+        d["train"] = train
+    if args.max_train is not None:
+        d["max_train"] = args.max_train
+    if args.output_dir:
+        d["output_dir"] = args.output_dir
+    cfg = load_classify_config(d, args.set)
+    out, _ = run_classify(cfg, progress=not args.no_progress and sys.stderr.isatty())
+    print((out / "summary.md").read_text())
+    print(f"written to {out} (results.json, summary.md, confusion.png, roc.png)")
+    return 0
+
+
 def cmd_augment(args: argparse.Namespace) -> int:
     from radgen.api import augment
 
@@ -386,7 +423,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     p = sub.add_parser("list", help="list registered datasets, models, or shipped configs")
-    p.add_argument("what", choices=("datasets", "models", "configs", "features"))
+    p.add_argument("what", choices=("datasets", "models", "configs", "features", "classifiers"))
     p.add_argument("-v", "--verbose", action="store_true", help="also show default paths and options")
     p.set_defaults(func=cmd_list)
 
@@ -481,9 +518,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
+        "classify",
+        help="train and test a classifier (judge) alone over seeds: test metrics mean +- std, confusion matrix, ROC",
+    )
+    p.add_argument("--data", default="pneumoniamnist", help="multiclass dataset (default pneumoniamnist)")
+    _add_data_options(p)
+    p.add_argument(
+        "--classifier", default="resnet18", help="judge: resnet18 (default) or cnn001 (`radgen list classifiers`)"
+    )
+    p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default 3)")
+    p.add_argument("--epochs", type=int, help="epochs (default: the judge's)")
+    p.add_argument("--batch-size", type=int, help="batch size (default: the judge's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the judge's)")
+    p.add_argument("--seed0", type=int, help="first training seed (default 0)")
+    p.add_argument("--max-train", type=int, help="stratified subsample of the training split (smoke runs)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override, e.g. --set train.augment=none --set classifier_options.width=16 (repeatable)",
+    )
+    p.add_argument("--output-dir", help="parent folder of the output (default: runs)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser(
         "augment",
         help="the augmentation experiment: classifier arms (real, weighted, oversample, classic, "
-        "+synthetic, synthetic only) over seeds",
+        "+synthetic, synthetic only, duplicate control, synthetic pretrain + real finetune, amount sweep, "
+        "filtered) over seeds, Holm-corrected, with power",
     )
     p.add_argument(
         "config", nargs="?", help="YAML file: data, classifier, train, generators (label: run dir), arms, ratio, seeds"

@@ -11,13 +11,37 @@ Arms (``arms`` in the config; the two synthetic kinds expand to one arm per gene
   class count (binary: the minority), from each generator, until that ratio (1.0 = 1:1).
 - ``synthetic_only``: synthetic images only, per class ``synthetic_only_fraction`` x the real
   training count (train on synthetic, test on real).
+- ``duplicate``: the count-matched control of ``synthetic`` (Pink & Sykes, PMLR 2026): the
+  training set of ``+G`` with each synthetic image replaced by a real image of the same class
+  drawn with replacement (``sample_seed``), so sizes, class counts, steps per epoch and
+  augmentation equal the synthetic arm's; only real pixels.
+- ``finetune``: pretrain on the synthetic-only set of G (the ``G only`` arm's images), then
+  fine-tune on the real training split only, with a fresh optimizer and schedule (RoentGen-v2,
+  arXiv 2508.16783: +6.5 % against +2.7 % for mixing). Both stages select on the real val split.
+- ``sweep``: the amount sweep: real plus s x (N_max - N_c) synthetic images for every class c
+  below the largest class, for each s in ``amounts``. ``ratio`` r gives class c
+  round(r N_max) - N_c images, so s = 1 is ratio 1 (balanced) and in general
+  s = (r N_max - N_c) / (N_max - N_c); s = 2 makes the minority the majority.
+- ``filtered``: ``synthetic`` with only the samples that the evaluation's label-fidelity
+  classifier (``radgen-cnn001``, design document 001's CNN trained on the real training split)
+  assigns to their requested class with probability >= ``filter_confidence``; the pool is drawn
+  ``filter_oversample`` x larger so that enough pass (fewer is an error naming the pass rate).
+
+The classifier is a judge (``classifiers.judge``; default ``resnet18``, the strong one;
+``classifier: cnn001`` gives design document 001's CNN with its former settings); an arm's
+remedy changes only its own setting (``classic`` replaces the judge's augmentation).
 
 Protocol: the validation split is patient-level, carved from the real training split
 (``data.val_from_train``; the official chest X-ray val split has 16 images); it selects the
 epoch and stops training early. Synthetic images only ever enter the training split; the
 validation and test splits are real and identical across arms. Each arm is trained over
 ``seeds`` seeds; seed s fixes the classifier's initialisation, batch order and augmentation
-draws, and is shared by every arm, so arms are compared pairwise (``experiments.stats``).
+draws, and is shared by every arm, so arms are compared pairwise (``experiments.stats``):
+each arm's paired 95 % interval is Holm-corrected across the arms (Holm 1979), and per arm the
+summary states the smallest effect the experiment detects at 80 % power from the observed
+paired spread, the seeds needed for +2 points of balanced accuracy, and a verdict ("helps",
+"hurts" or "cannot tell at this power"). ``ensemble: batched`` (``auto``: where it pays) trains an arm's seeds together
+(``classifiers.ensemble``; the same weights as one by one, to float32 rounding).
 Each generator's synthetic pool is drawn once (``sample_seed``) and shared by its arms.
 The generators must have been trained on the same training split (same data config): they
 never saw validation or test images.
@@ -31,45 +55,76 @@ seed, written as each finishes), ``results.json`` (means, stds, paired differenc
 from __future__ import annotations
 
 import json
+import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 import yaml
 from tqdm.auto import tqdm
 
-from radgen.classifiers.metrics import classification_metrics
-from radgen.classifiers.nets import build_classifier
-from radgen.classifiers.train import ClassifierTrainConfig, fit_classifier, predict_proba
+from radgen.classifiers.judge import DEFAULT_JUDGE, JUDGES, train_seeds
+from radgen.classifiers.train import ClassifierTrainConfig
 from radgen.config import from_dict, load_yaml, to_dict
 from radgen.data import DataConfig, load_dataset
 from radgen.data.base import DataSplits, ImageSet
 from radgen.errors import ConfigError
-from radgen.experiments.stats import mean_std, paired_difference
+from radgen.experiments.stats import (
+    holm,
+    mean_std,
+    minimum_detectable_effect,
+    paired_difference,
+    paired_interval,
+    paired_t_pvalue,
+    seeds_needed,
+)
 from radgen.io import write_json, write_text
 from radgen.reports.augment import summary_markdown
 from radgen.runfolder import AUGMENT_BARS, AUGMENT_LOG, AUGMENT_POOL, AUGMENT_RESULTS, AUGMENT_SUMMARY, CONFIG
 
-ARM_KINDS = ("real", "weighted", "oversample", "classic", "synthetic", "synthetic_only")
+ARM_KINDS = (
+    "real",
+    "weighted",
+    "oversample",
+    "classic",
+    "synthetic",
+    "synthetic_only",
+    "duplicate",
+    "finetune",
+    "sweep",
+    "filtered",
+)
+GENERATOR_KINDS = ("synthetic", "synthetic_only", "finetune", "sweep", "filtered")  # one arm per generator
 SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
+TESTED_METRICS = ("balanced_accuracy", "macro_f1", "auroc")  # Holm-corrected across arms, each metric apart
 BASELINE = "real"
+TARGET_EFFECT = 0.02  # +2 points of balanced accuracy: the effect whose seed count the summary states
+FILTER_CLASSIFIER = "radgen-cnn001"  # the evaluation's label-fidelity classifier (radgen.evaluation)
+_JUDGE = JUDGES.get(DEFAULT_JUDGE)
 
 
 @dataclass
 class AugmentConfig:
     data: DataConfig = field(default_factory=lambda: DataConfig(val_from_train=0.1))
-    classifier: str = "cnn001"
-    classifier_options: dict[str, Any] = field(default_factory=dict)  # e.g. {width: 16} for resnet18
-    train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
+    classifier: str = _JUDGE.classifier  # network; the YAML loader fills options and train from the judge
+    classifier_options: dict[str, Any] = field(default_factory=lambda: dict(_JUDGE.options))
+    train: ClassifierTrainConfig = field(default_factory=lambda: replace(_JUDGE.train))
+    judge: str | None = None  # preset (`radgen list classifiers`); default: the judge named like `classifier`
     generators: dict[str, str] = field(default_factory=dict)  # label -> run directory (or its export/)
     arms: list[str] = field(default_factory=lambda: list(ARM_KINDS))
     ratio: float = 1.0  # class : largest-class count after adding synthetic images (1.0 = balanced)
-    synthetic_only_fraction: float = 1.0  # synthetic-only arm: per class, this x the real training count
+    synthetic_only_fraction: float = 1.0  # synthetic-only and finetune arms: per class, this x the real count
+    amounts: list[float] = field(default_factory=lambda: [0.25, 0.5, 2.0])  # sweep: s x (N_max - N_c); 1 = ratio 1
+    filter_confidence: float = 0.8  # filtered: keep samples with p(requested class) >= this
+    filter_oversample: float = 2.0  # filtered: draw this x the needed images before filtering
+    filter_epochs: int = 8  # epochs of the label-fidelity classifier (the evaluation's default)
+    pretrain_epochs: int | None = None  # finetune: epochs on synthetic images (default train.epochs)
     seeds: int = 5
+    ensemble: Literal["auto", "off", "batched"] = "auto"  # an arm's seeds together (auto: where it pays)
     sample: dict[str, Any] = field(default_factory=dict)  # passed to model.sample: steps, guidance_scale, sampler, eta
     sample_seed: int = 12345
     max_train: int | None = None  # stratified subsample of the real training split (smoke runs)
@@ -81,9 +136,14 @@ def load_augment_config(
     path_or_dict: str | Path | dict[str, Any], overrides: list[str] | None = None
 ) -> AugmentConfig:
     from radgen.config import apply_overrides
+    from radgen.experiments.classify import resolve_judge
 
     data = dict(path_or_dict) if isinstance(path_or_dict, dict) else load_yaml(Path(path_or_dict))
-    return check_config(from_dict(AugmentConfig, apply_overrides(data, overrides or [])))
+    data = apply_overrides(data, overrides or [])
+    judge = data.get("judge") or (data.get("classifier") if data.get("classifier") in JUDGES else DEFAULT_JUDGE)
+    net, opts, tcfg = resolve_judge(judge, data.get("classifier"), data.get("classifier_options"), data.get("train"))
+    data.update(judge=judge, classifier=net, classifier_options=opts, train=to_dict(tcfg))
+    return check_config(from_dict(AugmentConfig, data))
 
 
 def check_config(cfg: AugmentConfig) -> AugmentConfig:
@@ -100,8 +160,8 @@ def check_config(cfg: AugmentConfig) -> AugmentConfig:
                 f"arms: {arm!r} is not an arm; valid: {', '.join(ARM_KINDS)} (synthetic kinds take "
                 "an optional :GENERATOR)"
             )
-        if kind in ("synthetic", "synthetic_only"):
-            if not cfg.generators:
+        if kind in GENERATOR_KINDS or kind == "duplicate":
+            if not cfg.generators and kind != "duplicate":
                 raise ConfigError(f"arms: {arm!r} needs generators (label: run directory) in the config")
             if ":" in arm and arm.split(":", 1)[1] not in cfg.generators:
                 raise ConfigError(f"arms: {arm!r} names no generator; generators: {', '.join(cfg.generators)}")
@@ -109,6 +169,13 @@ def check_config(cfg: AugmentConfig) -> AugmentConfig:
         raise ConfigError(f"seeds={cfg.seeds} must be >= 1 (3 or more to get an interval)")
     if not cfg.ratio > 0 or not 0 < cfg.synthetic_only_fraction:
         raise ConfigError("ratio and synthetic_only_fraction must be > 0")
+    if any(not a > 0 for a in cfg.amounts) or ("sweep" in cfg.arms and not cfg.amounts):
+        raise ConfigError(f"amounts={cfg.amounts} must be > 0 (and given for the sweep arm), e.g. [0.25, 0.5, 2]")
+    if not 0 <= cfg.filter_confidence < 1 or not cfg.filter_oversample >= 1:
+        raise ConfigError(
+            f"filter_confidence={cfg.filter_confidence} must be in [0, 1) and "
+            f"filter_oversample={cfg.filter_oversample} >= 1"
+        )
     if BASELINE not in cfg.arms:
         raise ConfigError(f"arms must include the baseline {BASELINE!r}: every arm is compared with it")
     return cfg
@@ -120,15 +187,29 @@ class Arm:
     name: str
     kind: str
     generator: str | None = None
+    amount: float | None = None  # sweep: s in s x (N_max - N_c)
+
+
+def _arm_name(kind: str, g: str, amount: float | None = None) -> str:
+    return {
+        "synthetic": f"+{g}",
+        "synthetic_only": f"{g} only",
+        "finetune": f"{g} pretrain, real finetune",
+        "filtered": f"+{g} filtered",
+        "sweep": f"+{g} x{amount:g}" if amount is not None else f"+{g}",
+    }[kind]
 
 
 def expand_arms(cfg: AugmentConfig) -> list[Arm]:
     out: list[Arm] = []
     for text in cfg.arms:
         kind, _, gen = text.partition(":")
-        if kind in ("synthetic", "synthetic_only"):
+        if kind in GENERATOR_KINDS:
             for g in [gen] if gen else list(cfg.generators):
-                out.append(Arm(f"+{g}" if kind == "synthetic" else f"{g} only", kind, g))
+                if kind == "sweep":
+                    out += [Arm(_arm_name(kind, g, s), kind, g, float(s)) for s in cfg.amounts]
+                else:
+                    out.append(Arm(_arm_name(kind, g), kind, g))
         else:
             out.append(Arm(kind, kind))
     names = [a.name for a in out]
@@ -142,6 +223,13 @@ def synthetic_counts_to_ratio(labels: torch.Tensor, num_classes: int, ratio: flo
     counts = torch.bincount(labels.long(), minlength=num_classes).tolist()
     target = round(ratio * max(counts))
     return {c: target - n for c, n in enumerate(counts) if target - n > 0}
+
+
+def synthetic_counts_amount(labels: torch.Tensor, num_classes: int, amount: float) -> dict[int, int]:
+    """The amount sweep: round(s x (N_max - N_c)) synthetic images for every class c below the largest."""
+    counts = torch.bincount(labels.long(), minlength=num_classes).tolist()
+    top = max(counts)
+    return {c: round(amount * (top - n)) for c, n in enumerate(counts) if round(amount * (top - n)) > 0}
 
 
 def synthetic_only_counts(labels: torch.Tensor, num_classes: int, fraction: float) -> dict[int, int]:
@@ -200,15 +288,80 @@ def is_synthetic(images: ImageSet) -> np.ndarray:
     return np.array([p.startswith("synthetic/") for p in images.paths], dtype=bool)
 
 
-def arm_training_set(arm: Arm, real: ImageSet, pools: dict[str, ImageSet], cfg: AugmentConfig) -> ImageSet:
+def _take_passed(pool: ImageSet, passed: np.ndarray, c: int, k: int, generator: str, confidence: float) -> np.ndarray:
+    of_c = pool.labels.numpy() == c
+    idx = np.flatnonzero(of_c & passed)[:k]
+    if len(idx) < k:
+        rate = float(passed[of_c].mean()) if of_c.any() else 0.0
+        raise ConfigError(
+            f"filtered arm of {generator!r}: {int((of_c & passed).sum())} of {int(of_c.sum())} class-{c} samples "
+            f"pass confidence {confidence} (pass rate {rate:.2f}), {k} needed; "
+            "raise filter_oversample or lower filter_confidence"
+        )
+    return idx
+
+
+def synthetic_counts(arm: Arm, real: ImageSet, cfg: AugmentConfig) -> dict[int, int]:
+    """Synthetic images per class that an arm adds to (or, synthetic-only and finetune, trains on)."""
+    if arm.kind in ("synthetic", "filtered", "duplicate"):
+        return synthetic_counts_to_ratio(real.labels, real.num_classes, cfg.ratio)
+    if arm.kind == "sweep":
+        return synthetic_counts_amount(real.labels, real.num_classes, float(arm.amount))
+    if arm.kind in ("synthetic_only", "finetune"):
+        return synthetic_only_counts(real.labels, real.num_classes, cfg.synthetic_only_fraction)
+    return {}
+
+
+def duplicate_real(real: ImageSet, need: dict[int, int], seed: int) -> ImageSet:
+    """Real images of each class c drawn with replacement, need[c] of them (the count-matched control)."""
+    rng = np.random.default_rng(seed)
+    labels = real.labels.numpy()
+    picks = [rng.choice(np.flatnonzero(labels == c), size=k, replace=True) for c, k in sorted(need.items())]
+    return real.subset(np.concatenate(picks)) if picks else real.subset([])
+
+
+def arm_stages(
+    arm: Arm,
+    real: ImageSet,
+    pools: dict[str, ImageSet],
+    cfg: AugmentConfig,
+    *,
+    passed: dict[str, np.ndarray] | None = None,
+) -> list[ImageSet]:
+    """The training sets of one arm, in order: one set, or (finetune) the synthetic pretraining set
+    then the real training split. Validation and test are never touched."""
+    if arm.kind == "finetune":
+        return [arm_training_set(Arm(arm.name, "synthetic_only", arm.generator), real, pools, cfg), real]
+    return [arm_training_set(arm, real, pools, cfg, passed=passed)]
+
+
+def arm_training_set(
+    arm: Arm,
+    real: ImageSet,
+    pools: dict[str, ImageSet],
+    cfg: AugmentConfig,
+    *,
+    passed: dict[str, np.ndarray] | None = None,
+) -> ImageSet:
     """The training split of one arm (validation and test are never touched)."""
-    if arm.kind == "synthetic":
+    need = synthetic_counts(arm, real, cfg)
+    if arm.kind in ("synthetic", "sweep"):
         pool = pools[arm.generator]
-        need = synthetic_counts_to_ratio(real.labels, real.num_classes, cfg.ratio)
         return ImageSet.concat([real] + [pool.subset(_take(pool, c, k, arm.generator)) for c, k in need.items()])
-    if arm.kind == "synthetic_only":
+    if arm.kind == "filtered":
+        pool, ok = pools[arm.generator], (passed or {}).get(arm.generator)
+        if ok is None:
+            raise ConfigError(
+                f"filtered arm of {arm.generator!r}: its pool has not been labelled by {FILTER_CLASSIFIER}"
+            )
+        parts = [
+            pool.subset(_take_passed(pool, ok, c, k, arm.generator, cfg.filter_confidence)) for c, k in need.items()
+        ]
+        return ImageSet.concat([real] + parts)
+    if arm.kind == "duplicate":
+        return ImageSet.concat([real, duplicate_real(real, need, cfg.sample_seed)])
+    if arm.kind in ("synthetic_only", "finetune"):
         pool = pools[arm.generator]
-        need = synthetic_only_counts(real.labels, real.num_classes, cfg.synthetic_only_fraction)
         return pool.subset(np.concatenate([_take(pool, c, k, arm.generator) for c, k in need.items()]))
     return real
 
@@ -225,19 +378,30 @@ def arm_train_config(arm: Arm, base: ClassifierTrainConfig, seed: int) -> Classi
 
 
 def pool_sizes(real: ImageSet, arms: list[Arm], cfg: AugmentConfig) -> dict[str, dict[int, int]]:
-    """Per generator, how many images of each class its arms need."""
+    """Per generator, how many images of each class its arms need (filtered: ``filter_oversample`` x)."""
     sizes: dict[str, dict[int, int]] = {}
     for arm in arms:
         if arm.generator is None:
             continue
         need = sizes.setdefault(arm.generator, {})
-        if arm.kind == "synthetic":
-            counts = synthetic_counts_to_ratio(real.labels, real.num_classes, cfg.ratio)
-        else:
-            counts = synthetic_only_counts(real.labels, real.num_classes, cfg.synthetic_only_fraction)
-        for c, k in counts.items():
-            need[c] = max(need.get(c, 0), k)
+        factor = cfg.filter_oversample if arm.kind == "filtered" else 1.0
+        for c, k in synthetic_counts(arm, real, cfg).items():
+            need[c] = max(need.get(c, 0), math.ceil(factor * k))
     return sizes
+
+
+def label_pool(pool: ImageSet, cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """p(requested class) of every pool image under the label-fidelity classifier, the pass mask
+    (p >= ``filter_confidence``) and the classifier's record."""
+    from radgen.evaluation import FIDELITY_CLASSIFIER
+    from radgen.metrics.features import get_extractor
+
+    assert FIDELITY_CLASSIFIER == FILTER_CLASSIFIER  # one classifier for label fidelity and filtering
+    ex = get_extractor(FILTER_CLASSIFIER, data_config=cfg.data, epochs=cfg.filter_epochs)
+    with torch.no_grad():
+        probs = torch.cat([ex.probs_fn(pool.images[i : i + 512]) for i in range(0, len(pool), 512)]).double().numpy()
+    p = probs[np.arange(len(pool)), pool.labels.numpy()]
+    return p, p >= cfg.filter_confidence, {"name": ex.name, "weights_sha256": ex.weights_sha256, "record": ex.record}
 
 
 def load_generator(path: str | Path, splits: DataSplits):
@@ -324,51 +488,68 @@ def run_augment(
             out / f"{AUGMENT_POOL.format(generator=gen)}.png",
             title=f"synthetic images from {gen}",
         )
+    passed: dict[str, np.ndarray] = {}
+    filtering: dict[str, Any] = {}
+    for gen in sorted({a.generator for a in arms if a.kind == "filtered"}):
+        p_req, passed[gen], who = label_pool(pools[gen], cfg)
+        labels = pools[gen].labels.numpy()
+        filtering[gen] = {
+            "classifier": who,
+            "confidence": cfg.filter_confidence,
+            "pass_rate": {
+                real.class_names[c]: float(passed[gen][labels == c].mean()) for c in np.unique(labels).tolist()
+            },
+        }
+        np.save(out / f"synthetic_{gen}_p_requested.npy", p_req)
 
     names = real.class_names
     rows: list[dict[str, Any]] = []
-    jobs = [(arm, s) for arm in arms for s in range(cfg.seeds)]
-    bar = tqdm(jobs, desc="classifiers", disable=not progress or None, file=sys.stderr)
+    bar = tqdm(arms, desc="arms", disable=not progress or None, file=sys.stderr)
     with open(out / AUGMENT_LOG, "a") as log_file:
-        for arm, s in bar:
-            bar.set_postfix_str(f"{arm.name} seed {s}")
-            train_set = arm_training_set(arm, real, pools, cfg)
-            tcfg = arm_train_config(arm, cfg.train, seed=cfg.train.seed + s)
-            torch.manual_seed(tcfg.seed)  # same initialisation for every arm at this seed
-            net = build_classifier(
-                cfg.classifier,
-                in_channels=1,
-                image_size=real.image_size[0],
-                num_classes=real.num_classes,
-                **cfg.classifier_options,
+        for arm in bar:
+            bar.set_postfix_str(f"{arm.name} x {cfg.seeds} seeds")
+            stages = arm_stages(arm, real, pools, cfg, passed=passed)
+            tcfgs = [arm_train_config(arm, cfg.train, seed=cfg.train.seed + s) for s in range(cfg.seeds)]
+            changes = [{"epochs": cfg.pretrain_epochs}, {}] if arm.kind == "finetune" and cfg.pretrain_epochs else None
+            results = train_seeds(
+                stages,
+                val,
+                test,
+                classifier=cfg.classifier,
+                options=cfg.classifier_options,
+                cfgs=tcfgs,
+                stage_changes=changes,
+                batched="auto" if cfg.ensemble == "auto" else cfg.ensemble == "batched",
             )
-            t0 = time.perf_counter()
-            net, history = fit_classifier(net, train_set, val, tcfg)
-            m = classification_metrics(test.labels.numpy(), predict_proba(net, test), names)
-            row = {
-                "arm": arm.name,
-                "kind": arm.kind,
-                "generator": arm.generator,
-                "seed": tcfg.seed,
-                "train_counts": train_set.class_counts(),
-                "synthetic_in_train": int(is_synthetic(train_set).sum()),
-                "epochs_run": len(history),
-                "best_epoch": 1 + int(np.argmin([h.get("val_loss", np.inf) for h in history])),
-                "seconds": round(time.perf_counter() - t0, 2),
-                "test": m,
-            }
-            rows.append(row)
-            log_file.write(json.dumps(row) + "\n")
-            log_file.flush()
+            train_set = stages[-1] if arm.kind != "finetune" else stages[0]
+            for res in results:
+                res.pop("test_prob")
+                row = {
+                    "arm": arm.name,
+                    "kind": arm.kind,
+                    "generator": arm.generator,
+                    "amount": arm.amount,
+                    "train_counts": train_set.class_counts(),
+                    "synthetic_in_train": int(is_synthetic(train_set).sum()),
+                    "stages": [s.class_counts() for s in stages],
+                    **res,
+                }
+                rows.append(row)
+                log_file.write(json.dumps(row) + "\n")
+                log_file.flush()
     summary = summarize(rows, names)
     summary.update(
         {
             "dataset": splits.name,
             "classifier": cfg.classifier,
+            "judge": cfg.judge,
+            "classifier_options": cfg.classifier_options,
+            "train": to_dict(cfg.train),
             "seeds": cfg.seeds,
             "splits": {"train": real.class_counts(), "val": val.class_counts(), "test": test.class_counts()},
             "val_patients_in_train": len(set(val.patients) & set(real.patients) - {""}),
             "pool_seconds": pool_seconds,
+            "filtering": filtering,
             "seconds": round(time.perf_counter() - started, 1),
             "bad_files": {
                 "count": len(splits.bad_files),
@@ -382,8 +563,12 @@ def run_augment(
     return out, summary
 
 
-def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[str, Any]:
-    """Per arm: mean +- std of every metric over seeds, mean confusion matrix, paired differences with the baseline."""
+def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...], *, alpha: float = 0.05) -> dict[str, Any]:
+    """Per arm: mean +- std of every metric over seeds, mean confusion matrix, paired differences
+    with the baseline; across arms, per tested metric, Holm-corrected p-values and intervals
+    (each arm's interval at its Holm step level 1 - alpha / (m - rank + 1)); per arm, on balanced
+    accuracy, the minimum detectable effect at 80 % power and level alpha / m (Holm's first,
+    strictest step) from the observed paired spread, the seeds needed for +``TARGET_EFFECT``, and the verdict."""
     keys = list(SUMMARY_METRICS) + [f"{k}/{c}" for k in ("precision", "recall", "f1") for c in class_names]
     arms: dict[str, dict[str, Any]] = {}
     for r in rows:
@@ -392,6 +577,7 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[
             {
                 "kind": r["kind"],
                 "generator": r["generator"],
+                "amount": r.get("amount"),
                 "train_counts": r["train_counts"],
                 "synthetic_in_train": r["synthetic_in_train"],
                 "runs": [],
@@ -399,6 +585,7 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[
         )
         a["runs"].append(r)
     base = {r["seed"]: r["test"] for r in arms.get(BASELINE, {}).get("runs", [])}
+    diffs: dict[str, dict[str, np.ndarray]] = {}
     for name, a in arms.items():
         runs = sorted(a.pop("runs"), key=lambda r: r["seed"])
         a["seeds"] = [r["seed"] for r in runs]
@@ -406,13 +593,47 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[
         a["per_seed"] = {k: [r["test"][k] for r in runs] for k in keys}
         a["confusion_matrix_mean"] = np.mean([r["test"]["confusion_matrix"] for r in runs], axis=0).tolist()
         a["epochs_run"] = [r["epochs_run"] for r in runs]
+        a["thresholds"] = [r.get("threshold") for r in runs]
         if name != BASELINE and base:
             shared = [r for r in runs if r["seed"] in base]
             a["vs_baseline"] = {
                 k: paired_difference([r["test"][k] for r in shared], [base[r["seed"]][k] for r in shared])
                 for k in keys
             }
-    return {"baseline": BASELINE, "class_names": list(class_names), "arms": arms}
+            diffs[name] = {
+                k: np.array([r["test"][k] - base[r["seed"]][k] for r in shared], dtype=np.float64)
+                for k in TESTED_METRICS
+            }
+    compared = list(diffs)
+    m = len(compared)
+    for k in TESTED_METRICS:
+        p = [paired_t_pvalue(diffs[a][k]) for a in compared]
+        h = holm(p, alpha=alpha)
+        for i, a in enumerate(compared):
+            lvl = h["level"][i]
+            lo, hi = paired_interval(diffs[a][k], level=1 - lvl) if not math.isnan(lvl) else (math.nan, math.nan)
+            arms[a]["vs_baseline"][k].update(
+                {"p": p[i], "p_holm": h["adjusted"][i], "holm_reject": h["reject"][i], "holm_level": lvl,
+                 "holm_low": lo, "holm_high": hi}
+            )  # fmt: skip
+    for a in compared:
+        d = diffs[a]["balanced_accuracy"]
+        d = d[~np.isnan(d)]
+        sd = float(d.std(ddof=1)) if len(d) > 1 else math.nan
+        v = arms[a]["vs_baseline"]["balanced_accuracy"]
+        arms[a]["power"] = {
+            "metric": "balanced_accuracy",
+            "alpha": alpha / m,
+            "power": 0.8,
+            "sd_paired": sd,
+            "mde": minimum_detectable_effect(sd, len(d), alpha=alpha / m) if len(d) > 1 else math.nan,
+            "target_effect": TARGET_EFFECT,
+            "seeds_for_target": seeds_needed(TARGET_EFFECT, sd, alpha=alpha / m) if len(d) > 1 else -1,
+        }
+        arms[a]["verdict"] = (
+            ("helps" if v["diff"] > 0 else "hurts") if v.get("holm_reject") else "cannot tell at this power"
+        )
+    return {"baseline": BASELINE, "class_names": list(class_names), "arms": arms, "alpha": alpha, "compared": m}
 
 
 def plot_arms(
@@ -430,6 +651,10 @@ def plot_arms(
         "oversample": "#1f77b4",
         "classic": "#1f77b4",
         "synthetic": "#2ca02c",
+        "sweep": "#98df8a",
+        "filtered": "#17becf",
+        "finetune": "#9467bd",
+        "duplicate": "#8c564b",
         "synthetic_only": "#d62728",
     }
     fig, axes = plt.subplots(

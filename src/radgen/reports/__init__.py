@@ -403,7 +403,11 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
             "Arms: `real` (as is), `weighted` (class-weighted loss), `oversample` (minority "
             "oversampling), `classic` (affine + intensity augmentation), "
             "`+G` (real plus synthetic minority images from generator G up to 1:1), `G only` "
-            "(trained on synthetic images only, tested on real). "
+            "(trained on synthetic images only, tested on real), `duplicate` (the count-matched control: "
+            "each synthetic image of `+G` replaced by a real image of its class drawn with replacement), "
+            "`G pretrain, real finetune` (pretrained on G's images, fine-tuned on real only), `+G xs` "
+            "(s x the class gap of synthetic images), `+G filtered` (only samples the label-fidelity "
+            "classifier assigns to their class with the stated confidence). "
             "Model selection and early stopping on the patient-level validation split; the test "
             "split is never seen in training.",
             "",
