@@ -95,12 +95,11 @@ def test_demo_quick_results_respect_the_protocol(quick_demo):
     assert arms["real"]["synthetic_in_train"] == 0
     assert arms["duplicate"]["train_counts"] == arms["+ddpm"]["train_counts"]  # count-matched, real pixels only
     assert arms["duplicate"]["synthetic_in_train"] == 0
-    assert set(arms) == {"real", "weighted", "+cvae", "+lsgan", "+ddpm", "duplicate", "lsgan pretrain, real finetune",
-                         "+lsgan filtered"}  # fmt: skip
+    assert set(arms) == {"real", "+cvae", "+lsgan", "+ddpm", "duplicate", "lsgan pretrain, real finetune"}
     assert all(a["verdict"] in ("helps", "hurts", "cannot tell at this power") for n, a in arms.items() if n != "real")
     rows = [json.loads(x) for x in (quick_demo / "augment" / "results.jsonl").read_text().splitlines()]
-    assert all(r["batched"] for r in rows)  # each arm's seeds trained together
-    assert len(rows) == 8 * 3 and {r["test"]["n"] for r in rows} == {
+    assert not any(r["batched"] for r in rows)  # ensemble auto: one by one on a CPU (benchmarks/ensemble.md)
+    assert len(rows) == 6 * 3 and {r["test"]["n"] for r in rows} == {
         sum(res["splits"]["test"].values())
     }  # every arm tested on the full real test split
     for g in ("cvae", "lsgan", "ddpm"):
