@@ -20,7 +20,7 @@ def test_import_radgen_loads_no_torch_and_the_api_resolves_lazily():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ, check=True)
     no_torch, same, names = json.loads(out.stdout)
     assert no_torch and same
-    assert {"load_dataset", "train", "load", "evaluate", "augment", "release"} <= set(names)
+    assert {"load_dataset", "train", "load", "evaluate", "augment", "classify", "release"} <= set(names)
 
 
 def test_python_api_example_runs(tmp_path, data_dir):

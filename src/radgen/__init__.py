@@ -1,8 +1,8 @@
 """radgen: generative models of medical images, and whether their samples help a real task.
 
 The Python API mirrors the CLI (``radgen.api``): ``radgen.load_dataset``, ``radgen.train``, ``radgen.load``,
-``radgen.evaluate``, ``radgen.augment``, ``radgen.release``. They are imported on first use (PEP 562), so
-``import radgen`` and ``radgen --version`` load no torch.
+``radgen.evaluate``, ``radgen.augment``, ``radgen.classify``, ``radgen.release``. They are imported on first use
+(PEP 562), so ``import radgen`` and ``radgen --version`` load no torch.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ _API = {
     "load": "radgen.api",
     "evaluate": "radgen.api",
     "augment": "radgen.api",
+    "classify": "radgen.api",
     "release": "radgen.api",
 }
 __all__ += list(_API)

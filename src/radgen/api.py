@@ -11,7 +11,8 @@ folder, metrics = radgen.evaluate(run.run_dir, n=500)                  # radgen 
 out, sheet = radgen.release(run.run_dir, n=200, out="synthetic/")      # radgen release RUN --n 200 --out ...
 ```
 
-``radgen.augment`` runs the augmentation experiment from its YAML config (``radgen augment --config``).
+``radgen.augment`` runs the augmentation experiment from its YAML config (``radgen augment --config``);
+``radgen.classify({"data": {"name": "pneumoniamnist"}, "seeds": 3})`` trains the judge alone (``radgen classify``).
 """
 
 from __future__ import annotations
@@ -85,6 +86,21 @@ def augment(
     if output_dir:
         cfg.output_dir = str(output_dir)
     return run_augment(cfg, progress=progress)
+
+
+def classify(
+    config: str | Path | dict[str, Any],
+    *,
+    overrides: list[str] | tuple[str, ...] = (),
+    progress: bool = True,
+) -> tuple[Path, dict[str, Any]]:
+    """``radgen classify``: train and evaluate a classifier (the judge) alone over seeds, from a config dict or
+    YAML file (``{data: ..., judge: resnet18, seeds: 3, ...}``); returns (output folder, results)."""
+    from radgen.config import load_yaml
+    from radgen.experiments.classify import load_classify_config, run_classify
+
+    data = dict(config) if isinstance(config, dict) else load_yaml(Path(config))
+    return run_classify(load_classify_config(data, list(overrides)), progress=progress)
 
 
 def release(run_dir: str | Path, **options: Any) -> tuple[Path, dict[str, Any]]:

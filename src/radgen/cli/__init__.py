@@ -268,8 +268,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    from radgen.api import classify
     from radgen.config import to_dict
-    from radgen.experiments.classify import load_classify_config, run_classify
 
     data = _data_config(args, args.data)
     d: dict[str, Any] = {"data": to_dict(data), "judge": args.classifier, "seeds": args.seeds}
@@ -284,8 +284,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
         d["max_train"] = args.max_train
     if args.output_dir:
         d["output_dir"] = args.output_dir
-    cfg = load_classify_config(d, args.set)
-    out, _ = run_classify(cfg, progress=not args.no_progress and sys.stderr.isatty())
+    out, _ = classify(d, overrides=args.set, progress=not args.no_progress and sys.stderr.isatty())
     print((out / "summary.md").read_text())
     print(f"written to {out} (results.json, summary.md, confusion.png, roc.png)")
     return 0
