@@ -163,6 +163,7 @@ def test_cli_latent_writes_into_the_run_and_never_overwrites(tmp_path, capsys):
     assert main(["latent", str(r.run_dir), "--plot", "grid"]) == 2  # tiny has z = 8
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_reproduce_seed002_table1_end_to_end_with_both_columns(tmp_path, capsys):
     assert (
         main(

@@ -47,7 +47,7 @@ def test_collect_refuses_an_unknown_directory(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def quick_demo(tmp_path_factory):
+def quick_demo(tmp_path_factory, data_dir):  # data_dir: skipped where the kit is absent
     out = tmp_path_factory.mktemp("demo")
     assert main(["demo", "--quick", "--no-progress", "--output-dir", str(out)]) == 0
     (demo,) = out.glob("demo-quick-*")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from radgen.cli import main
 
 
@@ -31,6 +33,7 @@ def test_reproduce_seed003_table5_counts_parameters_exactly_and_times_each_famil
     )
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_reproduce_seed000_trials_end_to_end(tmp_path):
     assert (
         main(
@@ -57,6 +60,7 @@ def test_reproduce_seed000_trials_end_to_end(tmp_path):
             assert (out / line.split("](")[1].rstrip(")")).stat().st_size > 500, line
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_reproduce_seed004_tables_end_to_end(tmp_path):
     assert main(["reproduce", "seed004-tables", "--quick", "--output-dir", str(tmp_path), "--no-progress"]) == 0
     (out,) = tmp_path.glob("reproduce-seed004-tables-*")
@@ -81,6 +85,7 @@ def test_reproduce_seed004_tables_end_to_end(tmp_path):
     assert res["table5"]["gvae"]["log_px_iwae"] >= res["table5"]["gvae"]["elbo"]
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path, monkeypatch):
     """One of Table 4's rows (GMVAE V8: VGG16, transition net, Decoder 2) through the reproduction's code path at
     32 px and 1/16 backbone width (every row is a contract-suite case); the nine at 224 px run by the CLI."""

@@ -177,6 +177,7 @@ def test_ddpm_overfits_a_small_batch():
     assert np.mean(losses[-8:]) < 0.5 * np.mean(losses[:8])
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_ddpm_trains_through_the_engine_and_samples_from_the_cli(tmp_path):
     from radgen.cli import main
 

@@ -180,6 +180,7 @@ def test_two_stage_export_round_trip_and_the_sha256_check(tmp_path):
         tiny_ldm(autoencoder_config={})
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_two_stages_train_through_the_engine_and_sample_from_the_cli(tmp_path):
     from radgen.cli import main
 

@@ -91,6 +91,7 @@ def test_damaged_files_are_one_line_errors(tmp_path, capsys):
     assert not (tmp_path / "s").exists()
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_bad_model_combination_and_short_csv_rows(tmp_path, capsys):
     one_line_error(
         capsys,

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 from radgen.training.run import load_state_from_checkpoint, read_metrics
@@ -50,6 +51,7 @@ def _run_dir(out: Path) -> Path:
     return d
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_sigkill_mid_epoch_then_resume_matches_the_uninterrupted_run(tmp_path):
     ref = _radgen(*ARGS, "--output-dir", str(tmp_path / "ref"))
     victim = _radgen(*ARGS, "--output-dir", str(tmp_path / "victim"))

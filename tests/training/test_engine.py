@@ -140,6 +140,7 @@ def test_non_finite_loss_stops_with_the_term_and_step(tmp_path, monkeypatch):
     )  # the epoch with NaN never checkpointed
 
 
+@pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
 def test_cli_train_sample_reconstruct(tmp_path, capsys):
     out = tmp_path / "runs"
     assert (
