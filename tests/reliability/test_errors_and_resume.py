@@ -213,7 +213,8 @@ def damage(run: Path, kind: str, outside: Path) -> None:
 def snapshot(root: Path, skip: Path | None) -> dict[str, object]:
     out: dict[str, object] = {}
     for p in sorted(root.rglob("*")):
-        if skip is not None and (p == skip or skip in p.parents):
+        # the output itself, what is inside it, and the folders that hold it (radgen latent makes RUN/latent/)
+        if skip is not None and (p == skip or skip in p.parents or p in skip.parents):
             continue
         rel = str(p.relative_to(root))
         out[rel] = os.readlink(p) if p.is_symlink() else p.read_bytes() if p.is_file() else "dir"
