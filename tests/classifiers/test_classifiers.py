@@ -220,3 +220,15 @@ def test_classify_cli_lists_judges_and_refuses_bad_settings(capsys, tmp_path):
     assert err.startswith("radgen: error: unknown judge 'vgg'; valid: cnn001, resnet18") and err.count("\n") == 1
     assert main(["classify", "--set", "train.schedule=step", "--output-dir", str(tmp_path)]) == 2
     assert "schedule" in capsys.readouterr().err and not any(tmp_path.iterdir())  # refused before writing
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="refusal of a missing CUDA device; this machine has one")
+def test_a_device_this_machine_lacks_is_refused_in_one_line():
+    from radgen.classifiers.train import ClassifierTrainConfig
+    from radgen.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"train.device=cuda but this machine has no such CUDA device"):
+        ClassifierTrainConfig(device="cuda")
+    with pytest.raises(ConfigError, match=r"train.device='gpu0' is not a device"):
+        ClassifierTrainConfig(device="gpu0")
+    assert ClassifierTrainConfig(device="cpu").device == "cpu"

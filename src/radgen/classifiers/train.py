@@ -53,6 +53,7 @@ class ClassifierTrainConfig:
     schedule: Literal["constant", "onecycle", "cosine"] = "constant"
     select: Literal["val_loss", "val_auroc"] = "val_loss"
     threshold: Literal["argmax", "val_balanced"] = "argmax"
+    device: str = "cpu"  # cpu | cuda | cuda:N | mps: where the network trains (augmentation stays on the CPU)
 
     def __post_init__(self) -> None:
         for key, valid in (
@@ -70,6 +71,26 @@ class ClassifierTrainConfig:
             raise ConfigError(
                 f"train: epochs ({self.epochs}) and batch_size ({self.batch_size}) must be >= 1, lr ({self.lr}) > 0"
             )
+        check_device(self.device)
+
+
+def check_device(device: str) -> torch.device:
+    """``device`` as a torch.device, refused in one line when this machine lacks it."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"train.device={device!r} is not a device; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and (not torch.cuda.is_available() or (dev.index or 0) >= torch.cuda.device_count()):
+        raise ConfigError(f"train.device={device} but this machine has no such CUDA device; use train.device=cpu")
+    if dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("train.device=mps but MPS is not available here; use train.device=cpu")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"train.device={device!r}: classifiers train on cpu, cuda or mps")
+    return dev
+
+
+def model_device(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters()), torch.empty(())).device
 
 
 AUGMENTS = ("none", "classic", "light")
@@ -179,19 +200,19 @@ def choose_threshold(y: np.ndarray, prob: np.ndarray, rule: str) -> float | None
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: ImageSet, *, batch_size: int = 512) -> np.ndarray:
-    model.eval()
-    out = [
-        torch.softmax(model(images._to_float(images.stored(slice(i, i + batch_size)))), 1)
-        for i in range(0, len(images), batch_size)
-    ]
-    return torch.cat(out).numpy()
+    return torch.softmax(_val_logits(model, images, batch_size), 1).numpy()
 
 
 @torch.no_grad()
 def _val_logits(model: nn.Module, images: ImageSet, batch_size: int = 512) -> torch.Tensor:
+    """Logits of every image (on the CPU, float32), computed in batches on the model's device."""
     model.eval()
+    dev = model_device(model)
     return torch.cat(
-        [model(images._to_float(images.stored(slice(i, i + batch_size)))) for i in range(0, len(images), batch_size)]
+        [
+            model(images._to_float(images.stored(slice(i, i + batch_size))).to(dev)).float().cpu()
+            for i in range(0, len(images), batch_size)
+        ]
     )
 
 
@@ -221,19 +242,21 @@ def fit_classifier(
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     k = train.num_classes
-    weight = class_weights(train.labels, k) if cfg.loss == "weighted_ce" else None
+    dev = check_device(cfg.device)
+    model = model.to(dev)
+    weight = class_weights(train.labels, k).to(dev) if cfg.loss == "weighted_ce" else None
     opt = make_optimizer(list(model.parameters()), cfg)
     sched = make_schedule(opt, cfg, math.ceil(len(train) / cfg.batch_size))
     best, best_v, bad, history = copy.deepcopy(model.state_dict()), math.inf, 0, []
     for epoch in range(cfg.epochs):
         model.train()
         idx = epoch_indices(train.labels, sampling=cfg.sampling, generator=g)
-        total = torch.zeros(())
+        total = torch.zeros((), device=dev)
         for s in range(0, len(idx), cfg.batch_size):
             b = idx[s : s + cfg.batch_size]
             x, y = train.batch(b)
-            x = augment_batch(x, cfg.augment, g)
-            loss = F.cross_entropy(model(x), y, weight=weight)
+            x = augment_batch(x, cfg.augment, g).to(dev, non_blocking=True)
+            loss = F.cross_entropy(model(x), y.to(dev), weight=weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

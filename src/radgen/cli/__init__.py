@@ -316,6 +316,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             seeds=args.seeds,
             output_dir=args.output_dir,
             size=args.size,
+            budget=args.budget,
+            device=args.device,
+            judge=args.judge,
         ),
         progress=not args.no_progress,
     )
@@ -575,7 +578,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--path", help="file or folder of the dataset (e.g. a Kaggle chest_xray folder)")
     p.add_argument("--size", type=int, help="resize images to SIZE px")
     p.add_argument("--quick", action="store_true", help="2-minute smoke version (32 px, tiny budgets)")
-    p.add_argument("--seeds", type=int, help="classifier seeds per arm (default 3)")
+    p.add_argument(
+        "--budget",
+        choices=("demo", "full"),
+        default="demo",
+        help="demo: the 30-minute main job; full: 5x the generators' epochs, every arm, 10 seeds (hours on a CPU)",
+    )
+    p.add_argument("--seeds", type=int, help="classifier seeds per arm (default 3; --budget full: 10)")
+    p.add_argument("--judge", help="the arms' classifier (default cnn001; `radgen list classifiers`)")
+    p.add_argument("--device", default="cpu", help="where generators and classifiers train: cpu (default), cuda, mps")
     p.add_argument("--output-dir", default="runs", help="parent folder (default runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)

@@ -13,6 +13,12 @@
    ~60x more per image, beyond a 30-minute budget; the README states both judges' accuracy).
 5. report: ``report.html`` (self-contained) and ``report.md`` in the demo folder.
 
+``budget="full"`` is the longer study beside it (``radgen demo --budget full``): every generator
+trains ``FULL_EPOCH_FACTOR`` x its demo epochs, and every arm of ``radgen augment`` (``ARM_KINDS``:
+the remedies, each generator mixed in, synthetic only, the duplicate control, pretrain/finetune,
+the amount sweep, filtered) runs over ``FULL_SEEDS`` seeds: a few hours on 2 CPU cores (the README
+states the estimate), or ``--device cuda`` on a GPU (generators and classifiers both train there).
+
 ``quick=True`` is a ~2-minute smoke version: 32 px (or the stored size when smaller), one short
 epoch per generator, a 400-image stratified training subsample for the classifiers, 2 epochs each.
 Everything lands in ``runs/demo-<time>-<id>/``; ``demo.json`` records the settings, each
@@ -40,6 +46,9 @@ GENERATORS = {"cvae": "demo_cvae", "lsgan": "demo_lsgan", "ddpm": "demo_ddpm"}
 DEMO_ARMS = ["real", "synthetic", "duplicate", "finetune:lsgan"]
 DEMO_JUDGE = "cnn001"
 DEMO_SEEDS = 3
+BUDGETS = ("demo", "full")
+FULL_EPOCH_FACTOR = 5  # --budget full: generators train 5x the demo's epochs
+FULL_SEEDS = 10  # --budget full: classifier seeds per arm
 
 
 @dataclass
@@ -51,6 +60,53 @@ class DemoSettings:
     seeds: int | None = None  # classifier seeds; default DEMO_SEEDS (3)
     output_dir: str = "runs"
     size: int | None = None
+    budget: str = "demo"  # demo (the 30-minute main job) | full (FULL_EPOCH_FACTOR x the epochs, every arm)
+    device: str = "cpu"  # where generators and classifiers train: cpu | cuda | cuda:N | mps
+    judge: str | None = None  # the augmentation arms' classifier (`radgen list classifiers`); default DEMO_JUDGE
+
+
+def check_settings(settings: DemoSettings) -> None:
+    """Refuse settings that cannot work before anything is written."""
+    from radgen.classifiers.judge import JUDGES
+    from radgen.classifiers.train import check_device
+
+    if settings.budget not in BUDGETS:
+        raise ConfigError(f"--budget {settings.budget!r}; valid: {', '.join(BUDGETS)}")
+    if settings.quick and settings.budget != "demo":
+        raise ConfigError(f"--quick and --budget {settings.budget} contradict each other; use one")
+    if settings.seeds is not None and settings.seeds < 1:
+        raise ConfigError(f"--seeds {settings.seeds} must be at least 1 (3 or more to get an interval)")
+    check_device(settings.device)
+    if settings.judge is not None and settings.judge not in JUDGES:
+        raise ConfigError(f"--judge {settings.judge!r} is not a judge; valid: {', '.join(JUDGES.names())}")
+
+
+def demo_plan(settings: DemoSettings) -> dict:
+    """What the demo will run: per generator the config and its train overrides, the arms, seeds and judge."""
+    from radgen.experiments.augment import ARM_KINDS
+    from radgen.training.config import load_run_config
+
+    full = settings.budget == "full"
+    generators = {}
+    for label, config_name in GENERATORS.items():
+        epochs = load_run_config(config_name, []).train.epochs
+        changes: dict = {}
+        if settings.quick:
+            changes = {"epochs": 1, "limit_train_batches": 6, "limit_val_batches": 2, "sample_every": 1}
+            changes["sample_count"] = 16
+        elif full:
+            changes = {"epochs": epochs * FULL_EPOCH_FACTOR}
+        if settings.device != "cpu":
+            changes["accelerator"] = "mps" if settings.device == "mps" else "cuda"
+        generators[label] = {"config": config_name, "train": changes}
+    return {
+        "budget": settings.budget,
+        "generators": generators,
+        "arms": list(ARM_KINDS) if full else list(DEMO_ARMS),
+        "seeds": settings.seeds or (FULL_SEEDS if full else DEMO_SEEDS),
+        "judge": settings.judge or DEMO_JUDGE,
+        "device": settings.device,
+    }
 
 
 def _stage(k: int, text: str) -> None:
@@ -67,6 +123,8 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     from radgen.training.run import train
     from radgen.viz import examples_per_class, save_class_grid
 
+    check_settings(settings)
+    plan = demo_plan(settings)
     started = time.perf_counter()
     q = settings.quick
     out = new_run_dir(settings.output_dir, "demo-quick" if q else "demo")
@@ -104,19 +162,13 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
 
     gen_dirs: dict[str, str] = {}
     gen_root = out / runfolder.DEMO_GENERATORS
-    for i, (label, config_name) in enumerate(GENERATORS.items()):
+    for i, (label, g) in enumerate(plan["generators"].items()):
+        config_name = g["config"]
         _stage(2, f"training generator {i + 1}/{len(GENERATORS)}: {label} ({config_name})")
         t0 = time.perf_counter()
         overrides = [f"name={label}", f"output_dir={gen_root}"]
         cfg = load_run_config(config_name, overrides)
-        cfg = replace(cfg, data=dcfg)
-        if q:
-            cfg = replace(
-                cfg,
-                train=replace(
-                    cfg.train, epochs=1, limit_train_batches=6, limit_val_batches=2, sample_every=1, sample_count=16
-                ),
-            )
+        cfg = replace(cfg, data=dcfg, train=replace(cfg.train, **g["train"]))
         result = train(cfg, progress=progress)
         gen_dirs[label] = str(result.run_dir)
         timings[f"train_{label}"] = time.perf_counter() - t0
@@ -141,18 +193,18 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
 
     _stage(4, "augmentation arms")
     t0 = time.perf_counter()
-    seeds = settings.seeds or DEMO_SEEDS
-    judge = JUDGES.get(DEMO_JUDGE)
+    judge = JUDGES.get(plan["judge"])
+    jtrain = replace(judge.train, device=settings.device)
     acfg = AugmentConfig(
         data=dcfg,
         generators=gen_dirs,
-        seeds=seeds,
-        arms=list(DEMO_ARMS),
+        seeds=plan["seeds"],
+        arms=plan["arms"],
         synthetic_only_fraction=0.25,
-        judge=DEMO_JUDGE,
+        judge=plan["judge"],
         classifier=judge.classifier,
         classifier_options=dict(judge.options),
-        train=replace(judge.train, epochs=2) if q else judge.train,
+        train=replace(jtrain, epochs=2) if q else jtrain,
         ensemble="auto",  # batching measured 0.35x on this CPU (benchmarks/ensemble.md): one by one
         filter_epochs=1 if q else 8,  # the evaluation stage trained (and cached) the same label-fidelity classifier
         filter_confidence=0.0 if q else 0.8,  # quick: a 1-epoch classifier; the smoke run keeps every sample
@@ -167,6 +219,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         out / runfolder.DEMO,
         {
             "settings": {k: getattr(settings, k) for k in settings.__dataclass_fields__},
+            "plan": plan,
             "data": {
                 "name": splits.name,
                 "path": splits.path,

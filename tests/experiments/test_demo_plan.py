@@ -1,0 +1,55 @@
+"""``radgen demo --budget full`` and the demo's settings: what it plans to run, and what it refuses before writing."""
+
+from __future__ import annotations
+
+import pytest
+
+from radgen.cli import main
+from radgen.experiments.augment import ARM_KINDS
+from radgen.experiments.demo import (
+    DEMO_ARMS,
+    DEMO_SEEDS,
+    FULL_EPOCH_FACTOR,
+    FULL_SEEDS,
+    GENERATORS,
+    DemoSettings,
+    demo_plan,
+)
+from radgen.training.config import load_run_config
+
+
+def test_full_budget_trains_each_generator_longer_and_runs_every_arm_over_more_seeds():
+    demo, full = demo_plan(DemoSettings()), demo_plan(DemoSettings(budget="full"))
+    assert demo["arms"] == DEMO_ARMS and demo["seeds"] == DEMO_SEEDS == 3
+    assert full["arms"] == list(ARM_KINDS) and full["seeds"] == FULL_SEEDS == 10
+    assert set(full["arms"]) > set(DEMO_ARMS) - {"finetune:lsgan"}
+    for label, config in GENERATORS.items():
+        epochs = load_run_config(config, []).train.epochs
+        assert demo["generators"][label] == {"config": config, "train": {}}
+        assert full["generators"][label]["train"] == {"epochs": FULL_EPOCH_FACTOR * epochs}
+    assert demo_plan(DemoSettings(budget="full", seeds=4))["seeds"] == 4
+    assert demo_plan(DemoSettings(judge="resnet18"))["judge"] == "resnet18"
+
+
+def test_quick_plan_is_the_smoke_budget():
+    plan = demo_plan(DemoSettings(quick=True))
+    for g in plan["generators"].values():
+        assert g["train"]["epochs"] == 1 and g["train"]["limit_train_batches"] == 6
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--quick", "--budget", "full"], "--quick and --budget full contradict"),
+        (["--judge", "vgg"], "--judge 'vgg' is not a judge; valid: cnn001, resnet18"),
+        (["--device", "cuda:7"], "no such CUDA device"),
+        (["--device", "tpu"], "is not a device"),
+        (["--seeds", "0"], "--seeds 0 must be at least 1"),
+    ],
+)
+def test_settings_that_cannot_work_are_refused_before_anything_is_written(tmp_path, capsys, args, message):
+    out = tmp_path / "runs"
+    assert main(["demo", *args, "--output-dir", str(out), "--data-dir", str(tmp_path / "nokit")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists()
