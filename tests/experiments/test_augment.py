@@ -246,6 +246,11 @@ def test_new_arm_config_errors():
     with pytest.raises(ConfigError, match="filter_confidence"):
         check_config(AugmentConfig(arms=["real", "filtered"], generators={"g": "x"}, filter_confidence=1.5))
     assert check_config(AugmentConfig(arms=["real", "duplicate"])).arms == ["real", "duplicate"]  # needs no generator
+    with pytest.raises(ConfigError, match="workers=2 and ensemble=batched"):
+        check_config(AugmentConfig(arms=["real"], workers=2, ensemble="batched"))
+    with pytest.raises(ConfigError, match="workers='many' must be a whole number"):
+        check_config(AugmentConfig(arms=["real"], workers="many"))
+    assert check_config(AugmentConfig(arms=["real"], workers="auto")).workers == "auto"
 
 
 # --------------------------------------------------------------------------- statistics across arms

@@ -67,6 +67,7 @@ import torch
 import yaml
 from tqdm.auto import tqdm
 
+from radgen.classifiers.grid import FitJob, resolve_workers, run_grid
 from radgen.classifiers.judge import DEFAULT_JUDGE, JUDGES, train_seeds
 from radgen.classifiers.train import ClassifierTrainConfig
 from radgen.config import from_dict, load_yaml, to_dict
@@ -125,6 +126,7 @@ class AugmentConfig:
     pretrain_epochs: int | None = None  # finetune: epochs on synthetic images (default train.epochs)
     seeds: int = 5
     ensemble: Literal["auto", "off", "batched"] = "auto"  # an arm's seeds together (auto: where it pays)
+    workers: int | str = 1  # fits of the (arm, seed) grid at a time, in worker processes (classifiers.grid); auto
     sample: dict[str, Any] = field(default_factory=dict)  # passed to model.sample: steps, guidance_scale, sampler, eta
     sample_seed: int = 12345
     max_train: int | None = None  # stratified subsample of the real training split (smoke runs)
@@ -167,6 +169,10 @@ def check_config(cfg: AugmentConfig) -> AugmentConfig:
                 raise ConfigError(f"arms: {arm!r} names no generator; generators: {', '.join(cfg.generators)}")
     if cfg.seeds < 1:
         raise ConfigError(f"seeds={cfg.seeds} must be >= 1 (3 or more to get an interval)")
+    if resolve_workers(cfg.workers) > 1 and cfg.ensemble == "batched":
+        raise ConfigError(
+            f"workers={cfg.workers} and ensemble=batched: a worker trains one seed; use ensemble=auto or workers=1"
+        )
     if not cfg.ratio > 0 or not 0 < cfg.synthetic_only_fraction:
         raise ConfigError("ratio and synthetic_only_fraction must be > 0")
     if any(not a > 0 for a in cfg.amounts) or ("sweep" in cfg.arms and not cfg.amounts):
@@ -504,39 +510,64 @@ def run_augment(
 
     names = real.class_names
     rows: list[dict[str, Any]] = []
-    bar = tqdm(arms, desc="arms", disable=not progress or None, file=sys.stderr)
+    workers = resolve_workers(cfg.workers)
+
+    def plan(arm: Arm) -> tuple[Arm, list[ImageSet], list[ClassifierTrainConfig], list[dict] | None]:
+        stages = arm_stages(arm, real, pools, cfg, passed=passed)
+        tcfgs = [arm_train_config(arm, cfg.train, seed=cfg.train.seed + s) for s in range(cfg.seeds)]
+        changes = [{"epochs": cfg.pretrain_epochs}, {}] if arm.kind == "finetune" and cfg.pretrain_epochs else None
+        return arm, stages, tcfgs, changes
+
+    def arm_row(arm: Arm, stages: list[ImageSet], res: dict[str, Any]) -> dict[str, Any]:
+        res.pop("test_prob")
+        train_set = stages[-1] if arm.kind != "finetune" else stages[0]
+        return {
+            "arm": arm.name,
+            "kind": arm.kind,
+            "generator": arm.generator,
+            "amount": arm.amount,
+            "train_counts": train_set.class_counts(),
+            "synthetic_in_train": int(is_synthetic(train_set).sum()),
+            "stages": [s.class_counts() for s in stages],
+            **res,
+        }
+
     with open(out / AUGMENT_LOG, "a") as log_file:
-        for arm in bar:
-            bar.set_postfix_str(f"{arm.name} x {cfg.seeds} seeds")
-            stages = arm_stages(arm, real, pools, cfg, passed=passed)
-            tcfgs = [arm_train_config(arm, cfg.train, seed=cfg.train.seed + s) for s in range(cfg.seeds)]
-            changes = [{"epochs": cfg.pretrain_epochs}, {}] if arm.kind == "finetune" and cfg.pretrain_epochs else None
-            results = train_seeds(
-                stages,
-                val,
-                test,
-                classifier=cfg.classifier,
-                options=cfg.classifier_options,
-                cfgs=tcfgs,
-                stage_changes=changes,
-                batched="auto" if cfg.ensemble == "auto" else cfg.ensemble == "batched",
-            )
-            train_set = stages[-1] if arm.kind != "finetune" else stages[0]
-            for res in results:
-                res.pop("test_prob")
-                row = {
-                    "arm": arm.name,
-                    "kind": arm.kind,
-                    "generator": arm.generator,
-                    "amount": arm.amount,
-                    "train_counts": train_set.class_counts(),
-                    "synthetic_in_train": int(is_synthetic(train_set).sum()),
-                    "stages": [s.class_counts() for s in stages],
-                    **res,
-                }
-                rows.append(row)
-                log_file.write(json.dumps(row) + "\n")
+        if workers == 1:  # one arm at a time, its seeds one by one or as a batched ensemble
+            bar = tqdm(arms, desc="arms", disable=not progress or None, file=sys.stderr)
+            for arm, stages, tcfgs, changes in map(plan, bar):  # each arm's training sets built as it comes
+                bar.set_postfix_str(f"{arm.name} x {cfg.seeds} seeds")
+                results = train_seeds(
+                    stages,
+                    val,
+                    test,
+                    classifier=cfg.classifier,
+                    options=cfg.classifier_options,
+                    cfgs=tcfgs,
+                    stage_changes=changes,
+                    batched="auto" if cfg.ensemble == "auto" else cfg.ensemble == "batched",
+                )
+                for res in results:
+                    rows.append(arm_row(arm, stages, res))
+                    log_file.write(json.dumps(rows[-1]) + "\n")
+                    log_file.flush()
+        else:  # the whole grid, `workers` fits at a time (classifiers.grid)
+            plans = [plan(arm) for arm in arms]
+            jobs = [
+                FitJob((i, s), stages, val, test, cfg.classifier, cfg.classifier_options, c, changes)
+                for i, (arm, stages, tcfgs, changes) in enumerate(plans)
+                for s, c in enumerate(tcfgs)
+            ]
+            _log(f"{len(jobs)} fits ({len(plans)} arms x {cfg.seeds} seeds), {workers} at a time")
+            bar = tqdm(total=len(jobs), desc="fits", disable=not progress or None, file=sys.stderr)
+            done: dict[tuple[int, int], dict[str, Any]] = {}
+            for (i, s), res in run_grid(jobs, workers=workers, on_done=lambda _: bar.update()):
+                arm, stages = plans[i][0], plans[i][1]
+                done[(i, s)] = arm_row(arm, stages, res)
+                log_file.write(json.dumps(done[(i, s)]) + "\n")
                 log_file.flush()
+            bar.close()
+            rows = [done[k] for k in sorted(done)]
     summary = summarize(rows, names)
     summary.update(
         {

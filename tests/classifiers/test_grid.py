@@ -1,0 +1,58 @@
+"""The (arm, seed) grid on worker processes equals the same fits in this process at the workers' thread count."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from radgen.classifiers.grid import FitJob, resolve_workers, run_grid
+from radgen.classifiers.train import ClassifierTrainConfig
+from radgen.data.base import ImageSet
+from radgen.errors import ConfigError
+
+
+def tiny_set(n: int, seed: int) -> ImageSet:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 2
+    pixels = (torch.rand(n, 1, 16, 16, generator=g) * 80 + labels.view(-1, 1, 1, 1) * 100).to(torch.uint8)
+    return ImageSet(pixels, labels, ("normal", "pneumonia"))
+
+
+def jobs() -> list[FitJob]:
+    train, val, test = tiny_set(64, 0), tiny_set(32, 1), tiny_set(32, 2)
+    cfg = ClassifierTrainConfig(epochs=2, batch_size=16, patience=None)
+    out = []
+    for arm, stages in (("plain", [train]), ("finetune", [tiny_set(48, 3), train])):
+        for seed in (0, 1):
+            out.append(
+                FitJob(
+                    (arm, seed), stages, val, test, "cnn001", {}, ClassifierTrainConfig(**{**vars(cfg), "seed": seed})
+                )
+            )
+    return out
+
+
+def test_two_workers_give_each_fit_the_weights_it_gets_alone_at_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        alone = dict(run_grid(jobs(), workers=1))
+    finally:
+        torch.set_num_threads(threads)
+    seen = []
+    grid = dict(run_grid(jobs(), workers=2, threads=1, on_done=seen.append))
+    assert sorted(grid) == sorted(alone) == sorted(seen) and len(grid) == 4
+    for key, row in alone.items():
+        assert [h["train_loss"] for h in grid[key]["history"]] == [h["train_loss"] for h in row["history"]], key
+        assert grid[key]["test"]["accuracy"] == row["test"]["accuracy"]
+        assert (grid[key]["test_prob"] == row["test_prob"]).all()
+    # the finetune fit trained two stages: its history carries both
+    assert {h["stage"] for h in grid[("finetune", 0)]["history"]} == {0, 1}
+    assert grid[("plain", 0)]["history"][0]["train_loss"] != grid[("plain", 1)]["history"][0]["train_loss"]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "two", True])
+def test_a_worker_count_that_cannot_work_is_refused(bad):
+    with pytest.raises(ConfigError, match="workers="):
+        resolve_workers(bad)
+    assert resolve_workers(3) == 3 and 1 <= resolve_workers("auto") <= 2
