@@ -53,3 +53,25 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_written(tmp_pa
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_the_fidelity_gate_leaves_out_generators_at_or_below_chance_and_moves_finetune():
+    from radgen.experiments.demo import fidelity_gate, gated_arms
+
+    fid = {"cvae": 0.36, "lsgan": 0.72, "ddpm": 0.0}  # lowest per-class fidelity, as the demo measured them
+    gate = fidelity_gate(fid, 2)
+    assert gate["threshold"] == 0.5 and gate["mixed_in"] == ["lsgan"]
+    assert set(gate["left_out"]) == {"cvae", "ddpm"} and "0.36 is not above chance (0.50)" in gate["left_out"]["cvae"]
+    assert gated_arms(DEMO_ARMS, gate["mixed_in"], fid) == ["real", "synthetic:lsgan", "duplicate", "finetune:lsgan"]
+    # the GAN left out: finetune moves to the mixed-in generator of highest fidelity; none mixed in: it goes
+    assert gated_arms(DEMO_ARMS, ["cvae", "ddpm"], fid) == [
+        "real",
+        "synthetic:cvae",
+        "synthetic:ddpm",
+        "duplicate",
+        "finetune:cvae",
+    ]
+    assert gated_arms(DEMO_ARMS, [], fid) == ["real", "duplicate"]
+    assert fidelity_gate({"cvae": 0.5}, 2)["mixed_in"] == ["lsgan", "ddpm"]  # exactly chance is out; no fidelity: in
+    assert fidelity_gate(fid, 2, quick=True)["mixed_in"] == list(GENERATORS)  # the smoke run exercises every arm
+    assert fidelity_gate({"cvae": 0.4}, 3)["mixed_in"] == list(GENERATORS)  # chance is 1/3 with 3 classes
