@@ -242,7 +242,7 @@ def fit_classifier(
     g = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     k = train.num_classes
-    dev = check_device(cfg.device)
+    dev = torch.device(cfg.device)  # checked when the config was made (__post_init__)
     model = model.to(dev)
     weight = class_weights(train.labels, k).to(dev) if cfg.loss == "weighted_ce" else None
     opt = make_optimizer(list(model.parameters()), cfg)

@@ -93,6 +93,11 @@ def _data_config(args: argparse.Namespace, name: str):
     )
 
 
+def _add_set_option(p: argparse.ArgumentParser, text: str) -> None:
+    """The repeatable ``--set KEY=VALUE`` override every config-driven command takes."""
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help=text)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     if args.what == "features":
         from radgen.metrics.features import FEATURES
@@ -444,13 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model from a YAML config (a new run directory each time)")
     p.add_argument("config", nargs="?", help="YAML file or shipped config name (`radgen list configs`)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set train.epochs=5 (repeatable)",
-    )
+    _add_set_option(p, "override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument(
         "--resume",
         metavar="RUN_DIR",
@@ -534,13 +533,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="peak learning rate (default: the judge's)")
     p.add_argument("--seed0", type=int, help="first training seed (default 0)")
     p.add_argument("--max-train", type=int, help="stratified subsample of the training split (smoke runs)")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override, e.g. --set train.augment=none --set classifier_options.width=16 (repeatable)",
-    )
+    _add_set_option(p, "override, e.g. --set train.augment=none --set classifier_options.width=16 (repeatable)")
     p.add_argument("--output-dir", help="parent folder of the output (default: runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_classify)
@@ -555,13 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
         "config", nargs="?", help="YAML file: data, classifier, train, generators (label: run dir), arms, ratio, seeds"
     )
     p.add_argument("--config", dest="config_opt", metavar="CONFIG", help="the same, as an option")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config value, e.g. --set seeds=3 (repeatable)",
-    )
+    _add_set_option(p, "override a config value, e.g. --set seeds=3 (repeatable)")
     p.add_argument("--output-dir", help="parent folder of the output (default: runs)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_augment)
@@ -624,13 +611,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs per model (default: the document's; long on a CPU)")
     p.add_argument("--quick", action="store_true", help="smoke run: a few batches per epoch")
     p.add_argument("--all", action="store_true", help="also the settings the document did not tabulate")
-    p.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override for every training run, e.g. train.limit_train_batches=200 (repeatable)",
-    )
+    _add_set_option(p, "override for every training run, e.g. train.limit_train_batches=200 (repeatable)")
     p.add_argument(
         "--inception-weights",
         metavar="FILE",

@@ -533,6 +533,12 @@ def run_augment(
         }
 
     with open(out / AUGMENT_LOG, "a") as log_file:
+
+        def logged(row: dict[str, Any]) -> dict[str, Any]:
+            log_file.write(json.dumps(row) + "\n")
+            log_file.flush()
+            return row
+
         if workers == 1:  # one arm at a time, its seeds one by one or as a batched ensemble
             bar = tqdm(arms, desc="arms", disable=not progress or None, file=sys.stderr)
             for arm, stages, tcfgs, changes in map(plan, bar):  # each arm's training sets built as it comes
@@ -547,10 +553,7 @@ def run_augment(
                     stage_changes=changes,
                     batched="auto" if cfg.ensemble == "auto" else cfg.ensemble == "batched",
                 )
-                for res in results:
-                    rows.append(arm_row(arm, stages, res))
-                    log_file.write(json.dumps(rows[-1]) + "\n")
-                    log_file.flush()
+                rows += [logged(arm_row(arm, stages, res)) for res in results]
         else:  # the whole grid, `workers` fits at a time (classifiers.grid)
             plans = [plan(arm) for arm in arms]
             jobs = [
@@ -562,10 +565,7 @@ def run_augment(
             bar = tqdm(total=len(jobs), desc="fits", disable=not progress or None, file=sys.stderr)
             done: dict[tuple[int, int], dict[str, Any]] = {}
             for (i, s), res in run_grid(jobs, workers=workers, on_done=lambda _: bar.update()):
-                arm, stages = plans[i][0], plans[i][1]
-                done[(i, s)] = arm_row(arm, stages, res)
-                log_file.write(json.dumps(done[(i, s)]) + "\n")
-                log_file.flush()
+                done[(i, s)] = logged(arm_row(plans[i][0], plans[i][1], res))
             bar.close()
             rows = [done[k] for k in sorted(done)]
     summary = summarize(rows, names)

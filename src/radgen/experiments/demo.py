@@ -48,11 +48,6 @@ GENERATORS = {"cvae": "demo_cvae", "lsgan": "demo_gan_smalldata", "ddpm": "demo_
 # the count-matched duplicate control, and for the GAN synthetic pretraining with real fine-tuning
 # (3 seeds, one by one: 24 cnn001 fits at ~25 s; `radgen augment` runs the full set over 5 seeds)
 DEMO_ARMS = ["real", "synthetic", "duplicate", "finetune:lsgan"]
-# A generator is mixed into the demo's arms only when the evaluation's label-fidelity classifier assigns
-# its samples of every class to that class more often than chance (1 / classes): images a real-trained
-# classifier cannot tell apart as NORMAL cannot be expected to teach NORMAL (and two useless arms cost
-# the demo 6 minutes). The evaluation still reports every generator; `radgen augment` has no gate.
-FIDELITY_GATE = "chance"
 DEMO_JUDGE = "cnn001"
 DEMO_SEEDS = 3
 BUDGETS = ("demo", "full")
@@ -98,13 +93,12 @@ def demo_plan(settings: DemoSettings) -> dict:
     full = settings.budget == "full"
     generators = {}
     for label, config_name in GENERATORS.items():
-        epochs = load_run_config(config_name, []).train.epochs
         changes: dict = {}
         if settings.quick:
             changes = {"epochs": 1, "limit_train_batches": 6, "limit_val_batches": 2, "sample_every": 1}
             changes["sample_count"] = 16
         elif full:
-            changes = {"epochs": epochs * FULL_EPOCH_FACTOR}
+            changes = {"epochs": load_run_config(config_name, []).train.epochs * FULL_EPOCH_FACTOR}
         if settings.device != "cpu":
             changes["accelerator"] = "mps" if settings.device == "mps" else "cuda"
         generators[label] = {"config": config_name, "train": changes}
@@ -120,13 +114,16 @@ def demo_plan(settings: DemoSettings) -> dict:
 
 def fidelity_gate(fidelity: dict[str, float], num_classes: int, *, quick: bool = False) -> dict:
     """Which generators the arms mix in: those whose lowest per-class label fidelity beats chance
-    (1 / num_classes). ``fidelity``: generator -> lowest per-class fidelity (unconditional models have
-    none and pass). The quick smoke run keeps every generator (its 1-epoch models are all below chance)."""
+    (1 / num_classes). Images a real-trained classifier cannot tell apart as NORMAL cannot be expected
+    to teach NORMAL (and two such arms cost the demo 6 minutes); the evaluation still reports every
+    generator, and `radgen augment` has no gate. ``fidelity``: generator -> lowest per-class fidelity
+    (unconditional models have none and pass). The quick smoke run keeps every generator (its 1-epoch
+    models are all below chance)."""
     threshold = 0.0 if quick else 1.0 / num_classes
     mixed_in, left_out = [], {}
     for g in GENERATORS:
         f = fidelity.get(g)
-        if f is None or f > threshold or quick:
+        if quick or f is None or f > threshold:
             mixed_in.append(g)
         else:
             left_out[g] = f"lowest per-class label fidelity {f:.2f} is not above chance ({threshold:.2f})"
