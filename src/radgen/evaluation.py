@@ -65,14 +65,16 @@ FIDELITY_CLASSIFIER = "radgen-cnn001"  # its classifier head labels the samples 
 Sampler = Callable[[torch.Tensor, int], torch.Tensor]  # (requested labels (N,), seed) -> (N, C, H, W) in [0, 1]
 
 
-def generate_like(model, labels: torch.Tensor, *, seed: int) -> torch.Tensor:
-    """``len(labels)`` samples; a conditional model's i-th sample is asked for ``labels[i]``."""
+def generate_like(model, labels: torch.Tensor, *, seed: int, **sample_kwargs) -> torch.Tensor:
+    """``len(labels)`` samples; a conditional model's i-th sample is asked for ``labels[i]``.
+
+    ``sample_kwargs`` go to the model's sampler (e.g. ``sampler="ddim", steps=50`` for a diffusion model)."""
     if not model.supports_labels:
-        return generate(model, len(labels), seed=seed, progress=False)
+        return generate(model, len(labels), seed=seed, progress=False, **sample_kwargs)
     out = None
     for c in labels.unique().tolist():
         where = (labels == c).nonzero().squeeze(1)
-        x = generate(model, len(where), label=int(c), seed=seed + int(c), progress=False)
+        x = generate(model, len(where), label=int(c), seed=seed + int(c), progress=False, **sample_kwargs)
         out = x.new_empty((len(labels), *x.shape[1:])) if out is None else out
         out[where] = x
     return out
