@@ -9,6 +9,7 @@ from radgen.experiments.augment import ARM_KINDS
 from radgen.experiments.demo import (
     DEMO_ARMS,
     DEMO_SEEDS,
+    FIRST_STAGES,
     FULL_EPOCH_FACTOR,
     FULL_SEEDS,
     GENERATORS,
@@ -25,8 +26,12 @@ def test_full_budget_trains_each_generator_longer_and_runs_every_arm_over_more_s
     assert set(full["arms"]) > set(DEMO_ARMS) - {"finetune:lsgan"}
     for label, config in GENERATORS.items():
         epochs = load_run_config(config, []).train.epochs
-        assert demo["generators"][label] == {"config": config, "train": {}}
+        first = {"first_stage": {"config": FIRST_STAGES[label], "train": {}}} if label in FIRST_STAGES else {}
+        assert demo["generators"][label] == {"config": config, "train": {}, **first}
         assert full["generators"][label]["train"] == {"epochs": FULL_EPOCH_FACTOR * epochs}
+    # the latent diffusion model's autoencoder trains first, and longer in the full study too
+    ae_epochs = load_run_config(FIRST_STAGES["ldm"], []).train.epochs
+    assert full["generators"]["ldm"]["first_stage"]["train"] == {"epochs": FULL_EPOCH_FACTOR * ae_epochs}
     assert demo_plan(DemoSettings(budget="full", seeds=4))["seeds"] == 4
     assert demo_plan(DemoSettings(judge="resnet18"))["judge"] == "resnet18"
 
@@ -35,6 +40,11 @@ def test_quick_plan_is_the_smoke_budget():
     plan = demo_plan(DemoSettings(quick=True))
     for g in plan["generators"].values():
         assert g["train"]["epochs"] == 1 and g["train"]["limit_train_batches"] == 6
+    first = plan["generators"]["ldm"]["first_stage"]["train"]  # an autoencoder draws no sample grids
+    assert first["epochs"] == 1 and first["limit_train_batches"] == 6 and "sample_every" not in first
+    cuda = demo_plan(DemoSettings(device="cuda"))  # the plan only; check_settings refuses a missing device
+    assert all(g["train"]["accelerator"] == "cuda" for g in cuda["generators"].values())
+    assert cuda["generators"]["ldm"]["first_stage"]["train"] == {"accelerator": "cuda"}
 
 
 @pytest.mark.parametrize(
@@ -58,20 +68,39 @@ def test_settings_that_cannot_work_are_refused_before_anything_is_written(tmp_pa
 def test_the_fidelity_gate_leaves_out_generators_at_or_below_chance_and_moves_finetune():
     from radgen.experiments.demo import fidelity_gate, gated_arms
 
-    fid = {"cvae": 0.36, "lsgan": 0.72, "ddpm": 0.0}  # lowest per-class fidelity, as the demo measured them
+    fid = {"cvae": 0.36, "lsgan": 0.72, "ldm": 0.0}  # lowest per-class fidelity (cvae, lsgan: as the demo measured)
     gate = fidelity_gate(fid, 2)
     assert gate["threshold"] == 0.5 and gate["mixed_in"] == ["lsgan"]
-    assert set(gate["left_out"]) == {"cvae", "ddpm"} and "0.36 is not above chance (0.50)" in gate["left_out"]["cvae"]
+    assert set(gate["left_out"]) == {"cvae", "ldm"} and "0.36 is not above chance (0.50)" in gate["left_out"]["cvae"]
     assert gated_arms(DEMO_ARMS, gate["mixed_in"], fid) == ["real", "synthetic:lsgan", "duplicate", "finetune:lsgan"]
     # the GAN left out: finetune moves to the mixed-in generator of highest fidelity; none mixed in: it goes
-    assert gated_arms(DEMO_ARMS, ["cvae", "ddpm"], fid) == [
+    assert gated_arms(DEMO_ARMS, ["cvae", "ldm"], fid) == [
         "real",
         "synthetic:cvae",
-        "synthetic:ddpm",
+        "synthetic:ldm",
         "duplicate",
         "finetune:cvae",
     ]
     assert gated_arms(DEMO_ARMS, [], fid) == ["real", "duplicate"]
-    assert fidelity_gate({"cvae": 0.5}, 2)["mixed_in"] == ["lsgan", "ddpm"]  # exactly chance is out; no fidelity: in
+    assert fidelity_gate({"cvae": 0.5}, 2)["mixed_in"] == ["lsgan", "ldm"]  # exactly chance is out; no fidelity: in
     assert fidelity_gate(fid, 2, quick=True)["mixed_in"] == list(GENERATORS)  # the smoke run exercises every arm
     assert fidelity_gate({"cvae": 0.4}, 3)["mixed_in"] == list(GENERATORS)  # chance is 1/3 with 3 classes
+
+
+def test_the_demo_mixes_in_only_the_gated_generator_of_lowest_fd():
+    from radgen.experiments.demo import DEMO_MAX_MIXED_IN, fidelity_gate, gated_arms
+
+    fid = {"cvae": 0.29, "lsgan": 0.83, "ldm": 0.97}  # cvae below chance; both others pass
+    fd = {"cvae": 30.0, "lsgan": 1.4, "ldm": 4.2}
+    gate = fidelity_gate(fid, 2, fd=fd, max_mixed_in=DEMO_MAX_MIXED_IN)
+    assert DEMO_MAX_MIXED_IN == 1 and gate["mixed_in"] == ["lsgan"]
+    assert "not above chance" in gate["left_out"]["cvae"]
+    assert "passed the gate, but FD 4.2 is above lsgan's 1.4" in gate["left_out"]["ldm"]
+    assert gated_arms(DEMO_ARMS, gate["mixed_in"], fid) == ["real", "synthetic:lsgan", "duplicate", "finetune:lsgan"]
+    # the other way round, finetune follows the one mixed in
+    gate = fidelity_gate(fid, 2, fd={**fd, "ldm": 0.9}, max_mixed_in=1)
+    assert gate["mixed_in"] == ["ldm"]
+    assert gated_arms(DEMO_ARMS, gate["mixed_in"], fid) == ["real", "synthetic:ldm", "duplicate", "finetune:ldm"]
+    # no cap (--budget full), or the quick smoke run: every generator that passes
+    assert fidelity_gate(fid, 2, fd=fd)["mixed_in"] == ["lsgan", "ldm"]
+    assert fidelity_gate(fid, 2, fd=fd, max_mixed_in=1, quick=True)["mixed_in"] == list(GENERATORS)

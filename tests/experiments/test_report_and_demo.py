@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from radgen.cli import main
 from radgen.errors import MissingDataError
@@ -65,33 +66,37 @@ def test_demo_quick_writes_a_self_contained_report_with_every_section(quick_demo
     assert len(images) >= 15 and all((quick_demo / p).is_file() for p in images)
     assert html.count('<img src="data:image/png;base64,') == len(images)
     assert '<img src="' + images[0] not in html  # nothing links outside the file
-    for arm in ("real", "+cvae", "+lsgan", "+ddpm", "duplicate", "lsgan pretrain, real finetune"):  # DEMO_ARMS
+    for arm in ("real", "+cvae", "+lsgan", "+ldm", "duplicate", "lsgan pretrain, real finetune"):  # DEMO_ARMS
         assert f"| {arm} |" in md, arm
 
 
 def test_demo_quick_results_respect_the_protocol(quick_demo):
     demo = json.loads((quick_demo / "demo.json").read_text())
-    assert set(demo["generators"]) == {"cvae", "lsgan", "ddpm"} and demo["settings"]["quick"]
+    assert set(demo["generators"]) == {"cvae", "lsgan", "ldm"} and demo["settings"]["quick"]
     res = json.loads((quick_demo / "augment" / "results.json").read_text())
     assert res["val_patients_in_train"] == 0  # patient-level validation split
     arms = res["arms"]
     assert all(len(a["seeds"]) == 3 for a in arms.values())
     n0, n1 = res["splits"]["train"]["NORMAL"], res["splits"]["train"]["PNEUMONIA"]
     assert (
-        arms["+ddpm"]["train_counts"] == {"NORMAL": n1, "PNEUMONIA": n1}
-        and arms["+ddpm"]["synthetic_in_train"] == n1 - n0
+        arms["+ldm"]["train_counts"] == {"NORMAL": n1, "PNEUMONIA": n1}
+        and arms["+ldm"]["synthetic_in_train"] == n1 - n0
     )
     assert arms["real"]["synthetic_in_train"] == 0
-    assert arms["duplicate"]["train_counts"] == arms["+ddpm"]["train_counts"]  # count-matched, real pixels only
+    assert arms["duplicate"]["train_counts"] == arms["+ldm"]["train_counts"]  # count-matched, real pixels only
     assert arms["duplicate"]["synthetic_in_train"] == 0
-    assert set(arms) == {"real", "+cvae", "+lsgan", "+ddpm", "duplicate", "lsgan pretrain, real finetune"}
+    assert set(arms) == {"real", "+cvae", "+lsgan", "+ldm", "duplicate", "lsgan pretrain, real finetune"}
     assert all(a["verdict"] in ("helps", "hurts", "cannot tell at this power") for n, a in arms.items() if n != "real")
     rows = [json.loads(x) for x in (quick_demo / "augment" / "results.jsonl").read_text().splitlines()]
     assert not any(r["batched"] for r in rows)  # ensemble auto: one by one on a CPU (benchmarks/ensemble.md)
     assert len(rows) == 6 * 3 and {r["test"]["n"] for r in rows} == {
         sum(res["splits"]["test"].values())
     }  # every arm tested on the full real test split
-    for g in ("cvae", "lsgan", "ddpm"):
+    # the latent diffusion model's first stage trained in the demo folder, and the generator read that run
+    (ae,) = (quick_demo / "generators").glob("ldm_autoencoder-*")
+    ldm_config = yaml.safe_load((Path(demo["generators"]["ldm"]) / "config.yaml").read_text())
+    assert Path(ldm_config["model"]["autoencoder"]) == ae and (ae / "export" / "weights.safetensors").is_file()
+    for g in ("cvae", "lsgan", "ldm"):
         (ev,) = Path(demo["generators"][g]).glob("eval-*/metrics.json")
         m = json.loads(ev.read_text())
         assert m["features"]["radgen-cnn001"]["extractor"]["name"] == "radgen-cnn001"

@@ -393,6 +393,15 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     return lines
 
 
+def _gate_lines(gate: dict[str, Any] | None) -> list[str]:
+    """The demo's fidelity gate: which generators the arms mixed in, and why each other one was left out."""
+    if not gate:
+        return []
+    lines = [f"Generators mixed into the arms: {', '.join(code(g) for g in gate['mixed_in']) or 'none'}."]
+    lines += [f"- {code(g)} left out: {text(why)}" for g, why in gate.get("left_out", {}).items()]
+    return [*lines, ""]
+
+
 def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
     lines: list[str] = []
     for a in found["augments"]:
@@ -411,6 +420,7 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
             "Model selection and early stopping on the patient-level validation split; the test "
             "split is never seen in training.",
             "",
+            *_gate_lines((found.get("demo") or {}).get("fidelity_gate")),
             summary_markdown(s),
             "",
         ]
