@@ -225,3 +225,26 @@ def test_the_engine_batches_every_cached_latent_once_per_epoch():
     seen = torch.cat([x for x, _ in loader])
     assert len(loader) == 3 and seen.shape == post.shape  # 32 + 32 + 6, not len(tuple) = 2 items
     torch.testing.assert_close(seen.sum(0), post.sum(0), rtol=1e-5, atol=1e-5)  # each item exactly once
+
+
+@pytest.mark.parametrize(
+    "ae_config, ldm_config, size",
+    [
+        ("ldm_autoencoder_64", "ldm_64", 64),
+        ("ldm_autoencoder_128", "ldm_128", 128),
+        ("demo_ldm_autoencoder", "demo_ldm", 64),
+    ],
+)
+def test_shipped_latent_configs_give_the_latent_unet_the_same_4x16x16_latents(ae_config, ldm_config, size):
+    """ldm_128's f=8 autoencoder makes the 16x16 latents that ldm_64's f=4 one makes at 64 px, so one UNet fits both;
+    the configs are built as shipped (narrowed to 4 channels per level, which keeps f and the latent shape)."""
+    from radgen.training.config import load_run_config
+
+    ae_cfg, ldm_cfg = load_run_config(ae_config, []), load_run_config(ldm_config, [])
+    assert ae_cfg.data.name == ldm_cfg.data.name and ae_cfg.data.val_from_train == ldm_cfg.data.val_from_train
+    spec = {**ae_cfg.model, "block_out_channels": [4] * len(ae_cfg.model["block_out_channels"]), "norm_groups": 2}
+    ae = build_model(spec, image_size=size, channels=1, num_classes=2)
+    mu, logvar = ae.encode(torch.rand(2, 1, size, size))
+    assert tuple(mu.shape) == tuple(logvar.shape) == (2, 4, 16, 16) == (2, *ae.latent_shape)
+    assert ae.decode(mu).shape == (2, 1, size, size)
+    assert ldm_cfg.model["name"] == "latent_diffusion" and ldm_cfg.model["autoencoder"] is None  # given at train time
