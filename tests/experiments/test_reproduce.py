@@ -86,16 +86,22 @@ def test_reproduce_seed004_tables_end_to_end(tmp_path):
 
 
 @pytest.mark.data_kit  # reaches the kit through the CLI or a subprocess
-def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path, monkeypatch):
-    """One of Table 4's rows (GMVAE V8: VGG16, transition net, Decoder 2) through the reproduction's code path at
+def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path):
+    """One of Table 4's rows (GMVAE V8: VGG16, transition net, Decoder 2; --versions) through the code path at
     32 px and 1/16 backbone width (every row is a contract-suite case); the nine at 224 px run by the CLI."""
-    from radgen.experiments import reproduce
-
-    rows = {"gmvae_v8": reproduce.SEED003_TABLE4["gmvae_v8"]}
-    monkeypatch.setattr(reproduce, "SEED003_TABLE4", rows)
     small = ["data.size=32", "model.encoder_width=0.0625", "model.decoder_hidden=[16]", "model.transition_channels=8"]
     small += ["model.latent_dim=8", "model.components=3", "train.batch_size=32"]
-    args = ["reproduce", "seed003-table4", "--data", "chest_xray_64", "--quick", "--epochs", "1"]
+    args = [
+        "reproduce",
+        "seed003-table4",
+        "--data",
+        "chest_xray_64",
+        "--quick",
+        "--epochs",
+        "1",
+        "--versions",
+        "gmvae_v8",
+    ]
     args += [x for s in small for x in ("--set", s)] + ["--output-dir", str(tmp_path), "--no-progress"]
     assert main(args) == 0
     (out,) = tmp_path.glob("reproduce-seed003-table4-*")
@@ -120,6 +126,24 @@ def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path, monk
     best = next(r for r in res["rows"] if r["version"] == res["best"])
     assert f"![{best['label']}: 16 samples](figures/{best['version']}_samples.png)" in table
     assert (out / "figures" / f"{best['version']}_samples.png").stat().st_size > 500
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["seed003-table4", "--versions", "gmvae_v8,v9"],
+            "--versions v9: not a version of seed003-table4; valid: fs_gmvae_v1",
+        ),
+        (["seed002-table1", "--versions", "gmvae_v8"], "--versions applies to seed003-table4; seed002-table1 has no"),
+    ],
+)
+def test_reproduce_refuses_versions_it_does_not_have_before_writing(tmp_path, capsys, args, message):
+    out = tmp_path / "runs"
+    assert main(["reproduce", *args, "--output-dir", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0], err
+    assert not out.exists()
 
 
 def test_reproduce_seed003_table4_says_how_to_run_without_cxr14_images(tmp_path, capsys):

@@ -30,6 +30,7 @@ class ReproduceContext:
     overrides: tuple[str, ...] = ()  # --set KEY=VALUE for every training run
     inception_weights: str | None = None  # --inception-weights: adds the FID column where the document reports FID
     data: str | None = None  # --data NAME: the dataset that replaces the configs' (reproductions in TAKES_DATA)
+    versions: tuple[str, ...] = ()  # --versions: a subset of a reproduction's rows (reproductions in TAKES_VERSIONS)
 
     def config(self, name: str, *extra: str, run_name: str | None = None):
         from radgen.training.config import load_run_config
@@ -624,6 +625,7 @@ SEED003_TABLE5 = {  # 003 Table 5: VGG16 features encoder; Decoder 1 / 2 (weight
     "decoder2": 172_800,
 }
 TAKES_DATA = {"seed003-table4"}
+TAKES_VERSIONS = {"seed003-table4": SEED003_TABLE4}  # --versions picks rows of these tables
 
 
 def _seed003_data_overrides(ctx: ReproduceContext) -> tuple[list[str], Any]:
@@ -698,9 +700,10 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
     fig_dir = ctx.out / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     rows, memo_counts = [], {}
-    for i, (v, spec) in enumerate(SEED003_TABLE4.items()):
+    chosen = {v: spec for v, spec in SEED003_TABLE4.items() if not ctx.versions or v in ctx.versions}
+    for i, (v, spec) in enumerate(chosen.items()):
         name = f"seed003_table4_{v}"
-        _log(f"[{i + 1}/{len(SEED003_TABLE4)}] {name}")
+        _log(f"[{i + 1}/{len(chosen)}] {name}")
         result = train(ctx.config(name, *extra), progress=ctx.progress)
         m = result.model
         parts = _seed003_parts(m)
@@ -884,6 +887,7 @@ def run_reproduction(
     overrides: tuple[str, ...] = (),
     inception_weights: str | None = None,
     data: str | None = None,
+    versions: tuple[str, ...] = (),
 ) -> tuple[Path, dict[str, Any]]:
     from radgen.reports.markdown import markdown_to_html
     from radgen.runfolder import REPRODUCE_RESULTS, REPRODUCE_TABLE, new_run_dir
@@ -895,6 +899,14 @@ def run_reproduction(
         )
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs {epochs} must be at least 1")
+    if versions:
+        if name not in TAKES_VERSIONS:
+            raise ConfigError(f"--versions applies to {', '.join(sorted(TAKES_VERSIONS))}; {name} has no versions")
+        unknown = [v for v in versions if v not in TAKES_VERSIONS[name]]
+        if unknown:
+            raise ConfigError(
+                f"--versions {','.join(unknown)}: not a version of {name}; valid: {', '.join(TAKES_VERSIONS[name])}"
+            )
     out = new_run_dir(output_dir, f"reproduce-{name}")
     started = time.perf_counter()
     result = fn(
@@ -907,6 +919,7 @@ def run_reproduction(
             overrides=tuple(overrides),
             inception_weights=inception_weights,
             data=data,
+            versions=tuple(versions),
         )
     )
     result["seconds"] = round(time.perf_counter() - started, 1)
