@@ -104,3 +104,23 @@ def test_the_demo_mixes_in_only_the_gated_generator_of_lowest_fd():
     # no cap (--budget full), or the quick smoke run: every generator that passes
     assert fidelity_gate(fid, 2, fd=fd)["mixed_in"] == ["lsgan", "ldm"]
     assert fidelity_gate(fid, 2, fd=fd, max_mixed_in=1, quick=True)["mixed_in"] == list(GENERATORS)
+
+
+def test_a_size_the_latent_model_cannot_take_is_refused_before_training():
+    """28 px gives 7x7 latents, which demo_ldm's 3-level UNet cannot halve twice; 32 and 64 px work."""
+    from radgen.errors import ConfigError
+    from radgen.experiments.demo import check_generators
+
+    plan = demo_plan(DemoSettings())
+    with pytest.raises(ConfigError, match=r"generator ldm \(demo_ldm\) cannot run at 28 px: .*--size 32 or --size 64"):
+        check_generators(plan, (28, 28), 1, 2)
+    for size in (32, 64):
+        check_generators(plan, (size, size), 1, 2)
+
+
+def test_the_demo_on_28_px_data_says_to_resize_and_writes_nothing(tmp_path, capsys, data_dir):
+    out = tmp_path / "runs"
+    assert main(["demo", "--data", "pneumoniamnist", "--output-dir", str(out), "--data-dir", str(data_dir)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("radgen: error:") and "cannot run at 28 px" in err[-1] and "--size 32" in err[-1]
+    assert not out.exists()

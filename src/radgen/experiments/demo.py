@@ -127,6 +127,27 @@ def demo_plan(settings: DemoSettings) -> dict:
     }
 
 
+def check_generators(plan: dict, image_size: tuple[int, int], channels: int, num_classes: int) -> None:
+    """Build every generator of the plan at the data's size (a two-stage one with its first stage's config), so
+    that a size a model cannot take is refused before anything trains or is written."""
+    from radgen.models import build_model
+    from radgen.training.config import load_run_config
+
+    for label, g in plan["generators"].items():
+        spec = dict(load_run_config(g["config"], []).model)
+        if "first_stage" in g:  # the generator reads its first stage's run; here its config stands in for it
+            first = dict(load_run_config(g["first_stage"]["config"], []).model)
+            spec.pop("autoencoder", None)
+            spec["autoencoder_config"] = {k: v for k, v in first.items() if k != "name"}
+        try:
+            build_model(spec, image_size=image_size[0], channels=channels, num_classes=num_classes)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"the demo's generator {label} ({g['config']}) cannot run at {image_size[0]} px: {exc}; "
+                "pass --size 32 or --size 64"
+            ) from None
+
+
 def fidelity_gate(
     fidelity: dict[str, float],
     num_classes: int,
@@ -205,8 +226,6 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     plan = demo_plan(settings)
     started = time.perf_counter()
     q = settings.quick
-    out = new_run_dir(settings.output_dir, "demo-quick" if q else "demo")
-    print(f"radgen demo: writing {out}", file=sys.stderr)
     timings: dict[str, float] = {}
 
     _stage(1, f"data: {settings.data}")
@@ -231,6 +250,9 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
                 "train/test)"
             )
     train_set = splits["train"]
+    check_generators(plan, train_set.image_size, train_set.channels, len(train_set.class_names))
+    out = new_run_dir(settings.output_dir, "demo-quick" if q else "demo")  # the settings can work: now write
+    print(f"radgen demo: writing {out}", file=sys.stderr)
     save_class_grid(
         examples_per_class(train_set.images, train_set.labels, train_set.class_names, per_class=10, seed=0),
         out / runfolder.DEMO_DATA,
