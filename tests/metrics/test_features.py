@@ -73,6 +73,11 @@ def test_domain_extractor_is_trained_once_cached_and_hashed(tmp_path):
         2,
         128,
     )  # colour and other sizes are mapped to what it was trained on
+    # trained again elsewhere, after the caller's global RNG has moved on: the same weights (seeded init and
+    # training; the two fresh-cache demo runs of 2026-12-01/02 got different extractors before this)
+    torch.rand(1000)
+    fresh = get_extractor("radgen-cnn001", data_config=cfg, cache_dir=tmp_path / "other", epochs=1)
+    assert fresh.weights_sha256 == ex.weights_sha256
 
 
 def test_inference_form_of_inception_gives_the_published_networks_features():

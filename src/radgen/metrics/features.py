@@ -246,7 +246,8 @@ def cnn001_extractor(
     from radgen.io import atomic_path, write_json
 
     dcfg = _extractor_data_config(data_config)
-    wpath, rpath = _cache_paths("cnn001", dcfg, {"epochs": epochs, "seed": seed, "v": 3}, cache_dir)
+    # v4: the network's initial weights seeded (v3 drew them from the caller's global RNG state)
+    wpath, rpath = _cache_paths("cnn001", dcfg, {"epochs": epochs, "seed": seed, "v": 4}, cache_dir)
     if wpath.is_file() and rpath.is_file():  # cached: the record says how to rebuild the net, no data needed
         record = json.loads(rpath.read_text())
         size = int(record["image_size"])
@@ -255,7 +256,9 @@ def cnn001_extractor(
     else:
         ds, fit, select, heldout = _training_split(dcfg, seed, progress)
         size = fit.image_size[0]
-        model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=fit.num_classes)
+        with torch.random.fork_rng(devices=[]):  # seeded init: the extractor's weights follow from its seed alone
+            torch.manual_seed(seed)
+            model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=fit.num_classes)
         with torch.enable_grad():  # callers may evaluate under no_grad; training needs autograd
             model, history = fit_classifier(
                 model, fit, select, ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed)
