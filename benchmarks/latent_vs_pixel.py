@@ -157,12 +157,10 @@ def protocol_row(m: dict) -> dict:
     return row
 
 
-def sampler_rows(run: str, n: int, seed: int = 0) -> dict:
+def sampler_rows(run: str, model, n: int, seed: int = 0) -> dict:
     """The latent arm's samplers on one trained model: seconds per image, FD (cnn001) with its floor."""
     from radgen.evaluation import _load_run_data, evaluate_generator, generate_like
-    from radgen.models import load_exported
 
-    model, _ = load_exported(run)
     dcfg, ds = _load_run_data(Path(run), model, None)
     rows = {}
     for name, kw in SAMPLER_ROWS.items():
@@ -267,7 +265,7 @@ def run_evaluation(args) -> None:
             )
         )
         if arm == "latent":
-            rec["samplers"] = sampler_rows(rec["run"], args.n, args.seed)
+            rec["samplers"] = sampler_rows(rec["run"], model, args.n, args.seed)
         result["arms"][arm] = rec
         print(arm, json.dumps(rec["protocol"], default=str), flush=True)
     write_json(out / "latent_vs_pixel.json", result)

@@ -243,6 +243,7 @@ def cnn001_extractor(
         fit_classifier,
         predict_proba,
     )
+    from radgen.classifiers.judge import build_seeded
     from radgen.io import atomic_path, write_json
 
     dcfg = _extractor_data_config(data_config)
@@ -256,9 +257,7 @@ def cnn001_extractor(
     else:
         ds, fit, select, heldout = _training_split(dcfg, seed, progress)
         size = fit.image_size[0]
-        with torch.random.fork_rng(devices=[]):  # seeded init: the extractor's weights follow from its seed alone
-            torch.manual_seed(seed)
-            model = build_classifier("cnn001", in_channels=1, image_size=size, num_classes=fit.num_classes)
+        model = build_seeded("cnn001", {}, fit, seed)  # seeded init: the weights follow from the seed alone
         with torch.enable_grad():  # callers may evaluate under no_grad; training needs autograd
             model, history = fit_classifier(
                 model, fit, select, ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed)
