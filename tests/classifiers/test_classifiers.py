@@ -180,6 +180,62 @@ def test_batched_ensemble_gives_each_seeds_weights_alone(net, options):
     assert not torch.allclose(w0, next(iter(alone[1][0].state_dict().values())))  # seeds do differ
 
 
+@pytest.mark.parametrize("net,options", [("cnn001", {}), ("resnet18", {"width": 4})])
+def test_channels_last_gives_the_same_loss_and_gradients_to_float32_rounding(net, options):
+    import torch.nn.functional as F
+
+    from radgen.classifiers.train import as_model_layout, is_channels_last, to_channels_last
+
+    torch.manual_seed(0)
+    a = build_classifier(net, in_channels=1, image_size=12, num_classes=2, **options)
+    b = build_classifier(net, in_channels=1, image_size=12, num_classes=2, **options)
+    b.load_state_dict(a.state_dict())
+    b = to_channels_last(b)
+    assert not is_channels_last(a) and is_channels_last(b)
+    x, y = torch.rand(24, 1, 12, 12), torch.randint(0, 2, (24,))
+    la, lb = F.cross_entropy(a(x), y), F.cross_entropy(b(as_model_layout(x, True)), y)
+    la.backward()
+    lb.backward()
+    assert float(la) == pytest.approx(float(lb), rel=1e-5)
+    for (k, p), q in zip(a.named_parameters(), b.parameters()):
+        assert p.grad.abs().max() > 0, k  # every parameter gets a gradient to compare
+        rel = float((p.grad - q.grad.contiguous()).norm() / p.grad.norm())
+        assert rel < 1e-4, (k, rel)
+
+
+def test_channels_last_training_gives_the_contiguous_weights_to_float32_rounding():
+    """A short cnn001 fit in either layout. (ResNet-18's GroupNorm leaves some gradients at rounding level, whose
+    sign Adam's normalised step turns into a full step: its weights drift by about lr per step, so it is compared
+    by its gradients above.)"""
+    from dataclasses import replace
+
+    from radgen.classifiers.judge import build_seeded
+    from radgen.classifiers.train import is_channels_last
+
+    g = torch.Generator().manual_seed(1)
+    n = 64
+    train = ImageSet(
+        pixels=torch.randint(0, 256, (n, 1, 12, 12), dtype=torch.uint8, generator=g),
+        labels=torch.tensor([0] * 20 + [1] * 44),
+        class_names=("N", "P"),
+    )
+    val = train.subset(np.arange(0, n, 3))
+    base = ClassifierTrainConfig(
+        epochs=2, batch_size=24, lr=3e-3, weight_decay=0.05, optimizer="adamw", schedule="onecycle",
+        augment="light", select="val_auroc", patience=None,
+    )  # fmt: skip
+    nchw, h1 = fit_classifier(build_seeded("cnn001", {}, train, 0), train, val, replace(base, channels_last=False))
+    nhwc, h2 = fit_classifier(build_seeded("cnn001", {}, train, 0), train, val, replace(base, channels_last=True))
+    assert not is_channels_last(nchw) and is_channels_last(nhwc)  # the layout did change
+    assert nhwc.conv2.weight.stride()[1] == 1  # NHWC strides: channels innermost
+    for (k, a), b in zip(nchw.state_dict().items(), nhwc.state_dict().values()):
+        torch.testing.assert_close(a, b.contiguous(), rtol=1e-3, atol=1e-4, msg=k)
+    assert [h["val_loss"] for h in h1] == pytest.approx([h["val_loss"] for h in h2], rel=1e-4)
+    np.testing.assert_allclose(predict_proba(nchw, val), predict_proba(nhwc, val), rtol=1e-3, atol=1e-4)
+    untrained = build_seeded("cnn001", {}, train, 0)
+    assert not torch.allclose(untrained.conv2.weight, nchw.conv2.weight)  # it trained
+
+
 def test_classify_end_to_end_on_a_small_split(tmp_path):
     import json
 

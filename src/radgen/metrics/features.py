@@ -247,8 +247,9 @@ def cnn001_extractor(
     from radgen.io import atomic_path, write_json
 
     dcfg = _extractor_data_config(data_config)
-    # v4: the network's initial weights seeded (v3 drew them from the caller's global RNG state)
-    wpath, rpath = _cache_paths("cnn001", dcfg, {"epochs": epochs, "seed": seed, "v": 4}, cache_dir)
+    # v4: the network's initial weights seeded (v3 drew them from the caller's global RNG state);
+    # v5: trained in channels-last layout (the same arithmetic to float32 rounding, which Adam's steps carry on)
+    wpath, rpath = _cache_paths("cnn001", dcfg, {"epochs": epochs, "seed": seed, "v": 5}, cache_dir)
     if wpath.is_file() and rpath.is_file():  # cached: the record says how to rebuild the net, no data needed
         record = json.loads(rpath.read_text())
         size = int(record["image_size"])
