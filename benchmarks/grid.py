@@ -1,13 +1,17 @@
-"""The augmentation grid's fits on worker processes (``workers: 2``, one torch thread each) against
-one fit at a time with every core (``workers: 1``, the process's threads), on the same jobs.
+"""The augmentation grid's fits three ways, on the same jobs and the same 2 cores:
+
+- ``before``: one fit at a time with every core, convolutions in NCHW layout (the grid until 7d8eb36);
+- ``channels-last``: one fit at a time with every core, NHWC weights and batches (``train.channels_last``,
+  the default since 7d8eb36);
+- ``2 workers``: ``workers: 2`` (two spawned worker processes, one torch thread each), channels-last.
 
 Jobs: J fits of a judge (default ``cnn001`` at 64 px, the demo's) of E epochs on N random 1-channel
 images with 128-image val and test splits (selection and scoring included, as in an arm), each its
 own seed. The workers' wall time includes starting them (spawn, importing torch and radgen) and
-sending the images. Paired runs alternate which way goes first; the result is the median of the
-paired ratios (one-at-a-time time / workers time) beside each way's median time.
+sending the images. Each repeat runs the three ways in a rotated order; the result per way is the
+median of the paired ratios (``before`` time / that way's time) beside each way's median time.
 
-    .venv/bin/python benchmarks/grid.py [--jobs 6] [--n 1024] [--epochs 1] [--repeats 3] [--judge cnn001]
+    .venv/bin/python benchmarks/grid.py [--jobs 4] [--n 4096] [--epochs 1] [--repeats 3] [--judge cnn001]
 """
 
 from __future__ import annotations
@@ -36,7 +40,15 @@ def images(n: int, size: int, seed: int) -> ImageSet:
     )
 
 
-def timed(jobs: list[FitJob], workers: int) -> float:
+WAYS = {  # name: (workers, channels_last)
+    "before (NCHW, one at a time)": (1, False),
+    "channels-last, one at a time": (1, True),
+    "channels-last, 2 workers x 1 thread": (2, True),
+}
+
+
+def timed(jobs: list[FitJob], workers: int, channels_last: bool) -> float:
+    jobs = [replace(j, cfg=replace(j.cfg, channels_last=channels_last)) for j in jobs]
     t0 = time.perf_counter()
     rows = list(run_grid(jobs, workers=workers))
     assert len(rows) == len(jobs)
@@ -45,10 +57,10 @@ def timed(jobs: list[FitJob], workers: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--jobs", type=int, default=6, help="fits in the grid (e.g. 2 arms x 3 seeds)")
-    ap.add_argument("--n", type=int, default=1024, help="training images per fit")
+    ap.add_argument("--jobs", type=int, default=4, help="fits in the grid (e.g. 2 arms x 2 seeds)")
+    ap.add_argument("--n", type=int, default=4096, help="training images per fit")
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--repeats", type=int, default=3, help="paired runs")
+    ap.add_argument("--repeats", type=int, default=3, help="paired runs (each runs every way once)")
     ap.add_argument("--judge", default="cnn001", choices=sorted(SIZES))
     args = ap.parse_args()
     judge, size = JUDGES.get(args.judge), SIZES[args.judge]
@@ -58,35 +70,37 @@ def main() -> None:
         FitJob(s, [train], val, test, judge.classifier, dict(judge.options), replace(cfg, seed=s))
         for s in range(args.jobs)
     ]
-    alone, workers, ratios = [], [], []
-    for r in range(args.repeats):  # alternate which goes first
-        if r % 2 == 0:
-            a, b = timed(jobs, 1), timed(jobs, 2)
-        else:
-            b, a = timed(jobs, 2), timed(jobs, 1)
-        alone.append(a)
-        workers.append(b)
-        ratios.append(a / b)
-        print(f"repeat {r + 1}: one at a time {a:.1f} s, 2 workers {b:.1f} s, ratio {a / b:.2f}", flush=True)
-    rows = [
-        {
-            "judge": f"{args.judge} ({size} px)",
-            "fits x epochs x images": f"{args.jobs} x {args.epochs} x {args.n}",
-            f"one at a time, {torch.get_num_threads()} threads (s, median)": f"{statistics.median(alone):.1f}",
-            "2 workers x 1 thread (s, median)": f"{statistics.median(workers):.1f}",
-            "speed-up (median of paired ratios)": f"{statistics.median(ratios):.2f}x",
-            "paired ratios": ", ".join(f"{x:.2f}" for x in ratios),
-        }
-    ]
-    print(rows[0], flush=True)
+    names = list(WAYS)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(args.repeats):
+        order = names[r % len(names) :] + names[: r % len(names)]  # rotate which way goes first
+        for n in order:
+            times[n].append(timed(jobs, *WAYS[n]))
+        print(f"repeat {r + 1}: " + ", ".join(f"{n} {times[n][-1]:.1f} s" for n in names), flush=True)
+    base = times[names[0]]
+    rows = []
+    for n in names:
+        ratios = [b / t for b, t in zip(base, times[n])]
+        rows.append(
+            {
+                "way": n,
+                "judge": f"{args.judge} ({size} px)",
+                "fits x epochs x images": f"{args.jobs} x {args.epochs} x {args.n}",
+                "wall s (median)": f"{statistics.median(times[n]):.1f}",
+                "speed-up vs before (median of paired ratios)": f"{statistics.median(ratios):.2f}x",
+                "paired ratios": ", ".join(f"{x:.2f}" for x in ratios),
+            }
+        )
+        print(rows[-1], flush=True)
     save(
         "grid",
         rows,
         list(rows[0]),
-        "The augmentation grid on 2 worker processes vs one fit at a time",
-        notes=f"{usable_cores()} usable cores. The workers' time includes spawning them and sending the images. "
-        "Each fit is the same code either way (tests/classifiers/test_grid.py: a worker's fit equals the "
-        "in-process fit at the same thread count, bit for bit).",
+        "The augmentation grid: channels-last layout and worker processes against one NCHW fit at a time",
+        notes=f"{usable_cores()} usable cores, {torch.get_num_threads()} torch threads for one fit at a time. "
+        "The workers' time includes spawning them and sending the images. A worker's fit equals the "
+        "in-process fit at the same thread count bit for bit (tests/classifiers/test_grid.py); channels-last "
+        "gives the NCHW loss and gradients to float32 rounding (tests/classifiers/test_classifiers.py).",
     )
 
 
