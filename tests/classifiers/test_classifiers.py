@@ -148,6 +148,23 @@ def test_onecycle_and_cosine_schedules_follow_their_formulas():
         ClassifierTrainConfig(schedule="step")
 
 
+def _tiny_split(seed: int) -> tuple[ImageSet, ImageSet]:
+    """64 random 12 px images (20 of class 0), and every third of them as the validation split."""
+    g = torch.Generator().manual_seed(seed)
+    train = ImageSet(
+        pixels=torch.randint(0, 256, (64, 1, 12, 12), dtype=torch.uint8, generator=g),
+        labels=torch.tensor([0] * 20 + [1] * 44),
+        class_names=("N", "P"),
+    )
+    return train, train.subset(np.arange(0, 64, 3))
+
+
+_TINY_CFG = ClassifierTrainConfig(
+    epochs=2, batch_size=24, lr=3e-3, weight_decay=0.05, optimizer="adamw", schedule="onecycle",
+    augment="light", select="val_auroc", patience=None,
+)  # fmt: skip
+
+
 @pytest.mark.parametrize("net,options", [("cnn001", {}), ("resnet18", {"width": 4})])
 def test_batched_ensemble_gives_each_seeds_weights_alone(net, options):
     from dataclasses import replace
@@ -155,18 +172,8 @@ def test_batched_ensemble_gives_each_seeds_weights_alone(net, options):
     from radgen.classifiers.ensemble import fit_classifiers_batched
     from radgen.classifiers.judge import build_seeded
 
-    g = torch.Generator().manual_seed(0)
-    n = 64
-    train = ImageSet(
-        pixels=torch.randint(0, 256, (n, 1, 12, 12), dtype=torch.uint8, generator=g),
-        labels=torch.tensor([0] * 20 + [1] * 44),
-        class_names=("N", "P"),
-    )
-    val = train.subset(np.arange(0, n, 3))
-    base = ClassifierTrainConfig(
-        epochs=2, batch_size=24, lr=3e-3, weight_decay=0.05, optimizer="adamw", schedule="onecycle",
-        augment="light", sampling="oversample", select="val_auroc", patience=1,
-    )  # fmt: skip
+    train, val = _tiny_split(0)
+    base = replace(_TINY_CFG, sampling="oversample", patience=1)
     cfgs = [replace(base, seed=s) for s in (0, 1, 2)] if net == "cnn001" else [replace(base, seed=s) for s in (0, 1)]
     alone = [fit_classifier(build_seeded(net, options, train, c.seed), train, val, c) for c in cfgs]
     together = fit_classifiers_batched([build_seeded(net, options, train, c.seed) for c in cfgs], train, val, cfgs)
@@ -212,18 +219,8 @@ def test_channels_last_training_gives_the_contiguous_weights_to_float32_rounding
     from radgen.classifiers.judge import build_seeded
     from radgen.classifiers.train import is_channels_last
 
-    g = torch.Generator().manual_seed(1)
-    n = 64
-    train = ImageSet(
-        pixels=torch.randint(0, 256, (n, 1, 12, 12), dtype=torch.uint8, generator=g),
-        labels=torch.tensor([0] * 20 + [1] * 44),
-        class_names=("N", "P"),
-    )
-    val = train.subset(np.arange(0, n, 3))
-    base = ClassifierTrainConfig(
-        epochs=2, batch_size=24, lr=3e-3, weight_decay=0.05, optimizer="adamw", schedule="onecycle",
-        augment="light", select="val_auroc", patience=None,
-    )  # fmt: skip
+    train, val = _tiny_split(1)
+    base = _TINY_CFG
     nchw, h1 = fit_classifier(build_seeded("cnn001", {}, train, 0), train, val, replace(base, channels_last=False))
     nhwc, h2 = fit_classifier(build_seeded("cnn001", {}, train, 0), train, val, replace(base, channels_last=True))
     assert not is_channels_last(nchw) and is_channels_last(nhwc)  # the layout did change
