@@ -90,7 +90,7 @@ def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path):
     """One of Table 4's rows (GMVAE V8: VGG16, transition net, Decoder 2; --versions) through the code path at
     32 px and 1/16 backbone width (every row is a contract-suite case); the nine at 224 px run by the CLI."""
     small = ["data.size=32", "model.encoder_width=0.0625", "model.decoder_hidden=[16]", "model.transition_channels=8"]
-    small += ["model.latent_dim=8", "model.components=3", "train.batch_size=32"]
+    small += ["model.latent_dim=8", "model.components=3", "train.batch_size=32", "train.lr=0.0005"]
     args = [
         "reproduce",
         "seed003-table4",
@@ -123,6 +123,7 @@ def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path):
     assert "| GMVAE V8 (best) | 8 | 3 | True | True | VGG16 | Decoder 2 |" in table
     assert "14,714,688" in table and "172,800 / 172,915" in table and "14,887,488" in table
     assert "`--set` changed Table 4's settings" in table
+    assert "Adam lr 0.0005 (003 Sec. 5: 1e-4; set with --set)" in table  # the lr that ran, read from the run
     best = next(r for r in res["rows"] if r["version"] == res["best"])
     assert f"![{best['label']}: 16 samples](figures/{best['version']}_samples.png)" in table
     assert (out / "figures" / f"{best['version']}_samples.png").stat().st_size > 500

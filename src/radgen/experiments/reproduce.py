@@ -776,7 +776,35 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
         del m, result
     best = min(rows, key=lambda r: (r["fd"], r["neg_elbo"] if r["neg_elbo"] is not None else float("inf")))
     train_n = {k: len(s) for k, s in data.items()}
+    return {
+        "rows": rows,
+        "best": best["version"],
+        "data": {"name": data.name, "splits": train_n},
+        "markdown": seed003_table4_markdown(rows, data.name, train_n, quick=ctx.quick, rel=ctx.rel),
+    }
+
+
+def _run_lr(run: str) -> float | None:
+    """The learning rate a run trained with (its resolved ``config.yaml``), None where it cannot be read."""
+    import yaml
+
+    from radgen.runfolder import CONFIG
+
+    try:
+        return float(yaml.safe_load((Path(run) / CONFIG).read_text())["train"]["lr"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return None
+
+
+def seed003_table4_markdown(
+    rows: list[dict[str, Any]], data_name: str, train_n: dict[str, int], *, quick: bool, rel: Callable[[str], str]
+) -> str:
+    """The reproduction's tables from its rows (``results.json``), so a finished run's table can be drawn again."""
+    best = min(rows, key=lambda r: (r["fd"], r["neg_elbo"] if r["neg_elbo"] is not None else float("inf")))
     r0 = rows[0]
+    lrs = sorted({lr for lr in (_run_lr(r["run"]) for r in rows) if lr is not None})
+    paper_lr = "" if lrs == [1e-4] else " (003 Sec. 5: 1e-4; set with --set)"
+    lr_text = f"Adam lr {', '.join(f'{lr:g}' for lr in lrs)}{paper_lr}" if lrs else "Adam"
     px = r0["image_size"]
     changed = [r["label"] for r in rows if r["radgen"] != r["table4"]]
     init = "random init" if all(r["pretrained"].get("encoder_weights") == "random init" for r in rows) else "see rows"
@@ -784,15 +812,15 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
     lines = [
         "## Design document 003, Tables 4-5: pretrained-backbone GM-VAEs",
         "",
-        f"Data: `{data.name}` ({' / '.join(f'{k} {v}' for k, v in train_n.items())} images, patient-level splits), "
+        f"Data: `{data_name}` ({' / '.join(f'{k} {v}' for k, v in train_n.items())} images, patient-level splits), "
         f"{px} px (003: 224), centre crop, histogram equalisation, grey replicated to 3 channels, as 003 Sec. 4 "
         "states for CXR14 (the kit has no CXR14 images). ImageNet normalisation inside the encoder where Table 4 "
         f"says True. Encoder weights: {init} (`--set model.encoder_weights=PATH` for ImageNet weights; radgen does "
         "not download them); "
         f'encoder frozen (003\'s "Encoder in Eval"): {", ".join(sorted({str(r["freeze_encoder"]) for r in rows}))}. '
-        "Training: batch 64, Adam 1e-4 (003 Sec. 5), trained "
+        f"Training: batch 64 (003 Sec. 5), {lr_text}, trained "
         f"{'; '.join(sorted({budget_text(r['budget']) for r in rows}))}"
-        f"{' (--quick)' if ctx.quick else ''}; frozen features computed once per image, "
+        f"{' (--quick)' if quick else ''}; frozen features computed once per image, "
         "then reused by every version with the same backbone weights (column: this version's computed / reused). "
         f"Loss: BCE summed over 3x{px}x{px} pixels + one-sample Monte Carlo KL to the learned K-component mixture "
         "prior (summed over z), batch means."
@@ -862,18 +890,13 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
         "",
         f"Best version by {r0['fd_name']} (then negative ELBO): **{best['label']}**; its samples:",
         "",
-        f"![{best['label']}: 16 samples]({ctx.rel(best['samples'])})",
+        f"![{best['label']}: 16 samples]({rel(best['samples'])})",
         "",
         "Samples of every version (16 each, seed 0; FS-GMVAE rows alternate the classes):",
         "",
     ]
-    lines += [f"![{r['label']}]({ctx.rel(r['samples'])})" for r in rows] + [""]
-    return {
-        "rows": rows,
-        "best": best["version"],
-        "data": {"name": data.name, "splits": train_n},
-        "markdown": "\n".join(lines) + "\n",
-    }
+    lines += [f"![{r['label']}]({rel(r['samples'])})" for r in rows] + [""]
+    return "\n".join(lines) + "\n"
 
 
 def run_reproduction(
