@@ -8,13 +8,16 @@ from radgen.cli import main
 from radgen.experiments.augment import ARM_KINDS
 from radgen.experiments.demo import (
     DEMO_ARMS,
+    DEMO_JUDGE,
     DEMO_SEEDS,
     FIRST_STAGES,
     FULL_EPOCH_FACTOR,
     FULL_SEEDS,
     GENERATORS,
+    JUDGE_REFERENCE,
     DemoSettings,
     demo_plan,
+    judge_note,
 )
 from radgen.training.config import load_run_config
 
@@ -124,3 +127,29 @@ def test_the_demo_on_28_px_data_says_to_resize_and_writes_nothing(tmp_path, caps
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("radgen: error:") and "cannot run at 28 px" in err[-1] and "--size 32" in err[-1]
     assert not out.exists()
+
+
+def test_the_report_states_the_demo_judge_beside_the_strong_judges_measured_scores():
+    from radgen.reports import _judge_lines
+    from radgen.reports.markdown import code
+
+    note = judge_note(DEMO_JUDGE, "chest_xray_full_64", quick=False)
+    assert note["name"] == "cnn001" and "10 minutes" in note["why"]
+    ref = note["strong_judge_reference"]
+    assert ref["judge"] == "resnet18" and ref is JUDGE_REFERENCE["chest_xray_full_64"]
+    (line, blank) = _judge_lines(note)
+    acc, acc_sd = ref["test"]["accuracy"]
+    assert line.startswith(f"Judge: {code('cnn001')}") and f"strong judge {code('resnet18')}" in line and blank == ""
+    assert f"accuracy {acc:.3f} ± {acc_sd:.3f}" in line and "NORMAL recall 0." in line and "AUROC 0.9" in line
+    assert (
+        "radgen classify --data chest\\_xray\\_full\\_64" in line
+        or "radgen classify --data chest_xray_full_64" in line
+    )
+    # no reference where none was measured, or when the strong judge is the one that ran
+    assert judge_note("cnn001", "pneumoniamnist", quick=False)["strong_judge_reference"] is None
+    assert judge_note("resnet18", "chest_xray_full_64", quick=False)["strong_judge_reference"] is None
+    assert _judge_lines(judge_note("resnet18", "chest_xray_full_64", quick=False)) == [
+        f"Judge: {code('resnet18')}, the judge asked for (--judge).",
+        "",
+    ]
+    assert _judge_lines(None) == []

@@ -402,6 +402,30 @@ def _gate_lines(gate: dict[str, Any] | None) -> list[str]:
     return [*lines, ""]
 
 
+def _metric_name(key: str) -> str:
+    """``balanced_accuracy`` -> balanced accuracy, ``recall/NORMAL`` -> NORMAL recall, ``auroc`` -> AUROC."""
+    if "/" in key:
+        metric, cls = key.split("/", 1)
+        return f"{cls} {metric}"
+    return "AUROC" if key == "auroc" else key.replace("_", " ")
+
+
+def _judge_lines(note: dict[str, Any] | None) -> list[str]:
+    """The demo's judge, and the strong judge's measured scores on the same data beside it."""
+    if not note:
+        return []
+    line = f"Judge: {code(note['name'])}, {text(note['why'])}."
+    ref = note.get("strong_judge_reference")
+    if ref:
+        t = ref["test"]
+        scores = ", ".join(f"{text(_metric_name(k))} {m:.3f} ± {sd:.3f}" for k, (m, sd) in t.items())  # mean, std
+        line += (
+            f" The strong judge {code(ref['judge'])} on the same data and test split ({text(ref['measured'])}; "
+            f"{code(ref['command'])}, {text(ref['seconds_per_seed'])} s a seed on 2 CPU cores): {scores}."
+        )
+    return [line, ""]
+
+
 def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
     lines: list[str] = []
     for a in found["augments"]:
@@ -421,6 +445,7 @@ def _augment_section(found: dict[str, Any], out: Path) -> list[str]:
             "split is never seen in training.",
             "",
             *_gate_lines((found.get("demo") or {}).get("fidelity_gate")),
+            *_judge_lines((found.get("demo") or {}).get("judge")),
             summary_markdown(s),
             "",
         ]
