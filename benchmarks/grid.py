@@ -8,7 +8,8 @@
 Jobs: J fits of a judge (default ``cnn001`` at 64 px, the demo's) of E epochs on N random 1-channel
 images with 128-image val and test splits (selection and scoring included, as in an arm), each its
 own seed. The workers' wall time includes starting them (spawn, importing torch and radgen) and
-sending the images. Each repeat runs the three ways in a rotated order; the result per way is the
+sending the images. One untimed fit each way warms the process up first. Each repeat runs the three ways in a
+rotated order; the result per way is the
 median of the paired ratios (``before`` time / that way's time) beside each way's median time.
 
     .venv/bin/python benchmarks/grid.py [--jobs 4] [--n 4096] [--epochs 1] [--repeats 3] [--judge cnn001]
@@ -71,6 +72,8 @@ def main() -> None:
         for s in range(args.jobs)
     ]
     names = list(WAYS)
+    for n in names:  # warm-up, untimed: the first fit of a process pays one-off costs (kernels, allocator)
+        timed(jobs[:1], *WAYS[n])
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(args.repeats):
         order = names[r % len(names) :] + names[: r % len(names)]  # rotate which way goes first

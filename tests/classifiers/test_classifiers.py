@@ -41,6 +41,33 @@ def test_cnn001_shapes_and_parameter_count():
     )  # ResNet18-size
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_cnn001_pools_before_its_relu_with_the_documents_outputs_and_gradients_bit_for_bit(layout):
+    """001 orders Conv -> ReLU -> MaxPool; radgen pools first (ReLU is monotone, so the two are equal exactly)."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    m = build_classifier("cnn001", in_channels=1, image_size=64, num_classes=2).to(memory_format=layout)
+    x = (torch.randn(8, 1, 64, 64) * 2).contiguous(memory_format=layout)
+
+    def as_001(x):  # the document's order, on the same weights
+        h = F.max_pool2d(F.relu(m.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(m.conv2(h)), 2)
+        return m.fc2(F.relu(m.fc1(h.flatten(1))))
+
+    y = torch.randint(0, 2, (8,))
+    grads = []
+    for fn in (m, as_001):
+        m.zero_grad()
+        out = fn(x)
+        F.cross_entropy(out, y).backward()
+        grads.append((out.detach(), [p.grad.clone() for p in m.parameters()]))
+    (o1, g1), (o2, g2) = grads
+    assert torch.equal(o1, o2)
+    assert all(torch.equal(a, b) for a, b in zip(g1, g2))
+    assert (m.conv1(x) < 0).float().mean() > 0.2  # the ReLU does cut: a check that could fail
+
+
 def test_class_weights_and_oversampling_balance_the_classes():
     labels = torch.tensor([0] * 100 + [1] * 300)
     torch.testing.assert_close(class_weights(labels, 2), torch.tensor([400 / 200, 400 / 600]))
