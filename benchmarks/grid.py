@@ -1,6 +1,7 @@
 """The augmentation grid's fits three ways, on the same jobs and the same 2 cores:
 
-- ``before``: one fit at a time with every core, convolutions in NCHW layout (the grid until 7d8eb36);
+- ``before``: one fit at a time with every core, convolutions in NCHW layout and cnn001's ReLU before its
+  max-pooling (the grid until 7d8eb36; the old forward is restored for this way only, ``old_cnn001_order``);
 - ``channels-last``: one fit at a time with every core, NHWC weights and batches (``train.channels_last``,
   the default since 7d8eb36);
 - ``2 workers``: ``workers: 2`` (two spawned worker processes, one torch thread each), channels-last.
@@ -18,15 +19,18 @@ median of the paired ratios (``before`` time / that way's time) beside each way'
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from dataclasses import replace
 
 import torch
+import torch.nn.functional as F
 
 from common import save
 from radgen.classifiers.grid import FitJob, run_grid, usable_cores
 from radgen.classifiers.judge import JUDGES
+from radgen.classifiers.nets import PneumoniaCNN
 from radgen.data.base import ImageSet
 
 SIZES = {"cnn001": 64, "resnet18": 28}
@@ -41,17 +45,36 @@ def images(n: int, size: int, seed: int) -> ImageSet:
     )
 
 
+@contextlib.contextmanager
+def old_cnn001_order():
+    """cnn001 as it ran before: ReLU, then max-pooling (the same numbers; radgen now pools first)."""
+
+    def features(self, x):
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        return F.relu(self.fc1(h.flatten(1)))
+
+    new = PneumoniaCNN.features
+    PneumoniaCNN.features = features
+    try:
+        yield
+    finally:
+        PneumoniaCNN.features = new
+
+
 WAYS = {  # name: (workers, channels_last)
-    "before (NCHW, one at a time)": (1, False),
-    "channels-last, one at a time": (1, True),
-    "channels-last, 2 workers x 1 thread": (2, True),
+    "before (NCHW, ReLU then pool, one at a time)": (1, False),
+    "channels-last, pool then ReLU, one at a time": (1, True),
+    "channels-last, pool then ReLU, 2 workers x 1 thread": (2, True),
 }
 
 
 def timed(jobs: list[FitJob], workers: int, channels_last: bool) -> float:
     jobs = [replace(j, cfg=replace(j.cfg, channels_last=channels_last)) for j in jobs]
+    before = workers == 1 and not channels_last
     t0 = time.perf_counter()
-    rows = list(run_grid(jobs, workers=workers))
+    with old_cnn001_order() if before else contextlib.nullcontext():
+        rows = list(run_grid(jobs, workers=workers))
     assert len(rows) == len(jobs)
     return time.perf_counter() - t0
 
@@ -99,11 +122,12 @@ def main() -> None:
         "grid",
         rows,
         list(rows[0]),
-        "The augmentation grid: channels-last layout and worker processes against one NCHW fit at a time",
+        "The augmentation grid: channels-last layout, cnn001 pooling first, and worker processes, against the grid before",
         notes=f"{usable_cores()} usable cores, {torch.get_num_threads()} torch threads for one fit at a time. "
         "The workers' time includes spawning them and sending the images. A worker's fit equals the "
         "in-process fit at the same thread count bit for bit (tests/classifiers/test_grid.py); channels-last "
-        "gives the NCHW loss and gradients to float32 rounding (tests/classifiers/test_classifiers.py).",
+        "gives the NCHW loss and gradients to float32 rounding, and pooling before the ReLU gives cnn001's outputs and "
+        "gradients bit for bit (tests/classifiers/test_classifiers.py).",
     )
 
 
