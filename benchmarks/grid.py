@@ -122,12 +122,12 @@ def main() -> None:
         "grid",
         rows,
         list(rows[0]),
-        "The augmentation grid: channels-last layout, cnn001 pooling first, and worker processes, against the grid before",
+        "The augmentation grid: channels-last, cnn001 pooling first, and worker processes, against the grid before",
         notes=f"{usable_cores()} usable cores, {torch.get_num_threads()} torch threads for one fit at a time. "
         "The workers' time includes spawning them and sending the images. A worker's fit equals the "
         "in-process fit at the same thread count bit for bit (tests/classifiers/test_grid.py); channels-last "
-        "gives the NCHW loss and gradients to float32 rounding, and pooling before the ReLU gives cnn001's outputs and "
-        "gradients bit for bit (tests/classifiers/test_classifiers.py).",
+        "gives the NCHW loss and gradients to float32 rounding, and pooling before the ReLU gives cnn001's "
+        "outputs and gradients bit for bit (tests/classifiers/test_classifiers.py).",
     )
 
 
