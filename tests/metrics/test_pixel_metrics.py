@@ -60,3 +60,21 @@ def test_pairwise_ms_ssim_orders_diversity():
     near = (base + 0.02 * torch.randn(20, 1, 32, 32, generator=g)).clamp(0, 1)
     diverse = torch.rand(20, 1, 32, 32, generator=g)
     assert pairwise_ms_ssim(near, n_pairs=50)["ms_ssim"] > 0.9 > pairwise_ms_ssim(diverse, n_pairs=50)["ms_ssim"]
+
+
+def test_pairwise_ms_ssim_of_large_images_runs_in_capped_batches_with_the_same_value(monkeypatch):
+    import radgen.metrics.diversity as div
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(12, 3, 176, 176, generator=g)  # 92,928 values an image: 45 pairs a call under the cap
+    assert div.pair_batch(x[0].numel(), 256) == 2**22 // 92_928 == 45
+    assert div.pair_batch(64 * 64, 256) == 256  # small images keep the asked batch
+    calls = []
+    real = div.ms_ssim
+    monkeypatch.setattr(div, "ms_ssim", lambda a, b: calls.append(len(a)) or real(a, b))
+    capped = div.pairwise_ms_ssim(x, n_pairs=100)["ms_ssim"]
+    assert calls == [45, 45, 10]
+    calls.clear()
+    monkeypatch.setattr(div, "PAIR_BATCH_VALUES", 10**9)  # no cap: the 100 pairs in one call
+    whole = div.pairwise_ms_ssim(x, n_pairs=100)["ms_ssim"]
+    assert calls == [100] and capped == pytest.approx(whole, rel=1e-6)

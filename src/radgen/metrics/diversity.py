@@ -48,6 +48,15 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     )
 
 
+PAIR_BATCH_VALUES = 2**22  # values of one side of a pair batch: ~4 M floats keeps the peak near 1 GB
+
+
+def pair_batch(values_per_image: int, batch_size: int) -> int:
+    """Pairs per MS-SSIM call: ``batch_size``, fewer for large images. torchmetrics filters five stacked maps
+    per scale, so 256 pairs of 3x224x224 images peaked at 7.9 GB; capped, the same pairs take about 1 GB."""
+    return max(1, min(batch_size, PAIR_BATCH_VALUES // max(1, values_per_image)))
+
+
 def pairwise_ms_ssim(
     images: torch.Tensor, *, n_pairs: int = 100, seed: int = 0, batch_size: int = 256
 ) -> dict[str, float]:
@@ -58,9 +67,8 @@ def pairwise_ms_ssim(
     g = torch.Generator().manual_seed(seed)
     i = torch.randint(n, (n_pairs,), generator=g)
     j = (i + torch.randint(1, n, (n_pairs,), generator=g)) % n  # never pairs an image with itself
-    vals = torch.cat(
-        [ms_ssim(images[i[s : s + batch_size]], images[j[s : s + batch_size]]) for s in range(0, n_pairs, batch_size)]
-    )
+    bs = pair_batch(images[0].numel(), batch_size)
+    vals = torch.cat([ms_ssim(images[i[s : s + bs]], images[j[s : s + bs]]) for s in range(0, n_pairs, bs)])
     k, betas = ms_ssim_settings(min(images.shape[-2:]))
     return {
         "ms_ssim": float(vals.mean()),

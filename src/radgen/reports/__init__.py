@@ -421,7 +421,7 @@ def _judge_lines(note: dict[str, Any] | None) -> list[str]:
         scores = ", ".join(f"{text(_metric_name(k))} {m:.3f} ± {sd:.3f}" for k, (m, sd) in t.items())  # mean, std
         line += (
             f" The strong judge {code(ref['judge'])} on the same data and test split ({text(ref['measured'])}; "
-            f"{code(ref['command'])}, {text(ref['seconds_per_seed'])} s a seed on 2 CPU cores): {scores}."
+            f"{code(ref['command'])}, {text(ref['seconds_per_seed'])} s a seed): {scores}."
         )
     return [line, ""]
 
