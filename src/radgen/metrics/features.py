@@ -263,6 +263,8 @@ def cnn001_extractor(
             model, history = fit_classifier(
                 model, fit, select, ClassifierTrainConfig(epochs=epochs, loss="weighted_ce", seed=seed)
             )
+        # trained channels-last; served in the layout a cached copy loads in, so both give the same features
+        model = model.to(memory_format=torch.contiguous_format)
         sel = classification_metrics(select.labels.numpy(), predict_proba(model, select), fit.class_names)
         with atomic_path(wpath) as tmp:
             save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp))
