@@ -200,7 +200,7 @@ def test_batched_ensemble_gives_each_seeds_weights_alone(net, options):
     from radgen.classifiers.judge import build_seeded
 
     train, val = _tiny_split(0)
-    base = replace(_TINY_CFG, sampling="oversample", patience=1)
+    base = replace(_TINY_CFG, sampling="oversample", patience=1, channels_last=False)  # the ensemble's layout
     cfgs = [replace(base, seed=s) for s in (0, 1, 2)] if net == "cnn001" else [replace(base, seed=s) for s in (0, 1)]
     alone = [fit_classifier(build_seeded(net, options, train, c.seed), train, val, c) for c in cfgs]
     together = fit_classifiers_batched([build_seeded(net, options, train, c.seed) for c in cfgs], train, val, cfgs)

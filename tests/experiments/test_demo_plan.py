@@ -153,3 +153,8 @@ def test_the_report_states_the_demo_judge_beside_the_strong_judges_measured_scor
         "",
     ]
     assert _judge_lines(None) == []
+    # the reference was measured on chest_xray_full_64 at 64 px from its default place: nothing else gets it
+    for other in ({"quick": True}, {"quick": False, "size": (32, 32)}, {"quick": False, "path": "/elsewhere.npz"}):
+        assert judge_note("cnn001", "chest_xray_full_64", **other)["strong_judge_reference"] is None, other
+    full = judge_note("cnn001", "chest_xray_full_64", quick=False, budget="full")
+    assert full["strong_judge_reference"] is ref and "longer study" in full["why"]

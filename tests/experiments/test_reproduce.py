@@ -123,7 +123,8 @@ def test_reproduce_seed003_table4_on_the_kits_xrays_at_tiny_sizes(tmp_path):
     assert "| GMVAE V8 (best) | 8 | 3 | True | True | VGG16 | Decoder 2 |" in table
     assert "14,714,688" in table and "172,800 / 172,915" in table and "14,887,488" in table
     assert "`--set` changed Table 4's settings" in table
-    assert "Adam lr 0.0005 (003 Sec. 5: 1e-4; set with --set)" in table  # the lr that ran, read from the run
+    assert "Adam lr 0.0005 (003 Sec. 5: 1e-4; set with --set)" in table  # the lr that ran, recorded in the row
+    assert all(r["lr"] == 0.0005 for r in res["rows"])
     best = next(r for r in res["rows"] if r["version"] == res["best"])
     assert f"![{best['label']}: 16 samples](figures/{best['version']}_samples.png)" in table
     assert (out / "figures" / f"{best['version']}_samples.png").stat().st_size > 500

@@ -7,7 +7,8 @@ runs the S forward passes as one (convolutions become one grouped convolution, l
 one batched matmul), so the per-step fixed costs (dispatch, optimizer, Python) are paid once
 for S networks (the model-ensembling recipe of the torch.func tutorial).
 
-Equivalence with :func:`radgen.classifiers.train.fit_classifier`, seed by seed:
+Equivalence with :func:`radgen.classifiers.train.fit_classifier` with ``channels_last=False``, seed by seed
+(the ensemble trains in NCHW layout whatever ``channels_last`` says; grouped convolutions are its own layout):
 - each seed keeps its own ``torch.Generator`` and draws from it in the same order as alone
   (epoch permutation or oversampling draw, then per batch the augmentation), so every seed sees
   the same batches as alone;

@@ -16,9 +16,9 @@ OneCycleLR: warm-up over the first 30 % of the steps to ``lr``, cosine annealing
 ``cosine`` (SGDR without restarts, Loshchilov & Hutter 2017: lr * (1 + cos(pi t / T)) / 2).
 Memory format (``channels_last``, on by default): convolution weights and batches in NHWC
 (channels-last) layout. The arithmetic is the same up to float32 rounding (other kernels sum in
-another order; tested), and on this project's 2-core CPU a cnn001 step at batch 64 is about 1.6x
-faster, most of it in max-pooling, whose NCHW kernel with indices is slow
-(``benchmarks/grid.py``).
+another order; tested). On this project's 2-core CPU a cnn001 training step at batch 64 took 34.6 ms
+instead of 56.2 (median of 20 steps, 2 threads, 2026-12-07): NCHW max-pooling with indices is slow.
+``benchmarks/grid.py`` measures whole fits against the code before.
 Selection (``select``): the epoch with the lowest validation cross-entropy (``val_loss``) or
 the highest validation AUROC (``val_auroc``; ties keep the earlier epoch). ``threshold``
 (binary tasks): ``argmax`` predicts the class of highest probability; ``val_balanced``
@@ -100,7 +100,7 @@ def model_device(model: nn.Module) -> torch.device:
 
 
 def to_channels_last(model: nn.Module) -> nn.Module:
-    """NHWC weights for every 4-D parameter (convolutions); other parameters are unchanged."""
+    """NHWC layout for every 4-D parameter and buffer (convolution weights); the others are unchanged."""
     return model.to(memory_format=torch.channels_last)
 
 

@@ -704,7 +704,8 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
     for i, (v, spec) in enumerate(chosen.items()):
         name = f"seed003_table4_{v}"
         _log(f"[{i + 1}/{len(chosen)}] {name}")
-        result = train(ctx.config(name, *extra), progress=ctx.progress)
+        cfg = ctx.config(name, *extra)
+        result = train(cfg, progress=ctx.progress)
         m = result.model
         parts = _seed003_parts(m)
         memo = m.encoder.cache  # shared by every version whose frozen backbone holds the same weights
@@ -753,6 +754,7 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
                 "epochs": result.summary["epochs_run"],
                 "seconds_per_epoch": result.summary["seconds_per_epoch"],
                 "train_seconds": result.summary["train_seconds"],
+                "lr": cfg.train.lr,
                 "feature_memo": memo_delta,
                 "n_eval": ev.get("n_real"),
                 "eval_split": ev.get("real_split"),
@@ -784,14 +786,17 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
     }
 
 
-def _run_lr(run: str) -> float | None:
-    """The learning rate a run trained with (its resolved ``config.yaml``), None where it cannot be read."""
+def _run_lr(row: dict[str, Any]) -> float | None:
+    """The learning rate a row's run trained with: the row's own record, else the run's resolved ``config.yaml``
+    (rows written before the record existed), None where neither can be read."""
     import yaml
 
     from radgen.runfolder import CONFIG
 
+    if row.get("lr") is not None:
+        return float(row["lr"])
     try:
-        return float(yaml.safe_load((Path(run) / CONFIG).read_text())["train"]["lr"])
+        return float(yaml.safe_load((Path(row["run"]) / CONFIG).read_text())["train"]["lr"])
     except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
         return None
 
@@ -802,7 +807,7 @@ def seed003_table4_markdown(
     """The reproduction's tables from its rows (``results.json``), so a finished run's table can be drawn again."""
     best = min(rows, key=lambda r: (r["fd"], r["neg_elbo"] if r["neg_elbo"] is not None else float("inf")))
     r0 = rows[0]
-    lrs = sorted({lr for lr in (_run_lr(r["run"]) for r in rows) if lr is not None})
+    lrs = sorted({lr for lr in (_run_lr(r) for r in rows) if lr is not None})
     paper_lr = "" if lrs == [1e-4] else " (003 Sec. 5: 1e-4; set with --set)"
     lr_text = f"Adam lr {', '.join(f'{lr:g}' for lr in lrs)}{paper_lr}" if lrs else "Adam"
     px = r0["image_size"]
