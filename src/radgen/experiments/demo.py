@@ -16,8 +16,8 @@
    those whose samples of every class the label-fidelity classifier recognises more often than chance
    (``fidelity_gate``; the others are reported and left out), over 3 seeds, judged by
    design document 001's CNN (the ``cnn001`` judge: at 64 px one fit of the strong ``resnet18`` judge took
-   ~650 s here, 12 fits would take 2 hours; the report states the strong judge's measured scores on
-   the same data beside, ``JUDGE_REFERENCE``).
+   654 s on one thread beside another job, and the arms need 12 fits in 10 minutes; the report states the
+   strong judge's measured scores on the same data beside, ``JUDGE_REFERENCE``).
 5. report: ``report.html`` (self-contained) and ``report.md`` in the demo folder.
 
 ``budget="full"`` is the longer study beside it (``radgen demo --budget full``): every generator

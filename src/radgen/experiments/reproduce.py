@@ -776,14 +776,18 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
             }
         )
         del m, result
-    best = min(rows, key=lambda r: (r["fd"], r["neg_elbo"] if r["neg_elbo"] is not None else float("inf")))
     train_n = {k: len(s) for k, s in data.items()}
     return {
         "rows": rows,
-        "best": best["version"],
+        "best": _best_row(rows)["version"],
         "data": {"name": data.name, "splits": train_n},
         "markdown": seed003_table4_markdown(rows, data.name, train_n, quick=ctx.quick, rel=ctx.rel),
     }
+
+
+def _best_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The best version: lowest FD, then lowest negative ELBO."""
+    return min(rows, key=lambda r: (r["fd"], r["neg_elbo"] if r["neg_elbo"] is not None else float("inf")))
 
 
 def _run_lr(row: dict[str, Any]) -> float | None:
@@ -805,7 +809,7 @@ def seed003_table4_markdown(
     rows: list[dict[str, Any]], data_name: str, train_n: dict[str, int], *, quick: bool, rel: Callable[[str], str]
 ) -> str:
     """The reproduction's tables from its rows (``results.json``), so a finished run's table can be drawn again."""
-    best = min(rows, key=lambda r: (r["fd"], r["neg_elbo"] if r["neg_elbo"] is not None else float("inf")))
+    best = _best_row(rows)
     r0 = rows[0]
     lrs = sorted({lr for lr in (_run_lr(r) for r in rows) if lr is not None})
     paper_lr = "" if lrs == [1e-4] else " (003 Sec. 5: 1e-4; set with --set)"
