@@ -75,6 +75,24 @@ class OutputError(RadgenError):
         return cls(f"{path}: cannot write ({getattr(exc, 'strerror', None) or exc}); choose another output path")
 
 
+class Terminated(BaseException):
+    """The process received SIGTERM (a scheduler's preemption, ``kill``): unwinds like Ctrl-C, so every
+    ``finally`` and temporary-folder cleanup runs, and the CLI exits 143 (128 + 15) with one line.
+
+    A ``BaseException``, not an ``Exception``: code that catches errors to retry or skip must not swallow it."""
+
+    signum = 15
+
+
+class OutputRaceError(RadgenError):
+    """Another process made or changed ``--out`` while this command ran; this command's result is kept
+    in ``kept`` (a folder beside ``--out``), and nothing of the other process's output was touched."""
+
+    def __init__(self, message: str, kept: str | Path | None = None):
+        self.kept = None if kept is None else str(kept)
+        super().__init__(message)
+
+
 def one_line(exc: BaseException) -> str:
     """The message of ``exc`` folded onto a single line."""
     text = str(exc) or exc.__class__.__name__

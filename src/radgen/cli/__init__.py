@@ -10,12 +10,13 @@ import argparse
 import errno
 import json
 import logging
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
-from radgen import __version__, runfolder
-from radgen.errors import RadgenError, one_line
+from radgen import __version__, runfolder, signals
+from radgen.errors import RadgenError, Terminated, one_line
 
 log = logging.getLogger("radgen")
 
@@ -662,14 +663,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING - 10 * min(args.verbose, 2), format="radgen: %(levelname)s: %(message)s")
     func: Callable[[argparse.Namespace], int] = args.func
+    signals.install()
     try:
         return func(args)
     except RadgenError as exc:
         print(f"radgen: error: {one_line(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("radgen: interrupted", file=sys.stderr)
-        return 130
+    except Terminated as exc:
+        print(f"radgen: {one_line(exc)}", file=sys.stderr)
+        return signals.exit_status(Terminated.signum)
+    except KeyboardInterrupt as exc:
+        print("radgen: interrupted" + (f"; {one_line(exc)}" if str(exc) else ""), file=sys.stderr)
+        return signals.exit_status(signal.SIGINT)
+    except SystemExit:  # a library's exit after a signal (Lightning: Ctrl-C -> sys.exit(1)): still non-zero
+        if signals.received() is None:
+            raise
+        print(f"radgen: stopped by signal {signals.received()}", file=sys.stderr)
+        return signals.exit_status(signals.received())
     except BrokenPipeError:  # output piped into `head` and closed early
         import os
 

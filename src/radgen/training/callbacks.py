@@ -1,4 +1,4 @@
-"""Callbacks: sample grids every N epochs; the every-epoch ``last.ckpt``."""
+"""Callbacks: sample grids every N epochs; the every-epoch ``last.ckpt``; ``last.ckpt`` on SIGTERM."""
 
 from __future__ import annotations
 
@@ -86,3 +86,26 @@ class LastCheckpoint(ModelCheckpoint):
         """Distinct from an unmonitored every-epoch ModelCheckpoint (the periodic one); the key checkpoints
         written by earlier radgen versions hold, so they resume."""
         return "LastCheckpoint{'role': 'last'}"
+
+
+class StopCheckpoint(L.Callback):
+    """On SIGTERM, ``last.ckpt`` at the batch boundary where Lightning stopped (its fault-tolerant path:
+    the signal sets ``trainer.received_sigterm``, the loop raises ``SIGTERMException`` after the batch, and
+    ``on_exception`` callbacks run), so ``radgen train --resume RUN`` continues from there.
+
+    Only SIGTERM: a Ctrl-C (``KeyboardInterrupt``) can land inside an optimizer step, and an error (a NaN)
+    must not replace the last good checkpoint, so both keep the last end-of-epoch ``last.ckpt``. (Not
+    Lightning's ``OnExceptionCheckpoint``: with it present, a fit given no checkpoint resumes from "last".)"""
+
+    def __init__(self, dirpath: Path):
+        self.path = Path(dirpath) / f"{LAST}.ckpt"
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if isinstance(exception, SIGTERMException):
+            pl_module.saving_mid_epoch = True  # the checkpoint carries the epoch's progress (EngineModule)
+            try:
+                trainer.save_checkpoint(self.path)
+            finally:
+                pl_module.saving_mid_epoch = False

@@ -14,15 +14,21 @@ class EpochSeededSampler(Sampler[int]):
 
     def __init__(self, n: int, *, seed: int, shuffle: bool = True):
         self.n, self.seed, self.shuffle, self.epoch = n, seed, shuffle, 0
+        self._skip = 0
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def skip_next(self, k: int, *, epoch: int) -> None:
+        """The next pass is ``epoch``'s order from position ``k`` on (a resume inside an epoch)."""
+        self._skip, self.epoch = int(k), int(epoch)
+
     def __iter__(self):
+        skip, self._skip = self._skip, 0
         if not self.shuffle:
-            return iter(range(self.n))
+            return iter(range(skip, self.n))
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        return iter(torch.randperm(self.n, generator=g).tolist())
+        return iter(torch.randperm(self.n, generator=g)[skip:].tolist())
 
     def __len__(self) -> int:
         return self.n

@@ -61,6 +61,29 @@ class EpochAccumulator:
         self.mu_sum: torch.Tensor | None = None
         self.mu_sq_sum: torch.Tensor | None = None
 
+    def state(self) -> dict[str, Any]:
+        """Everything added so far, on the CPU (a mid-epoch checkpoint carries it, so the epoch's means after a
+        resume equal the uninterrupted run's)."""
+
+        def cpu(v):
+            return v.detach().cpu() if isinstance(v, torch.Tensor) else v
+
+        return {
+            "sums": {k: cpu(v) for k, v in self.sums.items()},
+            "n": self.n,
+            "batches": self.batches,
+            "kl_sum": cpu(self.kl_sum),
+            "mu_sum": cpu(self.mu_sum),
+            "mu_sq_sum": cpu(self.mu_sq_sum),
+        }
+
+    def load(self, state: dict[str, Any]) -> None:
+        """Continue from ``state`` (what ``state()`` returned)."""
+        self.reset()
+        self.sums.update(state["sums"])
+        self.n, self.batches = int(state["n"]), int(state["batches"])
+        self.kl_sum, self.mu_sum, self.mu_sq_sum = state["kl_sum"], state["mu_sum"], state["mu_sq_sum"]
+
     def add(self, out: ModelOutput, batch_size: int) -> None:
         """Adds one batch. Nothing here waits for the device: sums of GPU tensors stay on the GPU
         until ``summary`` (one host sync per epoch, not one per logged term per step)."""
@@ -145,6 +168,9 @@ class EngineModule(L.LightningModule):
         # the default schedule (one step per group) needs no per-step call: it would list every parameter each step
         self._scheduled = type(model).group_steps is not GenerativeModel.group_steps
         self.acc = {"train": EpochAccumulator(), "val": EpochAccumulator()}
+        self.saving_mid_epoch = False  # set by StopCheckpoint around its save
+        self.mid_epoch_resume: dict[str, Any] | None = None  # a SIGTERM checkpoint's epoch state, once loaded
+        self.train_sampler = None  # the training loader's EpochSeededSampler (build_trainer), for a mid-epoch resume
         self.val_summary: dict[str, Any] = {}
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
         self._epoch_start = time.perf_counter()
@@ -291,6 +317,14 @@ class EngineModule(L.LightningModule):
         self._epoch_start = time.perf_counter()
         self.acc["train"].reset()
 
+    def mid_epoch_state(self) -> dict[str, Any]:
+        """What a checkpoint written inside an epoch (``StopCheckpoint``) carries to continue that epoch exactly."""
+        return {
+            "acc": self.acc["train"].state(),
+            "seconds": time.perf_counter() - self._epoch_start,
+            "batch_size": int(self.cfg.batch_size),
+        }
+
     def on_validation_epoch_start(self) -> None:
         self.acc["val"].reset()
 
@@ -349,11 +383,16 @@ class EngineModule(L.LightningModule):
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
         checkpoint["radgen_loss_reference"] = dict(self.loss_reference)  # the divergence rule survives a resume
+        if self.saving_mid_epoch:
+            checkpoint["radgen_mid_epoch"] = self.mid_epoch_state()
 
     def on_train_start(self) -> None:
         """Every optimizer's learning rate, betas and weight decay from the config: a no-op on a new run; on a
         resume it applies ``--set train.lr=...`` (and the others), which the restored optimizer state would
         otherwise silently replace with the checkpoint's values."""
+        if self.mid_epoch_resume:  # the restarted epoch's clock counts the time before the stop
+            self._epoch_start = time.perf_counter() - float(self.mid_epoch_resume["seconds"])
+            self.mid_epoch_resume = None
         for group, opt in zip(self.group_names, self.group_optimizers()):
             inner = getattr(opt, "optimizer", opt)
             for pg in inner.param_groups:
@@ -362,6 +401,15 @@ class EngineModule(L.LightningModule):
                 pg["weight_decay"] = self.cfg.weight_decay
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.mid_epoch_resume = checkpoint.get("radgen_mid_epoch")
+        if self.mid_epoch_resume:  # a SIGTERM checkpoint: skip the batches trained, keep the epoch's sums
+            # (Lightning makes the epoch's iterator before any hook, and calls no on_train_epoch_start for it)
+            self.acc["train"].load(self.mid_epoch_resume["acc"])
+            done = int(self.mid_epoch_resume["acc"]["batches"]) * int(self.mid_epoch_resume["batch_size"])
+            if self.train_sampler is not None:
+                self.train_sampler.skip_next(done, epoch=int(checkpoint["epoch"]))
+            else:
+                log.warning("resuming mid-epoch without radgen's sampler: the epoch restarts from its first batch")
         self.loss_reference = {str(k): float(v) for k, v in (checkpoint.get("radgen_loss_reference") or {}).items()}
         rng = checkpoint.get("radgen_rng")
         if not rng:

@@ -27,18 +27,18 @@ import yaml
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from radgen import runfolder
+from radgen import runfolder, signals
 from radgen.config import to_dict
 from radgen.data import load_dataset
 from radgen.data.base import DataSplits
 from radgen.data.manifest import write_manifest
-from radgen.errors import ConfigError, DataError, MissingDataError, RadgenError
+from radgen.errors import ConfigError, DataError, MissingDataError, RadgenError, Terminated
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
 from radgen.provenance import provenance
 from radgen.runfolder import RunFolder, new_run_dir, read_metrics, trim_metrics
-from radgen.training.callbacks import LastCheckpoint, SampleGrids, sample_grid
+from radgen.training.callbacks import LastCheckpoint, SampleGrids, StopCheckpoint, sample_grid
 from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config, resume_changes
 from radgen.training.data import make_loader
 from radgen.training.loggers import build_loggers
@@ -131,6 +131,7 @@ def engine_callbacks(
     ckpt_dir = folder.checkpoints
     callbacks: list[L.Callback] = [
         LastCheckpoint(ckpt_dir),
+        StopCheckpoint(ckpt_dir),
         SampleGrids(folder.samples, every=t.sample_every, count=t.sample_count, seed=seed),
     ]
     if by_loss:
@@ -437,6 +438,7 @@ def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
         plugins=[AtomicCheckpointIO()],
     )
     module = EngineModule(model, t, metrics_path=run.folder.metrics_log, val_seed=run.seed)
+    module.train_sampler = train_loader.sampler
     return trainer, module, (train_loader, val_loader)
 
 
@@ -448,7 +450,10 @@ def fit(run: TrainingRun, trainer: L.Trainer, module: EngineModule, loaders: tup
     if many:
         os.environ[RUN_DIR_ENV], os.environ[SEED_ENV] = str(run.run_dir), str(run.seed)
     try:
-        trainer.fit(module, *loaders, ckpt_path=run.resume_from, weights_only=True)
+        with signals.deferred(lambda: trainer.received_sigterm):  # SIGTERM: Lightning stops at the batch end
+            trainer.fit(module, *loaders, ckpt_path=run.resume_from, weights_only=True)
+    except SystemExit as exc:  # SIGTERMException (status 0), or Lightning's exit after Ctrl-C (status 1)
+        raise _stopped(run, trainer, sigterm=trainer.received_sigterm) from exc
     finally:
         if many:
             os.environ.pop(RUN_DIR_ENV, None)
@@ -456,6 +461,19 @@ def fit(run: TrainingRun, trainer: L.Trainer, module: EngineModule, loaders: tup
     if "forward" in vars(run.model):
         del run.model.forward  # back to the eager method: exported and sampled models are plain modules
     return time.perf_counter() - started
+
+
+def _stopped(run: TrainingRun, trainer: L.Trainer, *, sigterm: bool) -> BaseException:
+    """The exception a stopped fit ends with: ``Terminated`` (SIGTERM) or ``KeyboardInterrupt`` (Ctrl-C), whose
+    message names the checkpoint and the command that continues the run."""
+    last = run.folder.last_checkpoint
+    where = f"epoch {trainer.current_epoch + 1}, step {trainer.global_step}"
+    if last.is_file():
+        saved = "at this step" if sigterm else "at the end of the last full epoch"
+        note = f"stopped at {where}; a resumable checkpoint {saved} is {last}: radgen train --resume {run.run_dir}"
+    else:
+        note = f"stopped at {where}, before the first checkpoint"
+    return Terminated(f"terminated (SIGTERM); {note}") if sigterm else KeyboardInterrupt(note)
 
 
 def finalise(run: TrainingRun, trainer: L.Trainer, elapsed: float) -> dict[str, Any]:
