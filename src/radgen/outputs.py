@@ -47,6 +47,33 @@ def check_name(text: str, what: str) -> str:
     return text
 
 
+def safe_folder_names(names: list[str]) -> list[str]:
+    """One folder name per entry of ``names`` (class names read from data): a name ``check_name`` accepts is
+    kept, any other is mapped to letters, digits and ``. _ + = , -`` (``class_<i>`` when nothing is left), and
+    repeats get ``_<i>``; so no name read from a file can make a path leave its output folder. Callers record
+    the mapping (the release's datasheet does)."""
+    out: list[str] = []
+    for i, name in enumerate(names):
+        text = str(name)
+        if not (_NAME.fullmatch(text) and ".." not in text):
+            text = re.sub(r"[^A-Za-z0-9._+=,-]+", "_", text).strip("._-")[:120].replace("..", "_")
+            text = text if text and _NAME.fullmatch(text) else f"class_{i}"
+        if text.lower() in (o.lower() for o in out):  # case-insensitive file systems too
+            text = f"{text}_{i}"
+        out.append(text)
+    return out
+
+
+def check_inside(root: Path, path: Path) -> Path:
+    """``path`` unless, resolved, it lies outside ``root`` (a last guard before a write; raises OutputError)."""
+    from radgen.errors import OutputError
+
+    base = Path(root).resolve()
+    if not Path(path).resolve().is_relative_to(base):
+        raise OutputError(f"{path}: would be written outside the output folder {root}; nothing was written there")
+    return path
+
+
 def _protected_roots() -> list[Path]:
     cwd = Path.cwd().resolve()
     return [cwd, *cwd.parents, Path.home().resolve(), Path(cwd.anchor)]
@@ -98,6 +125,12 @@ def check_replaceable(out: str | Path, *, option: str = "--out") -> Path:
         raise RadgenError(
             f"{option} {out} is not empty and was not made by radgen sample/reconstruct (no {MARKER}; folders "
             "from older radgen versions have none either); remove it yourself or give a new folder"
+        )
+    links = sorted(e for e in entries if (out / e).is_symlink())
+    if links:
+        raise RadgenError(
+            f"{option} {out} holds a symbolic link {links[0]!r}, which radgen did not write; --overwrite replaces "
+            "only what radgen made: remove the link or give a new folder"
         )
     extra = sorted(entries - set(listed) - {MARKER})
     if extra:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import logging
 import os
 import shutil
+import sys
 import tempfile
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +23,12 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from radgen.errors import ConfigError, OutputError, RadgenError
+from radgen.errors import ConfigError, OutputError, OutputRaceError, RadgenError
 from radgen.io import WRITE_ERRNOS
-from radgen.outputs import check_replaceable, remove_made_folder, umask, write_marker
+from radgen.outputs import MARKER, check_replaceable, remove_made_folder, umask, write_marker
 from radgen.viz import save_grid
+
+log = logging.getLogger(__name__)
 
 
 def check_output(out: str | Path, overwrite: bool) -> Path:
@@ -36,28 +39,33 @@ def check_output(out: str | Path, overwrite: bool) -> Path:
     return check_replaceable(out)
 
 
-def _prepare(out: str | Path, overwrite: bool) -> tuple[Path, Path]:
-    """Check ``out``, then make the temporary folder the output is assembled in."""
+def _prepare(out: str | Path, overwrite: bool) -> tuple[Path, Path, tuple | None]:
+    """Check ``out``, note what is there now, then make the temporary folder the output is assembled in."""
     out = check_output(out, overwrite)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        _remove_stale_temporaries(out)
+        _note_stale_temporaries(out)
+        before = _snapshot(out)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".tmp", dir=out.parent))
         os.chmod(tmp, 0o777 & ~umask())
     except OSError as exc:
         raise OutputError.from_os(exc, out) from exc
-    return out, tmp
+    return out, tmp, before
 
 
-def _remove_stale_temporaries(out: Path) -> None:
-    """Temporary folders ``.<out>.<pid>.<random>.tmp`` left by a killed ``radgen sample`` (SIGKILL cannot be
-    caught) whose process is gone are removed; those of a live process are left alone."""
+def _note_stale_temporaries(out: Path) -> None:
+    """Name the temporary folders a killed radgen left beside ``out`` (SIGKILL cannot be caught). They are not
+    removed: a cleanup deletes nothing this run did not create (a user's folder may share the pattern)."""
     prefix = f".{out.name}."
+    stale = []
     for p in out.parent.glob(f"{glob.escape(prefix)}*.tmp"):
         pid = p.name[len(prefix) :].split(".", 1)[0]
-        if not pid.isdigit() or not p.is_dir() or p.is_symlink() or _alive(int(pid)):
-            continue
-        shutil.rmtree(p, ignore_errors=True)
+        if pid.isdigit() and p.is_dir() and not p.is_symlink() and not _alive(int(pid)):
+            stale.append(p)
+    if stale:
+        log.warning(
+            "%d unfinished output folder(s) of an interrupted radgen run: %s; remove them", len(stale), stale[0]
+        )
 
 
 def _alive(pid: int) -> bool:
@@ -70,41 +78,114 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _commit(tmp: Path, out: Path, command: str) -> Path:
-    """Mark ``tmp`` as radgen's and move it onto ``out`` (replacing a folder ``check_replaceable`` accepted)."""
+def _snapshot(out: Path) -> tuple | None:
+    """What is at ``out`` now, to tell at the commit whether another process made or changed it meanwhile:
+    None when absent, else the folder's identity and modification time and its marker's bytes."""
+    try:
+        st = os.lstat(out)
+    except FileNotFoundError:
+        return None
+    try:
+        marker = (out / MARKER).read_bytes()
+    except OSError:
+        marker = b""
+    return (st.st_dev, st.st_ino, st.st_mtime_ns, marker)
+
+
+def rename_noreplace(src: Path, dst: Path) -> None:
+    """Move ``src`` to ``dst`` atomically, failing with ``FileExistsError`` if ``dst`` exists (Linux
+    ``renameat2(RENAME_NOREPLACE)``; elsewhere a check then ``os.rename``, which leaves a short window)."""
+    import ctypes
+    import errno
+
+    fn = None
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            fn = ctypes.CDLL(None, use_errno=True).renameat2
+    if fn is not None:
+        at_fdcwd, rename_noreplace_flag = -100, 1  # <fcntl.h> AT_FDCWD, <linux/fs.h> RENAME_NOREPLACE
+        if fn(at_fdcwd, os.fsencode(src), at_fdcwd, os.fsencode(dst), rename_noreplace_flag) == 0:
+            return
+        code = ctypes.get_errno()
+        if code == errno.EEXIST:
+            raise FileExistsError(code, os.strerror(code), str(dst))
+        if code not in (errno.ENOSYS, errno.EINVAL):  # the file system lacks the flag: fall back below
+            raise OSError(code, os.strerror(code), str(dst))
+    if os.path.lexists(dst):
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(dst))
+    os.rename(src, dst)
+
+
+def _keep(tmp: Path, out: Path) -> Path:
+    """Give the finished temporary folder a visible name beside ``out`` (the result a refused commit keeps)."""
+    kept = out.parent / f"{out.name}.radgen-{os.getpid()}"
+    try:
+        rename_noreplace(tmp, kept)
+    except OSError:
+        return tmp
+    return kept
+
+
+def _commit(tmp: Path, out: Path, command: str, before: tuple | None) -> Path:
+    """Mark ``tmp`` as radgen's and move it onto ``out``.
+
+    1. If ``out`` is not what it was when the command started (another process made or changed it), refuse
+       (``OutputRaceError``, exit 2) and keep this command's result in a named folder beside it.
+    2. A new ``out`` is claimed with an atomic rename that never replaces (two racing commands: one wins,
+       the other is refused as in 1).
+    3. ``--overwrite`` of a folder radgen made: it is checked again, moved aside atomically, the new folder
+       moved in, and only then are radgen's listed files of the old one deleted; if the move in fails, the
+       old folder is moved back whole."""
     write_marker(tmp, command=command)
-    if out.exists():
-        check_replaceable(out)  # again: nothing may have appeared in it while sampling
-        remove_made_folder(out)
-    tmp.rename(out)
+    if _snapshot(out) != before:
+        raise _raced(tmp, out)
+    if before is None:
+        try:
+            rename_noreplace(tmp, out)
+        except FileExistsError:
+            raise _raced(tmp, out) from None
+        return out
+    check_replaceable(out)  # again: nothing may have appeared in it while this command ran
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".old.tmp", dir=out.parent))
+    os.rmdir(aside)  # a unique name, free again: the old folder is renamed to it
+    os.rename(out, aside)
+    try:
+        rename_noreplace(tmp, out)
+    except BaseException:
+        os.rename(aside, out)  # the old output back, whole
+        raise
+    try:
+        remove_made_folder(aside)
+    except RadgenError:
+        log.warning("%s is in place; the old one, moved to %s, held files radgen did not write: remove it", out, aside)
     return out
+
+
+def _raced(tmp: Path, out: Path) -> OutputRaceError:
+    kept = _keep(tmp, out)
+    return OutputRaceError(
+        f"{out}: another process made or changed it while this command ran, so it was left as it is; this "
+        f"command's result is kept in {kept}: move it where you want it",
+        kept=kept,
+    )
 
 
 @contextlib.contextmanager
 def _assembling(tmp: Path):
     """Remove the temporary folder on any failure (an error, Ctrl-C, SIGTERM) and turn write errors into one line."""
-    import signal
+    from radgen.signals import terminating
 
-    previous = signal.getsignal(signal.SIGTERM)
-    in_main = threading.current_thread() is threading.main_thread()
-    if in_main:  # a polite kill removes the temporary folder too (SIGKILL cannot be caught)
-        signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        yield
+        with terminating():  # a polite kill removes the temporary folder too (SIGKILL cannot be caught)
+            yield
     except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if not (isinstance(exc, OutputRaceError) and exc.kept == str(tmp)):  # a refused commit keeps its result
+            shutil.rmtree(tmp, ignore_errors=True)
         if not isinstance(exc, RadgenError) and (
             OutputError.is_disk_full(exc) or getattr(exc, "errno", None) in WRITE_ERRNOS
         ):
             raise OutputError.from_os(exc, tmp) from exc
         raise
-    finally:
-        if in_main:
-            signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum, frame):
-    raise KeyboardInterrupt
 
 
 def save_pngs(images: torch.Tensor, folder: Path, prefix: str) -> None:
@@ -157,12 +238,12 @@ def write_samples(
         raise ConfigError(f"--n {n} must be at least 1")
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size} must be at least 1")
-    out, tmp = _prepare(out, overwrite)
+    out, tmp, before = _prepare(out, overwrite)
     with _assembling(tmp):
         imgs = generate(model, n, label=label, seed=seed, batch_size=batch_size, **sample_kwargs)
         save_pngs(imgs, tmp, "sample")
         save_grid(imgs[:256], tmp / "grid.png")
-        return _commit(tmp, out, "sample")
+        return _commit(tmp, out, "sample", before)
 
 
 def write_reconstructions(
@@ -189,19 +270,19 @@ def write_reconstructions(
     x, y = images.batch(torch.arange(min(n, len(images))))  # reads n images, not the whole split
     with torch.inference_mode():
         rec = model.reconstruct(x, y)
-    out, tmp = _prepare(out, overwrite)
+    out, tmp, before = _prepare(out, overwrite)
     with _assembling(tmp):
         save_pngs(rec, tmp, "recon")
         save_pngs(x, tmp, "input")
         save_grid(torch.cat([x, rec]), tmp / "grid.png", nrow=min(n, 16) if n <= 16 else 16)
-        return _commit(tmp, out, "reconstruct")
+        return _commit(tmp, out, "reconstruct", before)
 
 
 @contextlib.contextmanager
 def assembled_output(out: str | Path, *, overwrite: bool, command: str):
     """Yield a temporary folder beside ``out``; on success it is marked as radgen's and moved onto ``out``
     (replacing only a folder that radgen made, as ``--overwrite`` allows); on any failure it is removed."""
-    out, tmp = _prepare(out, overwrite)
+    out, tmp, before = _prepare(out, overwrite)
     with _assembling(tmp):
         yield tmp
-        _commit(tmp, out, command)
+        _commit(tmp, out, command, before)

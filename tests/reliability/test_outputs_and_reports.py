@@ -191,18 +191,116 @@ def test_report_on_damaged_json_is_one_line(run, tmp_path, capsys):
     assert "not readable JSON" in capsys.readouterr().err
 
 
-def test_no_temporary_folder_is_left_by_an_interrupted_or_killed_sample(run, in_tmp, monkeypatch):
+def test_no_temporary_folder_is_left_by_an_interrupted_sample_and_no_cleanup_deletes_others(
+    run, in_tmp, monkeypatch, caplog
+):
+    """An interrupted sample removes its own temporary folder; folders it did not create in this run, a killed
+    run's leftover or a user's folder of the same pattern, are left alone, and a leftover is named."""
     import radgen.sampling
 
-    stale = in_tmp / ".s.999999999.abcd.tmp"  # what a SIGKILLed sample (pid gone) leaves
+    stale = in_tmp / ".s.999999999.abcd.tmp"  # what a SIGKILLed sample (pid gone) leaves, or a user's folder
     stale.mkdir()
     (stale / "sample_00000.png").write_bytes(b"x")
-    other = in_tmp / ".s.notapid.tmp"  # not radgen's pattern: left alone
+    other = in_tmp / ".s.notapid.tmp"
     other.mkdir()
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(radgen.sampling, "generate", interrupted)
-    assert main(["sample", str(run), "--n", "2", "--out", "s"]) == 130
-    assert sorted(p.name for p in in_tmp.iterdir()) == [".s.notapid.tmp", "notes.txt"]
+    with caplog.at_level("WARNING", logger="radgen.sampling"):
+        assert main(["sample", str(run), "--n", "2", "--out", "s"]) == 130
+    assert sorted(p.name for p in in_tmp.iterdir()) == [".s.999999999.abcd.tmp", ".s.notapid.tmp", "notes.txt"]
+    assert (stale / "sample_00000.png").read_bytes() == b"x"
+    assert ".s.999999999.abcd.tmp" in caplog.text
+
+
+def test_an_out_made_by_another_process_meanwhile_is_left_alone_and_this_result_is_kept(run, in_tmp, capsys):
+    """Red team 2, item 2: ``--out`` made by someone else while this sample ran: refused in one line (exit 2),
+    the other output untouched, this command's images kept in a named folder beside it."""
+    import radgen.sampling
+
+    real = radgen.sampling.generate
+
+    raced = []
+
+    def racing(*args, **kwargs):
+        if not raced:  # the other process commits o while this one samples
+            raced.append(1)
+            assert main(["sample", str(run), "--n", "2", "--out", "o", "--seed", "2"]) == 0
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(radgen.sampling, "generate", racing)
+        code = main(["sample", str(run), "--n", "3", "--out", "o", "--seed", "1"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("radgen: error: o: another process"), err
+    theirs = sorted(p.name for p in (in_tmp / "o").iterdir())
+    assert theirs == [MARKER, "grid.png", "sample_00000.png", "sample_00001.png"]  # the other's 2 images, whole
+    (kept,) = [p for p in in_tmp.iterdir() if p.name.startswith("o.radgen-")]
+    assert str(kept.name) in err[0] and len(list(kept.glob("sample_*.png"))) == 3
+    assert not [p for p in in_tmp.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_two_concurrent_samples_to_one_out_one_wins_one_is_refused(run, in_tmp):
+    """Two processes racing for one new ``--out``: exactly one commits it, the other exits 2 and keeps its images."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "radgen", "sample", str(run), "--n", "40", "--out", "o"]
+    procs = [subprocess.Popen([*cmd, "--seed", str(s)], stderr=subprocess.PIPE, text=True) for s in (1, 2)]
+    results = [(p.wait(120), p.stderr.read()) for p in procs]
+    codes = sorted(c for c, _ in results)
+    if codes == [0, 0]:  # one finished before the other started: then the second must have refused at start
+        pytest.fail(f"both exited 0: {results}")
+    assert codes == [0, 2], results
+    loser = next(e for c, e in results if c == 2)
+    assert "radgen: error:" in loser and loser.count("\n") == 1
+    assert len(list((in_tmp / "o").glob("sample_*.png"))) == 40
+    if "another process" in loser:  # raced at the commit: its images are kept
+        (kept,) = [p for p in in_tmp.iterdir() if p.name.startswith("o.radgen-")]
+        assert len(list(kept.glob("sample_*.png"))) == 40
+    else:  # the other had already committed when it started
+        assert "already exists" in loser
+
+
+def test_overwrite_refuses_a_folder_where_a_listed_file_became_a_link_and_deletes_nothing(run, in_tmp, capsys):
+    assert main(["sample", str(run), "--n", "3", "--out", "o"]) == 0
+    target = in_tmp / "elsewhere.png"
+    target.write_bytes(b"not radgen's")
+    (in_tmp / "o" / "sample_00001.png").unlink()
+    (in_tmp / "o" / "sample_00001.png").symlink_to(target)
+    before = sorted(p.name for p in (in_tmp / "o").iterdir())
+    assert main(["sample", str(run), "--n", "3", "--out", "o", "--overwrite"]) == 2
+    assert "symbolic link 'sample_00001.png'" in capsys.readouterr().err
+    assert sorted(p.name for p in (in_tmp / "o").iterdir()) == before and target.read_bytes() == b"not radgen's"
+
+
+def test_a_failed_overwrite_leaves_the_old_output_whole(run, in_tmp, monkeypatch, capsys):
+    import errno
+
+    import radgen.sampling
+
+    assert main(["sample", str(run), "--n", "3", "--out", "o", "--seed", "1"]) == 0
+    old = snapshot(in_tmp / "o")
+
+    def refuse(src, dst):
+        raise OSError(errno.EACCES, "Permission denied", str(dst))
+
+    monkeypatch.setattr(radgen.sampling, "rename_noreplace", refuse)
+    assert main(["sample", str(run), "--n", "5", "--out", "o", "--seed", "2", "--overwrite"]) == 2
+    assert snapshot(in_tmp / "o") == old  # every old file, byte for byte
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt", "o"]  # no temporary left
+    assert capsys.readouterr().err.startswith("radgen: error:")
+
+
+def test_rename_noreplace_never_replaces(tmp_path):
+    from radgen.sampling import rename_noreplace
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()  # empty: os.rename would replace it silently
+    with pytest.raises(FileExistsError):
+        rename_noreplace(tmp_path / "a", tmp_path / "b")
+    assert (tmp_path / "a").is_dir()
+    rename_noreplace(tmp_path / "a", tmp_path / "c")
+    assert (tmp_path / "c").is_dir() and not (tmp_path / "a").exists()
