@@ -157,3 +157,34 @@ def test_release_refuses_bad_options_before_writing(run, tmp_path, capsys, optio
     args = ["release", str(run), "--n", "5", "--out", str(out), "--no-progress", option, value]
     assert main(args) == 2
     assert message in capsys.readouterr().err and not out.exists()
+
+
+HOSTILE = ["../../../../../../../outside/ESCAPED", "pneumonia"]
+
+
+def test_class_names_read_from_data_never_leave_the_release_folder(run, tmp_path, monkeypatch):
+    """A class name from a data file (a CXR14 CSV's ``Finding Labels``) that is a path: the release maps it to
+    a safe folder name, records the mapping, and writes nothing outside ``--out`` (red team 2, item 1)."""
+    import radgen.release as rel
+
+    real = rel._real_training_data
+
+    def hostile(run_dir, model):
+        images, info = real(run_dir, model)
+        return images, {**info, "class_names": HOSTILE}
+
+    monkeypatch.setattr(rel, "_real_training_data", hostile)
+    world = tmp_path / "a" / "b" / "c"
+    world.mkdir(parents=True)
+    out = world / "rel"
+    args = [str(run), "--n", "20", "--out", str(out), "--format", "png,npz,dicom", "--no-progress"]
+    assert main(["release", *args]) == 0
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert written and all(p.is_relative_to(out) for p in written), [p for p in written if not p.is_relative_to(out)]
+    sums = (out / "SHA256SUMS").read_text().splitlines()
+    assert sums and not any(".." in line.split("  ", 1)[1] for line in sums)
+    sheet = json.loads((out / "datasheet.json").read_text())
+    folder = sheet["class_folders"][HOSTILE[0]]
+    assert folder == "outside_ESCAPED" and sheet["class_folders"]["pneumonia"] == "pneumonia"
+    assert (out / "train" / folder).is_dir() and (out / "dicom" / "train" / folder).is_dir()
+    assert "Class folders renamed" in (out / "DATASHEET.md").read_text()

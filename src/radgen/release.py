@@ -257,6 +257,14 @@ def _datasheet_md(sheet: dict[str, Any]) -> str:
         f"Image size {sheet['image_size']} x {sheet['image_size']} px, {sheet['channels']} channel(s), 8-bit. "
         f"Formats: {', '.join(sheet['formats'])}. File hashes: `SHA256SUMS` "
         f"(sha256 {code(sheet['sha256sums_sha256'])}).",
+    ]
+    renamed = {c: f for c, f in sheet.get("class_folders", {}).items() if c != f}
+    if renamed:  # class names that could not be folder names as they were
+        lines += [
+            "",
+            "Class folders renamed: " + "; ".join(f"{text(c)} -> {code(f)}" for c, f in renamed.items()) + ".",
+        ]
+    lines += [
         "",
         "## Generator",
         "",
@@ -325,7 +333,7 @@ def release(
 ) -> tuple[Path, dict[str, Any]]:
     """Sample ``n`` images from the run's exported model, audit them and write the release folder ``out``."""
     from radgen.models import load_exported
-    from radgen.outputs import check_name
+    from radgen.outputs import check_inside, check_name, safe_folder_names
     from radgen.sampling import assembled_output, check_output, generate
 
     run_dir = Path(run_dir)
@@ -337,6 +345,7 @@ def release(
     images, data_info = _real_training_data(run_dir, model)
     train, heldout = images["train"], images["heldout"]
     class_names = list(data_info["class_names"]) if model.supports_labels else ["unlabelled"]
+    folders = safe_folder_names(class_names)  # names read from data never become paths unchecked
     utility = _utility(Path(augment) if augment else None)
 
     # 1. sample: the training split's class mix, each class its own seed
@@ -383,7 +392,7 @@ def release(
             counts[split] = {c: int((lab[lo:hi] == i).sum()) for i, c in enumerate(class_names)}
             if "png" in formats:
                 for i in range(lo, hi):
-                    folder = tmp / split / class_names[lab[i]]
+                    folder = check_inside(tmp, tmp / split / folders[lab[i]])
                     folder.mkdir(parents=True, exist_ok=True)
                     _write_png(arr[i], folder / f"synthetic_{i:05d}.png")
                     files.append(folder / f"synthetic_{i:05d}.png")
@@ -396,7 +405,7 @@ def release(
                     for i in range(lo, hi):
                         if lab[i] != c:
                             continue
-                        folder = tmp / "dicom" / split / cname
+                        folder = check_inside(tmp, tmp / "dicom" / split / folders[c])
                         folder.mkdir(parents=True, exist_ok=True)
                         path = folder / f"synthetic_{i:05d}.dcm"
                         _write_dicom(
@@ -426,6 +435,7 @@ def release(
             "n": len(fake),
             "class_names": class_names,
             "label_index": {c: i for i, c in enumerate(class_names)},
+            "class_folders": dict(zip(class_names, folders)),  # the folder each class's images are in
             "counts": counts,
             "splits": dict(zip(SPLIT_NAMES, splits)),
             "image_size": int(model.config.image_size),

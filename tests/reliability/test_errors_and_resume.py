@@ -294,3 +294,32 @@ def test_property_no_traceback_and_nothing_outside_the_output_changes(
     assert snapshot(world, written) == before, argv
     for html in world.rglob("report.html"):
         assert "do not touch" not in html.read_text() and "<script>" not in html.read_text()
+
+
+@settings(max_examples=300, deadline=None)
+@given(names=st.lists(st.text(min_size=0, max_size=40), min_size=1, max_size=8))
+def test_property_any_class_names_map_to_distinct_folders_inside_the_output(tmp_path_factory, names):
+    """Whatever class names a data file holds (separators, ``..``, NUL, dots, case repeats, empty), each maps to
+    one folder name that ``check_name`` accepts, distinct from the others on a case-insensitive file system, and
+    that resolves inside the output folder."""
+    from radgen.outputs import check_inside, check_name, safe_folder_names
+
+    root = tmp_path_factory.mktemp("out")
+    folders = safe_folder_names(names)
+    assert len(folders) == len(names)
+    assert len({f.lower() for f in folders}) == len(folders)
+    for name, folder in zip(names, folders):
+        assert check_name(folder, "folder") == folder
+        assert check_inside(root, root / folder) == root / folder
+        if check_name_ok(name):
+            assert folder == name or folder.startswith(name + "_")  # kept, or made distinct from an earlier one
+
+
+def check_name_ok(name: str) -> bool:
+    from radgen.outputs import check_name
+
+    try:
+        check_name(name, "x")
+    except Exception:
+        return False
+    return True
