@@ -74,7 +74,34 @@ def fit_one(job: FitJob) -> tuple[Any, dict[str, Any]]:
 
 
 def _init_worker(threads: int) -> None:
+    """A worker's start: its torch threads, and (Linux) death with its parent, so a killed grid leaves no
+    worker behind (``prctl(PR_SET_PDEATHSIG, SIGKILL)``; SIGKILL of the parent cannot be caught otherwise)."""
     torch.set_num_threads(threads)
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        pr_set_pdeathsig = 1  # <linux/prctl.h>
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _stop_workers(ex: ProcessPoolExecutor, ctx) -> None:
+    """Cancel what has not started and end the running workers now (a signal or an error in the parent):
+    ``shutdown(wait=True)`` would wait for every running fit to finish."""
+    ex.shutdown(wait=False, cancel_futures=True)
+    for p in ctx.active_children():
+        p.terminate()
+    for p in ctx.active_children():
+        p.join(10)
 
 
 def run_grid(
@@ -103,6 +130,5 @@ def run_grid(
                         on_done(out[0])
                     yield out
         except BaseException:
-            for f in pending:
-                f.cancel()
+            _stop_workers(ex, ctx)
             raise
