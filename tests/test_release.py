@@ -188,3 +188,49 @@ def test_class_names_read_from_data_never_leave_the_release_folder(run, tmp_path
     assert folder == "outside_ESCAPED" and sheet["class_folders"]["pneumonia"] == "pneumonia"
     assert (out / "train" / folder).is_dir() and (out / "dicom" / "train" / folder).is_dir()
     assert "Class folders renamed" in (out / "DATASHEET.md").read_text()
+
+
+def _dciodvfy_errors(path: Path) -> list[str]:
+    """dciodvfy's error lines for ``path``, less one: dicom3tools 2022 predates Synthetic Data (0008,001C),
+    a standard attribute of the SOP Common module since DICOM 2023b, and calls it unrecognized."""
+    import subprocess
+
+    out = subprocess.run(["dciodvfy", str(path)], capture_output=True, text=True, timeout=60)
+    lines = (out.stdout + out.stderr).splitlines()
+    return [ln for ln in lines if ln.startswith("Error") and "(0x0008,0x001c)" not in ln]
+
+
+def test_dicom_uids_are_unique_per_release_and_image_and_files_validate(run, tmp_path):
+    """Red team 2, item 6: two releases of one run (same --name and --seed) shared the StudyInstanceUID and
+    SOPInstanceUIDs of different pixels; dciodvfy reported two errors on every file."""
+    import shutil
+
+    import pydicom
+
+    uids, studies = [], set()
+    for out, n in ((tmp_path / "A", 12), (tmp_path / "B", 16)):
+        assert main(["release", str(run), "--n", str(n), "--out", str(out), "--format", "dicom", "--no-progress"]) == 0
+        files = sorted(out.rglob("*.dcm"))
+        assert len(files) == n
+        sets = [pydicom.dcmread(f) for f in files]
+        studies |= {d.StudyInstanceUID for d in sets}
+        uids += [d.SOPInstanceUID for d in sets]
+        assert all(d.SyntheticData == "YES" and d.ConversionType == "SYN" for d in sets)
+        assert json.loads((out / "datasheet.json").read_text())["dicom"]["study_instance_uid"] in studies
+        if shutil.which("dciodvfy"):
+            assert _dciodvfy_errors(files[0]) == [] and _dciodvfy_errors(files[-1]) == []
+    assert len(studies) == 2 and len(set(uids)) == len(uids) == 28
+
+
+def test_dicom_with_non_ascii_text_declares_utf8(tmp_path):
+    import pydicom
+
+    from radgen.release import _write_dicom
+
+    arr = np.arange(64, dtype=np.uint8).reshape(8, 8)
+    path = tmp_path / "x.dcm"
+    _write_dicom(arr, path, generator="vae from run ünïcode", series_uid="1.2.3", study_uid="1.2.4", number=1)
+    ds = pydicom.dcmread(path)
+    assert ds.SpecificCharacterSet == "ISO_IR 192" and "ünïcode" in ds.SeriesDescription
+    _write_dicom(arr, path, generator="vae from run ascii", series_uid="1.2.3", study_uid="1.2.4", number=1)
+    assert "SpecificCharacterSet" not in pydicom.dcmread(path)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import secrets
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -195,22 +196,34 @@ def _write_png(arr: np.ndarray, path: Path) -> None:
 
 
 def _write_dicom(arr: np.ndarray, path: Path, *, generator: str, series_uid: str, study_uid: str, number: int) -> None:
-    """One Secondary Capture DICOM file that says it is synthetic, with no patient identifiers."""
+    """One Secondary Capture DICOM file that says it is synthetic, with no patient identifiers.
+
+    The SOP Instance UID is derived from the release's series UID (itself from a nonce drawn per release), the
+    instance number and the pixels, so no two released images share one, within or across releases. The SOP
+    Common module's Synthetic Data (0008,001C) is YES; the General Image and General Series modules' type 2C
+    Patient Orientation and Laterality are present and empty (no anatomy is asserted), as dciodvfy requires."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
-    sop_uid = generate_uid(entropy_srcs=[series_uid, str(number)])
+    pixels = np.ascontiguousarray(arr).tobytes()
+    sop_uid = generate_uid(entropy_srcs=[series_uid, str(number), hashlib.sha256(pixels).hexdigest()])
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
     meta.MediaStorageSOPInstanceUID = sop_uid
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
+    text = f"{generator} {__version__}"
+    if not text.isascii():  # a non-ASCII run name: say the text is UTF-8 (PS3.3 C.12.1.1.2)
+        ds.SpecificCharacterSet = "ISO_IR 192"
     ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, sop_uid
+    ds.SyntheticData = "YES"  # SOP Common (0008,001C)
     ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, series_uid
     ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "", "", "", ""  # type 2: present, empty
     ds.StudyDate = ds.StudyTime = ds.AccessionNumber = ds.ReferringPhysicianName = ds.StudyID = ""
     ds.Modality = "OT"
+    ds.PatientOrientation = ""  # type 2C, empty: no orientation is asserted
+    ds.Laterality = ""  # type 2C, empty: no laterality is asserted
     ds.ConversionType = "SYN"  # Secondary Capture: synthetic image
     ds.ImageType = ["DERIVED", "SECONDARY"]
     ds.BurnedInAnnotation = "NO"
@@ -227,7 +240,7 @@ def _write_dicom(arr: np.ndarray, path: Path, *, generator: str, series_uid: str
     ds.Rows, ds.Columns = arr.shape[:2]
     ds.BitsAllocated = ds.BitsStored = 8
     ds.HighBit, ds.PixelRepresentation = 7, 0
-    ds.PixelData = np.ascontiguousarray(arr).tobytes()
+    ds.PixelData = pixels
     ds.save_as(path, enforce_file_format=True)
 
 
@@ -387,6 +400,7 @@ def release(
     with assembled_output(out, overwrite=overwrite, command="release") as tmp:
         files: list[Path] = []
         study_uid = None
+        uid_nonce = secrets.token_hex(16)  # a fresh UID root per release: no two releases share a DICOM UID
         for si, split in enumerate(SPLIT_NAMES):
             lo, hi = int(bounds[si]), int(bounds[si + 1])
             counts[split] = {c: int((lab[lo:hi] == i).sum()) for i, c in enumerate(class_names)}
@@ -399,9 +413,9 @@ def release(
             if "dicom" in formats:
                 from pydicom.uid import generate_uid
 
-                study_uid = study_uid or generate_uid(entropy_srcs=[name, str(seed), "study"])
+                study_uid = study_uid or generate_uid(entropy_srcs=[uid_nonce, "study"])
                 for c, cname in enumerate(class_names):
-                    series_uid = generate_uid(entropy_srcs=[name, str(seed), split, cname])
+                    series_uid = generate_uid(entropy_srcs=[uid_nonce, split, cname])
                     for i in range(lo, hi):
                         if lab[i] != c:
                             continue
@@ -441,6 +455,7 @@ def release(
             "image_size": int(model.config.image_size),
             "channels": int(model.config.channels),
             "formats": list(formats),
+            "dicom": None if study_uid is None else {"study_instance_uid": study_uid, "synthetic_data": "YES"},
             "sha256sums_sha256": hashlib.sha256(sums.encode()).hexdigest(),
             "generator": {
                 "run": str(run_dir),

@@ -392,6 +392,9 @@ class EngineModule(L.LightningModule):
         otherwise silently replace with the checkpoint's values."""
         if self.mid_epoch_resume:  # the restarted epoch's clock counts the time before the stop
             self._epoch_start = time.perf_counter() - float(self.mid_epoch_resume["seconds"])
+            # Lightning made the epoch's loader iterator after the restore, and a DataLoader iterator draws its
+            # base seed from the global RNG: set the checkpoint's state again, so the stream continues exactly
+            self._set_rng(self.mid_epoch_resume["rng"])
             self.mid_epoch_resume = None
         for group, opt in zip(self.group_names, self.group_optimizers()):
             inner = getattr(opt, "optimizer", opt)
@@ -412,6 +415,14 @@ class EngineModule(L.LightningModule):
                 log.warning("resuming mid-epoch without radgen's sampler: the epoch restarts from its first batch")
         self.loss_reference = {str(k): float(v) for k, v in (checkpoint.get("radgen_loss_reference") or {}).items()}
         rng = checkpoint.get("radgen_rng")
+        if self.mid_epoch_resume:
+            self.mid_epoch_resume["rng"] = rng
+        if rng:
+            self._set_rng(rng)
+
+    @staticmethod
+    def _set_rng(rng: dict[str, Any] | None) -> None:
+        """Every generator's state from a checkpoint's ``radgen_rng``."""
         if not rng:
             return
         torch.set_rng_state(rng["torch"])
