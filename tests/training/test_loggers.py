@@ -8,6 +8,7 @@ import csv
 import hashlib
 import importlib.util
 import json
+import os
 
 import pytest
 
@@ -34,10 +35,10 @@ def tiny(tmp_path, *extra):
 def test_csv_logger_gets_the_epoch_rows_and_the_manifest_is_written(tmp_path, data_dir):
     res = train(tiny(tmp_path, "train.logger=csv"), progress=False)
     rows = read_metrics(res.run_dir)
-    with open(res.run_dir / "logs" / "csv" / "metrics.csv") as f:  # Lightning's own train/loss rows are there too
-        logged = [r for r in csv.DictReader(f) if r.get("train/loss/total")]
+    with open(res.run_dir / "logs" / "csv" / "metrics.csv") as f:  # one row per epoch, nothing else
+        logged = list(csv.DictReader(f))
     assert [int(r["step"]) for r in logged] == [r["step"] for r in rows] == [3, 6]  # 3 batches per epoch
-    assert [float(r["epoch"]) for r in logged] == [1, 2]
+    assert [r["epoch"] for r in logged] == ["1.0", "2.0"]  # 1-based, as metrics.jsonl
     for got, want in zip(logged, rows):
         assert float(got["train/loss/total"]) == pytest.approx(want["train/loss/total"], rel=1e-6)
     manifest = json.loads((res.run_dir / "split_manifest.json").read_text())
@@ -69,10 +70,12 @@ def test_tensorboard_logger_gets_scalars_and_the_sample_grids(tmp_path, data_dir
 def test_mlflow_logger_keeps_metrics_and_grids_inside_the_run_folder(tmp_path, data_dir):
     import mlflow
 
+    os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)  # the default store must read back without the opt-in
     res = train(tiny(tmp_path, "train.logger=[csv,mlflow]"), progress=False)
-    client = mlflow.tracking.MlflowClient(tracking_uri=(res.run_dir / "logs" / "mlflow").as_uri())
+    client = mlflow.tracking.MlflowClient(tracking_uri=f"sqlite:///{res.run_dir / 'logs' / 'mlflow.db'}")
     exp = client.get_experiment_by_name("radgen")
     (run,) = client.search_runs([exp.experiment_id])
+    assert run.data.params["train.epochs"] == "2" and run.data.params["model.name"] == "vae"  # the resolved config
     hist = client.get_metric_history(run.info.run_id, "train.loss.total")
     assert sorted(m.step for m in hist) == [3, 6]
     assert {a.path for a in client.list_artifacts(run.info.run_id, "samples")} == {
@@ -86,3 +89,42 @@ def test_unknown_logger_is_refused_when_the_config_is_read(tmp_path):
     with pytest.raises(ConfigError, match=r"train.logger='wandb'; valid: none, csv, tensorboard, mlflow"):
         tiny(tmp_path, "train.logger=wandb")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_tracking_uri_is_never_shown_with_its_password():
+    from radgen.training.loggers import redact_uri
+
+    assert redact_uri("http://user:secret@127.0.0.1:9/x") == "http://user:***@127.0.0.1:9/x"
+    assert redact_uri("https://token@host") == "https://***@host"
+    assert redact_uri("sqlite:///tmp/a.db") == "sqlite:///tmp/a.db"
+
+
+def test_an_unreachable_tracking_server_is_refused_in_seconds_without_its_password(tmp_path, monkeypatch):
+    """Red team 2, item 5: MLflow retried for 254 s, then printed the URI with its password in a traceback."""
+    import socket
+    import time
+
+    from radgen.cli import main
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://user:secret@127.0.0.1:{port}")
+    monkeypatch.chdir(tmp_path)
+    started = time.perf_counter()
+    code = main(["train", "tiny", "--set", "train.logger=mlflow", "--output-dir", "runs", "--no-progress"])
+    assert code == 2 and time.perf_counter() - started < 30
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_refusal_names_the_server_without_the_password(capsys, monkeypatch):
+    import socket
+
+    from radgen.training.loggers import check_tracking_uri
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(ConfigError) as err:
+        check_tracking_uri(f"http://user:secret@127.0.0.1:{port}", timeout=2)
+    assert "secret" not in str(err.value) and f"http://user:***@127.0.0.1:{port}" in str(err.value)

@@ -291,7 +291,7 @@ class EngineModule(L.LightningModule):
                 if "loss/total" in logs
                 else {k.removeprefix("loss/"): v for k, v in logs.items() if k.startswith("loss/")}
             )
-            self.log_dict(shown, prog_bar=True, on_step=True, on_epoch=False, batch_size=x.shape[0])
+            self.log_dict(shown, prog_bar=True, logger=False, on_step=True, on_epoch=False, batch_size=x.shape[0])
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """(images, labels) to the device: nothing to do on the CPU; asynchronous copies from pinned memory
@@ -331,13 +331,13 @@ class EngineModule(L.LightningModule):
     def on_validation_epoch_end(self) -> None:
         self.val_summary = self.acc["val"].summary()
         if "loss/total" in self.val_summary:
-            self.log("val/loss", self.val_summary["loss/total"], prog_bar=True, sync_dist=True)
+            self.log("val/loss", self.val_summary["loss/total"], prog_bar=True, logger=False, sync_dist=True)
 
     def on_train_epoch_end(self) -> None:
         self._flush_finite_check()  # normally done at the last batch already; loaders of unknown length end here
         train = self.acc["train"].summary()
         if "loss/total" in train:
-            self.log("train/loss", train["loss/total"], prog_bar=False, sync_dist=True)
+            self.log("train/loss", train["loss/total"], prog_bar=False, logger=False, sync_dist=True)
         row: dict[str, Any] = {
             "epoch": self.current_epoch + 1,
             "step": int(self.global_step),

@@ -41,7 +41,7 @@ from radgen.runfolder import RunFolder, new_run_dir, read_metrics, trim_metrics
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, StopCheckpoint, sample_grid
 from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config, resume_changes
 from radgen.training.data import make_loader
-from radgen.training.loggers import build_loggers
+from radgen.training.loggers import build_loggers, log_config
 from radgen.training.module import EngineModule, NonFiniteLossError
 from radgen.viz import plot_curves, save_class_grid, save_grid
 
@@ -418,6 +418,9 @@ def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
         monitor=run.monitor,
         progress_refresh=max(1, len(train_loader) // 50) if run.show else 0,
     )
+    loggers = build_loggers(t.logger, run.run_dir)
+    if loggers and not run.worker:
+        log_config(loggers, to_dict(run.cfg))
     trainer = L.Trainer(
         max_epochs=t.epochs,
         max_time={"seconds": 60.0 * t.max_minutes} if t.max_minutes else None,
@@ -428,7 +431,7 @@ def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
         precision=t.precision,
         deterministic=False,  # set in prepare with warn_only, so ops without a deterministic kernel still run
         callbacks=callbacks,
-        logger=build_loggers(t.logger, run.run_dir) or False,  # metrics.jsonl stays the source of truth
+        logger=loggers or False,  # metrics.jsonl stays the source of truth
         enable_progress_bar=run.show,
         enable_model_summary=False,
         num_sanity_val_steps=0,
