@@ -67,8 +67,10 @@ def test_tensorboard_logger_gets_scalars_and_the_sample_grids(tmp_path, data_dir
 
 
 @pytest.mark.skipif(importlib.util.find_spec("mlflow") is None, reason="mlflow not installed (radgen[loggers])")
-def test_mlflow_logger_keeps_metrics_and_grids_inside_the_run_folder(tmp_path, data_dir):
+def test_mlflow_logger_keeps_metrics_and_grids_inside_the_run_folder(tmp_path, data_dir, monkeypatch):
     import mlflow
+
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns: nothing may appear there
 
     os.environ.pop("MLFLOW_ALLOW_FILE_STORE", None)  # the default store must read back without the opt-in
     res = train(tiny(tmp_path, "train.logger=[csv,mlflow]"), progress=False)
@@ -83,6 +85,8 @@ def test_mlflow_logger_keeps_metrics_and_grids_inside_the_run_folder(tmp_path, d
         "samples/epoch_0002.png",
     }
     assert (res.run_dir / "logs" / "csv" / "metrics.csv").is_file()
+    assert len(list((res.run_dir / "logs" / "mlflow-artifacts").rglob("epoch_0002.png"))) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
 
 
 def test_unknown_logger_is_refused_when_the_config_is_read(tmp_path):

@@ -136,7 +136,15 @@ def build_loggers(value: Any, run_dir: Path) -> list:
                 Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             if uri.startswith("file:"):  # a user's file store: MLflow 3 keeps those behind this opt-in
                 os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
-            out.append(MLFlowLogger(experiment_name="radgen", run_name=Path(run_dir).name, tracking_uri=uri))
+            own = "MLFLOW_TRACKING_URI" not in os.environ  # radgen's store: its artifacts stay in the run folder too
+            out.append(
+                MLFlowLogger(
+                    experiment_name="radgen",
+                    run_name=Path(run_dir).name,
+                    tracking_uri=uri,
+                    artifact_location=(root / "mlflow-artifacts").resolve().as_uri() if own else None,
+                )
+            )
     return out
 
 
