@@ -238,3 +238,32 @@ def test_medmnist_md5_mismatch(tmp_path):
         len(load_dataset("pneumoniamnist", data_dir=str(tmp_path), options={"verify": "none"}, progress=False)["test"])
         == 624
     )
+
+
+@pytest.mark.parametrize(
+    "labels, bad",
+    [([0, 1, 7, 255], 2), ([0, 1, -1, 0], 1), ([0.0, 1.0, float("nan"), 1.0], 1), ([0.0, 1.5, 1.0, 0.0], 1)],
+    ids=["7-and-255", "negative", "nan", "fraction"],
+)
+def test_labels_outside_the_classes_are_refused_not_dropped(labels, bad):
+    """Red team 2, items 8-9: labels 7 or 255 in a 2-class set counted 20 of 40 images and trained; negative or
+    NaN labels ended in a bincount traceback. Each is now one DataError naming where and how many."""
+    from radgen.data.source import check_class_labels
+    from radgen.errors import DataError
+
+    arr = np.array(labels * 10)
+    with pytest.raises(DataError, match=rf"^x.npz:train: {bad * 10} of 40 labels are not class numbers 0\.\.1"):
+        check_class_labels(arr, 2, where="x.npz:train")
+    np.testing.assert_array_equal(check_class_labels(np.array([0, 1, 1.0, 0]), 2, where="x"), [0, 1, 1, 0])
+
+
+def test_an_npz_with_labels_outside_the_classes_is_one_line_from_the_cli(tmp_path, capsys):
+    from radgen.cli import main
+
+    imgs = np.zeros((8, 28, 28), dtype=np.uint8)
+    arrays = {f"{s}_images": imgs for s in ("train", "val", "test")}
+    arrays |= {f"{s}_labels": np.array([0, 1, 7, 255] * 2).reshape(-1, 1) for s in ("train", "val", "test")}
+    np.savez(tmp_path / "k.npz", **arrays)
+    assert main(["data", "inspect", str(tmp_path / "k.npz"), "-o", "verify=none"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("radgen: error: k.npz:train: 4 of 8 labels are not class numbers 0..1 (e.g. 7)")

@@ -310,6 +310,26 @@ def build_imageset(
     return ImageSet(pixels=pixels, labels=labels, class_names=class_names, meta=meta, task=task)
 
 
+def check_class_labels(labels: np.ndarray, num_classes: int, *, where: str) -> np.ndarray:
+    """``labels`` as int64 class indices, or a DataError naming ``where``, the first bad value and how many there
+    are: labels must be whole numbers in ``[0, num_classes)`` (no NaN, no negative, no 7 or 255 in a 2-class
+    set), so no image is silently dropped from a count or a class."""
+    arr = np.asarray(labels).reshape(-1)
+    if arr.size == 0:
+        return arr.astype(np.int64)
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{where}: labels are {arr.dtype}, not class numbers; give labels 0..{num_classes - 1}")
+    as_float = arr.astype(np.float64)
+    bad = ~np.isfinite(as_float) | (as_float != np.round(as_float)) | (as_float < 0) | (as_float >= num_classes)
+    if bad.any():
+        first = arr[np.argmax(bad)].item()
+        raise DataError(
+            f"{where}: {int(bad.sum())} of {arr.size} labels are not class numbers 0..{num_classes - 1} "
+            f"(e.g. {first!r}); fix the labels, or name the classes so that every label has one"
+        )
+    return as_float.astype(np.int64)
+
+
 def arrays_to_imageset(
     images: np.ndarray,
     labels: np.ndarray,
@@ -334,7 +354,7 @@ def arrays_to_imageset(
     if task == "multilabel":
         lab = torch.from_numpy(np.asarray(labels, dtype=np.float32))
     else:
-        lab = torch.from_numpy(np.asarray(labels).reshape(-1).astype(np.int64))
+        lab = torch.from_numpy(check_class_labels(labels, len(class_names), where=path_prefix))
     cols = {
         "path": np.array([f"{path_prefix}#{i}" for i in range(len(images))], dtype=str),
         "patient": patients if patients is not None else np.full(len(images), "", dtype=str),
