@@ -267,3 +267,53 @@ def test_an_npz_with_labels_outside_the_classes_is_one_line_from_the_cli(tmp_pat
     assert main(["data", "inspect", str(tmp_path / "k.npz"), "-o", "verify=none"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("radgen: error: k.npz:train: 4 of 8 labels are not class numbers 0..1 (e.g. 7)")
+
+
+@pytest.mark.parametrize("slope", ["nan", "1e308"])
+def test_dicom_with_a_broken_rescale_is_a_bad_file_not_nan_slices(tmp_path, slope):
+    """Red team 2, item 8: RescaleSlope nan or 1e308 loaded NaN slices."""
+    import pydicom
+
+    d = tmp_path / "series"
+    d.mkdir()
+    src = sorted((DATA / "ct/dicom_series/pancreas_ct_12slices").glob("*.dcm"))[:3]
+    for f in src:
+        shutil.copy(f, d / f.name)
+    ds = pydicom.dcmread(d / src[1].name)
+    ds.RescaleSlope = slope
+    ds.save_as(d / src[1].name)
+    out = load_dataset("ct_dicom", path=str(d), cache=False, progress=False)
+    assert len(out["train"]) == 2 and torch_isfinite_all(out["train"].pixels)
+    assert "RescaleSlope" in out.bad_files[0][1] and src[1].name in out.bad_files[0][0]
+
+
+def torch_isfinite_all(t) -> bool:
+    import torch
+
+    return bool(torch.isfinite(t.float()).all())
+
+
+def test_radgens_own_secondary_capture_dicom_is_not_read_as_hounsfield_units(tmp_path, capsys):
+    """Red team 2, item 8: a released synthetic (Secondary Capture, Modality OT) DICOM read by ct_dicom was
+    windowed as if its 8-bit values were HU."""
+    from radgen.release import _write_dicom
+
+    d = tmp_path / "released"
+    d.mkdir()
+    for i in range(2):
+        arr = np.full((16, 16), 40 * i, np.uint8)
+        _write_dicom(arr, d / f"s{i}.dcm", generator="x", series_uid="1.2.3.4", study_uid="1.2.3", number=i + 1)
+    _one_line_cli_error(capsys, ["data", "inspect", "ct_dicom", "--path", str(d)], "s0.dcm", "not CT")
+
+
+@pytest.mark.parametrize("bits", [10, 12, 16])
+def test_high_bit_depth_png_uses_its_stored_range(tmp_path, bits):
+    """Red team 2, item 8: 12-bit data in a 16-bit PNG loaded almost black (scaled by 65535)."""
+    from radgen.data.decode import decode_image
+
+    top = 2**bits - 1
+    a = np.linspace(0, top, 64 * 64).reshape(64, 64).astype(np.uint16)
+    Image.fromarray(a).save(tmp_path / "x.png")  # PIL writes uint16 as a 16-bit greyscale PNG
+    arr, _ = decode_image(tmp_path / "x.png")
+    assert arr.max() == 255 and arr.min() == 0
+    np.testing.assert_allclose(arr.astype(float), np.round(a / top * 255), atol=0.5)

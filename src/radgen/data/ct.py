@@ -35,6 +35,9 @@ WINDOWS: dict[str, tuple[float, float]] = {
 }
 
 
+HU_LIMIT = 1e6  # |HU| beyond this is no CT value (extended-range CT tops out near 65,000): a broken rescale
+
+
 def parse_window(window: str | list | tuple) -> tuple[float, float]:
     if isinstance(window, str):
         if window in WINDOWS:
@@ -167,6 +170,16 @@ class DicomSeriesSource(_CTBase):
             )
         else:
             chosen = next(iter(series.values()))
+        modality = str(getattr(chosen[0][1], "Modality", "") or "")
+        if modality != "CT":
+            synthetic = str(getattr(chosen[0][1], "SyntheticData", "")) == "YES" or str(
+                getattr(chosen[0][1], "ConversionType", "")
+            ) in ("SYN", "WSD", "DV")
+            kind = "a synthetic or secondary-capture image" if synthetic else f"Modality {modality or 'missing'}"
+            raise DataError(
+                f"{chosen[0][0]}: {kind}, not CT: its pixel values are not Hounsfield units, so ct_dicom cannot "
+                "window them; export the images as PNG and read them with image_folder"
+            )
 
         def z_of(item):
             ds = item[1]
@@ -193,9 +206,19 @@ class DicomSeriesSource(_CTBase):
                     raise BadFileError(f, f"pixel data has shape {arr.shape}; expected one 2-D slice per file")
                 slope = float(getattr(ds, "RescaleSlope", 1) or 1)
                 intercept = float(getattr(ds, "RescaleIntercept", 0) or 0)
-                hu = display_orient(
-                    arr.astype(np.float32) * slope + intercept, getattr(ds, "ImageOrientationPatient", None)
-                )
+                with np.errstate(over="ignore", invalid="ignore"):
+                    scaled = arr.astype(np.float64) * slope + intercept
+                if not (np.isfinite(slope) and np.isfinite(intercept) and np.isfinite(scaled).all()):
+                    raise BadFileError(
+                        f, f"RescaleSlope {slope!r} / RescaleIntercept {intercept!r} give non-finite values"
+                    )
+                if np.abs(scaled).max(initial=0) > HU_LIMIT:
+                    raise BadFileError(
+                        f,
+                        f"RescaleSlope {slope!r} / RescaleIntercept {intercept!r} give values beyond "
+                        f"+-{HU_LIMIT:g}: not Hounsfield units",
+                    )
+                hu = display_orient(scaled.astype(np.float32), getattr(ds, "ImageOrientationPatient", None))
                 if str(getattr(ds, "PhotometricInterpretation", "")) == "MONOCHROME1":
                     hu = hu.max() + hu.min() - hu  # inverted greyscale: make high values bright
             except BadFileError as err:

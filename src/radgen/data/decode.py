@@ -46,10 +46,20 @@ def decode_image(path: str | Path, *, target_size: int | None = None) -> tuple[n
     return arr, {"orig_width": orig_w, "orig_height": orig_h, "mode": mode}
 
 
+def stored_bit_top(peak: float) -> float:
+    """The full scale of high-bit-depth pixels whose largest value is ``peak``: the smallest of 8, 10, 12, 14 and
+    16 bits that holds it (2**bits - 1). Medical images are often 10-14-bit values in a 16-bit container (a
+    12-bit X-ray's white is 4095): scaled by 65535 they load almost black."""
+    for bits in (8, 10, 12, 14):
+        if peak <= 2**bits - 1:
+            return float(2**bits - 1)
+    return 65535.0
+
+
 def _to_grey_uint8(im: Image.Image) -> np.ndarray:
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         a = np.asarray(im, dtype=np.float64)
-        top = 65535.0 if im.mode.startswith("I;16") or a.max() > 255 else 255.0
+        top = stored_bit_top(float(a.max())) if a.size else 255.0
         return np.clip(np.round(a / top * 255.0), 0, 255).astype(np.uint8)
     if im.mode == "F":
         a = np.asarray(im, dtype=np.float64)
