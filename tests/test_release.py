@@ -234,3 +234,11 @@ def test_dicom_with_non_ascii_text_declares_utf8(tmp_path):
     assert ds.SpecificCharacterSet == "ISO_IR 192" and "ünïcode" in ds.SeriesDescription
     _write_dicom(arr, path, generator="vae from run ascii", series_uid="1.2.3", study_uid="1.2.4", number=1)
     assert "SpecificCharacterSet" not in pydicom.dcmread(path)
+
+
+@pytest.mark.parametrize("splits", ["nan,0.5,0.5", "inf,0,0", "-0.5,1,0.5"])
+def test_release_refuses_splits_that_are_not_fractions(run, tmp_path, capsys, splits):
+    out = tmp_path / "rel"
+    assert main(["release", str(run), "--n", "4", "--out", str(out), f"--splits={splits}", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("radgen: error: --splits") and err.count("\n") == 1 and not out.exists()

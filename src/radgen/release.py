@@ -90,7 +90,11 @@ def _check_options(n: int, formats: tuple[str, ...], fractions: tuple[float, flo
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
         raise ConfigError(f"--format {','.join(bad) or '(none)'}: choose from {', '.join(FORMATS)}")
-    if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1) > 1e-6:
+    if (
+        len(fractions) != 3
+        or not all(math.isfinite(f) and f >= 0 for f in fractions)
+        or abs(sum(fractions) - 1) > 1e-6
+    ):
         raise ConfigError(f"--splits {fractions}: three non-negative fractions (train, val, test) that add up to 1")
 
 

@@ -317,3 +317,63 @@ def test_high_bit_depth_png_uses_its_stored_range(tmp_path, bits):
     arr, _ = decode_image(tmp_path / "x.png")
     assert arr.max() == 255 and arr.min() == 0
     np.testing.assert_allclose(arr.astype(float), np.round(a / top * 255), atol=0.5)
+
+
+def _kit_like_npz(path: Path, **replace) -> Path:
+    imgs, labels = np.zeros((4, 28, 28), np.uint8), np.zeros((4, 1), np.uint8)
+    arrays = {
+        f"{s}_{k}": imgs if k == "images" else labels for s in ("train", "val", "test") for k in ("images", "labels")
+    }
+    np.savez(path, **{**arrays, **replace})
+    return path
+
+
+def test_npz_members_that_are_pickles_or_declare_huge_shapes_are_refused_before_any_allocation(tmp_path, capsys):
+    """Red team 2, item 9: a declared shape of 931 GiB ended in _ArrayMemoryError; a pickled member or junk bytes
+    got numpy's advice to load with allow_pickle."""
+    import io
+    import zipfile
+
+    obj = _kit_like_npz(tmp_path / "obj.npz", train_images=np.array([object()] * 4, dtype=object))
+    _one_line_cli_error(capsys, ["data", "inspect", "chest_xray_64", "--path", str(obj)], "Python objects")
+    good = _kit_like_npz(tmp_path / "good.npz")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 10**3, 10**3)}
+    )
+    huge = tmp_path / "huge.npz"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(huge, "w") as zout:
+        for name in zin.namelist():
+            zout.writestr(name, header.getvalue() + b"x" * 100 if name == "train_images.npy" else zin.read(name))
+    err = _one_line_cli_error(capsys, ["data", "inspect", "chest_xray_64", "--path", str(huge)], "931 GiB")
+    assert "holds 100 bytes" in err
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"\x80\x04" + b"junk" * 20)  # a pickle's first bytes
+    err = _one_line_cli_error(capsys, ["data", "inspect", "chest_xray_64", "--path", str(junk)], "not a readable .npz")
+    assert "allow_pickle" not in err and "pickle.load" not in err
+
+
+def test_a_fifo_named_like_a_data_file_is_refused_not_read(tmp_path, capsys):
+    """Red team 2, item 9: a FIFO named x.npz hung every command that read it."""
+    import os
+
+    fifo = tmp_path / "x.npz"
+    os.mkfifo(fifo)
+    _one_line_cli_error(capsys, ["data", "inspect", str(fifo)], "not a regular file")
+    _one_line_cli_error(capsys, ["data", "inspect", "chest_xray_64", "--path", str(fifo)], "not a regular file")
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "tiny", "--set", "seed=-1"], "seed=-1 must be from 0 to 4294967295"),
+        (["train", "tiny", "--set", "seed=4294967296"], "seed=4294967296 must be from 0 to 4294967295"),
+        (["train", "tiny", "--set", "data.size=100000"], "data.size=100000 must be from 1 to 4096 px"),
+        (["data", "inspect", "pneumoniamnist", "--size", "100000"], "size=100000 must be an integer from 4 to 4096"),
+    ],
+    ids=["seed-negative", "seed-too-big", "train-size", "inspect-size"],
+)
+def test_settings_numpy_or_memory_cannot_take_are_refused_in_one_line(tmp_path, capsys, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    _one_line_cli_error(capsys, argv, needle)
+    assert list(tmp_path.iterdir()) == []  # nothing written

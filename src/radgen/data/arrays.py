@@ -23,8 +23,49 @@ from radgen.errors import BadFileError, ConfigError, MissingDataError
 SPLITS = ("train", "val", "test")
 
 
+def _check_npz_members(path: Path) -> None:
+    """Refuse, before anything is allocated, an .npz whose members are not plain arrays: a pickled (object)
+    array, or a header that declares more bytes than the member holds (a crafted shape asked for 931 GiB)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = (
+                        np.lib.format.read_array_header_1_0
+                        if version == (1, 0)
+                        else np.lib.format.read_array_header_2_0
+                    )
+                    shape, _, dtype = read(f)
+                    header_end = f.tell()
+                if dtype.hasobject:
+                    raise BadFileError(
+                        path,
+                        f"array {info.filename[:-4]!r} holds Python objects (pickled data); "
+                        "radgen reads only plain numeric arrays",
+                    )
+                declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if declared > info.file_size - header_end:
+                    raise BadFileError(
+                        path,
+                        f"array {info.filename[:-4]!r} declares shape {shape} ({declared / 2**30:.3g} GiB) but holds "
+                        f"{info.file_size - header_end} bytes: a truncated or crafted file",
+                    )
+    except BadFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise BadFileError(
+            path, f"not a readable .npz ({' '.join(str(exc).split())[:120] or type(exc).__name__})"
+        ) from None
+
+
 def load_npz(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
     """Read the named arrays of an .npz without unpickling; one-line errors for bad files."""
+    if path.exists() and not path.is_file():
+        raise BadFileError(path, "not a regular file (a FIFO, device or folder); give an .npz file")
+    _check_npz_members(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in required if k not in z.files]

@@ -157,6 +157,8 @@ def detect_source(path: str | Path) -> tuple[str, Path, str]:
     p = Path(path).expanduser()
     if not p.exists():
         raise DataError(f"{path}: no such file or folder, nor a registered dataset name (see `radgen list datasets`)")
+    if not (p.is_dir() or p.is_file()):  # a FIFO or device: reading it could block forever
+        raise DataError(f"{path}: not a regular file or folder (a FIFO, socket or device); give a data file or folder")
     if p.is_dir():
         found = _folder_sources(p)
     elif p.suffix == ".npz":

@@ -68,6 +68,9 @@ def equalize_histogram(img: np.ndarray) -> np.ndarray:
     return np.interp(img, centres, (cdf - cdf_min) / denom).astype(np.float32)
 
 
+MAX_SIZE = 4096  # px per side: above the largest clinical X-ray detector matrix (~3,000); 100,000 ran out of memory
+
+
 @dataclass(frozen=True)
 class Preprocess:
     """crop -> resize -> equalize, in that order. ``size=None`` keeps the stored size."""
@@ -77,8 +80,8 @@ class Preprocess:
     equalize: Equalize = "none"
 
     def __post_init__(self) -> None:
-        if self.size is not None and (not isinstance(self.size, int) or self.size < 4):
-            raise ConfigError(f"size={self.size!r} must be an integer >= 4 (pixels per side)")
+        if self.size is not None and (not isinstance(self.size, int) or not 4 <= self.size <= MAX_SIZE):
+            raise ConfigError(f"size={self.size!r} must be an integer from 4 to {MAX_SIZE} (pixels per side)")
         if self.crop not in _CROPS:
             raise ConfigError(f"crop={self.crop!r} is not supported; valid: {', '.join(_CROPS)}")
         if self.equalize not in _EQUALIZE:

@@ -184,14 +184,21 @@ def check_run_config(cfg: RunConfig) -> RunConfig:
         check_name(cfg.name, "run name (--name / name:)")
     _check_train(cfg.train)
     logger_names(cfg.train.logger)  # known names, and the optional package of each installed
-    if cfg.data.size is not None and cfg.data.size < 1:
-        raise ConfigError(f"data.size={cfg.data.size} must be at least 1 px")
+    if cfg.data.size is not None:
+        from radgen.data.transforms import MAX_SIZE
+
+        if not 1 <= cfg.data.size <= MAX_SIZE:
+            raise ConfigError(f"data.size={cfg.data.size} must be from 1 to {MAX_SIZE} px")
+    if cfg.seed is not None and not 0 <= cfg.seed <= MAX_SEED:
+        raise ConfigError(f"seed={cfg.seed} must be from 0 to {MAX_SEED} (the range numpy and torch accept)")
     mc = cfg.model_config()
     size = mc.image_size or cfg.data.size
     if size is not None:
         MODELS.get(mc.name).cls.check_image_size(mc, int(size))
     return cfg
 
+
+MAX_SEED = 2**32 - 1  # numpy.random.seed's upper bound
 
 # train.* fields a resume applies (and records in its run-resume-*.json); any other change is refused
 RESUMABLE = (
