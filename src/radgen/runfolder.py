@@ -228,6 +228,8 @@ def load_run_data(
     from radgen.data import DataConfig, load_dataset
     from radgen.errors import ConfigError
 
+    if split not in ("train", "val", "test"):
+        raise ConfigError(f"--split {split!r} is not a split; choose train, val or test")
     size, channels = int(model.config.image_size), int(model.config.channels)
     dcfg = DataConfig(name=data, size=size, channels=channels) if data else run_data_config(run_dir, option=option)
     ds = load_dataset(dcfg, progress=False)

@@ -202,3 +202,71 @@ def test_legacy_npz_cache_stays_readable(tmp_path, monkeypatch):
     old = _load(root, cache, monkeypatch)
     assert old.from_cache and old.notes == ["from an old radgen"] and old.info["storage"] == "memory"
     assert torch.equal(old["train"].pixels, s.pixels) and old["train"].paths == s.paths
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["arrays-not-a-dict", "no-splits", "bytes-a-string", "split-without-meta", "array-missing"],
+)
+def test_a_structurally_wrong_manifest_is_rebuilt_not_a_traceback_on_every_load(tmp_path, monkeypatch, caplog, damage):
+    """Red team 2, item 9: a manifest.json with the right format tag but wrong fields raised KeyError,
+    AttributeError or TypeError on every later load, and the cache was never rebuilt."""
+    root = _folder(tmp_path / "imgs", (6, 4))
+    ref = _load(root, tmp_path / "c", monkeypatch)["train"].stored().clone()
+    (d,) = list((tmp_path / "c").glob("image_folder-*"))
+    m = json.loads((d / "manifest.json").read_text())
+    if damage == "arrays-not-a-dict":
+        m["arrays"] = ["train.pixels.npy"]
+    elif damage == "no-splits":
+        del m["splits"]
+    elif damage == "bytes-a-string":
+        next(iter(m["arrays"].values()))["bytes"] = "12"
+    elif damage == "split-without-meta":
+        del m["splits"]["train"]["meta"]
+    else:
+        del m["arrays"]["train.labels.npy"]
+    (d / "manifest.json").write_text(json.dumps(m))
+    with caplog.at_level(logging.WARNING, logger="radgen.data.load"):
+        again = _load(root, tmp_path / "c", monkeypatch)
+    assert not again.from_cache and "not laid out as radgen writes it" in caplog.text
+    assert torch.equal(again["train"].stored(), ref)
+    assert _load(root, tmp_path / "c", monkeypatch).from_cache  # rebuilt whole
+
+
+def test_a_cache_file_replaced_by_a_link_to_another_cache_is_not_served(tmp_path, monkeypatch, caplog):
+    """Red team 2, item 8: a cache file replaced by a symbolic link to a same-size file of another cache was
+    served as this one."""
+    a, b = _folder(tmp_path / "a", (6, 4)), tmp_path / "b"
+    b.mkdir()
+    for f in sorted(a.rglob("*.png")):  # the same layout and sizes, other pixels
+        (b / f.parent.name).mkdir(exist_ok=True)
+        Image.fromarray(255 - np.asarray(Image.open(f))).save(b / f.parent.name / f.name)
+    ref_a = _load(a, tmp_path / "c", monkeypatch)["train"].stored().clone()
+    ref_b = _load(b, tmp_path / "c", monkeypatch)["train"].stored().clone()
+    da, db = sorted((tmp_path / "c").glob("image_folder-*"), key=lambda p: p.stat().st_mtime)
+    assert (da / "train.pixels.npy").stat().st_size == (db / "train.pixels.npy").stat().st_size
+    (da / "train.pixels.npy").unlink()
+    (da / "train.pixels.npy").symlink_to(db / "train.pixels.npy")
+    with caplog.at_level(logging.WARNING, logger="radgen.data.load"):
+        again = _load(a, tmp_path / "c", monkeypatch)
+    assert not again.from_cache and "symbolic link" in caplog.text
+    assert torch.equal(again["train"].stored(), ref_a) and not torch.equal(ref_a, ref_b)
+
+
+def test_mmap_on_a_cache_folder_that_cannot_be_written_is_one_line(tmp_path, monkeypatch, capsys):
+    """Red team 2, item 9: ``--storage mmap`` on a read-only cache said "need 0.00 GB, more than the budget"."""
+    import os
+
+    if os.geteuid() == 0:  # root writes through permission bits: make the folder a file's child instead
+        blocker = tmp_path / "ro"
+        blocker.write_text("a file, so nothing can be made under it")
+        cache = blocker / "cache"
+    else:
+        cache = tmp_path / "ro"
+        cache.mkdir()
+        cache.chmod(0o500)
+    monkeypatch.setenv("RADGEN_CACHE_DIR", str(cache))
+    root = _folder(tmp_path / "imgs", (6, 4))
+    assert main(["data", "inspect", str(root), "--size", str(SIDE), "--storage", "mmap"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after the "reading ... as image_folder" line
+    assert err.startswith("radgen: error:") and "data.storage=mmap needs a cache folder it can write" in err

@@ -304,3 +304,11 @@ def test_rename_noreplace_never_replaces(tmp_path):
     assert (tmp_path / "a").is_dir()
     rename_noreplace(tmp_path / "a", tmp_path / "c")
     assert (tmp_path / "c").is_dir() and not (tmp_path / "a").exists()
+
+
+def test_reconstruct_refuses_a_split_that_does_not_exist(run, in_tmp, capsys):
+    """Red team 2, item 8: ``radgen reconstruct RUN --split bogus`` reconstructed the validation images."""
+    assert main(["reconstruct", str(run), "--split", "bogus", "--out", "r"]) == 2
+    err = capsys.readouterr().err
+    assert err == "radgen: error: --split 'bogus' is not a split; choose train, val or test\n"
+    assert not (in_tmp / "r").exists()

@@ -180,15 +180,44 @@ def read_manifest(folder: Path, *, check_files: bool = True) -> dict[str, Any]:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
         raise CacheDamaged(f"{folder}: no readable {MANIFEST} ({exc})") from None
-    if manifest.get("format") != FORMAT or manifest.get("layout") != LAYOUT_VERSION:
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or manifest.get("layout") != LAYOUT_VERSION:
         raise CacheDamaged(f"{folder}: not a radgen cache of layout {LAYOUT_VERSION}")
+    _check_structure(folder, manifest)
     if check_files:
         for name, a in manifest["arrays"].items():
             f = folder / name
+            if f.is_symlink():  # a link to another cache of the same size would be served as this one
+                raise CacheDamaged(f"{f}: a symbolic link, not a file this cache wrote")
             size = f.stat().st_size if f.is_file() else -1
             if size != a["bytes"]:
                 raise CacheDamaged(f"{f}: {size} bytes, the manifest says {a['bytes']} (truncated or replaced)")
     return manifest
+
+
+def _check_structure(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every field a reader uses has its type; else ``CacheDamaged`` (and the cache is rebuilt), never a KeyError
+    or TypeError on every later load."""
+    arrays, splits = manifest.get("arrays"), manifest.get("splits")
+    ok = isinstance(arrays, dict) and isinstance(splits, dict) and bool(splits)
+    ok = ok and all(
+        isinstance(n, str)
+        and "/" not in n
+        and isinstance(a, dict)
+        and isinstance(a.get("bytes"), int)
+        and isinstance(a.get("shape"), list)
+        and isinstance(a.get("dtype"), str)
+        for n, a in (arrays or {}).items()
+    )
+    ok = ok and all(
+        isinstance(m, dict)
+        and isinstance(m.get("class_names"), list)
+        and isinstance(m.get("task"), str)
+        and isinstance(m.get("meta"), list)
+        and all(_array_file(name, w) in arrays for w in ("pixels", "labels", *(f"meta.{k}" for k in m["meta"])))
+        for name, m in (splits or {}).items()
+    )
+    if not ok:
+        raise CacheDamaged(f"{folder}: {MANIFEST} is not laid out as radgen writes it")
 
 
 def pixel_bytes(folder: Path) -> int:

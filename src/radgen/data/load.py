@@ -199,6 +199,12 @@ def read_source(
         try:
             build = ctx.stream_dir = new_build_dir(cdir)
         except OSError as exc:
+            if storage == "mmap":  # mapping needs the cache on disk: no silent in-memory fallback
+                raise DataError(
+                    f"{cache_folder}: data.storage=mmap needs a cache folder it can write, and this one cannot be "
+                    f"written ({exc.strerror or exc}); point RADGEN_CACHE_DIR at a writable folder or use "
+                    "data.storage=memory"
+                ) from None
             log.warning("cannot write the cache folder %s (%s); continuing without it", cache_folder, exc)
     try:
         splits = source.read(pre, ctx)
