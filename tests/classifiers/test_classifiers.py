@@ -312,3 +312,25 @@ def test_a_device_this_machine_lacks_is_refused_in_one_line():
     with pytest.raises(ConfigError, match=r"train.device='gpu0' is not a device"):
         ClassifierTrainConfig(device="gpu0")
     assert ClassifierTrainConfig(device="cpu").device == "cpu"
+
+
+def test_classify_refuses_options_the_network_cannot_take_and_leaves_no_half_folder(capsys, tmp_path, monkeypatch):
+    """Red team 2, item 9: classifier_options.width=0 ended in ZeroDivisionError, and a classify that failed
+    after it started left config.yaml and an empty results.jsonl."""
+    from radgen.cli import main
+    from radgen.experiments import classify as classify_mod
+
+    argv = ["classify", "--data", "pneumoniamnist", "--seeds", "1", "--output-dir", str(tmp_path)]
+    assert main([*argv, "--classifier", "resnet18", "--set", "classifier_options.width=0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("radgen: error: classifier 'resnet18' with options {'width': 0}") and not any(
+        tmp_path.iterdir()
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fit that fails after the folder was made")
+
+    monkeypatch.setattr(classify_mod, "train_seeds", broken)
+    with pytest.raises(RuntimeError, match="after the folder was made"):
+        main([*argv, "--set", "max_train=64", "--set", "train.epochs=1"])
+    assert not any(tmp_path.iterdir())

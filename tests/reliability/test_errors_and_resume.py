@@ -323,3 +323,21 @@ def check_name_ok(name: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def test_resume_refuses_a_model_change_by_name_and_an_export_folder(tmp_path, capsys):
+    """Red team 2, item 9: ``--resume RUN --set model.name=ddpm`` said "unknown config key 'model.beta'", and
+    ``--resume RUN/export`` "unknown config key 'checkpoint'"."""
+    from radgen.cli import main
+
+    run = tmp_path / "run"
+    (run / "export").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump({"model": {"name": "vae"}, "data": {"name": "mnist"}}))
+    (run / "run.json").write_text("{}")
+    (run / "export" / "config.yaml").write_text("model: {name: vae}\n")
+    (run / "export" / "weights.safetensors").write_bytes(b"")
+    assert main(["train", "--resume", str(run), "--set", "model.name=ddpm"]) == 2
+    assert capsys.readouterr().err.startswith("radgen: error: --resume cannot change model.name")
+    assert main(["train", "--resume", str(run / "export")]) == 2
+    err = capsys.readouterr().err
+    assert "is a run's export folder" in err and f"radgen train --resume {run}" in err

@@ -78,3 +78,5 @@ def build_classifier(name: str, *, in_channels: int, image_size: int, num_classe
         return cls(in_channels=in_channels, image_size=image_size, num_classes=num_classes, **options)
     except TypeError as exc:
         raise ConfigError(f"classifier {name!r}: {exc}") from None
+    except (ValueError, ZeroDivisionError, RuntimeError) as exc:  # options the network cannot be built with
+        raise ConfigError(f"classifier {name!r} with options {options}: {exc}; change classifier_options") from None

@@ -15,6 +15,7 @@ and ``roc.png`` (test ROC curve of each seed, AUROC in the legend).
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,7 @@ import numpy as np
 import yaml
 
 from radgen.classifiers.judge import DEFAULT_JUDGE, JUDGES, train_seeds
+from radgen.classifiers.nets import build_classifier
 from radgen.classifiers.train import ClassifierTrainConfig
 from radgen.config import apply_overrides, from_dict, to_dict
 from radgen.data import DataConfig, load_dataset
@@ -106,8 +108,29 @@ def run_classify(
         cfg = replace(cfg, classifier=net, classifier_options=opts, train=tcfg)
     splits = splits or load_dataset(cfg.data, progress=progress)
     train, val, test = classify_splits(cfg, splits)
+    build_classifier(  # options the network cannot be built with are refused before the folder is made
+        cfg.classifier,
+        in_channels=train.channels,
+        image_size=train.image_size[0],
+        num_classes=len(train.class_names),
+        **cfg.classifier_options,
+    )
+    made = out_dir is None or not Path(out_dir).exists()
     out = out_dir or new_run_dir(cfg.output_dir, cfg.name or "classify")
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _classify_into(cfg, out, splits, (train, val, test), started)
+    except BaseException:
+        log = out / "results.jsonl"
+        if made and (not log.is_file() or log.stat().st_size == 0):  # failed before its first seed: no half folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _classify_into(
+    cfg: ClassifyConfig, out: Path, splits: DataSplits, sets: tuple[ImageSet, ImageSet, ImageSet], started: float
+) -> tuple[Path, dict[str, Any]]:
+    train, val, test = sets
     write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
     rows, probs = [], []
     cfgs = [replace(cfg.train, seed=cfg.train.seed + s) for s in range(cfg.seeds)]

@@ -546,9 +546,22 @@ def write_final_figures(run: TrainingRun) -> None:
 def resume_config(run_dir: str | Path, overrides: list[str] | None = None) -> RunConfig:
     """The run's config with ``overrides``, checked: a resume applies train settings such as
     ``train.lr`` or ``train.epochs`` (``training.config.RESUMABLE``) and refuses any other change."""
+    run_dir = Path(run_dir)
+    if (run_dir / runfolder.WEIGHTS).is_file() and (run_dir.parent / runfolder.RUN_INFO).is_file():
+        raise ConfigError(
+            f"--resume {run_dir} is a run's export folder; resume the run folder itself: "
+            f"radgen train --resume {run_dir.parent}"
+        )
     path = RunFolder(run_dir).config
     if not path.is_file():
         raise MissingDataError(f"{path}: no config.yaml; is {run_dir} a radgen run directory?")
+    for item in overrides or []:  # refused by name before the run's model config meets another model's keys
+        key = item.split("=", 1)[0].strip()
+        if key.split(".", 1)[0] in ("model", "data", "seed"):
+            raise ConfigError(
+                f"--resume cannot change {key} (a run continues with its own model, data and seed); start a new "
+                "run for that: radgen train CONFIG --set ..."
+            )
     cfg = load_run_config(path, overrides)
     resume_changes(load_run_config(path), cfg)
     return cfg
