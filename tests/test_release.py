@@ -169,8 +169,8 @@ def test_class_names_read_from_data_never_leave_the_release_folder(run, tmp_path
 
     real = rel._real_training_data
 
-    def hostile(run_dir, model):
-        images, info = real(run_dir, model)
+    def hostile(run_dir, model, **kwargs):
+        images, info = real(run_dir, model, **kwargs)
         return images, {**info, "class_names": HOSTILE}
 
     monkeypatch.setattr(rel, "_real_training_data", hostile)

@@ -29,9 +29,11 @@ def train(
     name: str | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    allow_changed_data: bool = False,
 ):
     """Train a model from a config file or shipped config name (``radgen train CONFIG --set ...``), or continue
-    ``resume`` (a run folder) with ``overrides``; returns the ``RunResult`` (``run_dir``, ``model``, ``summary``)."""
+    ``resume`` (a run folder) with ``overrides``; returns the ``RunResult`` (``run_dir``, ``model``, ``summary``).
+    A resume whose training data changed since (ids or content) is refused unless ``allow_changed_data``."""
     from radgen.errors import RadgenError
     from radgen.training import load_run_config
     from radgen.training import train as _train
@@ -54,7 +56,9 @@ def train(
     if name:
         cfg.name = name
     check_run_config(cfg)  # again, with the name and output folder
-    return _train(cfg, resume=str(resume) if resume else None, progress=progress)
+    return _train(
+        cfg, resume=str(resume) if resume else None, progress=progress, allow_changed_data=allow_changed_data
+    )
 
 
 def load(run_dir: str | Path, *, map_location: str = "cpu"):

@@ -296,6 +296,15 @@ def _datasheet_md(sheet: dict[str, Any]) -> str:
         "",
         f"- dataset: {code(d['dataset'])}; training images {d['train_images']:,}, patients {d['train_patients']}",
         f"- split manifest: sha256 {code(d['split_manifest_sha256'])} ({text(d['split_manifest_source'])})",
+        *(
+            [
+                "- **the training data changed since the run was trained** "
+                f"({text(d['changed_since_training']['changed'])}); "
+                "released with --allow-changed-data"
+            ]
+            if d.get("changed_since_training")
+            else []
+        ),
         "",
         "## Memorization audit (of the released images)",
         "",
@@ -347,6 +356,7 @@ def release(
     seed: int = 0,
     name: str | None = None,
     progress: bool = True,
+    allow_changed_data: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Sample ``n`` images from the run's exported model, audit them and write the release folder ``out``."""
     from radgen.models import load_exported
@@ -359,7 +369,7 @@ def release(
     name = check_name(name or f"synthetic-{run_dir.name}", "--name")
     check_output(out, overwrite)
     model, meta = load_exported(run_dir)
-    images, data_info = _real_training_data(run_dir, model)
+    images, data_info = _real_training_data(run_dir, model, allow_changed_data=allow_changed_data)
     train, heldout = images["train"], images["heldout"]
     class_names = list(data_info["class_names"]) if model.supports_labels else ["unlabelled"]
     folders = safe_folder_names(class_names)  # names read from data never become paths unchecked
@@ -488,11 +498,14 @@ def release(
     return Path(out), sheet
 
 
-def _real_training_data(run_dir: Path, model) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The run's training split and a held-out split (val, else test), with the record the datasheet keeps."""
+def _real_training_data(
+    run_dir: Path, model, *, allow_changed_data: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The run's training split and a held-out split (val, else test), with the record the datasheet keeps; the
+    split is compared with the run's manifest (a change refused unless ``allow_changed_data``, then recorded)."""
     from radgen.config import from_dict, load_yaml
     from radgen.data import DataConfig, load_dataset
-    from radgen.data.manifest import manifest_sha256, read_manifest, split_manifest
+    from radgen.data.manifest import check_unchanged, manifest_sha256, read_manifest, split_manifest
 
     cfg_path = rf.RunFolder(run_dir).config
     if not cfg_path.is_file():
@@ -513,6 +526,7 @@ def _real_training_data(run_dir: Path, model) -> tuple[dict[str, Any], dict[str,
             f"{dcfg.name} images are {train.channels}x{train.image_size[0]} px but the model makes "
             f"{model.config.channels}x{model.config.image_size} px"
         )
+    changed = check_unchanged(run_dir, train, allow=allow_changed_data)
     recorded = read_manifest(run_dir)
     ids = recorded if recorded is not None else split_manifest(train)
     patients = {p for p in train.patients if p}
@@ -526,5 +540,6 @@ def _real_training_data(run_dir: Path, model) -> tuple[dict[str, Any], dict[str,
         "split_manifest_source": "the run's split_manifest.json"
         if recorded is not None
         else "recomputed from the run's data config (the run predates split manifests)",
+        "changed_since_training": changed,  # None, or what --allow-changed-data let through
     }
     return {"train": train, "heldout": ds[held]}, {"class_names": ds.class_names, "record": record}

@@ -10,6 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -341,3 +342,59 @@ def test_resume_refuses_a_model_change_by_name_and_an_export_folder(tmp_path, ca
     assert main(["train", "--resume", str(run / "export")]) == 2
     err = capsys.readouterr().err
     assert "is a run's export folder" in err and f"radgen train --resume {run}" in err
+
+
+def _kaggle_npz(path, *, invert: bool = False, flip: bool = False, move: int = 0) -> None:
+    """A small Kaggle-layout .npz; ``invert``/``flip``/``move`` rewrite it as the red team did."""
+    rng = np.random.default_rng(0)
+    imgs = rng.integers(0, 256, (60, 28, 28), dtype=np.uint8)
+    labels = np.array([0, 1] * 30, dtype=np.uint8)
+    files = np.array([f"train/{'NORMAL' if y == 0 else 'PNEUMONIA'}/person{i}_x.jpeg" for i, y in enumerate(labels)])
+    if invert:
+        imgs = 255 - imgs
+    if flip:
+        labels = 1 - labels
+    train, val = slice(move, 60), slice(0, move)
+    arrays = {"train_images": imgs[train], "train_labels": labels[train], "train_files": files[train]}
+    arrays |= {"val_images": imgs[val], "val_labels": labels[val], "val_files": files[val]}
+    arrays |= {"test_images": imgs[:25], "test_labels": labels[:25], "test_files": files[:25]}
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("change", ["content", "membership"])
+def test_data_changed_under_a_run_is_refused_on_resume_and_release_unless_allowed(tmp_path, capsys, change):
+    """Red team 2, item 4: after the run's training .npz was rewritten (inverted images, flipped labels, images
+    moved between splits), --resume went on without a word and the release paired the new split with the old
+    manifest."""
+    from radgen.cli import main
+
+    data = tmp_path / "k.npz"
+    _kaggle_npz(data)
+    base = ["--set", "data.name=chest_xray_full_64", "--set", f"data.path={data}", "--set", "data.val_from_train=null"]
+    base += ["--set", "train.epochs=1", "--set", "train.sample_every=0", "--set", "train.batch_size=16"]
+    assert (
+        main(["train", "tiny", *base, "--set", "model.conditional=one_hot", "--output-dir", str(tmp_path / "r")]) == 0
+    )
+    (run,) = list((tmp_path / "r").iterdir())
+    _kaggle_npz(data, invert=True, flip=True) if change == "content" else _kaggle_npz(data, move=7)
+    capsys.readouterr()
+
+    assert main(["train", "--resume", str(run), "--set", "train.epochs=2", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"radgen: error: {run}: the training data changed since the run was trained")
+    assert ("pixels or labels differ" in err) if change == "content" else ("60 -> 53 images (7 left the split" in err)
+    assert "--allow-changed-data" in err
+    rel = ["release", str(run), "--n", "20", "--out", str(tmp_path / "rel"), "--no-progress", "--force"]
+    assert main(rel) == 2 and not (tmp_path / "rel").exists()
+    assert "the training data changed" in capsys.readouterr().err
+
+    assert (
+        main(["train", "--resume", str(run), "--set", "train.epochs=2", "--no-progress", "--allow-changed-data"]) == 0
+    )
+    (record,) = list(run.glob("run-resume-*.json"))
+    allowed = json.loads(record.read_text())["overrides_applied"]["data (allowed to change)"]
+    assert allowed["content_changed"] and allowed["left"] == (0 if change == "content" else 7)
+    assert main([*rel, "--allow-changed-data"]) == 0
+    sheet = json.loads((tmp_path / "rel" / "datasheet.json").read_text())
+    assert sheet["real_data"]["changed_since_training"]["left"] == (0 if change == "content" else 7)
+    assert "changed since the run was trained" in (tmp_path / "rel" / "DATASHEET.md").read_text()

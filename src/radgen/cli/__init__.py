@@ -196,6 +196,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         name=args.name,
         resume=args.resume,
         progress=sys.stderr.isatty() and not args.no_progress,
+        allow_changed_data=args.allow_changed_data,
     )
     s = result.summary
     print(f"run       {result.run_dir}")
@@ -406,6 +407,7 @@ def cmd_release(args: argparse.Namespace) -> int:
         seed=args.seed,
         name=args.name,
         progress=not args.no_progress,
+        allow_changed_data=args.allow_changed_data,
     )
     audit = sheet["memorization_audit"]
     print(
@@ -460,6 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", help="parent folder of the run directory (default: runs)")
     p.add_argument("--name", help="run-directory prefix (default: the model name)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_allow_changed_data(p, "--resume")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("sample", help="sample a trained model to PNG files and a grid")
@@ -651,11 +654,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    _add_allow_changed_data(p, "the release")
     p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("version", help="print versions")
     p.set_defaults(func=cmd_version)
     return parser
+
+
+def _add_allow_changed_data(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument(
+        "--allow-changed-data",
+        action="store_true",
+        help=f"go on with {what} although the run's training data changed since it was trained (recorded)",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

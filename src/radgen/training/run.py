@@ -31,7 +31,7 @@ from radgen import runfolder, signals
 from radgen.config import to_dict
 from radgen.data import load_dataset
 from radgen.data.base import DataSplits
-from radgen.data.manifest import write_manifest
+from radgen.data.manifest import check_unchanged, write_manifest
 from radgen.errors import ConfigError, DataError, MissingDataError, RadgenError, Terminated
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
@@ -201,7 +201,12 @@ class TrainingRun:
 
 
 def train(
-    cfg: RunConfig, *, resume: str | Path | None = None, progress: bool | None = None, run_dir: Path | None = None
+    cfg: RunConfig,
+    *,
+    resume: str | Path | None = None,
+    progress: bool | None = None,
+    run_dir: Path | None = None,
+    allow_changed_data: bool = False,
 ) -> RunResult:
     """Train ``cfg`` in a new run directory, or continue ``resume`` (a run directory) from its last checkpoint.
 
@@ -210,7 +215,9 @@ def train(
     names the checkpoint a resume continues from."""
     made: list[Path] = []
     try:
-        return _train(cfg, resume=resume, progress=progress, run_dir=run_dir, made=made)
+        return _train(
+            cfg, resume=resume, progress=progress, run_dir=run_dir, made=made, allow_changed_data=allow_changed_data
+        )
     except BaseException as exc:
         folder = made[0] if made else None
         kept = sorted(RunFolder(folder).checkpoints.glob("*.ckpt")) if folder is not None else []
@@ -233,11 +240,17 @@ def train(
 
 
 def _train(
-    cfg: RunConfig, *, resume: str | Path | None, progress: bool | None, run_dir: Path | None, made: list[Path]
+    cfg: RunConfig,
+    *,
+    resume: str | Path | None,
+    progress: bool | None,
+    run_dir: Path | None,
+    made: list[Path],
+    allow_changed_data: bool = False,
 ) -> RunResult:
     check_run_config(cfg)
     quiet_lightning()
-    run = prepare(cfg, resume=resume, progress=progress)
+    run = prepare(cfg, resume=resume, progress=progress, allow_changed_data=allow_changed_data)
     open_run_folder(run, run_dir, made=made)
     trainer, module, loaders = build_trainer(run)
     elapsed = fit(run, trainer, module, loaders)
@@ -247,10 +260,13 @@ def _train(
     return RunResult(run.run_dir, run.model, summary, run.data)
 
 
-def prepare(cfg: RunConfig, *, resume: str | Path | None, progress: bool | None) -> TrainingRun:
+def prepare(
+    cfg: RunConfig, *, resume: str | Path | None, progress: bool | None, allow_changed_data: bool = False
+) -> TrainingRun:
     """Step 1: the checkpoint to resume from (its metrics log trimmed to it, the overrides a resume applies
-    checked), the seed (drawn and printed when none is given), the data and the model built to fit it.
-    Nothing is written but the trim."""
+    checked), the seed (drawn and printed when none is given), the data (on a resume, compared with the run's
+    split manifest: a change is refused unless ``allow_changed_data``, then recorded) and the model built to fit
+    it. Nothing is written but the trim."""
     ckpt_path, changes = None, {}
     if resume is not None:
         ckpt = RunFolder(resume).last_checkpoint
@@ -258,7 +274,6 @@ def prepare(cfg: RunConfig, *, resume: str | Path | None, progress: bool | None)
             raise MissingDataError(f"{ckpt}: no checkpoint to resume from; is {resume} a radgen run directory?")
         ckpt_path = str(ckpt)
         changes = resume_changes(resume_config(resume), cfg)  # applied (EngineModule.on_train_start) and recorded
-        trim_metrics(resume, int(load_checkpoint_file(ckpt).get("global_step", 0)))
     worker = _ddp_worker()
     seed = cfg.seed if cfg.seed is not None else int(os.environ.get(SEED_ENV) or secrets.randbelow(2**31))
     if cfg.seed is None and not worker:
@@ -273,6 +288,11 @@ def prepare(cfg: RunConfig, *, resume: str | Path | None, progress: bool | None)
         torch.use_deterministic_algorithms(True, warn_only=True)
     data = load_dataset(cfg.data, progress=show)
     train_set = data["train"]
+    if resume is not None:
+        changed = check_unchanged(resume, train_set, allow=allow_changed_data)
+        if changed is not None:  # --allow-changed-data: recorded in the resume's record
+            changes["data (allowed to change)"] = changed
+        trim_metrics(resume, int(load_checkpoint_file(ckpt).get("global_step", 0)))  # after every refusal
     model_cfg = cfg.model_config()
     if train_set.task != "multiclass" and getattr(model_cfg, "conditional", "none") != "none":
         raise ConfigError(
