@@ -398,3 +398,57 @@ def test_data_changed_under_a_run_is_refused_on_resume_and_release_unless_allowe
     sheet = json.loads((tmp_path / "rel" / "datasheet.json").read_text())
     assert sheet["real_data"]["changed_since_training"]["left"] == (0 if change == "content" else 7)
     assert "changed since the run was trained" in (tmp_path / "rel" / "DATASHEET.md").read_text()
+
+
+_NPZ_KEYS = [f"{s}_{k}" for s in ("train", "val", "test") for k in ("images", "labels")]
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(["x.npz", "x.png", "x.dcm", "v.nii.gz", "Data_Entry_2017.csv", "x-idx3-ubyte", "folder"]),
+    payload=st.binary(max_size=256),
+    arrays=st.one_of(
+        st.none(),
+        st.fixed_dictionaries(
+            {
+                "keys": st.lists(st.sampled_from(_NPZ_KEYS), unique=True, min_size=1),
+                "shape": st.lists(st.integers(0, 6), min_size=1, max_size=4),
+                "dtype": st.sampled_from(["uint8", "int16", "float32", "float64", "bool"]),
+                "label": st.sampled_from([0, 1, 2, 7, 255, -1, 0.5, float("nan")]),
+            }
+        ),
+    ),
+)
+def test_property_any_data_file_given_by_path_loads_or_fails_in_one_line(
+    tmp_path_factory, capsys, monkeypatch, name, payload, arrays
+):
+    """Random bytes, or an .npz of random keys, shapes, dtypes and labels, given by path to ``radgen data
+    inspect``: exit 0, or exit 2 with one ``radgen: error:`` line; never a traceback, never a write beside it."""
+    from radgen.cli import main
+
+    world = tmp_path_factory.mktemp("files")
+    monkeypatch.chdir(world)
+    monkeypatch.setenv("RADGEN_CACHE_DIR", str(world / "cache"))
+    path = world / name
+    if name == "folder":
+        (path / "a").mkdir(parents=True)
+        (path / "a" / "x.png").write_bytes(payload)
+    elif arrays is not None and name == "x.npz":
+        shape = tuple(arrays["shape"])
+        content = {}
+        for k in arrays["keys"]:
+            if k.endswith("labels"):
+                content[k] = np.full(shape[:1] or (1,), arrays["label"], dtype=np.float64)
+            else:
+                content[k] = np.zeros(shape, dtype=arrays["dtype"])
+        np.savez(path, **content)
+    else:
+        path.write_bytes(payload)
+    before = {p.name for p in world.iterdir()}
+    code = main(["data", "inspect", str(path), "--no-cache"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code in (0, 2), err
+    if code == 2:
+        assert err and err[-1].startswith("radgen: error:"), err
+    assert not any("Traceback" in line for line in err)
+    assert {p.name for p in world.iterdir()} <= before | {"cache"}

@@ -56,8 +56,9 @@ def _npz_keys_and_label_columns(path: Path) -> tuple[set[str], int | None]:
         with np.load(path, allow_pickle=False) as z:
             names = set(z.files)
             shape = z["train_labels"].shape if "train_labels" in names else None
-    except (OSError, zipfile.BadZipFile, ValueError) as exc:
-        raise DataError(f"{path}: not a readable .npz ({exc})") from None
+    except (OSError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as exc:
+        reason = " ".join(str(exc).split())[:120] if not isinstance(exc, ValueError) else "not a zip of arrays"
+        raise DataError(f"{path}: not a readable .npz ({reason or type(exc).__name__})") from None
     return names, None if shape is None else (1 if len(shape) == 1 else int(shape[1]))
 
 
