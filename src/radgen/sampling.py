@@ -171,8 +171,9 @@ def _raced(tmp: Path, out: Path) -> OutputRaceError:
 
 
 @contextlib.contextmanager
-def _assembling(tmp: Path):
-    """Remove the temporary folder on any failure (an error, Ctrl-C, SIGTERM) and turn write errors into one line."""
+def _assembling(tmp: Path, out: Path):
+    """Remove the temporary folder on any failure (an error, Ctrl-C, SIGTERM) and turn write errors into one line
+    that names ``out``, the folder the user asked for (not the hidden temporary one beside it)."""
     from radgen.signals import terminating
 
     try:
@@ -184,7 +185,7 @@ def _assembling(tmp: Path):
         if not isinstance(exc, RadgenError) and (
             OutputError.is_disk_full(exc) or getattr(exc, "errno", None) in WRITE_ERRNOS
         ):
-            raise OutputError.from_os(exc, tmp) from exc
+            raise OutputError.from_os(exc, out) from exc
         raise
 
 
@@ -239,7 +240,7 @@ def write_samples(
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size} must be at least 1")
     out, tmp, before = _prepare(out, overwrite)
-    with _assembling(tmp):
+    with _assembling(tmp, out):
         imgs = generate(model, n, label=label, seed=seed, batch_size=batch_size, **sample_kwargs)
         save_pngs(imgs, tmp, "sample")
         save_grid(imgs[:256], tmp / "grid.png")
@@ -271,7 +272,7 @@ def write_reconstructions(
     with torch.inference_mode():
         rec = model.reconstruct(x, y)
     out, tmp, before = _prepare(out, overwrite)
-    with _assembling(tmp):
+    with _assembling(tmp, out):
         save_pngs(rec, tmp, "recon")
         save_pngs(x, tmp, "input")
         save_grid(torch.cat([x, rec]), tmp / "grid.png", nrow=min(n, 16) if n <= 16 else 16)
@@ -283,6 +284,6 @@ def assembled_output(out: str | Path, *, overwrite: bool, command: str):
     """Yield a temporary folder beside ``out``; on success it is marked as radgen's and moved onto ``out``
     (replacing only a folder that radgen made, as ``--overwrite`` allows); on any failure it is removed."""
     out, tmp, before = _prepare(out, overwrite)
-    with _assembling(tmp):
+    with _assembling(tmp, out):
         yield tmp
         _commit(tmp, out, command, before)

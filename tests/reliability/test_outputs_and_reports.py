@@ -312,3 +312,19 @@ def test_reconstruct_refuses_a_split_that_does_not_exist(run, in_tmp, capsys):
     err = capsys.readouterr().err
     assert err == "radgen: error: --split 'bogus' is not a split; choose train, val or test\n"
     assert not (in_tmp / "r").exists()
+
+
+def test_a_full_disk_during_sample_names_the_output_folder_not_the_temporary_one(run, in_tmp, monkeypatch, capsys):
+    """Red team 2, item 9: a full disk was reported under the hidden temporary folder's path."""
+    import errno
+
+    import radgen.sampling
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(radgen.sampling, "save_pngs", full)
+    assert main(["sample", str(run), "--n", "2", "--out", "o"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("radgen: error: o: the disk is full (") and ".tmp" not in err
+    assert sorted(p.name for p in in_tmp.iterdir()) == ["notes.txt"]
