@@ -1,0 +1,1 @@
+"""Formats other tools read: diffusers pipelines (``diffusers_export``)."""
