@@ -86,15 +86,28 @@ def test_release_round_trip(run, tmp_path, capsys):
     assert str(dcm.PatientName) == "" and dcm.PatientID == ""
     np.testing.assert_array_equal(dcm.pixel_array, z["train_images"][i])
 
-    # every hash in SHA256SUMS matches its file, and the datasheet records SHA256SUMS's own hash
+    # every released file is in SHA256SUMS, the datasheet included, and every hash matches its file
     lines = (out / "SHA256SUMS").read_text().splitlines()
-    assert len(lines) == 30 + 30 + 1  # PNGs, DICOMs, the .npz
+    listed = {line.split("  ", 1)[1] for line in lines}
+    on_disk = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert listed == on_disk - {"SHA256SUMS", ".radgen-output.json"} and len(lines) == 30 + 30 + 1 + 2
     for line in lines:
         digest, rel = line.split("  ", 1)
         assert sha(out / rel) == digest
-    assert sha(out / "SHA256SUMS") == sheet["sha256sums_sha256"]
     assert sheet["generator"]["weights_sha256"] == sha(run / "export" / "weights.safetensors")
-    assert "Intended use" in (out / "DATASHEET.md").read_text()
+    card = (out / "DATASHEET.md").read_text()
+    assert "Intended use" in card and "not a diagnosis" in card and "paediatric" in card
+
+    # no local path in any released text: the run and data are named, not located
+    for f in ("datasheet.json", "DATASHEET.md", "SHA256SUMS"):
+        assert str(tmp_path) not in (out / f).read_text() and str(run) not in (out / f).read_text()
+    assert sheet["generator"]["run"] == run.name
+
+    # a PNG copied out of the release still says it is synthetic, and which generator made it
+    text_chunks = Image.open(first).text
+    assert "SYNTHETIC" in text_chunks["Description"] and text_chunks["radgen:generator_sha256"] == sha(
+        run / "export" / "weights.safetensors"
+    )
 
     # --overwrite replaces the release (a folder with sub-folders) but not once a foreign file is in it
     assert main(["release", *args, "--no-progress", "--overwrite", "--seed", "1"]) == 0
@@ -242,3 +255,23 @@ def test_release_refuses_splits_that_are_not_fractions(run, tmp_path, capsys, sp
     assert main(["release", str(run), "--n", "4", "--out", str(out), f"--splits={splits}", "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("radgen: error: --splits") and err.count("\n") == 1 and not out.exists()
+
+
+def test_a_release_reads_back_with_every_class_folder_and_as_a_dataset_card(run, tmp_path):
+    """Issue 35: every split has every class folder (radgen's reader refused a split without one), and
+    DATASHEET.md is a Hugging Face dataset card (DatasetCard.load finds its YAML metadata)."""
+    from radgen.data import load_dataset
+
+    out = tmp_path / "rel"
+    assert (
+        main(["release", str(run), "--n", "4", "--out", str(out), "--splits", "0.5,0.25,0.25", "--no-progress"]) == 0
+    )
+    for split in ("train", "val", "test"):
+        assert sorted(p.name for p in (out / split).iterdir()) == ["normal", "pneumonia"]
+    ds = load_dataset("image_folder", path=str(out), cache=False, progress=False)
+    assert sum(len(ds[s]) for s in ("train", "val", "test")) == 4
+    hub = pytest.importorskip("huggingface_hub")  # diffusers depends on it: present wherever radgen installs
+    card = hub.DatasetCard.load(out / "DATASHEET.md")
+    assert card.data.license == "cc-by-4.0" and {"synthetic", "medical"} <= set(card.data.tags)
+    assert card.data.source_datasets == ["pneumoniamnist"] and card.data.size_categories == ["n<1K"]
+    assert "## Limitations and biases" in card.text

@@ -83,6 +83,9 @@ class ImageFolderSource(Source):
         return tuple(names)
 
     def records(self) -> tuple[tuple[str, ...], dict[str, list[Record]]]:
+        """(class names, each split's records). An empty class folder is refused in train; in val or test it is a
+        class with no images there (listed in ``empty_classes``, printed as a note by ``read``)."""
+        self.empty_classes: list[str] = []
         root, split_dirs = find_layout(self.path)
         classes = self.class_names(split_dirs)
         out: dict[str, list[Record]] = {}
@@ -96,10 +99,12 @@ class ImageFolderSource(Source):
                         f"{folder / cls}: class folder is missing; expected one folder per class: {', '.join(classes)}"
                     )
                 files = _images_in(d)
-                if not files:
+                if not files and split == "train":  # a class nothing can learn: refused
                     raise DataError(
                         f"{d}: class folder is empty (no {', '.join(s.lstrip('.') for s in IMAGE_SUFFIXES[:3])} files)"
                     )
+                if not files:  # a small val/test split may lack a class (a release writes its folder anyway)
+                    self.empty_classes.append(f"{split}/{cls}")
                 for f in files:
                     patient, extra = self.parse_name(f.name)
                     recs.append(Record(str(f.relative_to(root)), label, patient, extra))
@@ -113,6 +118,10 @@ class ImageFolderSource(Source):
     def read(self, pre: Preprocess, ctx: ReadContext) -> dict[str, ImageSet]:
         classes, by_split = self.records()
         root = self._root
+        if self.empty_classes:
+            ctx.notes.append(
+                f"class folders with no images (a class absent from that split): {', '.join(self.empty_classes)}"
+            )
 
         def decode(rec: Record):
             return decode_image(root / rec.path, target_size=pre.size if pre.crop == "none" else None)
