@@ -215,7 +215,7 @@ def test_garbage_npz_and_unknown_option_and_name(tmp_path, capsys):
         capsys, ["data", "inspect", "chest_xrays"], "unknown dataset 'chest_xrays'", "chest_xray_full_64"
     )
     _one_line_cli_error(capsys, ["data", "inspect", "ct_dicom", "-o", "window=sinus"], "window='sinus'", "soft_tissue")
-    with pytest.raises(ConfigError, match="size=2 must be an integer >= 4"):
+    with pytest.raises(ConfigError, match="size=2 must be an integer from 4 to 4096"):
         load_dataset("pneumoniamnist", size=2, progress=False)
 
 
