@@ -275,3 +275,23 @@ def test_a_release_reads_back_with_every_class_folder_and_as_a_dataset_card(run,
     assert card.data.license == "cc-by-4.0" and {"synthetic", "medical"} <= set(card.data.tags)
     assert card.data.source_datasets == ["pneumoniamnist"] and card.data.size_categories == ["n<1K"]
     assert "## Limitations and biases" in card.text
+
+
+def test_a_release_npz_reads_back_as_a_radgen_release_with_its_class_names(run, tmp_path, capsys):
+    """Issue 35: ``radgen data inspect R/synthetic-....npz`` was refused ("not the official pneumoniamnist file"),
+    and with -o verify=none the class names came back lowercased from MedMNIST's table."""
+    from radgen.data import load_dataset
+
+    out = tmp_path / "rel"
+    args = ["release", str(run), "--n", "12", "--out", str(out), "--format", "npz", "--splits", "0.5,0.25,0.25"]
+    assert main([*args, "--no-progress"]) == 0
+    (npz,) = out.glob("*.npz")
+    capsys.readouterr()
+    assert main(["data", "inspect", str(npz)]) == 0
+    assert "as radgen_release" in capsys.readouterr().err
+    ds = load_dataset(str(npz), cache=False, progress=False)
+    z = np.load(npz, allow_pickle=False)
+    assert ds["train"].class_names == ("normal", "pneumonia")
+    np.testing.assert_array_equal(ds["train"].labels.numpy(), z["train_labels"].reshape(-1))
+    np.testing.assert_array_equal((ds["train"].images[:, 0].numpy() * 255).round(), z["train_images"])
+    assert sum(len(ds[s]) for s in ("train", "val", "test")) == 12

@@ -39,6 +39,7 @@ import torch
 
 from radgen import __version__
 from radgen import runfolder as rf
+from radgen.data.arrays import RELEASE_FORMAT, RELEASE_KEY
 from radgen.errors import ConfigError, RadgenError
 
 FORMATS = ("png", "npz", "dicom")
@@ -553,6 +554,9 @@ def release(
                 lo, hi = int(bounds[si]), int(bounds[si + 1])
                 npz[f"{split}_images"] = arr[lo:hi]
                 npz[f"{split}_labels"] = lab[lo:hi].reshape(-1, 1).astype(np.uint8)
+            npz[RELEASE_KEY] = np.array(  # a JSON string (no pickle): radgen reads the release back by it
+                json.dumps({"format": RELEASE_FORMAT, "name": name, "class_names": class_names, "radgen": __version__})
+            )
             np.savez_compressed(tmp / f"{name}.npz", **npz)
             files.append(tmp / f"{name}.npz")
         sheet = {

@@ -10,7 +10,14 @@ labels, and per-item metadata (source path, patient id where the source has one)
 
 from __future__ import annotations
 
-from radgen.data.arrays import ChestMNIST, ChestXray64, ChestXray128, ChestXrayFull64, PneumoniaMNIST
+from radgen.data.arrays import (
+    ChestMNIST,
+    ChestXray64,
+    ChestXray128,
+    ChestXrayFull64,
+    PneumoniaMNIST,
+    RadgenReleaseSource,
+)
 from radgen.data.base import DataSplits, ImageSet
 from radgen.data.ct import DicomSeriesSource, NiftiSource
 from radgen.data.cxr14 import CXR14Source
@@ -33,6 +40,7 @@ for _cls in (
     DicomSeriesSource,
     NiftiSource,
     ImageFolderSource,
+    RadgenReleaseSource,
 ):
     DATASETS.add(_cls.name, _cls, _cls.description)
 

@@ -140,6 +140,60 @@ class ChestXrayArraysSource(Source):
         return {"format": "npz arrays", "file": self.path.name}
 
 
+RELEASE_KEY = "radgen_release"  # the .npz member (a JSON string, no pickle) that marks a radgen release
+RELEASE_FORMAT = "radgen-release-npz"
+
+
+def release_metadata(path: Path) -> dict[str, Any] | None:
+    """The metadata a radgen release wrote into its .npz (``class_names``, ``name``...), or None."""
+    import json
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if RELEASE_KEY not in z.files:
+                return None
+            meta = json.loads(str(z[RELEASE_KEY]))
+    except (OSError, EOFError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+    return meta if isinstance(meta, dict) and meta.get("format") == RELEASE_FORMAT else None
+
+
+class RadgenReleaseSource(Source):
+    """A synthetic release's MedMNIST-style .npz written by ``radgen release`` ({split}_images, {split}_labels,
+    and ``radgen_release``: its name and class names), read back with the class names it was released with."""
+
+    name = "radgen_release"
+    description = "a radgen release's .npz ({split}_images/_labels and radgen_release metadata: class names kept)"
+    default_path = None
+    expensive = False
+    path_kind = "file"
+
+    def __init__(self, path: Path):
+        super().__init__(path)
+
+    def read(self, pre: Preprocess, ctx: ReadContext) -> dict[str, ImageSet]:
+        meta = release_metadata(self.path)
+        if meta is None or not isinstance(meta.get("class_names"), list):
+            raise BadFileError(self.path, f"no {RELEASE_KEY} metadata with class names: not a radgen release .npz")
+        classes = tuple(str(c) for c in meta["class_names"])
+        z = load_npz(self.path, (RELEASE_KEY,))
+        out: dict[str, ImageSet] = {}
+        for split in SPLITS:
+            if f"{split}_images" not in z or not len(z[f"{split}_images"]):
+                continue
+            imgs = _as_images(z[f"{split}_images"], self.path, f"{split}_images")
+            labels = z[f"{split}_labels"].reshape(-1)
+            if len(labels) != len(imgs):
+                raise BadFileError(self.path, f"{split}: {len(imgs)} images but {len(labels)} labels")
+            out[split] = arrays_to_imageset(
+                imgs, labels, class_names=classes, pre=pre, ctx=ctx, path_prefix=f"{self.path.name}:{split}"
+            )
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"format": "radgen release npz", "file": self.path.name}
+
+
 class ChestXrayFull64(ChestXrayArraysSource):
     name = "chest_xray_full_64"
     description = (

@@ -64,6 +64,8 @@ def _npz_keys_and_label_columns(path: Path) -> tuple[set[str], int | None]:
 
 def _npz_source(path: Path) -> list[tuple[str, Path, str]]:
     keys, cols = _npz_keys_and_label_columns(path)
+    if "radgen_release" in keys:  # written by radgen release: its own metadata names the classes
+        return [("radgen_release", path, "a radgen release .npz (its radgen_release metadata)")]
     if {"train_images", "train_labels", "train_files"} <= keys:
         name = _by_file_name(path, ("chest_xray_full_64", "chest_xray_64", "chest_xray_128"))
         return [(name, path, "an .npz with {split}_images/_labels/_files (Kaggle chest X-ray arrays)")]
