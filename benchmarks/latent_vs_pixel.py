@@ -207,7 +207,7 @@ def markdown(result: dict) -> str:
         "| precision / recall cnn001 (floor) | label fidelity " + " / ".join(result["class_names"]) + " (real) |",
         "|---|---|---|---|---|---|---|",
     ]
-    from radgen.evaluation import budget_text
+    from radgen.reports.evaluation import budget_text
 
     for arm, rec in result["arms"].items():
         p = rec["protocol"]
@@ -236,6 +236,7 @@ def markdown(result: dict) -> str:
 def run_evaluation(args) -> None:
     from radgen.evaluation import evaluate_run
     from radgen.models import load_exported
+    from radgen.reports.evaluation import write_markdown
     from radgen.sampling import generate
     from radgen.viz import save_class_grid
 
@@ -246,6 +247,7 @@ def run_evaluation(args) -> None:
     result: dict = {"minutes": None, "n": args.n, "arms": {}}
     for arm, rec in arms.items():
         folder, m = evaluate_run(rec["run"], n=args.n, seed=args.seed)
+        write_markdown(folder, m)
         rec["evaluation"] = str(folder)
         rec["protocol"] = protocol_row(m)
         result.update(

@@ -1,4 +1,4 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""Atomic file writes and the process umask: write to a temporary file in the same folder, then rename.
 
 A reader never sees a half-written checkpoint, cache, image or report, and a crash
 leaves either the old file or the new one. Files get the mode an ordinary ``open`` would give
@@ -29,8 +29,6 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
     ``suffix`` defaults to the target's suffix, so writers that pick a format from the
     extension (PIL, matplotlib, numpy) behave as if writing the real file.
     """
-    from radgen.outputs import umask
-
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,6 +52,19 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
         if OutputError.is_disk_full(exc) or getattr(exc, "errno", None) in WRITE_ERRNOS:
             raise OutputError.from_os(exc, path) from exc
         raise
+
+
+def umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
 
 
 def write_bytes(path: str | Path, data: bytes) -> Path:

@@ -113,7 +113,7 @@ class RunFolder:
 
     def new_evaluation(self) -> Path:
         """A fresh ``eval-<time>-<4 hex>`` folder, created exclusively."""
-        return _fresh_dir(self.path, EVAL_PREFIX.rstrip("-"))
+        return fresh_dir(self.path, EVAL_PREFIX.rstrip("-"))
 
 
 def export_files(folder: str | Path) -> tuple[Path, Path]:
@@ -129,7 +129,8 @@ def is_evaluation(path: str | Path) -> bool:
     return p.name.startswith(EVAL_PREFIX) and (p / EVAL_SUMMARY).is_file()
 
 
-def _fresh_dir(root: Path, prefix: str) -> Path:
+def fresh_dir(root: Path, prefix: str) -> Path:
+    """A fresh ``root/<prefix>-<time>-<4 hex>`` folder, created exclusively (two callers never share one)."""
     from radgen.errors import OutputError
 
     try:
@@ -146,15 +147,6 @@ def _fresh_dir(root: Path, prefix: str) -> Path:
         except OSError as exc:
             raise OutputError.from_os(exc, d) from exc
     raise RuntimeError(f"could not create a fresh run directory under {root}")
-
-
-def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
-    """A fresh ``output_dir/<prefix>-<time>-<4 hex>`` folder, created exclusively; ``prefix`` is one
-    file-name component, so the run never lands outside ``output_dir``."""
-    from radgen.outputs import check_name, check_new_folder
-
-    check_name(prefix, "run name (--name / name:)")
-    return _fresh_dir(check_new_folder(output_dir, option="--output-dir"), prefix)
 
 
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:

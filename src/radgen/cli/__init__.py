@@ -255,10 +255,10 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from radgen.evaluation import evaluate_run
+    from radgen.api import evaluate
 
     feats = tuple(f.strip() for f in args.features.split(",") if f.strip())
-    folder, _ = evaluate_run(
+    folder, _ = evaluate(
         args.run,
         real=args.real,
         n=args.n,

@@ -80,7 +80,7 @@ def _npz_source(path: Path) -> list[tuple[str, Path, str]]:
 
 def _by_file_name(path: Path, names: tuple[str, ...]) -> str:
     """The source among ``names`` whose default file has ``path``'s name (its description fits), else the first."""
-    from radgen.data.load import DATASETS
+    from radgen.data.source import DATASETS
 
     return next((n for n in names if Path(DATASETS.get(n).default_path or "").name == path.name), names[0])
 
@@ -187,7 +187,7 @@ def describe_detection(name: str, path: str | None) -> tuple[str, str | None]:
     on stderr (``radgen: reading PATH as NAME: why``); a path given twice (as the name and ``--path``) is refused."""
     import sys
 
-    from radgen.data.load import DATASETS
+    from radgen.data.source import DATASETS
 
     if name in DATASETS.names() or not looks_like_path(name):
         return name, path

@@ -30,14 +30,12 @@ from radgen.data.base import DataSplits, ImageSet
 from radgen.data.cache import CacheDamaged, commit, load_legacy_npz, new_build_dir, open_cache, write_cache
 from radgen.data.detect import detect_source, looks_like_path
 from radgen.data.root import cache_dir, data_root
-from radgen.data.source import ReadContext, Source
+from radgen.data.source import DATASETS, ReadContext, Source
 from radgen.data.splits import split_imageset
 from radgen.data.transforms import Preprocess
 from radgen.errors import ConfigError, DataError
-from radgen.registry import Registry
 
 log = logging.getLogger(__name__)
-DATASETS: Registry[type[Source]] = Registry("dataset")
 CACHE_VERSION = 2  # bump when preprocessing semantics change (the folder layout has its own version)
 DEFAULT_MEMORY_FRACTION = 0.25  # of physical RAM: each DDP rank holds its own in-memory copy, and batches,
 # model and optimiser need the rest

@@ -24,6 +24,7 @@ from radgen.data.base import ImageSet, Task
 from radgen.data.cache import PIXEL_MMAP_MODE, NpyRowWriter
 from radgen.data.transforms import Preprocess
 from radgen.errors import BadFileError, ConfigError, DataError, MissingDataError
+from radgen.registry import Registry
 
 log = logging.getLogger(__name__)
 OnBadFile = Literal["error", "skip"]
@@ -347,3 +348,6 @@ def arrays_to_imageset(
         meta=cols,
         task=task,
     )
+
+
+DATASETS: Registry[type[Source]] = Registry("dataset")  # every source, by name (filled in radgen.data)

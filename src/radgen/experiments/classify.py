@@ -76,7 +76,7 @@ def load_classify_config(data: dict[str, Any], overrides: list[str] | None = Non
 
 
 def classify_splits(cfg: ClassifyConfig, splits: DataSplits) -> tuple[ImageSet, ImageSet, ImageSet]:
-    from radgen.experiments.augment import stratified_subsample
+    from radgen.data.splits import stratified_subsample
 
     for s in ("train", "val", "test"):
         if s not in splits or not len(splits[s]):
@@ -96,7 +96,7 @@ def run_classify(
     cfg: ClassifyConfig, *, out_dir: Path | None = None, progress: bool = True, splits: DataSplits | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """Train and score the judge over ``cfg.seeds`` seeds; return the output folder and ``results.json``."""
-    from radgen.training.run import new_run_dir
+    from radgen.outputs import new_run_dir
 
     started = time.perf_counter()
     if cfg.classifier is None or cfg.train is None or cfg.classifier_options is None:

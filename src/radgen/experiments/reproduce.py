@@ -77,7 +77,7 @@ SEED002_ALL = [(z, b) for z in (1, 2, 64) for b in (0.1, 0.5, 1.0, 2.0, 10.0)]
 
 
 def budget_text(b: dict[str, Any]) -> str:
-    from radgen.evaluation import budget_text as text
+    from radgen.reports.evaluation import budget_text as text
 
     return text(b)
 
@@ -176,6 +176,7 @@ SEED000_TRIALS = {  # trial: (settings as the document states them, FID, IS)
 )
 def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
     from radgen.evaluation import evaluate_run
+    from radgen.reports.evaluation import write_markdown
     from radgen.training.run import train
 
     features = ("radgen-cnn001", "radgen-ae001") + (("inception",) if ctx.inception_weights else ())
@@ -185,7 +186,7 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
         name = f"seed000_trial{trial}"
         _log(f"[{trial}/3] {name}")
         result = train(ctx.config(name), progress=ctx.progress)
-        _, ev = evaluate_run(
+        folder, ev = evaluate_run(
             result.run_dir,
             n=n_eval,
             features=features,
@@ -193,6 +194,7 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
             inception_weights=ctx.inception_weights,
             extractor_epochs=1 if ctx.quick else 8,
         )
+        write_markdown(folder, ev)
         row = {
             "trial": trial,
             "settings": settings,
@@ -692,6 +694,7 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
     import torch
 
     from radgen.evaluation import evaluate_run
+    from radgen.reports.evaluation import write_markdown
     from radgen.training.run import train
     from radgen.viz import save_grid
 
@@ -718,13 +721,14 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
         labels = torch.arange(16) % int(m.config.num_classes) if m.supports_labels else None
         with torch.no_grad():
             save_grid(m.sample(16, labels=labels, generator=torch.Generator().manual_seed(0)), grid, nrow=8)
-        _, ev = evaluate_run(
+        folder, ev = evaluate_run(
             result.run_dir,
             n=n_eval,
             features=("radgen-cnn001",),
             bootstrap=5 if ctx.quick else 50,
             extractor_epochs=1 if ctx.quick else 8,
         )
+        write_markdown(folder, ev)
         fd = ev["features"]["radgen-cnn001"]
         fd_key = next(k for k in fd if (k.startswith("FID") or k.startswith("FD_")) and not k.endswith("_ci95"))
         elbo = _first(ev.get("likelihood", {}), "elbo_terms") or {}
@@ -921,8 +925,9 @@ def run_reproduction(
     data: str | None = None,
     versions: tuple[str, ...] = (),
 ) -> tuple[Path, dict[str, Any]]:
+    from radgen.outputs import new_run_dir
     from radgen.reports.markdown import markdown_to_html
-    from radgen.runfolder import REPRODUCE_RESULTS, REPRODUCE_TABLE, new_run_dir
+    from radgen.runfolder import REPRODUCE_RESULTS, REPRODUCE_TABLE
 
     fn = REPRODUCTIONS.get(name)
     if data is not None and name not in TAKES_DATA:

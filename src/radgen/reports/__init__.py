@@ -188,7 +188,8 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         "| model | run | parameters | budget trained | s / epoch | train time (s) | checkpoint | loss (as trained) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    from radgen.evaluation import budget_text, trained_budget
+    from radgen.evaluation import trained_budget
+    from radgen.reports.evaluation import budget_text
 
     for run in found["runs"]:
         info, s = _run_info(run)
@@ -221,7 +222,7 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
 
 def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
     """Table rows of one evaluation: one per extractor (distribution metrics) and one for pixels."""
-    from radgen.evaluation import budget_text, fd_cell, floor_cell
+    from radgen.reports.evaluation import budget_text, fd_cell, floor_cell
 
     budget = budget_text(m.get("budget") or {})
     rows: dict[str, list[str]] = {}
@@ -288,7 +289,7 @@ def rank_agreement_lines(evals: list[dict[str, Any]]) -> list[str]:
 
 
 def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
-    from radgen.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
+    from radgen.reports.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
 
     evals = [(run, _latest_eval(run)) for run in found["runs"]]
     evals = [(r, e) for r, e in evals if e is not None]

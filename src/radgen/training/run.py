@@ -36,8 +36,9 @@ from radgen.errors import ConfigError, DataError, MissingDataError, RadgenError
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
+from radgen.outputs import new_run_dir
 from radgen.provenance import provenance
-from radgen.runfolder import RunFolder, new_run_dir, read_metrics, trim_metrics
+from radgen.runfolder import RunFolder, read_metrics, trim_metrics
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, sample_grid
 from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config, resume_changes
 from radgen.training.data import make_loader
