@@ -1,5 +1,6 @@
-"""Atomic file writes and the process umask: write to a temporary file in the same folder, then rename.
+"""Atomic file writes, the process umask and file hashes (``sha256_file``).
 
+A write goes to a temporary file in the same folder, then is renamed onto its target.
 A reader never sees a half-written checkpoint, cache, image or report, and a crash
 leaves either the old file or the new one. Files get the mode an ordinary ``open`` would give
 them (0666 less the umask), not ``mkstemp``'s 0600. A full disk or a read-only folder is a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -79,3 +81,12 @@ def write_text(path: str | Path, text: str) -> Path:
 
 def write_json(path: str | Path, obj: Any) -> Path:
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

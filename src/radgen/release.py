@@ -39,6 +39,7 @@ import torch
 from radgen import __version__
 from radgen import runfolder as rf
 from radgen.errors import ConfigError, RadgenError
+from radgen.io import sha256_file
 
 FORMATS = ("png", "npz", "dicom")
 SPLIT_NAMES = ("train", "val", "test")
@@ -53,14 +54,6 @@ INTENDED_USE = (
 
 class ReleaseRefused(RadgenError):
     """The memorization audit flagged too many released images (pass --force to release anyway)."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:

@@ -191,12 +191,6 @@ def read_manifest(folder: Path, *, check_files: bool = True) -> dict[str, Any]:
     return manifest
 
 
-def pixel_bytes(folder: Path) -> int:
-    """Bytes of the pixel arrays of a complete cache (what loading it into memory would take)."""
-    manifest = read_manifest(folder, check_files=False)
-    return sum(a["bytes"] for n, a in manifest["arrays"].items() if n.endswith(".pixels.npy"))
-
-
 def _open(folder: Path, name: str, spec: dict[str, Any], mode: str | None) -> np.ndarray:
     try:
         arr = np.load(folder / name, mmap_mode=mode, allow_pickle=False)

@@ -28,7 +28,7 @@ import torch
 
 from radgen.data.base import DataSplits, ImageSet
 from radgen.data.cache import CacheDamaged, commit, load_legacy_npz, new_build_dir, open_cache, write_cache
-from radgen.data.detect import detect_source, looks_like_path
+from radgen.data.detect import detect_source, names_a_path
 from radgen.data.root import cache_dir, data_root
 from radgen.data.source import DATASETS, ReadContext, Source
 from radgen.data.splits import split_imageset
@@ -83,7 +83,7 @@ def resolve_path(cfg: DataConfig, cls: type[Source]) -> Path:
 
 def resolve_name(cfg: DataConfig) -> DataConfig:
     """``cfg`` with a path given as its name replaced by the detected source and that path (``data/detect.py``)."""
-    if cfg.name in DATASETS.names() or not looks_like_path(cfg.name):
+    if not names_a_path(cfg.name):
         return cfg
     name, path, _ = detect_source(cfg.name)
     return replace(cfg, name=name, path=str(path.resolve()))

@@ -18,9 +18,9 @@ PAIR_BATCH_VALUES = 2**22  # values of one side of a pair batch: ~4 M floats
 
 
 def pair_batch(values_per_image: int, batch_size: int) -> int:
-    """Pairs per MS-SSIM call: ``batch_size``, fewer for large images. torchmetrics filters five stacked maps
-    per scale, so 200 pairs of 3x224x224 images in one call peaked at 7.9 GB (process peak RSS); capped at 27
-    pairs a call, the same 200 pairs peaked at 1.5 GB and gave the same value."""
+    """Pairs per MS-SSIM call: ``batch_size``, fewer for large images, so that one side of a call holds at most
+    ``PAIR_BATCH_VALUES`` values (torchmetrics filters five stacked maps per scale; the memory this saves is in
+    docs/results/docstring_measurements.md). The value does not depend on the split."""
     return max(1, min(batch_size, PAIR_BATCH_VALUES // max(1, values_per_image)))
 
 

@@ -24,17 +24,16 @@ encoding on the fly, without the encoder's cost per step); ``on_the_fly`` encode
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
 
 from radgen.config import to_dict
 from radgen.errors import ConfigError, MissingDataError
+from radgen.io import sha256_file
 from radgen.models.autoencoder import AutoencoderKL
 from radgen.models.base import model_config_from_dict, register_model
 from radgen.models.ddpm import DDPM, DDPMConfig
@@ -51,14 +50,6 @@ class LatentDiffusionConfig(DDPMConfig):
     autoencoder_sha256: str | None = None  # of the weights it was read from (filled at build)
     autoencoder_config: dict[str, Any] = field(default_factory=dict)  # its model config (filled at build)
     latent_cache: Literal["encode_once", "on_the_fly"] = "encode_once"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
@@ -78,7 +69,7 @@ def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dic
     ae = dict((meta or {}).get("model") or {})
     if ae.get("name") != "autoencoder_kl":
         raise ConfigError(f"{cfg_path}: model {ae.get('name')!r} is not an autoencoder_kl")
-    sha = file_sha256(w_path)
+    sha = sha256_file(w_path)
     if config.autoencoder_sha256 and config.autoencoder_sha256 != sha:
         raise ConfigError(
             f"{w_path}: sha256 {sha[:12]}... differs from model.autoencoder_sha256 "

@@ -99,10 +99,6 @@ def shared_cache(net: nn.Module, max_bytes: int) -> FeatureCache:
     return _SHARED_CACHES[key]
 
 
-def clear_feature_caches() -> None:
-    _SHARED_CACHES.clear()
-
-
 class BackboneEncoder(nn.Module):
     """x (B, C, S, S) in [0, 1] -> (mu, logvar), each (B, z). See the module docstring."""
 

@@ -189,7 +189,7 @@ class FIDInceptionV3(nn.Module):
     def for_inference(self) -> FIDInceptionV3:
         """This network, made fast for feature extraction on CPU and GPU (in place; returns self):
         every BatchNorm folded into its convolution and weights in channels_last (NHWC) layout, so
-        oneDNN / cuDNN run their NHWC kernels (measured on a 2-core AVX2 CPU: 1.6x; benchmarks/features.py).
+        oneDNN / cuDNN run their NHWC kernels (the speed-up: benchmarks/features.py).
         Features equal the unfolded network's to float32 rounding (tests/metrics/test_features.py).
         The state dict then no longer has the published layout: load weights first."""
         self.eval()
