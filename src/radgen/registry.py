@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
+    """One registered object with its name and one-line description."""
+
     name: str
     obj: T
     description: str

@@ -125,6 +125,7 @@ def export_files(folder: str | Path) -> tuple[Path, Path]:
 
 
 def is_evaluation(path: str | Path) -> bool:
+    """True when ``path`` is an evaluation folder (``eval-*`` holding metrics.json)."""
     p = Path(path)
     return p.name.startswith(EVAL_PREFIX) and (p / EVAL_SUMMARY).is_file()
 

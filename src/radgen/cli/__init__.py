@@ -99,6 +99,7 @@ def _add_set_option(p: argparse.ArgumentParser, text: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``radgen list``: the registered models, datasets, feature extractors, classifiers or reproductions."""
     if args.what == "features":
         from radgen.metrics.features import FEATURES
 
@@ -151,6 +152,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_inspect(args: argparse.Namespace) -> int:
+    """``radgen data inspect``: a dataset's splits, classes, sizes and patients (and a grid with --grid)."""
     from radgen.data import DEFAULT_DATASET
     from radgen.data.inspect import format_summary, inspect_dataset
 
@@ -186,6 +188,7 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``radgen train``: one training run (``radgen.api.train``)."""
     from radgen.api import train
 
     result = train(
@@ -209,6 +212,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """``radgen sample``: samples and their grid from an exported run."""
     from radgen.models import load_exported
     from radgen.models.export import label_index
     from radgen.sampling import check_output, write_samples
@@ -245,6 +249,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    """``radgen reconstruct``: reconstructions (from the posterior mean) of real images."""
     from radgen.sampling import write_reconstructions
 
     out = write_reconstructions(
@@ -255,6 +260,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    """``radgen evaluate``: the evaluation protocol on a run (``radgen.api.evaluate``); prints metrics.md."""
     from radgen.api import evaluate
 
     feats = tuple(f.strip() for f in args.features.split(",") if f.strip())
@@ -273,6 +279,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    """``radgen classify``: the judge alone on real data, over seeds (``radgen.api.classify``)."""
     from radgen.api import classify
     from radgen.config import to_dict
 
@@ -296,6 +303,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
+    """``radgen augment``: the augmentation experiment from its YAML config (``radgen.api.augment``)."""
     from radgen.api import augment
 
     path = args.config_opt or args.config
@@ -310,6 +318,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``radgen demo``: train, evaluate, augment and report end to end."""
     from radgen.experiments.demo import DemoSettings, run_demo
 
     out = run_demo(
@@ -335,6 +344,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``radgen report``: report.md and report.html for one or more run/experiment folders."""
     from pathlib import Path
 
     from radgen.reports import write_report
@@ -348,6 +358,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_latent(args: argparse.Namespace) -> int:
+    """``radgen latent``: a latent-space figure (scatter, grid, traversal, interpolation or KL) of a run."""
     from radgen.analysis.latent import latent_plot
 
     dims = [int(d) for d in args.dims.split(",")] if args.dims else None
@@ -369,6 +380,7 @@ def cmd_latent(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    """``radgen reproduce``: one design document's table, reproduced into a fresh folder."""
     from radgen.experiments.reproduce import run_reproduction
 
     out, result = run_reproduction(
@@ -389,6 +401,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    """``radgen release``: a synthetic dataset with its datasheet and audit (``radgen.api.release``)."""
     from radgen.api import release
 
     fractions = tuple(float(x) for x in args.splits.split(",")) if args.splits else (1.0, 0.0, 0.0)
@@ -415,6 +428,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
+    """``radgen version``: radgen's, torch's and Python's versions."""
     import torch
 
     print(f"radgen {__version__} (torch {torch.__version__}, python {sys.version.split()[0]})")
@@ -422,6 +436,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``radgen`` argument parser: one sub-command per ``cmd_*`` function."""
     parser = argparse.ArgumentParser(
         prog="radgen", description="Generative models of medical images, and whether their samples help a real task."
     )

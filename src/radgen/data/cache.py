@@ -176,6 +176,7 @@ def write_cache(
 
 
 def read_manifest(folder: Path, *, check_files: bool = True) -> dict[str, Any]:
+    """A cache folder's manifest, checked for format, layout and (with ``check_files``) every file's size."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:

@@ -69,6 +69,7 @@ class DataConfig:
 
 
 def resolve_path(cfg: DataConfig, cls: type[Source]) -> Path:
+    """The file or folder a source reads: ``cfg.path``, else the source's place under the data root."""
     root = data_root(cfg.data_dir)
     if cfg.path:
         p = Path(cfg.path).expanduser()
@@ -90,6 +91,7 @@ def resolve_name(cfg: DataConfig) -> DataConfig:
 
 
 def make_source(cfg: DataConfig) -> Source:
+    """The registered source ``cfg`` names (a path given as the name is detected), ready to read."""
     cfg = resolve_name(cfg)
     cls = DATASETS.get(cfg.name)
     path = resolve_path(cfg, cls)
@@ -120,6 +122,7 @@ def cache_key(source: Source, pre: Preprocess, on_bad_file: str = "skip") -> str
 
 
 def physical_memory_bytes() -> int:
+    """The machine's physical memory in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 

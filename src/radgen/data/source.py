@@ -149,6 +149,7 @@ def _hidden(p: Path, root: Path) -> bool:
 
 
 def progress(items: Iterable, *, total: int | None = None, desc: str, enabled: bool) -> Iterable:
+    """A tqdm bar over ``items`` (images), or the items alone when ``enabled`` is false."""
     return tqdm(items, total=total, desc=desc, unit="img", leave=False, disable=not enabled or None, mininterval=0.5)
 
 
@@ -298,6 +299,7 @@ def build_imageset(
     task: Task,
     size_hint: int | None,
 ) -> ImageSet:
+    """An ImageSet from decoded images and their records (labels, patients, paths, extra columns)."""
     if images:
         dtype = np.uint8 if all(i.dtype == np.uint8 for i in images) else np.float32
         if dtype == np.float32:

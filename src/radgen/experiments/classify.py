@@ -38,6 +38,8 @@ METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
 
 @dataclass
 class ClassifyConfig:
+    """``radgen classify``'s settings (YAML): the data, the judge, seeds and training overrides."""
+
     data: DataConfig = field(default_factory=lambda: DataConfig(name="pneumoniamnist"))
     judge: str = DEFAULT_JUDGE  # preset: network + training settings (`radgen list classifiers`)
     classifier: str | None = None  # network override (default: the judge's)
@@ -76,6 +78,7 @@ def load_classify_config(data: dict[str, Any], overrides: list[str] | None = Non
 
 
 def classify_splits(cfg: ClassifyConfig, splits: DataSplits) -> tuple[ImageSet, ImageSet, ImageSet]:
+    """The train, val and test ImageSets the judge uses (train subsampled to ``max_train``)."""
     from radgen.data.splits import stratified_subsample
 
     for s in ("train", "val", "test"):
@@ -151,6 +154,7 @@ def run_classify(
 
 
 def summarize_seeds(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[str, Any]:
+    """Mean, standard deviation and per-seed values of every metric over the seeds."""
     keys = list(METRICS) + [f"{k}/{c}" for k in ("precision", "recall", "f1") for c in class_names]
     out: dict[str, Any] = {
         "class_names": list(class_names),
@@ -173,6 +177,7 @@ def _pm(m: dict[str, float]) -> str:
 
 
 def classify_markdown(s: dict[str, Any]) -> str:
+    """``summarize_seeds``'s result as the Markdown of classify.md."""
     names = s["class_names"]
     t = s["train"]
     lines = [
@@ -205,6 +210,7 @@ def classify_markdown(s: dict[str, Any]) -> str:
 
 
 def plot_confusion(summary: dict[str, Any], path: Path) -> Path:
+    """The mean confusion matrix over the seeds as a PNG at ``path``."""
     from radgen.viz import _pyplot, _save_figure
 
     plt = _pyplot()

@@ -22,6 +22,8 @@ from radgen.registry import Registry
 
 @dataclass
 class ReproduceContext:
+    """What every reproduction gets: its output folder, epochs, quick mode and training overrides."""
+
     out: Path
     epochs: int | None = None  # None: the documents' epochs
     quick: bool = False  # smoke: a few batches per epoch, small test subsets
@@ -77,6 +79,7 @@ SEED002_ALL = [(z, b) for z in (1, 2, 64) for b in (0.1, 0.5, 1.0, 2.0, 10.0)]
 
 
 def budget_text(b: dict[str, Any]) -> str:
+    """A trained budget in words (``radgen.reports.evaluation.budget_text``)."""
     from radgen.reports.evaluation import budget_text as text
 
     return text(b)
@@ -91,6 +94,7 @@ def _cell(v: float | None, digits: int = 2) -> str:
     "design document 002, Table 1: MLP VAE on MNIST, latent n in {1, 2, 64} x beta; test BCE / KL / total; Figs. 3-5",
 )
 def seed002_table1(ctx: ReproduceContext) -> dict[str, Any]:
+    """Design document 002, Table 1: VAE-family latent sizes, their ELBO terms and latent figures."""
     from radgen.analysis.latent import latent_grid, latent_scatter, traversal
     from radgen.evaluation import trained_budget
     from radgen.metrics.likelihood import elbo_terms
@@ -175,6 +179,7 @@ SEED000_TRIALS = {  # trial: (settings as the document states them, FID, IS)
     "generation grids, loss curves, every metric per feature extractor",
 )
 def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
+    """Design document 000's trials: each setting trained and evaluated beside the paper's FID and IS."""
     from radgen.evaluation import evaluate_run
     from radgen.reports.evaluation import write_markdown
     from radgen.training.run import train
@@ -343,6 +348,7 @@ def _sample_scores(model, test, train, *, n: int, seed: int = 0) -> dict[str, fl
     "and Fashion-MNIST (MMD, MS-SSIM), the hybrid's latent-size sweep, VAE vs hybrid likelihood",
 )
 def seed004_tables(ctx: ReproduceContext) -> dict[str, Any]:
+    """Design document 004's tables: Bernoulli likelihood bounds of the VAE family."""
     from radgen.metrics.likelihood import bernoulli_bounds
     from radgen.training.run import train
 
@@ -519,6 +525,7 @@ COST_ROWS: list[tuple[str, str, dict, int, int, str, int, int, int | None, str |
     "design document 003, Table 5, for every family: parameters and time per epoch at the documents' resolutions",
 )
 def seed003_table5(ctx: ReproduceContext) -> dict[str, Any]:
+    """Design document 003, Table 5: parameters and time per epoch of every family."""
     import math
 
     import torch
@@ -691,6 +698,7 @@ def _first(d: dict, *keys: str) -> Any:
     "net, Decoders 1-2, linear) at 224 px; parameter counts beside Table 5, samples, the evaluation's numbers",
 )
 def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
+    """Design document 003, Table 4: each version trained and evaluated under the protocol."""
     import torch
 
     from radgen.evaluation import evaluate_run
@@ -925,6 +933,7 @@ def run_reproduction(
     data: str | None = None,
     versions: tuple[str, ...] = (),
 ) -> tuple[Path, dict[str, Any]]:
+    """Run the registered reproduction ``name`` into a fresh folder; returns (folder, result)."""
     from radgen.outputs import new_run_dir
     from radgen.reports.markdown import markdown_to_html
     from radgen.runfolder import REPRODUCE_RESULTS, REPRODUCE_TABLE

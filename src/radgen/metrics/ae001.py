@@ -37,6 +37,8 @@ def _down(size: int) -> int:
 
 
 class AE001(nn.Module):
+    """The ``radgen-ae001`` autoencoder: three strided convolutions to a 128-d z, and their mirror."""
+
     def __init__(self, *, image_size: int, widths: tuple[int, ...] = WIDTHS, bottleneck: int = BOTTLENECK):
         super().__init__()
         self.image_size, self.bottleneck = image_size, bottleneck

@@ -43,6 +43,8 @@ INCEPTION_URL = (
 
 @dataclass
 class FeatureExtractor:
+    """A named feature map (images -> features) with its distance's name, weights hash and record."""
+
     name: str  # e.g. "radgen-cnn001"
     distance_name: str  # "FID" for inception only, else "FD_<name>"
     dim: int
@@ -78,6 +80,7 @@ FEATURES: Registry[Callable[..., FeatureExtractor]] = Registry("feature extracto
 
 
 def find_inception_weights(path: str | None = None) -> Path:
+    """The FID Inception weights: ``path``, $RADGEN_INCEPTION_WEIGHTS, torch hub's or radgen's cache; no download."""
     candidates = [Path(path)] if path else []
     env = os.environ.get("RADGEN_INCEPTION_WEIGHTS")
     if env:
@@ -355,4 +358,5 @@ def ae001_extractor(
 
 
 def get_extractor(name: str, **kwargs: Any) -> FeatureExtractor:
+    """The registered feature extractor ``name``, built with ``kwargs``."""
     return FEATURES.get(name)(**kwargs)

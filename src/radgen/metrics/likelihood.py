@@ -22,6 +22,7 @@ from radgen.models.latent import GaussianVAE, reparameterize
 
 @torch.no_grad()
 def elbo_terms(model, images: ImageSet, *, batch_size: int = 512, seed: int = 0) -> dict[str, float]:
+    """Mean reconstruction, KL and negative ELBO of a VAE-family model on ``images``, in nats per image."""
     if not isinstance(model, GaussianVAE):
         raise ConfigError(f"model {model.config.name!r} is not of the VAE family")
     model.eval()

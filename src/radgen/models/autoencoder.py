@@ -40,6 +40,8 @@ SCALE_BATCH = 128  # images per batch when measuring the latent scale
 
 @dataclass
 class AutoencoderKLConfig(ModelConfig):
+    """The KL autoencoder's settings: downsampling, latent channels, loss weights and discriminator."""
+
     downsample: int = 4  # f: 4 or 8 (latents of image_size / f)
     latent_channels: int = 4
     block_out_channels: list[int] | None = None  # null: [32, 64, 64] for f=4, [32, 64, 64, 64] for f=8
@@ -78,6 +80,8 @@ class PatchDiscriminator(nn.Module):
     "L1 + SSIM + small KL, optional PatchGAN",
 )
 class AutoencoderKL(GenerativeModel):
+    """The first stage of latent diffusion: a KL-regularised autoencoder (Rombach et al. 2022)."""
+
     Config = AutoencoderKLConfig
     encoding = "gaussian"  # (mu, logvar) of q(z|x), spatial latents
 

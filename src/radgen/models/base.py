@@ -51,6 +51,8 @@ class ModelConfig:
 
 @dataclass
 class ModelOutput:
+    """What ``forward`` returns: the loss to back-propagate and detached scalars to log."""
+
     loss: torch.Tensor
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -58,6 +60,8 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: its class and the config defaults of its preset."""
+
     cls: type[GenerativeModel]
     defaults: dict[str, Any]
 
@@ -76,6 +80,7 @@ def register_model(name: str, description: str, **defaults: Any):
 
 
 def register_preset(name: str, base: str, description: str, **defaults: Any) -> None:
+    """Register ``name`` as the model ``base`` with other config defaults (a preset, not a copied class)."""
     spec = MODELS.get(base)
     MODELS.add(name, ModelSpec(spec.cls, {**spec.defaults, **defaults}), description)
 
@@ -85,6 +90,8 @@ class CapabilityError(RadgenError, TypeError):
 
 
 class GenerativeModel(nn.Module):
+    """The contract every model keeps: config, forward, optimizer groups, sample; declared capabilities."""
+
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: what the reduction of each loss term is, for run.json and the docs
     loss_statement: ClassVar[str] = ""

@@ -34,6 +34,8 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when Var_x E
 
 @dataclass
 class LatentVAEConfig(ModelConfig):
+    """Settings shared by the VAE family: latent size, beta and the reconstruction loss."""
+
     latent_dim: int = 64
     beta: float = 1.0
     recon_loss: Literal["bce", "mse", "l1"] = "bce"

@@ -46,6 +46,8 @@ ENCODE_BATCH = 128  # images per encoder call when caching latents
 
 @dataclass
 class LatentDiffusionConfig(DDPMConfig):
+    """Latent diffusion's settings: the autoencoder run it diffuses in, and DDPM's settings."""
+
     autoencoder: str | None = None  # an autoencoder_kl run directory or its export/ folder
     autoencoder_sha256: str | None = None  # of the weights it was read from (filled at build)
     autoencoder_config: dict[str, Any] = field(default_factory=dict)  # its model config (filled at build)
@@ -103,6 +105,8 @@ def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dic
     guidance_scale=2.0,
 )
 class LatentDiffusion(DDPM):
+    """DDPM in a frozen KL autoencoder's latent space (Rombach et al. 2022)."""
+
     Config = LatentDiffusionConfig
     space: ClassVar[str] = "latent"
     bounded: ClassVar[bool] = False  # latents are not confined to [-1, 1]

@@ -96,6 +96,8 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.ModuleDict):
+    """DenseNet's dense block: ``n_layers`` bottleneck layers, each fed every earlier output (Huang et al. 2017)."""
+
     def __init__(self, n_layers: int, cin: int, growth: int, bn_size: int):
         super().__init__()
         for i in range(n_layers):
@@ -161,6 +163,7 @@ BACKBONES: dict[str, type[nn.Module]] = {"vgg16": VGG16Features, "densenet121": 
 
 
 def build_backbone(name: str, in_channels: int, *, width: float = 1.0) -> nn.Module:
+    """The backbone ``name`` (vgg16 or densenet121) for ``in_channels`` inputs at ``width``."""
     if name not in BACKBONES:
         raise ConfigError(f"encoder {name!r} is not a backbone; valid: {', '.join(BACKBONES)}")
     if width <= 0:

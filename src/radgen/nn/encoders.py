@@ -93,6 +93,7 @@ def backbone_fingerprint(net: nn.Module) -> bytes:
 
 
 def shared_cache(net: nn.Module, max_bytes: int) -> FeatureCache:
+    """The feature cache shared by every encoder with the same frozen backbone weights."""
     key = backbone_fingerprint(net)
     if key not in _SHARED_CACHES:
         _SHARED_CACHES[key] = FeatureCache(max_bytes)

@@ -496,6 +496,7 @@ def _versions_section(found: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(found: dict[str, Any], out: Path) -> str:
+    """The report's Markdown for the folders ``found`` (demo, runs, evaluations, experiments)."""
     demo = found["demo"]
     title = REPORT_TITLES[0] if demo else REPORT_TITLES[1]
     head = [title, ""]

@@ -57,6 +57,7 @@ def floor_cell(block: dict[str, Any], key: str, digits: int = 3) -> str:
 
 
 def reference_sentence(out: dict[str, Any]) -> str:
+    """Which sets the numbers compare: the reference, the floor and the generated set."""
     ref = out["reference"]
     where = (
         f"the held-out {code(ref['split'])} split ({ref['n']} images, from the training distribution)"
@@ -78,6 +79,7 @@ def reference_sentence(out: dict[str, Any]) -> str:
 
 
 def to_markdown(out: dict[str, Any]) -> str:
+    """An evaluation's ``metrics.json`` as the Markdown of its ``metrics.md``."""
     lines = [f"## Evaluation of {code(out['model'])} ({code(out['run'])})", ""]
     if out.get("budget"):
         lines += [f"Trained: {budget_text(out['budget'])}.", ""]
@@ -163,6 +165,7 @@ def to_markdown(out: dict[str, Any]) -> str:
 
 
 def per_class_markdown(out: dict[str, Any], title: str | None = None) -> list[str]:
+    """The per-class distances of a conditional model's evaluation as a Markdown table."""
     rows = []
     for name, e in out["features"].items():
         for cls, b in e.get("per_class", {}).items():
@@ -183,6 +186,7 @@ def per_class_markdown(out: dict[str, Any], title: str | None = None) -> list[st
 
 
 def fidelity_markdown(out: dict[str, Any]) -> list[str]:
+    """The label-fidelity table: per class, the fraction of samples the classifier gives that class."""
     lf = out.get("label_fidelity")
     if not lf:
         return []

@@ -22,6 +22,8 @@ from radgen.models.base import GenerativeModel
 
 @dataclass
 class StepTiming:
+    """Seconds of each timed step at one batch size, with median and images per second."""
+
     batch_size: int
     times: list[float] = field(default_factory=list)  # seconds per timed step
     summary: dict[str, Any] = field(
