@@ -159,9 +159,11 @@ def protocol_row(m: dict) -> dict:
 
 def sampler_rows(run: str, model, n: int, seed: int = 0) -> dict:
     """The latent arm's samplers on one trained model: seconds per image, FD (cnn001) with its floor."""
-    from radgen.evaluation import _load_run_data, evaluate_generator, generate_like
+    from radgen.evaluation import evaluate_generator, generate_like
+    from radgen.runfolder import load_run_data
 
-    dcfg, ds = _load_run_data(Path(run), model, None)
+    data = load_run_data(Path(run), model, data=None, split="train", option="--real")
+    dcfg, ds = data.config, data.splits
     rows = {}
     for name, kw in SAMPLER_ROWS.items():
         spent = [0.0]

@@ -180,7 +180,7 @@ SEED000_TRIALS = {  # trial: (settings as the document states them, FID, IS)
 )
 def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
     """Design document 000's trials: each setting trained and evaluated beside the paper's FID and IS."""
-    from radgen.evaluation import evaluate_run
+    from radgen.evaluation import EvaluationResult, evaluate_run
     from radgen.reports.evaluation import write_markdown
     from radgen.training.run import train
 
@@ -212,20 +212,19 @@ def seed000_trials(ctx: ReproduceContext) -> dict[str, Any]:
             "reconstruction": ev.get("reconstruction", {}),
             "ms_ssim": ev["pixels"]["ms_ssim_generated"]["ms_ssim"],
             "ms_ssim_real": ev["pixels"]["ms_ssim_real"]["ms_ssim"],
-            "mmd2": ev["pixels"]["mmd"]["mmd2"],
+            "mmd2": EvaluationResult(ev).mmd2,
             "features": {},
         }
-        for fname, e in ev["features"].items():
-            ex = e["extractor"]["name"]
-            dist = next(k for k in e if (k.startswith("FID") or k.startswith("FD_")) and not k.endswith("_ci95"))
+        for fname in ev["features"]:
+            dist = EvaluationResult(ev).distance(fname)
             row["features"][fname] = {
-                "distance_name": dist,
-                "distance": e[dist],
-                "ci95": e.get(f"{dist}_ci95"),
-                "floor": e.get(f"{dist}_floor"),
-                "ratio": e.get(f"{dist}_ratio"),
-                "kd": e.get(f"KD_{ex}"),
-                "is": e.get(f"IS_{ex}"),
+                "distance_name": dist.name,
+                "distance": dist.value,
+                "ci95": dist.ci95,
+                "floor": dist.floor,
+                "ratio": dist.ratio,
+                "kd": dist.kd,
+                "is": dist.inception_score,
             }
         rows.append(row)
         rd = result.run_dir
@@ -701,7 +700,7 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
     """Design document 003, Table 4: each version trained and evaluated under the protocol."""
     import torch
 
-    from radgen.evaluation import evaluate_run
+    from radgen.evaluation import EvaluationResult, evaluate_run
     from radgen.reports.evaluation import write_markdown
     from radgen.training.run import train
     from radgen.viz import save_grid
@@ -737,8 +736,7 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
             extractor_epochs=1 if ctx.quick else 8,
         )
         write_markdown(folder, ev)
-        fd = ev["features"]["radgen-cnn001"]
-        fd_key = next(k for k in fd if (k.startswith("FID") or k.startswith("FD_")) and not k.endswith("_ci95"))
+        fd = EvaluationResult(ev).distance("radgen-cnn001")
         elbo = _first(ev.get("likelihood", {}), "elbo_terms") or {}
         rec = ev.get("reconstruction", {})
         rows.append(
@@ -770,13 +768,13 @@ def seed003_table4(ctx: ReproduceContext) -> dict[str, Any]:
                 "feature_memo": memo_delta,
                 "n_eval": ev.get("n_real"),
                 "eval_split": ev.get("real_split"),
-                "fd_name": fd_key,
-                "fd": fd[fd_key],
-                "fd_ci95": fd.get(f"{fd_key}_ci95"),
-                "fd_floor": fd.get(f"{fd_key}_floor"),  # real-vs-real, where the evaluation protocol reports it
-                "fd_ratio": fd.get(f"{fd_key}_ratio"),
+                "fd_name": fd.name,
+                "fd": fd.value,
+                "fd_ci95": fd.ci95,
+                "fd_floor": fd.floor,  # real-vs-real, where the evaluation protocol reports it
+                "fd_ratio": fd.ratio,
                 "budget": ev.get("budget", {}),
-                "mmd2": ev["pixels"]["mmd"]["mmd2"],
+                "mmd2": EvaluationResult(ev).mmd2,
                 "ms_ssim": ev["pixels"]["ms_ssim_generated"]["ms_ssim"],
                 "ms_ssim_real": ev["pixels"]["ms_ssim_real"]["ms_ssim"],
                 "recon_bce": elbo.get("recon"),

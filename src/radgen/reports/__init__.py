@@ -222,15 +222,16 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
 
 def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
     """Table rows of one evaluation: one per extractor (distribution metrics) and one for pixels."""
+    from radgen.evaluation.result import EvaluationResult
     from radgen.reports.evaluation import budget_text, fd_cell, floor_cell
 
     budget = budget_text(m.get("budget") or {})
     rows: dict[str, list[str]] = {}
+    result = EvaluationResult(m)
     for name, e in m.get("features", {}).items():
         b, sb = e.get("reference"), e.get("shifted_test")
         if b is None:  # an evaluation written before the floor protocol: its numbers, without yardsticks
-            d = next((k for k in e if (k.startswith("FD_") or k == "FID") and not k.endswith("_ci95")), None)
-            cells = [_fmt(e.get(d)) + " (no floor: old evaluation)", *["n/a"] * 5]
+            cells = [_fmt(result.distance(name).value) + " (no floor: old evaluation)", *["n/a"] * 5]
         else:
             cells = [fd_cell(b), *(floor_cell(b, k) for k in ("KD", "precision", "recall", "coverage"))]
             cells.append(fd_cell(sb) if sb else "n/a")
@@ -240,11 +241,10 @@ def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
             + " |"
         )
     px = m["pixels"]
-    mm = px["mmd"]
-    if "floor" in mm:
-        mmd_cell = f"{_fmt(mm['generated']['mmd2'], 3)} (floor {_fmt(mm['floor']['mmd2'], 3)})"
+    if result.mmd2_floor is not None:
+        mmd_cell = f"{_fmt(result.mmd2, 3)} (floor {_fmt(result.mmd2_floor, 3)})"
     else:
-        mmd_cell = _fmt(mm["mmd2"], 3)
+        mmd_cell = _fmt(result.mmd2, 3)
     floor_div = px.get("ms_ssim_floor", {}).get("ms_ssim")
     rows["pixels"] = [
         f"| {text(m['model'])} | {mmd_cell} | {_fmt(px['ms_ssim_generated']['ms_ssim'], 3)} / "

@@ -1,6 +1,7 @@
 """The evaluation's Markdown: ``metrics.md`` of an evaluation folder and the cells the run report reuses.
 
-``radgen.evaluation`` computes the numbers (``metrics.json``); this module only renders them.
+``radgen.evaluation`` computes the numbers (``metrics.json``); this module only renders them, a row for every
+registered set metric included (``radgen.metrics.set_metrics``).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from radgen import runfolder
+from radgen.evaluation.result import EvaluationResult
 from radgen.io import write_text
 from radgen.reports.markdown import code, text
 
@@ -108,6 +110,12 @@ def to_markdown(out: dict[str, Any]) -> str:
         f"{_fmt(px['ms_ssim_real']['ms_ssim'], 3)} / {_fmt(px['ms_ssim_floor']['ms_ssim'], 3)} |"
         + (" |" if shifted else "")
     )
+    for metric in EvaluationResult(out).set_metrics.values():  # every registered metric (metrics.set_metrics)
+        d = metric["digits"]
+        lines.append(
+            f"| {text(metric['label'])} | {_fmt(metric['generated'], d)} (floor {_fmt(metric['floor'], d)}) |"
+            + (" |" if shifted else "")
+        )
     for name, e in out["features"].items():
         b = e["reference"]
         sb = e.get("shifted_test")

@@ -1,32 +1,12 @@
-"""``evaluate_run``: one evaluation protocol for every generator (``radgen evaluate RUN``).
+"""The evaluation protocol for any sampler (``evaluate_generator``): steps 1-5 of ``radgen.evaluation``.
 
-Writes ``RUN/eval-<time>-<id>/`` (never overwriting another evaluation) with ``metrics.json`` and
-``memorization.png``; it computes, and ``radgen.reports.evaluation`` renders (``metrics.md``).
-The protocol (``radgen.metrics.protocol``):
-
-1. Real sets: the reference set R (the run's held-out patient-level val split, same
-   distribution as train; the official test split only when there is none, labelled shifted),
-   the floor set F (training images with R's size and class counts) and, beside, the official
-   test split as "shifted test" with its own floor.
-2. Generated set G: ``len(R)`` samples; a conditional model is asked for R's labels.
-3. Pixels: MMD^2 (one bandwidth for generator and floor) and MS-SSIM diversity of G, R and F.
-4. Per extractor (``radgen-cnn001``, supervised; ``radgen-ae001``, label-free; ``inception``
-   with user-given weights): FD, KD, precision / recall / density / coverage of G and of the
-   floor F against R (the generator's percentile bootstrap interval, the floor's 95 % range over
-   re-drawn floor sets), FD / floor; per class for conditional models;
-   the same against the shifted test; nearest-neighbour memorization.
-5. Label fidelity (conditional models): ``radgen-cnn001``'s classifier head labels G; per
-   requested class the fraction it assigns to that class, beside its accuracy on R.
-6. Reconstruction and likelihood for the VAE family; cost and the budget actually trained.
-
-Recorded: which set every number used, each extractor (name, weights sha256, training
-record), N of every set, image size and preprocessing.
+Computes only: a dict that ``metrics.json`` holds and ``radgen.evaluation.result.EvaluationResult`` reads;
+``radgen.reports.evaluation`` renders it. Every metric registered in ``radgen.metrics.set_metrics.SET_METRICS``
+is computed for the generated set and the floor against the reference (``pixels.metrics``).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -35,28 +15,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from radgen import runfolder
-from radgen.config import load_yaml, to_dict
+from radgen.config import to_dict
 from radgen.data import DataConfig
 from radgen.data.base import DataSplits
-from radgen.errors import ConfigError
-from radgen.io import write_json
+from radgen.evaluation.sets import ProtocolSets, build_sets, counts_of
 from radgen.metrics.distances import bootstrap_interval
 from radgen.metrics.diversity import pairwise_ms_ssim
 from radgen.metrics.features import get_extractor
-from radgen.metrics.memorization import closest_pairs_figure, copy_ratio_report, memorization_report
+from radgen.metrics.memorization import copy_ratio_report, memorization_report
 from radgen.metrics.mmd import mmd
-from radgen.metrics.protocol import (
-    ProtocolSets,
-    build_sets,
-    compare,
-    compare_per_class,
-    counts_of,
-    label_fidelity,
-)
-from radgen.models import load_exported
-from radgen.models.latent import GaussianVAE
-from radgen.runfolder import RunFolder, load_run_data
+from radgen.metrics.protocol import compare, compare_per_class, label_fidelity
+from radgen.metrics.set_metrics import compute_set_metrics
 from radgen.sampling import generate
 
 DEFAULT_FEATURES = ("radgen-cnn001", "radgen-ae001")
@@ -189,6 +158,9 @@ def evaluate_generator(
         "ms_ssim_floor": pairwise_ms_ssim(floor_x, n_pairs=200, seed=seed),
     }
     out["pixels"]["mmd"]["mmd2"] = out["pixels"]["mmd"]["generated"]["mmd2"]  # the flat key older readers use
+    set_metrics = compute_set_metrics(fake, floor_x, real_x)  # every registered metric, G and F against R
+    if set_metrics:
+        out["pixels"]["metrics"] = set_metrics
     if fake_test is not None:
         out["pixels"]["shifted_test"] = {
             "mmd": _mmd_block(
@@ -280,121 +252,3 @@ def evaluate_generator(
     if test is None:
         out.pop("shifted_test", None)
     return out, {"generated": fake, "train": train_x, "memo": memo, "sets": sets}
-
-
-MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memorization), above PRDC's k = 5
-
-
-def _load_run_data(run_dir: Path, model, real: str | None) -> tuple[DataConfig, DataSplits]:
-    """The run's data config and all its splits (``runfolder.load_run_data``, which checks the model's size)."""
-    data = load_run_data(run_dir, model, data=real, split="train", option="--real")
-    return data.config, data.splits
-
-
-def trained_budget(run_dir: str | Path) -> dict[str, Any]:
-    """The budget a run actually trained: epochs x batches per epoch and images seen, from its
-    per-epoch rows (``train_batches``, ``train_images``); older runs without them get an estimate
-    from the config (batch size, ``limit_train_batches``) and the training split's size."""
-    from radgen.runfolder import read_metrics
-
-    run_dir = Path(run_dir)
-    rows = read_metrics(run_dir)
-    out: dict[str, Any] = {"epochs": len(rows)}
-    if rows and all("train_batches" in r for r in rows):
-        out["batches"] = int(sum(r["train_batches"] for r in rows))
-        out["images_seen"] = int(sum(r.get("train_images", 0) for r in rows))
-        out["source"] = "measured (metrics.jsonl)"
-    elif rows and RunFolder(run_dir).config.is_file() and RunFolder(run_dir).run_info.is_file():
-        try:  # an edited or damaged file only loses the estimate
-            cfg = dict(load_yaml(RunFolder(run_dir).config).get("train") or {})
-            split_sizes = dict(json.loads(RunFolder(run_dir).run_info.read_text()).get("data", {}).get("splits", {}))
-        except (ConfigError, OSError, ValueError, TypeError, AttributeError):
-            cfg, split_sizes = {}, {}
-        n_train = split_sizes.get("train")
-        n_train = sum(n_train.values()) if isinstance(n_train, dict) else n_train
-        bs, limit = int(cfg.get("batch_size", 64)), cfg.get("limit_train_batches")
-        if n_train:
-            per = math.ceil(n_train / bs)
-            if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
-                per = min(per, limit)
-            elif isinstance(limit, float) and limit < 1:
-                per = max(1, int(per * limit))
-            out["batches"] = per * len(rows)
-            out["images_seen"] = min(per * bs, n_train) * len(rows)
-            out["source"] = "estimated from config.yaml and the training split's size"
-    if out.get("epochs") and out.get("batches") is not None:
-        out["batches_per_epoch"] = out["batches"] / out["epochs"]
-    return out
-
-
-@torch.no_grad()
-def evaluate_run(
-    run_dir: str | Path,
-    *,
-    real: str | None = None,
-    n: int = 1000,
-    features: tuple[str, ...] = DEFAULT_FEATURES,
-    seed: int = 0,
-    bootstrap: int = 50,
-    inception_weights: str | None = None,
-    extractor_epochs: int = 8,
-    reference: str = "auto",
-    shifted_test: bool = True,
-) -> tuple[Path, dict[str, Any]]:
-    """Evaluate an exported run (see the module docstring); returns (eval folder, metrics)."""
-    run_dir = Path(run_dir)
-    if n < MIN_EVAL_IMAGES:
-        raise ConfigError(
-            f"--n {n} must be at least {MIN_EVAL_IMAGES}: the copy-ratio test needs {MIN_EVAL_IMAGES} held-out "
-            "images and PRDC (k = 5) more than 5 per set"
-        )
-    model, meta = load_exported(run_dir)
-    dcfg, ds = _load_run_data(run_dir, model, real)
-    metrics, used = evaluate_generator(
-        lambda labels, s: generate_like(model, labels, seed=s),
-        ds,
-        conditional=bool(model.supports_labels),
-        data_config=dcfg,
-        n=n,
-        features=features,
-        seed=seed,
-        bootstrap=bootstrap,
-        reference=reference,
-        shifted_test=shifted_test,
-        inception_weights=inception_weights,
-        extractor_epochs=extractor_epochs,
-    )
-    out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
-    # 6. reconstruction, likelihood, cost, budget
-    if model.encoding != "none":
-        from radgen.metrics.reconstruction import reconstruction_metrics
-
-        sub = used["sets"].reference
-        out["reconstruction"] = {**reconstruction_metrics(model, sub), "split": out["real_split"]}
-        if isinstance(model, GaussianVAE):  # an explicit likelihood and prior: ELBO terms and IWAE
-            from radgen.metrics.likelihood import elbo_terms, iwae_bound
-
-            out["likelihood"] = {"elbo_terms": elbo_terms(model, sub, seed=seed), "split": out["real_split"]}
-            try:
-                out["likelihood"]["iwae_k50"] = iwae_bound(
-                    model, sub.subset(list(range(min(200, len(sub))))), k=50, seed=seed
-                )
-            except Exception as exc:  # not a density (L1/MSE models): say why instead of a number
-                out["likelihood"]["iwae_k50"] = {"skipped": str(exc)}
-    summary_path = RunFolder(run_dir).summary
-    out["cost"] = {"parameters": sum(p.numel() for p in model.parameters())}
-    if summary_path.is_file():
-        s = json.loads(summary_path.read_text())
-        out["cost"].update(
-            {
-                "seconds_per_epoch": s.get("seconds_per_epoch"),
-                "epochs_run": s.get("epochs_run"),
-                "train_seconds": s.get("train_seconds"),
-            }
-        )
-    out["budget"] = trained_budget(run_dir)
-
-    folder = RunFolder(run_dir).new_evaluation()
-    closest_pairs_figure(used["generated"], used["train"], used["memo"], folder / runfolder.EVAL_MEMORIZATION)
-    write_json(folder / runfolder.EVAL_SUMMARY, out)
-    return folder, out
