@@ -147,7 +147,7 @@ def test_discriminator_warm_up():
 def test_cached_latents_give_the_same_training_inputs_as_encoding_on_the_fly():
     ldm = tiny_ldm()
     x, y = images()
-    post = ldm.posterior(x)
+    post = ldm.encode_posterior(x)
     assert post.shape == (6, 4, 7, 7)  # mu and sigma of 2 latent channels
     torch.manual_seed(5)
     a = ldm.to_diffusion_space(post)
@@ -161,7 +161,7 @@ def test_cached_latents_give_the_same_training_inputs_as_encoding_on_the_fly():
 def test_a_tiny_latent_model_overfits_a_few_images():
     ldm = tiny_ldm(loss_weighting="none", prediction_type="epsilon")
     x, y = images(8)
-    post = ldm.posterior(x)
+    post = ldm.encode_posterior(x)
     opt = torch.optim.Adam(ldm.optimizer_groups()["model"], lr=3e-3)
     losses = []
     for step in range(80):

@@ -46,11 +46,9 @@ class LatentAdapter:
 
 def latent_adapter(model) -> LatentAdapter:
     """The model's latent space as a ``LatentAdapter``: decode, encode (None without an encoder), KL per dimension."""
-    from radgen.models.latent import GaussianVAE
-
     c = model.config
     cond = bool(model.supports_labels)
-    if isinstance(model, GaussianVAE):
+    if model.likelihood:  # the VAE family: posterior means and the KL per dimension
         return LatentAdapter(
             c.name,
             int(c.latent_dim),

@@ -186,6 +186,7 @@ class MedMNISTSource(Source):
     description = "MedMNIST v2 .npz (official train/val/test; sizes 28/64/128/224; md5-verified download when online)"
     expensive = False
     path_kind = "file"
+    fetchable = True  # fetch downloads the official file (md5-verified)
     flag: ClassVar[str] = ""
 
     def __init__(self, path: Path, *, file_size: int = 28, verify: str = "md5"):

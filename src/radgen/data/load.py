@@ -74,12 +74,7 @@ def resolve_path(cfg: DataConfig, cls: type[Source]) -> Path:
     if cfg.path:
         p = Path(cfg.path).expanduser()
         return p if p.is_absolute() or p.exists() else root / p
-    locate = getattr(cls, "locate", None)
-    if locate is not None:
-        return locate(root, cfg.options)
-    if cls.default_path is None:
-        raise ConfigError(f"dataset {cls.name!r} needs a path: pass --path DIR (or data.path in YAML)")
-    return root / cls.default_path
+    return cls.locate(root, cfg.options)
 
 
 def resolve_name(cfg: DataConfig) -> DataConfig:
@@ -95,7 +90,7 @@ def make_source(cfg: DataConfig) -> Source:
     cfg = resolve_name(cfg)
     cls = DATASETS.get(cfg.name)
     path = resolve_path(cfg, cls)
-    if not path.exists() and not hasattr(cls, "fetch"):
+    if not path.exists() and not cls.fetchable:
         raise cls.missing(path)
     return cls.create(path, dict(cfg.options))
 

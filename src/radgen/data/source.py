@@ -83,6 +83,7 @@ class Source:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     default_path: ClassVar[str | None] = None  # relative to the data root
+    fetchable: ClassVar[bool] = False  # ``fetch`` can download the files where they are missing (MedMNIST)
     expensive: ClassVar[bool] = True  # decoding is slow enough that a cache pays off
     default_size: ClassVar[int | None] = None  # size used when the config gives none
     path_kind: ClassVar[Literal["file", "dir", "any"]] = "any"
@@ -105,6 +106,19 @@ class Source:
                 f"dataset {cls.name!r} has no option {unknown[0]!r}; valid: {', '.join(valid) or '(none)'}"
             )
         return cls(path, **options)
+
+    @classmethod
+    def locate(cls, data_root: Path, options: dict[str, Any]) -> Path:
+        """Where the files are when no path is given: ``default_path`` under the data root (sources that search
+        several places override this); a source without one needs ``--path``."""
+        if cls.default_path is None:
+            raise ConfigError(f"dataset {cls.name!r} needs a path: pass --path DIR (or data.path in YAML)")
+        return data_root / cls.default_path
+
+    def fetch(self) -> None:
+        """Put the missing files at ``self.path`` (``fetchable`` sources download them); by default they are
+        missing data."""
+        raise type(self).missing(self.path)
 
     @classmethod
     def missing(cls, path: Path) -> MissingDataError:

@@ -23,7 +23,6 @@ from radgen.evaluation.protocol import DEFAULT_FEATURES, evaluate_generator, gen
 from radgen.io import write_json
 from radgen.metrics.memorization import closest_pairs_figure
 from radgen.models import load_exported
-from radgen.models.latent import GaussianVAE
 from radgen.runfolder import RunFolder, load_run_data
 
 MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memorization), above PRDC's k = 5
@@ -115,7 +114,7 @@ def evaluate_run(
 
         sub = used["sets"].reference
         out["reconstruction"] = {**reconstruction_metrics(model, sub), "split": out["real_split"]}
-        if isinstance(model, GaussianVAE):  # an explicit likelihood and prior: ELBO terms and IWAE
+        if model.likelihood:  # an explicit likelihood and prior: ELBO terms and IWAE
             from radgen.metrics.likelihood import elbo_terms, iwae_bound
 
             out["likelihood"] = {"elbo_terms": elbo_terms(model, sub, seed=seed), "split": out["real_split"]}

@@ -105,6 +105,9 @@ class GenerativeModel(nn.Module):
     encoding: ClassVar[Literal["none", "gaussian", "deterministic"]] = "none"
     #: ``decode(z, y)`` maps a ``config.latent_dim``-sized code to images (VAEs and GANs; not DDPM)
     latent_decoder: ClassVar[bool] = False
+    #: an explicit likelihood model (the VAE family): ``posterior``, ``prior_log_prob`` and ``kl_per_dim`` work,
+    #: with ``loss_terms``, ``decode_logits`` and ``condition_labels``, so ELBO terms and the IWAE bound apply
+    likelihood: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -245,6 +248,18 @@ class GenerativeModel(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1] from (B, latent_dim) codes (``latent_decoder``)."""
         raise CapabilityError(f"model {self.config.name!r} has no latent space to decode from")
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x[, y]) (``likelihood``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no explicit likelihood (the VAE family has)")
+
+    def prior_log_prob(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) log p(z[ | y]) summed over latent dimensions (``likelihood``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no explicit prior (the VAE family has)")
+
+    def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        """(B, D) KL of q(z|x) to the prior per latent dimension, None without a closed form (``likelihood``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no explicit prior (the VAE family has)")
 
     # -- the contract -------------------------------------------------------------------------
     def forward(

@@ -67,6 +67,7 @@ class GaussianVAE(GenerativeModel):
 
     Config = LatentVAEConfig
     encoding = "gaussian"
+    likelihood = True  # posterior, prior_log_prob, kl_per_dim (GenerativeModel.likelihood)
     latent_decoder = True
 
     def __init__(self, config: LatentVAEConfig):

@@ -184,7 +184,7 @@ class LatentDiffusion(DDPM):
         return (2 * c, h, w)
 
     @torch.no_grad()
-    def posterior(self, x: torch.Tensor) -> torch.Tensor:
+    def encode_posterior(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1] -> cat(mu, sigma) of q(z|x), (B, 2 c_lat, h, w)."""
         mu, logvar = self.autoencoder.encode(x)
         return torch.cat([mu, (0.5 * logvar).exp()], dim=1)
@@ -194,7 +194,7 @@ class LatentDiffusion(DDPM):
         if tuple(x.shape[1:]) == self._cached_shape():
             post = x
         elif tuple(x.shape[1:]) == self.image_shape:
-            post = self.posterior(x)
+            post = self.encode_posterior(x)
         else:
             raise ValueError(f"batch of shape {tuple(x.shape)}: neither images {self.image_shape} nor cached latents")
         mu, sigma = post.chunk(2, dim=1)
@@ -223,7 +223,7 @@ class LatentDiffusion(DDPM):
         images = train_set.images
         post = torch.cat(
             [
-                self.posterior(images[i : i + ENCODE_BATCH].to(self._device)).cpu()
+                self.encode_posterior(images[i : i + ENCODE_BATCH].to(self._device)).cpu()
                 for i in range(0, len(images), ENCODE_BATCH)
             ]
         )
