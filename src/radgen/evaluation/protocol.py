@@ -7,7 +7,7 @@ is computed for the generated set and the floor against the reference (``pixels.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -56,14 +56,14 @@ def inception_score(probs: torch.Tensor) -> float:
     return float(torch.exp((p * (p.log() - py.log())).sum(1).mean()))
 
 
-def _mmd_block(
+def mmd_with_floor(
     real: torch.Tensor,
     floor: torch.Tensor,
     fake: torch.Tensor,
-    draws: list[torch.Tensor],
+    draws: Sequence[torch.Tensor] = (),
     *,
-    bootstrap: int,
-    seed: int,
+    bootstrap: int = 0,
+    seed: int = 0,
 ) -> dict:
     """Pixel MMD^2 of G and of the floor F against R, at one bandwidth (median heuristic on R and F pooled);
     G's interval by percentile bootstrap, the floor's as the range over re-drawn floor sets ``draws``."""
@@ -152,7 +152,9 @@ def evaluate_generator(
     )
     pixel_draws = draws[: min(bootstrap, 20)]
     out["pixels"] = {
-        "mmd": _mmd_block(real_x, floor_x, fake, [train_x[d] for d in pixel_draws], bootstrap=bootstrap, seed=seed),
+        "mmd": mmd_with_floor(
+            real_x, floor_x, fake, [train_x[d] for d in pixel_draws], bootstrap=bootstrap, seed=seed
+        ),
         "ms_ssim_generated": pairwise_ms_ssim(fake, n_pairs=200, seed=seed),
         "ms_ssim_real": pairwise_ms_ssim(real_x, n_pairs=200, seed=seed),
         "ms_ssim_floor": pairwise_ms_ssim(floor_x, n_pairs=200, seed=seed),
@@ -163,7 +165,7 @@ def evaluate_generator(
         out["pixels"]["metrics"] = set_metrics
     if fake_test is not None:
         out["pixels"]["shifted_test"] = {
-            "mmd": _mmd_block(
+            "mmd": mmd_with_floor(
                 test.images,
                 sets.shifted_floor.images,
                 fake_test,
