@@ -99,7 +99,7 @@ def _add_set_option(p: argparse.ArgumentParser, text: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    """``radgen list``: the registered models, datasets, feature extractors, classifiers or reproductions."""
+    """``radgen list``: the registered datasets, models, shipped configs, feature extractors or classifiers."""
     if args.what == "features":
         from radgen.metrics.features import FEATURES
 
@@ -297,7 +297,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.output_dir:
         d["output_dir"] = args.output_dir
     out, _ = classify(d, overrides=args.set, progress=not args.no_progress and sys.stderr.isatty())
-    print((out / "summary.md").read_text())
+    print((out / runfolder.CLASSIFY_SUMMARY).read_text())
     print(f"written to {out} (results.json, summary.md, confusion.png, roc.png)")
     return 0
 
@@ -358,7 +358,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_latent(args: argparse.Namespace) -> int:
-    """``radgen latent``: a latent-space figure (scatter, grid, traversal, interpolation or KL) of a run."""
+    """``radgen latent``: a latent-space figure of a run (traversal, grid, scatter, t-SNE, interpolation or KL)."""
     from radgen.analysis.latent import latent_plot
 
     dims = [int(d) for d in args.dims.split(",")] if args.dims else None

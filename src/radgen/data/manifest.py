@@ -15,8 +15,6 @@ from pathlib import Path
 
 from radgen.data.base import ImageSet
 
-MANIFEST_NAME = "split_manifest.json"
-
 
 def split_manifest(images: ImageSet) -> list[str]:
     """Sorted item ids of ``images``."""
@@ -30,19 +28,20 @@ def manifest_sha256(ids: list[str]) -> str:
     return hashlib.sha256("".join(f"{i}\n" for i in ids).encode()).hexdigest()
 
 
-def write_manifest(run_dir: str | Path, images: ImageSet, *, split: str = "train") -> str:
-    """Write ``RUN/split_manifest.json`` ({split, n, sha256, ids}) atomically; return the sha256."""
+def write_manifest(path: str | Path, images: ImageSet, *, split: str = "train") -> str:
+    """Write the manifest ({split, n, sha256, ids}) to ``path`` atomically (a run's is
+    ``radgen.runfolder.SPLIT_MANIFEST``); return the sha256."""
     from radgen.io import write_json
 
     ids = split_manifest(images)
     digest = manifest_sha256(ids)
-    write_json(Path(run_dir) / MANIFEST_NAME, {"split": split, "n": len(ids), "sha256": digest, "ids": ids})
+    write_json(Path(path), {"split": split, "n": len(ids), "sha256": digest, "ids": ids})
     return digest
 
 
-def read_manifest(run_dir: str | Path) -> list[str] | None:
-    """The ids recorded in ``RUN/split_manifest.json``, or None when the run has none (older runs)."""
-    path = Path(run_dir) / MANIFEST_NAME
+def read_manifest(path: str | Path) -> list[str] | None:
+    """The ids recorded in the manifest at ``path``, or None when there is none (older runs)."""
+    path = Path(path)
     if not path.is_file() or path.is_symlink():
         return None
     try:

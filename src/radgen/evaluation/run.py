@@ -8,14 +8,12 @@ and computes the budget the run trained (``trained_budget``); ``radgen.reports.e
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from radgen import runfolder
-from radgen.config import load_yaml
 from radgen.data import DataConfig
 from radgen.data.base import DataSplits
 from radgen.errors import ConfigError
@@ -23,7 +21,7 @@ from radgen.evaluation.protocol import DEFAULT_FEATURES, evaluate_generator, gen
 from radgen.io import write_json
 from radgen.metrics.memorization import closest_pairs_figure
 from radgen.models import load_exported
-from radgen.runfolder import RunFolder, load_run_data
+from radgen.runfolder import RunFolder, load_run_data, trained_budget
 
 MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memorization), above PRDC's k = 5
 
@@ -32,42 +30,6 @@ def _load_run_data(run_dir: Path, model, real: str | None) -> tuple[DataConfig, 
     """The run's data config and all its splits (``runfolder.load_run_data``, which checks the model's size)."""
     data = load_run_data(run_dir, model, data=real, split="train", option="--real")
     return data.config, data.splits
-
-
-def trained_budget(run_dir: str | Path) -> dict[str, Any]:
-    """The budget a run actually trained: epochs x batches per epoch and images seen, from its
-    per-epoch rows (``train_batches``, ``train_images``); older runs without them get an estimate
-    from the config (batch size, ``limit_train_batches``) and the training split's size."""
-    from radgen.runfolder import read_metrics
-
-    run_dir = Path(run_dir)
-    rows = read_metrics(run_dir)
-    out: dict[str, Any] = {"epochs": len(rows)}
-    if rows and all("train_batches" in r for r in rows):
-        out["batches"] = int(sum(r["train_batches"] for r in rows))
-        out["images_seen"] = int(sum(r.get("train_images", 0) for r in rows))
-        out["source"] = "measured (metrics.jsonl)"
-    elif rows and RunFolder(run_dir).config.is_file() and RunFolder(run_dir).run_info.is_file():
-        try:  # an edited or damaged file only loses the estimate
-            cfg = dict(load_yaml(RunFolder(run_dir).config).get("train") or {})
-            split_sizes = dict(json.loads(RunFolder(run_dir).run_info.read_text()).get("data", {}).get("splits", {}))
-        except (ConfigError, OSError, ValueError, TypeError, AttributeError):
-            cfg, split_sizes = {}, {}
-        n_train = split_sizes.get("train")
-        n_train = sum(n_train.values()) if isinstance(n_train, dict) else n_train
-        bs, limit = int(cfg.get("batch_size", 64)), cfg.get("limit_train_batches")
-        if n_train:
-            per = math.ceil(n_train / bs)
-            if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
-                per = min(per, limit)
-            elif isinstance(limit, float) and limit < 1:
-                per = max(1, int(per * limit))
-            out["batches"] = per * len(rows)
-            out["images_seen"] = min(per * bs, n_train) * len(rows)
-            out["source"] = "estimated from config.yaml and the training split's size"
-    if out.get("epochs") and out.get("batches") is not None:
-        out["batches_per_epoch"] = out["batches"] / out["epochs"]
-    return out
 
 
 @torch.no_grad()

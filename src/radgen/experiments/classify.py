@@ -24,6 +24,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
+from radgen import runfolder as rf
 from radgen.classifiers.judge import DEFAULT_JUDGE, JUDGES, train_seeds
 from radgen.classifiers.train import ClassifierTrainConfig
 from radgen.config import apply_overrides, from_dict, to_dict
@@ -111,11 +112,11 @@ def run_classify(
     train, val, test = classify_splits(cfg, splits)
     out = out_dir or new_run_dir(cfg.output_dir, cfg.name or "classify")
     out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_text(out / rf.CONFIG, yaml.safe_dump(to_dict(cfg), sort_keys=False))
     rows, probs = [], []
     cfgs = [replace(cfg.train, seed=cfg.train.seed + s) for s in range(cfg.seeds)]
     groups = [cfgs] if cfg.ensemble == "batched" else [[c] for c in cfgs]
-    with open(out / "results.jsonl", "a") as log:
+    with open(out / rf.CLASSIFY_LOG, "a") as log:
         for group in groups:
             seeds = ", ".join(str(c.seed) for c in group)
             print(f"radgen: classify {cfg.classifier}, seed(s) {seeds} of {cfg.seeds}", file=sys.stderr, flush=True)
@@ -145,11 +146,11 @@ def run_classify(
             "seconds": round(time.perf_counter() - started, 1),
         }
     )
-    np.savez_compressed(out / "test_probs.npz", probs=np.stack(probs), labels=test.labels.numpy())
-    write_json(out / "results.json", summary)
-    write_text(out / "summary.md", classify_markdown(summary))
-    plot_confusion(summary, out / "confusion.png")
-    plot_roc(np.stack(probs), test.labels.numpy(), summary, out / "roc.png")
+    np.savez_compressed(out / rf.CLASSIFY_PROBS, probs=np.stack(probs), labels=test.labels.numpy())
+    write_json(out / rf.CLASSIFY_RESULTS, summary)
+    write_text(out / rf.CLASSIFY_SUMMARY, classify_markdown(summary))
+    plot_confusion(summary, out / rf.CLASSIFY_CONFUSION)
+    plot_roc(np.stack(probs), test.labels.numpy(), summary, out / rf.CLASSIFY_ROC)
     return out, summary
 
 

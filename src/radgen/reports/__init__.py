@@ -70,11 +70,6 @@ def _json(path: Path) -> dict[str, Any]:
     return _Fields(data, path)
 
 
-def _latest_eval(run: Path) -> Path | None:
-    evals = [p for p in RunFolder(run).evaluations() if p.resolve().parent == run.resolve()]  # no links out of the run
-    return evals[-1] if evals else None
-
-
 def _run_info(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """A training run's ``run.json`` and its ``metrics.json`` (empty while it trains)."""
     folder = RunFolder(run)
@@ -188,14 +183,13 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         "| model | run | parameters | budget trained | s / epoch | train time (s) | checkpoint | loss (as trained) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    from radgen.evaluation import trained_budget
     from radgen.reports.evaluation import budget_text
 
     for run in found["runs"]:
         info, s = _run_info(run)
         lines.append(
             f"| {text(info['model'])} | {code(run.name)} | {_count(info['parameters'])} | "
-            f"{text(budget_text(trained_budget(run)))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
+            f"{text(budget_text(rf.trained_budget(run)))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
             f"{_fmt(s.get('train_seconds', 'n/a'))} | {_fmt(s.get('best_checkpoint', 'n/a'))} | "
             f"{text(info['losses'])} |"
         )
@@ -291,7 +285,7 @@ def rank_agreement_lines(evals: list[dict[str, Any]]) -> list[str]:
 def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     from radgen.reports.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
 
-    evals = [(run, _latest_eval(run)) for run in found["runs"]]
+    evals = [(run, RunFolder(run).latest_evaluation()) for run in found["runs"]]
     evals = [(r, e) for r, e in evals if e is not None]
     if not evals:
         return []

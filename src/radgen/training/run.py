@@ -354,7 +354,7 @@ def open_run_folder(run: TrainingRun, run_dir: Path | None = None, *, made: list
         if run.changes and not run.worker:
             write_text(folder.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     if not resuming and not run.worker:  # the real items it trains on, for synthetic releases (radgen release)
-        run.info["data"]["split_manifest_sha256"] = write_manifest(folder.path, train_set)
+        run.info["data"]["split_manifest_sha256"] = write_manifest(folder.path / runfolder.SPLIT_MANIFEST, train_set)
     if not run.worker:
         write_json(folder.resume_info() if resuming else folder.run_info, run.info)
         print(
