@@ -1,7 +1,7 @@
 """Training and sampling throughput of every model family, the engine against a plain loop, and peers.
 
 For each family at its design document's resolution (batch sizes a 2-core CPU can time):
-  plain img/s   the same model, loader and batch in a hand-written PyTorch loop (radgen.training.profile)
+  plain img/s   the same model, loader and batch in a hand-written PyTorch loop (benchmarks/plain_loop.py)
   engine img/s  radgen's Lightning engine with radgen train's callbacks; overhead = engine / plain step time - 1
                 (median over paired repeats)
   fixed cost    the engine's cost per step measured on a negligible model (microseconds), over the family's
@@ -147,14 +147,9 @@ def one(family: str, repeats: int) -> dict:
 
     import torch
 
+    from plain_loop import loader_batch_times, plain_step_times, sampling_time
     from radgen.models.base import build_model, model_config_from_dict
-    from radgen.training.profile import (
-        engine_step_times,
-        loader_batch_times,
-        plain_step_times,
-        random_images,
-        sampling_time,
-    )
+    from radgen.training.profile import engine_step_times, random_images
 
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
@@ -221,8 +216,9 @@ def fixed_cost(repeats: int) -> dict:
 
     import torch
 
+    from plain_loop import plain_step_times
     from radgen.models.base import build_model, model_config_from_dict
-    from radgen.training.profile import engine_step_times, plain_step_times, random_images
+    from radgen.training.profile import engine_step_times, random_images
 
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)

@@ -35,14 +35,14 @@ def recipe_step_times(images, *, steps: int, warmup: int) -> list[float]:
 
     from radgen.losses import ls_discriminator, ls_generator
     from radgen.nn.gan import DCGANDiscriminator, DCGANGenerator, to_signed
-    from radgen.training.profile import _cycle, _loader
+    from radgen.training.profile import cycle_batches, timing_loader
 
     net_g = DCGANGenerator(NZ, SIZE, 1, base=WIDTH)
     net_d = DCGANDiscriminator(1, SIZE, base=WIDTH, norm="batch")
     opt_d = torch.optim.Adam(net_d.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
     opt_g = torch.optim.Adam(net_g.parameters(), lr=2e-4, betas=(0.5, 0.999), fused=True)
     times, last = [], None
-    for i, (x, _) in enumerate(_cycle(_loader(images, BATCH), steps + warmup)):
+    for i, (x, _) in enumerate(cycle_batches(timing_loader(images, BATCH), steps + warmup)):
         real = to_signed(x)
         fake = net_g(torch.randn(real.shape[0], NZ))  # (1) one fake batch, with G's graph
         opt_d.zero_grad(set_to_none=True)  # (2) D: real vs the fake batch detached

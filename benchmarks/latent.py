@@ -90,7 +90,7 @@ def main(quick: bool = False) -> str:
     reps = 3 if quick else 7
     m = radgen_model()
     opt = torch.optim.Adam(m.optimizer_groups()["model"], lr=1e-4)
-    post = m.posterior(x)
+    post = m.encode_posterior(x)
 
     def radgen_step(inputs):
         out = m((inputs, y))
@@ -117,7 +117,7 @@ def main(quick: bool = False) -> str:
 
     def encode_only():
         with torch.no_grad():
-            m.posterior(x)
+            m.encode_posterior(x)
 
     rates = {
         "radgen, latents cached": rate(lambda: radgen_step(post), reps),

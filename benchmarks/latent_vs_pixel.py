@@ -159,9 +159,11 @@ def protocol_row(m: dict) -> dict:
 
 def sampler_rows(run: str, model, n: int, seed: int = 0) -> dict:
     """The latent arm's samplers on one trained model: seconds per image, FD (cnn001) with its floor."""
-    from radgen.evaluation import _load_run_data, evaluate_generator, generate_like
+    from radgen.evaluation import evaluate_generator, generate_like
+    from radgen.runfolder import load_run_data
 
-    dcfg, ds = _load_run_data(Path(run), model, None)
+    data = load_run_data(Path(run), model, data=None, split="train", option="--real")
+    dcfg, ds = data.config, data.splits
     rows = {}
     for name, kw in SAMPLER_ROWS.items():
         spent = [0.0]
@@ -207,7 +209,7 @@ def markdown(result: dict) -> str:
         "| precision / recall cnn001 (floor) | label fidelity " + " / ".join(result["class_names"]) + " (real) |",
         "|---|---|---|---|---|---|---|",
     ]
-    from radgen.evaluation import budget_text
+    from radgen.reports.evaluation import budget_text
 
     for arm, rec in result["arms"].items():
         p = rec["protocol"]
@@ -236,6 +238,7 @@ def markdown(result: dict) -> str:
 def run_evaluation(args) -> None:
     from radgen.evaluation import evaluate_run
     from radgen.models import load_exported
+    from radgen.reports.evaluation import write_markdown
     from radgen.sampling import generate
     from radgen.viz import save_class_grid
 
@@ -246,6 +249,7 @@ def run_evaluation(args) -> None:
     result: dict = {"minutes": None, "n": args.n, "arms": {}}
     for arm, rec in arms.items():
         folder, m = evaluate_run(rec["run"], n=args.n, seed=args.seed)
+        write_markdown(folder, m)
         rec["evaluation"] = str(folder)
         rec["protocol"] = protocol_row(m)
         result.update(

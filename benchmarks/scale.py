@@ -161,10 +161,10 @@ def share_only(args) -> str:
     ``--model`` family on the same batches (``plain_step_times``: forward, backward, Adam),
     all measured in the same run.
     """
+    from plain_loop import loader_batch_times, plain_step_times
     from radgen.data import load_dataset
     from radgen.models.base import build_model
     from radgen.training.config import load_run_config
-    from radgen.training.profile import loader_batch_times, plain_step_times
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="radgen-scale-", dir=args.tmp) as tmp:

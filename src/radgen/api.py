@@ -70,10 +70,13 @@ def load(run_dir: str | Path, *, map_location: str = "cpu"):
 
 
 def evaluate(run_dir: str | Path, **options: Any) -> tuple[Path, dict[str, Any]]:
-    """``radgen evaluate RUN``: the evaluation protocol; returns (evaluation folder, metrics)."""
+    """``radgen evaluate RUN``: the evaluation protocol, then its ``metrics.md``; returns (folder, metrics)."""
     from radgen.evaluation import evaluate_run
+    from radgen.reports.evaluation import write_markdown
 
-    return evaluate_run(run_dir, **options)
+    folder, metrics = evaluate_run(run_dir, **options)
+    write_markdown(folder, metrics)
+    return folder, metrics
 
 
 def augment(

@@ -79,6 +79,7 @@ def _name(tp: Any) -> str:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], *, prefix: str = "") -> T:
+    """A ``cls`` dataclass from a mapping, strictly: unknown keys and ill-typed values are ConfigErrors."""
     if not isinstance(data, dict):
         raise ConfigError(f"{prefix.rstrip('.') or cls.__name__} must be a mapping, got {type(data).__name__}")
     hints = get_type_hints(cls)
@@ -94,6 +95,7 @@ def from_dict(cls: type[T], data: dict[str, Any], *, prefix: str = "") -> T:
 
 
 def to_dict(obj: Any) -> Any:
+    """Dataclasses, lists, dicts and paths as plain YAML/JSON values (the inverse of ``from_dict``)."""
     if dataclasses.is_dataclass(obj):
         return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, (list, tuple)):
@@ -143,6 +145,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from ``path`` (safe loader); a missing or malformed file is a ConfigError."""
     p = Path(path)
     try:
         data = yaml.safe_load(p.read_text())

@@ -1,5 +1,6 @@
-"""Atomic file writes: write to a temporary file in the same folder, then rename.
+"""Atomic file writes, the process umask and file hashes (``sha256_file``).
 
+A write goes to a temporary file in the same folder, then is renamed onto its target.
 A reader never sees a half-written checkpoint, cache, image or report, and a crash
 leaves either the old file or the new one. Files get the mode an ordinary ``open`` would give
 them (0666 less the umask), not ``mkstemp``'s 0600. A full disk or a read-only folder is a
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import tempfile
@@ -29,8 +31,6 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
     ``suffix`` defaults to the target's suffix, so writers that pick a format from the
     extension (PIL, matplotlib, numpy) behave as if writing the real file.
     """
-    from radgen.outputs import umask
-
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,15 +56,40 @@ def atomic_path(path: str | Path, *, suffix: str | None = None) -> Iterator[Path
         raise
 
 
+def umask() -> int:
+    """The process's umask (read without changing it where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically; returns the path."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
 
 
 def write_text(path: str | Path, text: str) -> Path:
+    """Write ``text`` as UTF-8 to ``path`` atomically; returns the path."""
     return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | Path, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically; returns the path."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def sha256_file(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from radgen import runfolder as rf
 from radgen.errors import ConfigError, RadgenError
+from radgen.io import umask  # noqa: F401  (radgen.outputs.umask, as before: io owns it)
 
 MARKER = ".radgen-output.json"  # written last into every folder that --overwrite may replace
 PNG_SOFTWARE = "radgen"  # the PNG tEXt "Software" value radgen writes into its figures
@@ -234,14 +235,8 @@ def check_figure_path(path: str | Path, *, overwrite: bool, option: str = "--out
     return path
 
 
-def umask() -> int:
-    """The process's umask (read without changing it where /proc allows)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError):
-        pass
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
+def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
+    """A fresh ``output_dir/<prefix>-<time>-<4 hex>`` folder, created exclusively; ``prefix`` is one
+    file-name component, so the run never lands outside ``output_dir``."""
+    check_name(prefix, "run name (--name / name:)")
+    return rf.fresh_dir(check_new_folder(output_dir, option="--output-dir"), prefix)

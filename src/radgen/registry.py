@@ -1,7 +1,10 @@
 """One small name -> object registry; the only place that maps names to classes.
 
-Instances: ``radgen.data.DATASETS`` now; ``MODELS``, ``FEATURES`` and ``SCHEDULES`` as
-their issues land. Registered names are a public contract: add, never rename.
+Instances: ``radgen.data.DATASETS`` (data sources), ``radgen.models.MODELS`` (model families and
+presets), ``radgen.metrics.features.FEATURES`` (feature extractors), ``radgen.classifiers.CLASSIFIERS``
+(networks), ``radgen.classifiers.judge.JUDGES`` (network + training settings) and
+``radgen.experiments.reproduce.REPRODUCTIONS`` (the design documents' tables). Registered names are a public
+contract: add, never rename.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Entry(Generic[T]):
+    """One registered object with its name and one-line description."""
+
     name: str
     obj: T
     description: str

@@ -41,6 +41,7 @@ from radgen import __version__
 from radgen import runfolder as rf
 from radgen.data.arrays import RELEASE_FORMAT, RELEASE_KEY
 from radgen.errors import ConfigError, RadgenError
+from radgen.io import sha256_file
 
 FORMATS = ("png", "npz", "dicom")
 SPLIT_NAMES = ("train", "val", "test")
@@ -55,14 +56,6 @@ INTENDED_USE = (
 
 class ReleaseRefused(RadgenError):
     """The memorization audit flagged too many released images (pass --force to release anyway)."""
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:
@@ -97,33 +90,6 @@ def _check_options(n: int, formats: tuple[str, ...], fractions: tuple[float, flo
         or abs(sum(fractions) - 1) > 1e-6
     ):
         raise ConfigError(f"--splits {fractions}: three non-negative fractions (train, val, test) that add up to 1")
-
-
-def _latest_evaluation(run_dir: Path) -> tuple[Path | None, dict[str, Any] | None]:
-    evals = [p for p in rf.RunFolder(run_dir).evaluations() if not p.is_symlink()]
-    if not evals:
-        return None, None
-    path = evals[-1] / rf.EVAL_SUMMARY
-    try:
-        return path, json.loads(path.read_text())
-    except (OSError, ValueError):
-        return path, None
-
-
-def _training_budget(run_dir: Path) -> dict[str, Any]:
-    """Epochs, optimizer steps and images seen, from the run's metrics.jsonl (what was trained, not asked)."""
-    from radgen.runfolder import read_metrics
-
-    rows = read_metrics(run_dir)
-    summary = {}
-    if rf.RunFolder(run_dir).summary.is_file():
-        summary = json.loads(rf.RunFolder(run_dir).summary.read_text())
-    last = rows[-1] if rows else {}
-    return {
-        "epochs": summary.get("epochs_run", last.get("epoch")),
-        "steps": last.get("step"),
-        "train_seconds": summary.get("train_seconds"),
-    }
 
 
 def copy_ratio_full(
@@ -505,7 +471,7 @@ def release(
     arr = _to_uint8(fake)
     lab = labels.numpy().astype(np.int64)
 
-    eval_path, eval_metrics = _latest_evaluation(run_dir)
+    eval_path, eval_metrics = rf.RunFolder(run_dir).read_latest_evaluation()
     export = rf.RunFolder(run_dir).export
     weights = (export / rf.WEIGHTS) if export.is_dir() else None
     weights = weights or run_dir / rf.WEIGHTS
@@ -581,7 +547,7 @@ def release(
                 "losses": meta.get("losses"),
                 "parameters": int(sum(p.numel() for p in model.parameters())),
                 "weights_sha256": weights_sha256,
-                "budget": _training_budget(run_dir),
+                "budget": rf.training_record(run_dir),
             },
             "real_data": data_info["record"],
             "memorization_audit": audit,
@@ -598,11 +564,11 @@ def release(
             "utility": utility,
             "intended_use": INTENDED_USE,
         }
-        (tmp / "datasheet.json").write_text(json.dumps(sheet, indent=1, default=str) + "\n")
-        (tmp / "DATASHEET.md").write_text(_datasheet_md(sheet))
-        files += [tmp / "datasheet.json", tmp / "DATASHEET.md"]  # the datasheet is a released file too
+        (tmp / rf.RELEASE_DATASHEET_JSON).write_text(json.dumps(sheet, indent=1, default=str) + "\n")
+        (tmp / rf.RELEASE_DATASHEET).write_text(_datasheet_md(sheet))
+        files += [tmp / rf.RELEASE_DATASHEET_JSON, tmp / rf.RELEASE_DATASHEET]  # the datasheet is released too
         sums = "".join(f"{sha256_file(f)}  {f.relative_to(tmp).as_posix()}\n" for f in sorted(files))
-        (tmp / "SHA256SUMS").write_text(sums)
+        (tmp / rf.RELEASE_SUMS).write_text(sums)
     return Path(out), sheet
 
 
@@ -634,8 +600,9 @@ def _real_training_data(
             f"{dcfg.name} images are {train.channels}x{train.image_size[0]} px but the model makes "
             f"{model.config.channels}x{model.config.image_size} px"
         )
-    changed = check_unchanged(run_dir, train, allow=allow_changed_data)
-    recorded = read_manifest(run_dir)
+    manifest = Path(run_dir) / rf.SPLIT_MANIFEST
+    changed = check_unchanged(manifest, train, allow=allow_changed_data, run=run_dir)
+    recorded = read_manifest(manifest)
     ids = recorded if recorded is not None else split_manifest(train)
     patients = {p for p in train.patients if p}
     record = {

@@ -13,18 +13,25 @@ A training run (``radgen train``)::
     curves.png         per-epoch train (solid) and val (dashed) curves of every loss term
     export/            config.yaml + weights.safetensors of the best checkpoint (safe to share)
     metrics.json       summary: best epoch and loss, epochs run, time per epoch, parameters
+    split_manifest.json  the training split's item ids and their sha256 (what a release audits against)
     eval-<time>-<id>/  one per ``radgen evaluate``: metrics.json, metrics.md, memorization.png
 
 A demo folder (``radgen demo``) holds ``demo.json``, ``data.png``, ``generators/<run>/`` and
 ``augment/``; an augmentation folder holds ``config.yaml``, ``results.jsonl``, ``results.json``,
 ``summary.md``, ``bars.png`` and ``synthetic_<generator>.{npz,png}``; a reproduction folder
-``results.json``, ``table.md`` and ``table.html``; a report folder ``report.md`` and ``report.html``.
-This module imports no torch.
+``results.json``, ``table.md`` and ``table.html``; a classify folder ``config.yaml``, ``results.jsonl``,
+``results.json``, ``summary.md``, ``test_probs.npz``, ``confusion.png`` and ``roc.png``; a release folder
+``DATASHEET.md``, ``datasheet.json`` and ``SHA256SUMS`` beside the images; a report folder ``report.md`` and
+``report.html``. Every reader of these files that more than one module needs lives here too: the metrics rows
+(``read_metrics``), the run's data (``run_data_config``, ``load_run_data``), its newest evaluation
+(``RunFolder.latest_evaluation``, ``read_latest_evaluation``) and the budget it trained (``trained_budget``,
+``training_record``). This module imports no torch.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +60,7 @@ CURVES = "curves.png"
 EXPORT = "export"
 WEIGHTS = "weights.safetensors"  # beside CONFIG in EXPORT
 LATENT = "latent"
+SPLIT_MANIFEST = "split_manifest.json"  # the training split's item ids (radgen.data.manifest)
 # an evaluation, inside a run
 EVAL_PREFIX = "eval-"
 EVAL_SUMMARY = "metrics.json"
@@ -69,6 +77,17 @@ AUGMENT_RESULTS = "results.json"
 AUGMENT_SUMMARY = "summary.md"
 AUGMENT_BARS = "bars.png"
 AUGMENT_POOL = "synthetic_{generator}"  # + .npz (pixels, labels) and .png (grid)
+# a classify folder (radgen classify; its config is CONFIG)
+CLASSIFY_LOG = "results.jsonl"  # one row per seed, appended as each finishes
+CLASSIFY_RESULTS = "results.json"
+CLASSIFY_SUMMARY = "summary.md"
+CLASSIFY_PROBS = "test_probs.npz"  # (seeds, N, classes) test probabilities and the labels
+CLASSIFY_CONFUSION = "confusion.png"
+CLASSIFY_ROC = "roc.png"
+# a release folder (radgen release)
+RELEASE_DATASHEET = "DATASHEET.md"
+RELEASE_DATASHEET_JSON = "datasheet.json"
+RELEASE_SUMS = "SHA256SUMS"
 # a reproduction (radgen reproduce)
 REPRODUCE_RESULTS = "results.json"
 REPRODUCE_TABLE = "table"  # + .md and .html
@@ -108,12 +127,25 @@ class RunFolder:
         return sorted(p for p in self.path.glob(EVAL_PREFIX + "*") if (p / EVAL_SUMMARY).is_file())
 
     def latest_evaluation(self) -> Path | None:
-        evals = self.evaluations()
+        """The run's newest finished evaluation folder; a link (to a folder elsewhere) is never followed."""
+        evals = [p for p in self.evaluations() if not p.is_symlink()]
         return evals[-1] if evals else None
+
+    def read_latest_evaluation(self) -> tuple[Path | None, dict[str, Any] | None]:
+        """(``metrics.json`` of the newest evaluation, its contents); contents None when unreadable, both None
+        when the run has no evaluation."""
+        folder = self.latest_evaluation()
+        if folder is None:
+            return None, None
+        path = folder / EVAL_SUMMARY
+        try:
+            return path, json.loads(path.read_text())
+        except (OSError, ValueError):
+            return path, None
 
     def new_evaluation(self) -> Path:
         """A fresh ``eval-<time>-<4 hex>`` folder, created exclusively."""
-        return _fresh_dir(self.path, EVAL_PREFIX.rstrip("-"))
+        return fresh_dir(self.path, EVAL_PREFIX.rstrip("-"))
 
 
 def export_files(folder: str | Path) -> tuple[Path, Path]:
@@ -125,11 +157,13 @@ def export_files(folder: str | Path) -> tuple[Path, Path]:
 
 
 def is_evaluation(path: str | Path) -> bool:
+    """True when ``path`` is an evaluation folder (``eval-*`` holding metrics.json)."""
     p = Path(path)
     return p.name.startswith(EVAL_PREFIX) and (p / EVAL_SUMMARY).is_file()
 
 
-def _fresh_dir(root: Path, prefix: str) -> Path:
+def fresh_dir(root: Path, prefix: str) -> Path:
+    """A fresh ``root/<prefix>-<time>-<4 hex>`` folder, created exclusively (two callers never share one)."""
     from radgen.errors import OutputError
 
     try:
@@ -148,15 +182,6 @@ def _fresh_dir(root: Path, prefix: str) -> Path:
     raise RuntimeError(f"could not create a fresh run directory under {root}")
 
 
-def new_run_dir(output_dir: str | Path, prefix: str) -> Path:
-    """A fresh ``output_dir/<prefix>-<time>-<4 hex>`` folder, created exclusively; ``prefix`` is one
-    file-name component, so the run never lands outside ``output_dir``."""
-    from radgen.outputs import check_name, check_new_folder
-
-    check_name(prefix, "run name (--name / name:)")
-    return _fresh_dir(check_new_folder(output_dir, option="--output-dir"), prefix)
-
-
 def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     """The per-epoch rows of ``metrics.jsonl`` (a torn last line, from a kill, is ignored)."""
     p = RunFolder(run_dir).metrics_log
@@ -168,6 +193,59 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
             except json.JSONDecodeError:
                 continue
     return rows
+
+
+def trained_budget(run_dir: str | Path) -> dict[str, Any]:
+    """The budget a run actually trained: epochs x batches per epoch and images seen, from its
+    per-epoch rows (``train_batches``, ``train_images``); older runs without them get an estimate
+    from the config (batch size, ``limit_train_batches``) and the training split's size."""
+    from radgen.config import load_yaml
+    from radgen.errors import ConfigError
+
+    run_dir = Path(run_dir)
+    rows = read_metrics(run_dir)
+    out: dict[str, Any] = {"epochs": len(rows)}
+    if rows and all("train_batches" in r for r in rows):
+        out["batches"] = int(sum(r["train_batches"] for r in rows))
+        out["images_seen"] = int(sum(r.get("train_images", 0) for r in rows))
+        out["source"] = "measured (metrics.jsonl)"
+    elif rows and RunFolder(run_dir).config.is_file() and RunFolder(run_dir).run_info.is_file():
+        try:  # an edited or damaged file only loses the estimate
+            cfg = dict(load_yaml(RunFolder(run_dir).config).get("train") or {})
+            split_sizes = dict(json.loads(RunFolder(run_dir).run_info.read_text()).get("data", {}).get("splits", {}))
+        except (ConfigError, OSError, ValueError, TypeError, AttributeError):
+            cfg, split_sizes = {}, {}
+        n_train = split_sizes.get("train")
+        n_train = sum(n_train.values()) if isinstance(n_train, dict) else n_train
+        bs, limit = int(cfg.get("batch_size", 64)), cfg.get("limit_train_batches")
+        if n_train:
+            per = math.ceil(n_train / bs)
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 1:
+                per = min(per, limit)
+            elif isinstance(limit, float) and limit < 1:
+                per = max(1, int(per * limit))
+            out["batches"] = per * len(rows)
+            out["images_seen"] = min(per * bs, n_train) * len(rows)
+            out["source"] = "estimated from config.yaml and the training split's size"
+    if out.get("epochs") and out.get("batches") is not None:
+        out["batches_per_epoch"] = out["batches"] / out["epochs"]
+    return out
+
+
+def training_record(run_dir: str | Path) -> dict[str, Any]:
+    """Epochs, optimizer steps and training seconds as the run recorded them (metrics.json, else the last row of
+    metrics.jsonl): what was trained, not asked; the release's datasheet keeps it. ``trained_budget`` is the
+    evaluation's view of the same rows (batches and images seen)."""
+    rows = read_metrics(run_dir)
+    summary = {}
+    if RunFolder(run_dir).summary.is_file():
+        summary = json.loads(RunFolder(run_dir).summary.read_text())
+    last = rows[-1] if rows else {}
+    return {
+        "epochs": summary.get("epochs_run", last.get("epoch")),
+        "steps": last.get("step"),
+        "train_seconds": summary.get("train_seconds"),
+    }
 
 
 def trim_metrics(run_dir: str | Path, global_step: int) -> int:

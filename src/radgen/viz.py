@@ -29,6 +29,7 @@ def make_grid(images: torch.Tensor, *, nrow: int | None = None, pad: int = 2, pa
 
 
 def save_grid(images: torch.Tensor, path: str | Path, *, nrow: int | None = None) -> Path:
+    """Write ``images`` (N, C, H, W) in [0, 1] as one PNG grid at ``path``."""
     from PIL import Image
 
     g = make_grid(images, nrow=nrow)

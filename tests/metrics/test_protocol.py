@@ -13,8 +13,8 @@ from scipy.stats import kendalltau
 from radgen.data import DataConfig, load_dataset
 from radgen.data.base import DataSplits
 from radgen.errors import ConfigError
-from radgen.evaluation import evaluate_generator
-from radgen.metrics.protocol import build_sets, compare, rank_agreement
+from radgen.evaluation import build_sets, evaluate_generator
+from radgen.metrics.protocol import compare, rank_agreement
 
 N = 240  # reference size: >= 200, as the protocol requires of a held-out split
 

@@ -72,6 +72,39 @@ def test_kl_term_against_torch_distributions_and_in_the_loss():
     torch.testing.assert_close(out.loss.detach(), total, rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("size", [16, 32])
+def test_ms_ssim_loss_is_the_diversity_metric(size):
+    """structural: ms_ssim trains on 1 - the metric's MS-SSIM (one implementation, radgen.losses.ms_ssim);
+    at 16 px the window shrinks to 7 px and its sigma to 1.5 * 7 / 11, checked against torchmetrics directly."""
+    from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
+
+    from radgen.metrics.diversity import ms_ssim, ms_ssim_settings
+
+    ae = tiny_ae(size, structural="ms_ssim")
+    x, y = images(4, size)
+    torch.manual_seed(3)
+    out = ae((x, y))
+    torch.manual_seed(3)
+    mu, logvar = ae.encode(x)
+    x_hat = (ae.decode_signed(mu + (0.5 * logvar).exp() * torch.randn_like(mu)) + 1.0) / 2.0  # as forward draws it
+    with torch.no_grad():
+        metric = ms_ssim(x_hat, x)
+    torch.testing.assert_close(out.logs["loss/ssim"], (1.0 - metric).mean(), rtol=1e-5, atol=1e-6)
+    k, betas = ms_ssim_settings(size)
+    ref = msssim(
+        x_hat.detach(),
+        x,
+        data_range=1.0,
+        kernel_size=k,
+        sigma=1.5 * k / 11,
+        betas=betas,
+        normalize="relu",
+        reduction="none",
+    )
+    torch.testing.assert_close(metric, ref, rtol=1e-5, atol=1e-6)
+    assert (k, len(betas)) == ((7, 2) if size == 16 else (11, 2))
+
+
 def test_latent_scale_is_measured_on_training_latents_and_exported(tmp_path):
     ae = tiny_ae().eval()
     x, y = images(40)
@@ -114,7 +147,7 @@ def test_discriminator_warm_up():
 def test_cached_latents_give_the_same_training_inputs_as_encoding_on_the_fly():
     ldm = tiny_ldm()
     x, y = images()
-    post = ldm.posterior(x)
+    post = ldm.encode_posterior(x)
     assert post.shape == (6, 4, 7, 7)  # mu and sigma of 2 latent channels
     torch.manual_seed(5)
     a = ldm.to_diffusion_space(post)
@@ -128,7 +161,7 @@ def test_cached_latents_give_the_same_training_inputs_as_encoding_on_the_fly():
 def test_a_tiny_latent_model_overfits_a_few_images():
     ldm = tiny_ldm(loss_weighting="none", prediction_type="epsilon")
     x, y = images(8)
-    post = ldm.posterior(x)
+    post = ldm.encode_posterior(x)
     opt = torch.optim.Adam(ldm.optimizer_groups()["model"], lr=3e-3)
     losses = []
     for step in range(80):

@@ -45,11 +45,10 @@ class LatentAdapter:
 
 
 def latent_adapter(model) -> LatentAdapter:
-    from radgen.models.latent import GaussianVAE
-
+    """The model's latent space as a ``LatentAdapter``: decode, encode (None without an encoder), KL per dimension."""
     c = model.config
     cond = bool(model.supports_labels)
-    if isinstance(model, GaussianVAE):
+    if model.likelihood:  # the VAE family: posterior means and the KL per dimension
         return LatentAdapter(
             c.name,
             int(c.latent_dim),
@@ -156,6 +155,7 @@ def latent_grid(model, path: str | Path, *, n: int = 15, limit: float = 5.0, lab
 def encode_means(
     model, images: torch.Tensor, labels: torch.Tensor, *, batch_size: int = 256
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Posterior means (or encodings) of ``images``, and their KL per dimension where the model has one."""
     a = latent_adapter(model)
     if a.encode is None:
         raise ConfigError(

@@ -73,10 +73,6 @@ JUDGES.register(
 )(Judge("cnn001", {}, ClassifierTrainConfig(epochs=5, batch_size=64, lr=1e-3, patience=2)))
 
 
-def judge_settings(name: str) -> Judge:
-    return JUDGES.get(name)
-
-
 def build_seeded(
     classifier: str, options: dict[str, Any], like: ImageSet, seed: int
 ) -> nn.Module:  # same initialisation for a seed, whatever the arm
@@ -197,7 +193,3 @@ def best_epoch(history: list[dict], select: str) -> int:
         return len(history)
     arr = np.array([(-v if key == "val_auroc" else v) if not math.isnan(v) else np.inf for v in vals])
     return 1 + int(np.argmin(arr))
-
-
-def with_seed(cfg: ClassifierTrainConfig, seed: int, **changes: Any) -> ClassifierTrainConfig:
-    return replace(cfg, seed=seed, **changes)

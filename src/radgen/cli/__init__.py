@@ -100,6 +100,7 @@ def _add_set_option(p: argparse.ArgumentParser, text: str) -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """``radgen list``: the registered datasets, models, shipped configs, feature extractors or classifiers."""
     if args.what == "features":
         from radgen.metrics.features import FEATURES
 
@@ -152,6 +153,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_data_inspect(args: argparse.Namespace) -> int:
+    """``radgen data inspect``: a dataset's splits, classes, sizes and patients (and a grid with --grid)."""
     from radgen.data import DEFAULT_DATASET
     from radgen.data.inspect import format_summary, inspect_dataset
 
@@ -187,6 +189,7 @@ def cmd_data_inspect(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """``radgen train``: one training run (``radgen.api.train``)."""
     from radgen.api import train
 
     result = train(
@@ -211,6 +214,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
+    """``radgen sample``: samples and their grid from an exported run."""
     from radgen.models import load_exported
     from radgen.models.export import label_index
     from radgen.sampling import check_output, write_samples
@@ -247,6 +251,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    """``radgen reconstruct``: reconstructions (from the posterior mean) of real images."""
     from radgen.sampling import write_reconstructions
 
     out = write_reconstructions(
@@ -257,10 +262,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from radgen.evaluation import evaluate_run
+    """``radgen evaluate``: the evaluation protocol on a run (``radgen.api.evaluate``); prints metrics.md."""
+    from radgen.api import evaluate
 
     feats = tuple(f.strip() for f in args.features.split(",") if f.strip())
-    folder, _ = evaluate_run(
+    folder, _ = evaluate(
         args.run,
         real=args.real,
         n=args.n,
@@ -275,6 +281,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    """``radgen classify``: the judge alone on real data, over seeds (``radgen.api.classify``)."""
     from radgen.api import classify
     from radgen.config import to_dict
 
@@ -292,12 +299,13 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.output_dir:
         d["output_dir"] = args.output_dir
     out, _ = classify(d, overrides=args.set, progress=not args.no_progress and sys.stderr.isatty())
-    print((out / "summary.md").read_text())
+    print((out / runfolder.CLASSIFY_SUMMARY).read_text())
     print(f"written to {out} (results.json, summary.md, confusion.png, roc.png)")
     return 0
 
 
 def cmd_augment(args: argparse.Namespace) -> int:
+    """``radgen augment``: the augmentation experiment from its YAML config (``radgen.api.augment``)."""
     from radgen.api import augment
 
     path = args.config_opt or args.config
@@ -312,6 +320,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """``radgen demo``: train, evaluate, augment and report end to end."""
     from radgen.experiments.demo import DemoSettings, run_demo
 
     out = run_demo(
@@ -337,6 +346,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    """``radgen report``: report.md and report.html for one or more run/experiment folders."""
     from pathlib import Path
 
     from radgen.reports import write_report
@@ -350,6 +360,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_latent(args: argparse.Namespace) -> int:
+    """``radgen latent``: a latent-space figure of a run (traversal, grid, scatter, t-SNE, interpolation or KL)."""
     from radgen.analysis.latent import latent_plot
 
     dims = [int(d) for d in args.dims.split(",")] if args.dims else None
@@ -371,6 +382,7 @@ def cmd_latent(args: argparse.Namespace) -> int:
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
+    """``radgen reproduce``: one design document's table, reproduced into a fresh folder."""
     from radgen.experiments.reproduce import run_reproduction
 
     out, result = run_reproduction(
@@ -391,6 +403,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
 
 
 def cmd_release(args: argparse.Namespace) -> int:
+    """``radgen release``: a synthetic dataset with its datasheet and audit (``radgen.api.release``)."""
     from radgen.api import release
 
     fractions = tuple(float(x) for x in args.splits.split(",")) if args.splits else (1.0, 0.0, 0.0)
@@ -418,6 +431,7 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def cmd_version(args: argparse.Namespace) -> int:
+    """``radgen version``: radgen's, torch's and Python's versions."""
     import torch
 
     print(f"radgen {__version__} (torch {torch.__version__}, python {sys.version.split()[0]})")
@@ -425,6 +439,7 @@ def cmd_version(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``radgen`` argument parser: one sub-command per ``cmd_*`` function."""
     parser = argparse.ArgumentParser(
         prog="radgen", description="Generative models of medical images, and whether their samples help a real task."
     )

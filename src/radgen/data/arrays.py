@@ -195,6 +195,8 @@ class RadgenReleaseSource(Source):
 
 
 class ChestXrayFull64(ChestXrayArraysSource):
+    """Every official split of the Kaggle chest X-ray set at 64 px, from the data kit's npz."""
+
     name = "chest_xray_full_64"
     description = (
         "Kaggle chest X-ray, every official split (train/val/test 4,877/16/613) at 64 "
@@ -204,6 +206,8 @@ class ChestXrayFull64(ChestXrayArraysSource):
 
 
 class ChestXray64(ChestXrayArraysSource):
+    """The Kaggle chest X-ray training split at 64 px, from the data kit's npz."""
+
     name = "chest_xray_64"
     description = (
         "Kaggle chest X-ray train split (1,401 images) at 64 px from the native "
@@ -213,6 +217,8 @@ class ChestXray64(ChestXrayArraysSource):
 
 
 class ChestXray128(ChestXrayArraysSource):
+    """The Kaggle chest X-ray training split at 128 px, from the data kit's npz."""
+
     name = "chest_xray_128"
     description = (
         "Kaggle chest X-ray train split (1,401 images) at 128 px from the native "
@@ -264,6 +270,7 @@ MEDMNIST_SIZES = (28, 64, 128, 224)
 
 
 def medmnist_filename(flag: str, size: int) -> str:
+    """MedMNIST's npz file name for ``flag`` at ``size`` px (``pneumoniamnist_64.npz``; 28 px has no suffix)."""
     return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
 
 
@@ -274,6 +281,7 @@ class MedMNISTSource(Source):
     description = "MedMNIST v2 .npz (official train/val/test; sizes 28/64/128/224; md5-verified download when online)"
     expensive = False
     path_kind = "file"
+    fetchable = True  # fetch downloads the official file (md5-verified)
     flag: ClassVar[str] = ""
 
     def __init__(self, path: Path, *, file_size: int = 28, verify: str = "md5"):
@@ -346,6 +354,8 @@ class MedMNISTSource(Source):
 
 
 class PneumoniaMNIST(MedMNISTSource):
+    """PneumoniaMNIST (MedMNIST v2, Yang et al. 2023): normal vs pneumonia, official splits."""
+
     name = "pneumoniamnist"
     description = (
         "PneumoniaMNIST (MedMNIST v2): paediatric chest X-rays, normal vs pneumonia, "
@@ -355,6 +365,8 @@ class PneumoniaMNIST(MedMNISTSource):
 
 
 class ChestMNIST(MedMNISTSource):
+    """ChestMNIST (MedMNIST v2): NIH ChestX-ray14's 14 labels, multi-label, official splits."""
+
     name = "chestmnist"
     description = "ChestMNIST (MedMNIST v2): NIH ChestX-ray14 at 28-224 px, 14 labels (multi-label), official splits"
     flag = "chestmnist"

@@ -176,6 +176,7 @@ def write_cache(
 
 
 def read_manifest(folder: Path, *, check_files: bool = True) -> dict[str, Any]:
+    """A cache folder's manifest, checked for format, layout and (with ``check_files``) every file's size."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text())
     except (OSError, ValueError) as exc:
@@ -218,12 +219,6 @@ def _check_structure(folder: Path, manifest: dict[str, Any]) -> None:
     )
     if not ok:
         raise CacheDamaged(f"{folder}: {MANIFEST} is not laid out as radgen writes it")
-
-
-def pixel_bytes(folder: Path) -> int:
-    """Bytes of the pixel arrays of a complete cache (what loading it into memory would take)."""
-    manifest = read_manifest(folder, check_files=False)
-    return sum(a["bytes"] for n, a in manifest["arrays"].items() if n.endswith(".pixels.npy"))
 
 
 def _open(folder: Path, name: str, spec: dict[str, Any], mode: str | None) -> np.ndarray:

@@ -39,6 +39,7 @@ HU_LIMIT = 1e6  # |HU| beyond this is no CT value (extended-range CT tops out ne
 
 
 def parse_window(window: str | list | tuple) -> tuple[float, float]:
+    """A CT window as (width, level) in HU, from a preset name or a [width, level] pair."""
     if isinstance(window, str):
         if window in WINDOWS:
             return WINDOWS[window]
@@ -103,6 +104,8 @@ class _CTBase(Source):
 
 
 class DicomSeriesSource(_CTBase):
+    """One patient's CT DICOM series as axial slices, HU windowed."""
+
     name = "ct_dicom"
     description = (
         "CT DICOM series folder (one patient; TCIA Pancreas-CT style) -> axial slices, HU windowed (default W400/L40)"
@@ -243,6 +246,8 @@ class DicomSeriesSource(_CTBase):
 
 
 class NiftiSource(_CTBase):
+    """CT NIfTI volumes (a file or a folder of them) as axial slices, HU windowed."""
+
     name = "ct_nifti"
     description = (
         "CT NIfTI volume(s) (.nii/.nii.gz, a file or a folder of them) -> axial slices, HU windowed (default W400/L40)"

@@ -31,6 +31,7 @@ NO_FINDING = "No Finding"
 
 
 def read_csv_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of a (gzipped) UTF-8 CSV as dicts; an unreadable file is a BadFileError."""
     try:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
@@ -61,10 +62,13 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
 
 
 def split_findings(value: str) -> list[str]:
+    """ChestX-ray14's ``Finding Labels`` cell as a list of findings (``No Finding`` gives none)."""
     return [t.strip() for t in value.split("|") if t.strip() and t.strip() != NO_FINDING]
 
 
 class CXR14Source(Source):
+    """NIH ChestX-ray14 (Wang et al. 2017): the Data_Entry CSV and its images, multi-label."""
+
     name = "cxr14"
     description = (
         "NIH ChestX-ray14: Data_Entry_2017*.csv[.gz] + images/ (multi-label, 14 "

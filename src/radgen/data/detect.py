@@ -48,6 +48,13 @@ def looks_like_path(name: str) -> bool:
     return "/" in name or name.startswith(".") or name.startswith("~") or Path(name).exists()
 
 
+def names_a_path(name: str) -> bool:
+    """True when a dataset ``name`` is a path to detect (``detect_source``): not registered, and looks like one."""
+    from radgen.data.source import DATASETS
+
+    return name not in DATASETS.names() and looks_like_path(name)
+
+
 def _npz_keys_and_label_columns(path: Path) -> tuple[set[str], int | None]:
     """The array names of an .npz and the column count of ``train_labels`` (only that small array is read)."""
     import numpy as np
@@ -83,7 +90,7 @@ def _npz_source(path: Path) -> list[tuple[str, Path, str]]:
 
 def _by_file_name(path: Path, names: tuple[str, ...]) -> str:
     """The source among ``names`` whose default file has ``path``'s name (its description fits), else the first."""
-    from radgen.data.load import DATASETS
+    from radgen.data.source import DATASETS
 
     return next((n for n in names if Path(DATASETS.get(n).default_path or "").name == path.name), names[0])
 
@@ -192,9 +199,7 @@ def describe_detection(name: str, path: str | None) -> tuple[str, str | None]:
     on stderr (``radgen: reading PATH as NAME: why``); a path given twice (as the name and ``--path``) is refused."""
     import sys
 
-    from radgen.data.load import DATASETS
-
-    if name in DATASETS.names() or not looks_like_path(name):
+    if not names_a_path(name):
         return name, path
     if path is not None:
         raise ConfigError(f"{name} is a path and --path {path} another: give one (a path, or a dataset name + --path)")

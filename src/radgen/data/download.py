@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def md5sum(path: Path, chunk: int = 1 << 20) -> str:
+    """The hex MD5 of a file's bytes (the checksum the published datasets state)."""
     h = hashlib.md5()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(chunk), b""):

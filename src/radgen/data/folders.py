@@ -57,6 +57,8 @@ def find_layout(root: Path) -> tuple[Path, dict[str, Path]]:
 
 
 class ImageFolderSource(Source):
+    """Any folder with one sub-folder per class, optionally inside train/val/test folders."""
+
     name = "image_folder"
     description = (
         "any folder with one sub-folder per class (optionally inside train/val/test folders); PNG, JPEG, BMP, TIFF"
@@ -140,6 +142,8 @@ class ImageFolderSource(Source):
 
 
 class KaggleChestXraySource(ImageFolderSource):
+    """The Kaggle 'Chest X-Ray Images (Pneumonia)' layout (Kermany et al. 2018), patients from file names."""
+
     name = "chest_xray_folder"
     description = (
         "Kaggle 'Chest X-Ray Images (Pneumonia)' folder layout ROOT/{train,val,test}/{NORMAL,PNEUMONIA}/*.jpeg "
@@ -156,4 +160,5 @@ class KaggleChestXraySource(ImageFolderSource):
 
 
 def patient_column(paths: np.ndarray) -> np.ndarray:
+    """The patient id of each Kaggle chest X-ray file path."""
     return np.array([kaggle_patient_id(str(p)) for p in paths], dtype=str)

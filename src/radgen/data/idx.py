@@ -138,6 +138,8 @@ class IDXSource(Source):
 
 
 class MNIST(IDXSource):
+    """MNIST handwritten digits (LeCun et al. 1998) from its IDX files."""
+
     name = "mnist"
     description = "MNIST handwritten digits (LeCun et al. 1998), IDX files, train/test 60,000/10,000 at 28 px"
     default_path = "mnist"
@@ -151,6 +153,8 @@ class MNIST(IDXSource):
 
 
 class FashionMNIST(IDXSource):
+    """Fashion-MNIST (Xiao et al. 2017) from its IDX files."""
+
     name = "fashion_mnist"
     description = "Fashion-MNIST (Xiao et al. 2017), IDX files, train/test 60,000/10,000 at 28 px"
     default_path = "fashion_mnist"

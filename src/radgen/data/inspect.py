@@ -25,6 +25,7 @@ def imbalance_ratio(counts: dict[str, int]) -> float | None:
 
 
 def summarize(ds: DataSplits) -> dict[str, Any]:
+    """Counts per split and class, patients, image sizes and storage of a loaded dataset, as a dict."""
     splits: dict[str, Any] = {}
     total: Counter[str] = Counter()
     sizes_w, sizes_h, modes = [], [], Counter()
@@ -91,6 +92,7 @@ def inspect_dataset(cfg: DataConfig, *, progress: bool = True) -> tuple[dict[str
 
 
 def format_summary(s: dict[str, Any]) -> str:
+    """``summarize``'s dict as the aligned text ``radgen data inspect`` prints."""
     lines = [f"dataset   {s['dataset']}", f"path      {s['path']}"]
     if "splits" not in s:
         lines.append(f"pixels    {s.get('pixels')}")

@@ -28,16 +28,14 @@ import torch
 
 from radgen.data.base import DataSplits, ImageSet
 from radgen.data.cache import CacheDamaged, commit, load_legacy_npz, new_build_dir, open_cache, write_cache
-from radgen.data.detect import detect_source, looks_like_path
+from radgen.data.detect import detect_source, names_a_path
 from radgen.data.root import cache_dir, data_root
-from radgen.data.source import ReadContext, Source
+from radgen.data.source import DATASETS, ReadContext, Source
 from radgen.data.splits import split_imageset
 from radgen.data.transforms import Preprocess
 from radgen.errors import ConfigError, DataError
-from radgen.registry import Registry
 
 log = logging.getLogger(__name__)
-DATASETS: Registry[type[Source]] = Registry("dataset")
 CACHE_VERSION = 2  # bump when preprocessing semantics change (the folder layout has its own version)
 DEFAULT_MEMORY_FRACTION = 0.25  # of physical RAM: each DDP rank holds its own in-memory copy, and batches,
 # model and optimiser need the rest
@@ -71,31 +69,28 @@ class DataConfig:
 
 
 def resolve_path(cfg: DataConfig, cls: type[Source]) -> Path:
+    """The file or folder a source reads: ``cfg.path``, else the source's place under the data root."""
     root = data_root(cfg.data_dir)
     if cfg.path:
         p = Path(cfg.path).expanduser()
         return p if p.is_absolute() or p.exists() else root / p
-    locate = getattr(cls, "locate", None)
-    if locate is not None:
-        return locate(root, cfg.options)
-    if cls.default_path is None:
-        raise ConfigError(f"dataset {cls.name!r} needs a path: pass --path DIR (or data.path in YAML)")
-    return root / cls.default_path
+    return cls.locate(root, cfg.options)
 
 
 def resolve_name(cfg: DataConfig) -> DataConfig:
     """``cfg`` with a path given as its name replaced by the detected source and that path (``data/detect.py``)."""
-    if cfg.name in DATASETS.names() or not looks_like_path(cfg.name):
+    if not names_a_path(cfg.name):
         return cfg
     name, path, _ = detect_source(cfg.name)
     return replace(cfg, name=name, path=str(path.resolve()))
 
 
 def make_source(cfg: DataConfig) -> Source:
+    """The registered source ``cfg`` names (a path given as the name is detected), ready to read."""
     cfg = resolve_name(cfg)
     cls = DATASETS.get(cfg.name)
     path = resolve_path(cfg, cls)
-    if not path.exists() and not hasattr(cls, "fetch"):
+    if not path.exists() and not cls.fetchable:
         raise cls.missing(path)
     return cls.create(path, dict(cfg.options))
 
@@ -122,6 +117,7 @@ def cache_key(source: Source, pre: Preprocess, on_bad_file: str = "skip") -> str
 
 
 def physical_memory_bytes() -> int:
+    """The machine's physical memory in bytes."""
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 

@@ -1,4 +1,4 @@
-"""Split manifests: the sorted ids of the real items a run trained on, and their sha256.
+"""Split manifests: the sorted ids of the real items a run trained on, their sha256, and their content's sha256.
 
 Every training run writes ``split_manifest.json`` into its folder (``write_manifest``); a synthetic
 release (``radgen release``) records the manifest's sha256, so a recipient can check which real images
@@ -21,8 +21,6 @@ import numpy as np
 
 from radgen.data.base import ImageSet
 from radgen.errors import DataError
-
-MANIFEST_NAME = "split_manifest.json"
 
 
 def split_manifest(images: ImageSet) -> list[str]:
@@ -49,20 +47,21 @@ def content_sha256(images: ImageSet, *, chunk: int = 2048) -> str:
     return h.hexdigest()
 
 
-def write_manifest(run_dir: str | Path, images: ImageSet, *, split: str = "train") -> str:
-    """Write ``RUN/split_manifest.json`` ({split, n, sha256, content_sha256, ids}) atomically; return the sha256."""
+def write_manifest(path: str | Path, images: ImageSet, *, split: str = "train") -> str:
+    """Write the manifest ({split, n, sha256, content_sha256, ids}) to ``path`` atomically (a run's is
+    ``radgen.runfolder.SPLIT_MANIFEST``); return the sha256."""
     from radgen.io import write_json
 
     ids = split_manifest(images)
     digest = manifest_sha256(ids)
     record = {"split": split, "n": len(ids), "sha256": digest, "content_sha256": content_sha256(images), "ids": ids}
-    write_json(Path(run_dir) / MANIFEST_NAME, record)
+    write_json(Path(path), record)
     return digest
 
 
-def read_manifest_record(run_dir: str | Path) -> dict | None:
-    """The whole ``RUN/split_manifest.json`` when it is readable and holds its ids, else None."""
-    path = Path(run_dir) / MANIFEST_NAME
+def read_manifest_record(path: str | Path) -> dict | None:
+    """The whole manifest at ``path`` when it is a readable file that holds its ids, else None (older runs)."""
+    path = Path(path)
     if not path.is_file() or path.is_symlink():
         return None
     try:
@@ -74,17 +73,23 @@ def read_manifest_record(run_dir: str | Path) -> dict | None:
     return data
 
 
+def read_manifest(path: str | Path) -> list[str] | None:
+    """The ids recorded in the manifest at ``path``, or None when there is none (older runs)."""
+    record = read_manifest_record(path)
+    return None if record is None else [str(i) for i in record["ids"]]
+
+
 class DataChangedError(DataError):
     """The data a run was trained on changed since (ids or content); the message counts what changed."""
 
 
-def check_unchanged(run_dir: str | Path, images: ImageSet, *, allow: bool = False) -> dict | None:
-    """Compare ``images`` (the run's training split as loaded now) with the run's split manifest.
+def check_unchanged(path: str | Path, images: ImageSet, *, allow: bool = False, run: str | Path = "") -> dict | None:
+    """Compare ``images`` (a run's training split as loaded now) with the run's manifest at ``path``.
 
     Returns None when they match or the run predates manifests; a record of the differences when ``allow`` (the
-    caller stores it: ``--allow-changed-data`` is recorded); else raises ``DataChangedError`` in one line
-    naming the counts that changed and the way on."""
-    recorded = read_manifest_record(run_dir)
+    caller stores it: ``--allow-changed-data`` is recorded); else raises ``DataChangedError`` in one line naming
+    ``run``, the counts that changed and the way on."""
+    recorded = read_manifest_record(path)
     if recorded is None:
         return None
     old_ids = [str(i) for i in recorded["ids"]]
@@ -110,19 +115,6 @@ def check_unchanged(run_dir: str | Path, images: ImageSet, *, allow: bool = Fals
             "now_sha256": manifest_sha256(new_ids),
         }
     raise DataChangedError(
-        f"{run_dir}: the training data changed since the run was trained: {what}; restore the data, or pass "
-        "--allow-changed-data to go on (it is recorded)"
+        f"{run or Path(path).parent}: the training data changed since the run was trained: {what}; restore the "
+        "data, or pass --allow-changed-data to go on (it is recorded)"
     )
-
-
-def read_manifest(run_dir: str | Path) -> list[str] | None:
-    """The ids recorded in ``RUN/split_manifest.json``, or None when the run has none (older runs)."""
-    path = Path(run_dir) / MANIFEST_NAME
-    if not path.is_file() or path.is_symlink():
-        return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    ids = data.get("ids") if isinstance(data, dict) else None
-    return [str(i) for i in ids] if isinstance(ids, list) else None

@@ -16,10 +16,13 @@ _CHECKOUT = Path(__file__).resolve().parents[3]  # src/radgen/data/root.py -> ch
 
 
 def default_home() -> Path:
+    """radgen's cache folder: $XDG_CACHE_HOME/radgen, else ~/.cache/radgen."""
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "radgen"
 
 
 def data_root(data_dir: str | os.PathLike | None = None) -> Path:
+    """The data root: ``data_dir``, else $RADGEN_DATA_DIR, else ../shared/data (from the working directory or the
+    checkout), else the cache folder."""
     if data_dir:
         return Path(data_dir).expanduser()
     env = os.environ.get(ENV_DATA_DIR)

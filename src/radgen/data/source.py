@@ -24,6 +24,7 @@ from radgen.data.base import ImageSet, Task
 from radgen.data.cache import PIXEL_MMAP_MODE, NpyRowWriter
 from radgen.data.transforms import Preprocess
 from radgen.errors import BadFileError, ConfigError, DataError, MissingDataError
+from radgen.registry import Registry
 
 log = logging.getLogger(__name__)
 OnBadFile = Literal["error", "skip"]
@@ -82,6 +83,7 @@ class Source:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     default_path: ClassVar[str | None] = None  # relative to the data root
+    fetchable: ClassVar[bool] = False  # ``fetch`` can download the files where they are missing (MedMNIST)
     expensive: ClassVar[bool] = True  # decoding is slow enough that a cache pays off
     default_size: ClassVar[int | None] = None  # size used when the config gives none
     path_kind: ClassVar[Literal["file", "dir", "any"]] = "any"
@@ -104,6 +106,19 @@ class Source:
                 f"dataset {cls.name!r} has no option {unknown[0]!r}; valid: {', '.join(valid) or '(none)'}"
             )
         return cls(path, **options)
+
+    @classmethod
+    def locate(cls, data_root: Path, options: dict[str, Any]) -> Path:
+        """Where the files are when no path is given: ``default_path`` under the data root (sources that search
+        several places override this); a source without one needs ``--path``."""
+        if cls.default_path is None:
+            raise ConfigError(f"dataset {cls.name!r} needs a path: pass --path DIR (or data.path in YAML)")
+        return data_root / cls.default_path
+
+    def fetch(self) -> None:
+        """Put the missing files at ``self.path`` (``fetchable`` sources download them); by default they are
+        missing data."""
+        raise type(self).missing(self.path)
 
     @classmethod
     def missing(cls, path: Path) -> MissingDataError:
@@ -148,6 +163,7 @@ def _hidden(p: Path, root: Path) -> bool:
 
 
 def progress(items: Iterable, *, total: int | None = None, desc: str, enabled: bool) -> Iterable:
+    """A tqdm bar over ``items`` (images), or the items alone when ``enabled`` is false."""
     return tqdm(items, total=total, desc=desc, unit="img", leave=False, disable=not enabled or None, mininterval=0.5)
 
 
@@ -297,6 +313,7 @@ def build_imageset(
     task: Task,
     size_hint: int | None,
 ) -> ImageSet:
+    """An ImageSet from decoded images and their records (labels, patients, paths, extra columns)."""
     if images:
         dtype = np.uint8 if all(i.dtype == np.uint8 for i in images) else np.float32
         if dtype == np.float32:
@@ -367,3 +384,6 @@ def arrays_to_imageset(
         meta=cols,
         task=task,
     )
+
+
+DATASETS: Registry[type[Source]] = Registry("dataset")  # every source, by name (filled in radgen.data)

@@ -58,3 +58,16 @@ def split_imageset(images: ImageSet, fraction: float, *, seed: int) -> tuple[Ima
     labels = images.labels.numpy()
     rest, held = group_split(labels, images.patients, fraction, seed=seed, stratify=images.task == "multiclass")
     return images.subset(rest), images.subset(held)
+
+
+def stratified_subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
+    """``n`` images keeping the class proportions (for smoke runs)."""
+    if n >= len(images):
+        return images
+    rng = np.random.default_rng(seed)
+    labels = images.labels.numpy()
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        keep.append(rng.choice(idx, size=max(1, round(n * len(idx) / len(labels))), replace=False))
+    return images.subset(np.sort(np.concatenate(keep)))

@@ -73,6 +73,7 @@ from radgen.classifiers.train import ClassifierTrainConfig
 from radgen.config import from_dict, load_yaml, to_dict
 from radgen.data import DataConfig, load_dataset
 from radgen.data.base import DataSplits, ImageSet
+from radgen.data.splits import stratified_subsample
 from radgen.errors import ConfigError
 from radgen.experiments.stats import (
     holm,
@@ -251,19 +252,6 @@ def _take(pool: ImageSet, c: int, k: int, generator: str) -> np.ndarray:
     if len(idx) < k:
         raise ConfigError(f"synthetic pool of {generator!r} has {len(idx)} images of class {c}, {k} needed")
     return idx
-
-
-def stratified_subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
-    """``n`` images keeping the class proportions (for smoke runs)."""
-    if n >= len(images):
-        return images
-    rng = np.random.default_rng(seed)
-    labels = images.labels.numpy()
-    keep = []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        keep.append(rng.choice(idx, size=max(1, round(n * len(idx) / len(labels))), replace=False))
-    return images.subset(np.sort(np.concatenate(keep)))
 
 
 def to_imageset(images: torch.Tensor, labels: torch.Tensor, like: ImageSet, *, origin: str) -> ImageSet:
@@ -453,7 +441,7 @@ def run_augment(
     cfg: AugmentConfig, *, out_dir: Path | None = None, progress: bool = True, splits: DataSplits | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """Run every arm over every seed; return the output folder and the summary (``results.json``)."""
-    from radgen.runfolder import new_run_dir
+    from radgen.outputs import new_run_dir
     from radgen.viz import examples_per_class, save_class_grid
 
     check_config(cfg)

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import numpy as np
 import yaml
 
+from radgen import runfolder as rf
 from radgen.classifiers.judge import DEFAULT_JUDGE, JUDGES, train_seeds
 from radgen.classifiers.nets import build_classifier
 from radgen.classifiers.train import ClassifierTrainConfig
@@ -40,6 +41,8 @@ METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
 
 @dataclass
 class ClassifyConfig:
+    """``radgen classify``'s settings (YAML): the data, the judge, seeds and training overrides."""
+
     data: DataConfig = field(default_factory=lambda: DataConfig(name="pneumoniamnist"))
     judge: str = DEFAULT_JUDGE  # preset: network + training settings (`radgen list classifiers`)
     classifier: str | None = None  # network override (default: the judge's)
@@ -78,7 +81,8 @@ def load_classify_config(data: dict[str, Any], overrides: list[str] | None = Non
 
 
 def classify_splits(cfg: ClassifyConfig, splits: DataSplits) -> tuple[ImageSet, ImageSet, ImageSet]:
-    from radgen.experiments.augment import stratified_subsample
+    """The train, val and test ImageSets the judge uses (train subsampled to ``max_train``)."""
+    from radgen.data.splits import stratified_subsample
 
     for s in ("train", "val", "test"):
         if s not in splits or not len(splits[s]):
@@ -98,7 +102,7 @@ def run_classify(
     cfg: ClassifyConfig, *, out_dir: Path | None = None, progress: bool = True, splits: DataSplits | None = None
 ) -> tuple[Path, dict[str, Any]]:
     """Train and score the judge over ``cfg.seeds`` seeds; return the output folder and ``results.json``."""
-    from radgen.training.run import new_run_dir
+    from radgen.outputs import new_run_dir
 
     started = time.perf_counter()
     if cfg.classifier is None or cfg.train is None or cfg.classifier_options is None:
@@ -121,7 +125,7 @@ def run_classify(
     try:
         return _classify_into(cfg, out, splits, (train, val, test), started)
     except BaseException:
-        log = out / "results.jsonl"
+        log = out / rf.CLASSIFY_LOG
         if made and (not log.is_file() or log.stat().st_size == 0):  # failed before its first seed: no half folder
             shutil.rmtree(out, ignore_errors=True)
         raise
@@ -131,11 +135,11 @@ def _classify_into(
     cfg: ClassifyConfig, out: Path, splits: DataSplits, sets: tuple[ImageSet, ImageSet, ImageSet], started: float
 ) -> tuple[Path, dict[str, Any]]:
     train, val, test = sets
-    write_text(out / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
+    write_text(out / rf.CONFIG, yaml.safe_dump(to_dict(cfg), sort_keys=False))
     rows, probs = [], []
     cfgs = [replace(cfg.train, seed=cfg.train.seed + s) for s in range(cfg.seeds)]
     groups = [cfgs] if cfg.ensemble == "batched" else [[c] for c in cfgs]
-    with open(out / "results.jsonl", "a") as log:
+    with open(out / rf.CLASSIFY_LOG, "a") as log:
         for group in groups:
             seeds = ", ".join(str(c.seed) for c in group)
             print(f"radgen: classify {cfg.classifier}, seed(s) {seeds} of {cfg.seeds}", file=sys.stderr, flush=True)
@@ -165,15 +169,16 @@ def _classify_into(
             "seconds": round(time.perf_counter() - started, 1),
         }
     )
-    np.savez_compressed(out / "test_probs.npz", probs=np.stack(probs), labels=test.labels.numpy())
-    write_json(out / "results.json", summary)
-    write_text(out / "summary.md", classify_markdown(summary))
-    plot_confusion(summary, out / "confusion.png")
-    plot_roc(np.stack(probs), test.labels.numpy(), summary, out / "roc.png")
+    np.savez_compressed(out / rf.CLASSIFY_PROBS, probs=np.stack(probs), labels=test.labels.numpy())
+    write_json(out / rf.CLASSIFY_RESULTS, summary)
+    write_text(out / rf.CLASSIFY_SUMMARY, classify_markdown(summary))
+    plot_confusion(summary, out / rf.CLASSIFY_CONFUSION)
+    plot_roc(np.stack(probs), test.labels.numpy(), summary, out / rf.CLASSIFY_ROC)
     return out, summary
 
 
 def summarize_seeds(rows: list[dict[str, Any]], class_names: tuple[str, ...]) -> dict[str, Any]:
+    """Mean, standard deviation and per-seed values of every metric over the seeds."""
     keys = list(METRICS) + [f"{k}/{c}" for k in ("precision", "recall", "f1") for c in class_names]
     out: dict[str, Any] = {
         "class_names": list(class_names),
@@ -196,6 +201,7 @@ def _pm(m: dict[str, float]) -> str:
 
 
 def classify_markdown(s: dict[str, Any]) -> str:
+    """``summarize_seeds``'s result as the Markdown of classify.md."""
     names = s["class_names"]
     t = s["train"]
     lines = [
@@ -228,6 +234,7 @@ def classify_markdown(s: dict[str, Any]) -> str:
 
 
 def plot_confusion(summary: dict[str, Any], path: Path) -> Path:
+    """The mean confusion matrix over the seeds as a PNG at ``path``."""
     from radgen.viz import _pyplot, _save_figure
 
     plt = _pyplot()

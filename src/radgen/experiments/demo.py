@@ -253,8 +253,9 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     from radgen.classifiers.judge import JUDGES
     from radgen.evaluation import FIDELITY_CLASSIFIER, evaluate_run
     from radgen.experiments.augment import AugmentConfig, run_augment
+    from radgen.outputs import new_run_dir
     from radgen.reports import write_report
-    from radgen.runfolder import new_run_dir
+    from radgen.reports.evaluation import write_markdown
     from radgen.training.config import load_run_config
     from radgen.training.run import train
     from radgen.viz import examples_per_class, save_class_grid
@@ -322,7 +323,10 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     for label, run_dir in gen_dirs.items():
         _stage(3, f"evaluating {label}")
         t0 = time.perf_counter()
-        _, m = evaluate_run(run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8)
+        folder, m = evaluate_run(
+            run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8
+        )
+        write_markdown(folder, m)
         for ex, e in m["features"].items():
             fd_scores.setdefault(ex, {})[label] = e["reference"]["generated"]["FD"]
         if "label_fidelity" in m:

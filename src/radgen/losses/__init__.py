@@ -11,7 +11,7 @@ from radgen.losses.adversarial import (
     r1_penalty,
 )
 from radgen.losses.divergences import gaussian_kl, gaussian_log_prob, mixture_log_prob
-from radgen.losses.reconstruction import reconstruction_loss, ssim_loss
+from radgen.losses.reconstruction import ms_ssim, reconstruction_loss, ssim_loss
 
 __all__ = [
     "bce_fake",
@@ -25,6 +25,7 @@ __all__ = [
     "gaussian_kl",
     "gaussian_log_prob",
     "mixture_log_prob",
+    "ms_ssim",
     "reconstruction_loss",
     "ssim_loss",
 ]

@@ -31,10 +31,12 @@ def hinge_generator(d_fake: torch.Tensor) -> torch.Tensor:
 
 
 def bce_real(logits: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of discriminator logits against the label real (1), mean over every logit."""
     return F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
 
 
 def bce_fake(logits: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy of discriminator logits against the label fake (0), mean over every logit."""
     return F.binary_cross_entropy_with_logits(logits, torch.zeros_like(logits))
 
 

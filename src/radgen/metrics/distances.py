@@ -27,6 +27,7 @@ def _as64(x) -> torch.Tensor:
 
 
 def frechet_distance(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to two feature sets (Heusel et al. 2017)."""
     r, f = _as64(real), _as64(fake)
     if r.shape[0] < 2 or f.shape[0] < 2:
         raise DataError("the Frechet distance needs at least 2 feature vectors per set")
@@ -37,6 +38,7 @@ def frechet_distance(real: torch.Tensor | np.ndarray, fake: torch.Tensor | np.nd
 
 
 def kernel_distance(real, fake, *, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> dict[str, float]:
+    """Kernel distance (KID, Binkowski et al. 2018): unbiased MMD^2, cubic kernel, mean and std over subsets."""
     r, f = _as64(real), _as64(fake)
     m = min(subset_size, r.shape[0], f.shape[0])
     if m < 2:
@@ -60,6 +62,7 @@ def kernel_distance(real, fake, *, subsets: int = 100, subset_size: int = 1000, 
 
 
 def prdc(real, fake, *, k: int = 5) -> dict[str, float]:
+    """Precision, recall, density and coverage with k nearest neighbours (Naeem et al. 2020)."""
     r, f = _as64(real), _as64(fake)
     if r.shape[0] <= k or f.shape[0] <= k:
         raise DataError(f"PRDC with k={k} needs more than {k} vectors per set")
@@ -85,6 +88,7 @@ def bootstrap_interval(
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``metric`` over ``n`` resamples of both sets, at ``level``."""
     rng = np.random.default_rng(seed)
     real, fake = np.asarray(real), np.asarray(fake)
     vals = [

@@ -32,6 +32,7 @@ from typing import Any
 import torch
 
 from radgen.errors import ConfigError, MissingDataError
+from radgen.io import sha256_file
 from radgen.registry import Registry
 
 INCEPTION_FILES = ("pt_inception-2015-12-05-6726825d.pth", "weights-inception-2015-12-05-6726825d.pth")
@@ -42,6 +43,8 @@ INCEPTION_URL = (
 
 @dataclass
 class FeatureExtractor:
+    """A named feature map (images -> features) with its distance's name, weights hash and record."""
+
     name: str  # e.g. "radgen-cnn001"
     distance_name: str  # "FID" for inception only, else "FD_<name>"
     dim: int
@@ -76,15 +79,8 @@ class FeatureExtractor:
 FEATURES: Registry[Callable[..., FeatureExtractor]] = Registry("feature extractor")
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def find_inception_weights(path: str | None = None) -> Path:
+    """The FID Inception weights: ``path``, $RADGEN_INCEPTION_WEIGHTS, torch hub's or radgen's cache; no download."""
     candidates = [Path(path)] if path else []
     env = os.environ.get("RADGEN_INCEPTION_WEIGHTS")
     if env:
@@ -111,24 +107,12 @@ def load_fid_inception(path: Path):
     """The FID Inception-v3 with the weights of ``path`` (a state dict: .pth loaded with
     ``weights_only=True``, never an arbitrary pickle, or .safetensors)."""
     from radgen.nn.inception import FIDInceptionV3
+    from radgen.nn.weights import read_state_dict
 
     net = FIDInceptionV3()
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(
-            f"{path}: cannot be read as Inception-v3 weights ({type(exc).__name__}: {exc}); "
-            f"expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
-        ) from None
-    if not isinstance(state, dict):
-        raise ConfigError(
-            f"{path}: holds a {type(state).__name__}, not a state dict of tensors; expected {INCEPTION_FILES[0]}"
-        )
+    state = read_state_dict(
+        path, what="Inception-v3 weights", fix=f"expected {INCEPTION_FILES[0]} from {INCEPTION_URL}"
+    )
     missing, unexpected = net.load_state_dict(state, strict=False)
     missing = [k for k in missing if not k.endswith("num_batches_tracked")]
     if missing or unexpected:
@@ -149,7 +133,7 @@ def inception_extractor(*, weights: str | None = None, **_: Any) -> FeatureExtra
     when the file's sha256 starts with the published prefix; otherwise ``FD_inception-unverified``."""
     path = find_inception_weights(weights)
     net = load_fid_inception(path).for_inference()
-    digest = sha256_of(path)
+    digest = sha256_file(path)
     verified = digest.startswith(INCEPTION_SHA256_PREFIX)
     record = {
         "weights_file": str(path),
@@ -300,7 +284,7 @@ def cnn001_extractor(
         "radgen-cnn001",
         "FD_radgen-cnn001",
         128,
-        sha256_of(wpath),
+        sha256_file(wpath),
         {**record, "weights_file": str(wpath)},
         fn,
         probs_fn,
@@ -367,11 +351,12 @@ def ae001_extractor(
         "radgen-ae001",
         "FD_radgen-ae001",
         model.dim,
-        sha256_of(wpath),
+        sha256_file(wpath),
         {**record, "weights_file": str(wpath)},
         fn,
     )
 
 
 def get_extractor(name: str, **kwargs: Any) -> FeatureExtractor:
+    """The registered feature extractor ``name``, built with ``kwargs``."""
     return FEATURES.get(name)(**kwargs)

@@ -17,12 +17,13 @@ import torch
 from radgen.data.base import ImageSet
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_log_prob
-from radgen.models.latent import GaussianVAE, reparameterize
+from radgen.models.latent import reparameterize
 
 
 @torch.no_grad()
 def elbo_terms(model, images: ImageSet, *, batch_size: int = 512, seed: int = 0) -> dict[str, float]:
-    if not isinstance(model, GaussianVAE):
+    """Mean reconstruction, KL and negative ELBO of a VAE-family model on ``images``, in nats per image."""
+    if not model.likelihood:
         raise ConfigError(f"model {model.config.name!r} is not of the VAE family")
     model.eval()
     g = torch.Generator().manual_seed(seed)
@@ -59,7 +60,7 @@ def iwae_bound(model, images: ImageSet, *, k: int = 50, batch_size: int = 64, se
     densities and are refused.
     """
     c = model.config
-    if not isinstance(model, GaussianVAE) or c.recon_loss != "bce" or c.recon_reduction != "sum":
+    if not model.likelihood or c.recon_loss != "bce" or c.recon_reduction != "sum":
         raise ConfigError(
             "the IWAE bound needs a Bernoulli likelihood (recon_loss=bce, recon_reduction=sum); "
             f"{c.name!r} uses {getattr(c, 'recon_loss', '?')}/{getattr(c, 'recon_reduction', '?')}"
@@ -92,7 +93,7 @@ def _gaussian_encoder(model):
     """(posterior(x, y) -> (mu, logvar), decoder_mean(z, y) -> probabilities in (0, 1), log_prior(z, y)) for
     any Gaussian-encoder model.
     """
-    if isinstance(model, GaussianVAE):  # the VAE family: its own prior
+    if model.likelihood:  # the VAE family: its own prior
         return (
             (lambda x, y: model.posterior(x, y)),
             (lambda z, y: model.decode(z, model.condition_labels(y))),

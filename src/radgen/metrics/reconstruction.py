@@ -27,6 +27,7 @@ def image_quality(x_hat: torch.Tensor, x: torch.Tensor) -> dict[str, torch.Tenso
 
 @torch.no_grad()
 def reconstruction_metrics(model, images: ImageSet, *, batch_size: int = 256) -> dict[str, float]:
+    """Mean SSIM, PSNR, L1 and MSE of the model's reconstructions of ``images``, and their number."""
     if model.encoding == "none":
         raise ConfigError(f"model {model.config.name!r} has no encoder to reconstruct with")
     model.eval()

@@ -59,6 +59,8 @@ D_COLLAPSE_EPOCHS = 3
 
 @dataclass
 class AdversarialConfig(ModelConfig):
+    """Settings shared by the GAN family: latent size, widths, conditioning and the small-data stabilisers."""
+
     latent_dim: int = 100
     base_width: int = 64  # DCGAN ngf/ndf: widths base, 2*base, ... (capped at 8*base)
     conditional: Literal["none", "one_hot"] = "none"
@@ -326,6 +328,8 @@ class GaussianEncoderGAN(AdversarialModel):
 
 @dataclass
 class LSGANConfig(AdversarialConfig):
+    """LSGAN's settings: generator steps per discriminator step and the loss (least squares or hinge)."""
+
     generator_steps: int = 1  # generator updates per discriminator update (design document 003 used 3)
     loss: Literal["least_squares", "hinge"] = "least_squares"  # hinge: Lim & Ye 2017, Miyato et al. 2018
     fake_batch: Literal["shared", "per_group"] = "shared"  # shared: one fake batch per step (the DCGAN recipe)
@@ -345,6 +349,8 @@ LOSS_STATEMENTS = {
     "class-conditional option; hinge loss, DiffAugment/ADA, spectral norm, R1 and generator EMA as options",
 )
 class LSGAN(AdversarialModel):
+    """Least-squares GAN (Mao et al. 2017) on DCGAN networks (Radford et al. 2016)."""
+
     Config = LSGANConfig
     loss_statement = LOSS_STATEMENTS["least_squares"]
 
@@ -395,6 +401,8 @@ class LSGAN(AdversarialModel):
 
 @dataclass
 class WGANGPConfig(AdversarialConfig):
+    """WGAN-GP's settings: critic steps per generator step and the gradient-penalty weight."""
+
     n_critic: int = 5  # critic updates per generator update (Gulrajani et al. 2017)
     gp_weight: float = 10.0  # lambda
     fake_batch: Literal["shared", "per_group"] = "shared"  # shared: a generator step reuses its batch's critic fakes
@@ -406,6 +414,8 @@ class WGANGPConfig(AdversarialConfig):
     "baseline of design document 004",
 )
 class WGANGP(AdversarialModel):
+    """Wasserstein GAN with gradient penalty (Gulrajani et al. 2017)."""
+
     Config = WGANGPConfig
     d_loss_key = None  # a critic's loss is not bounded below by 0: no "D wins" test
     discriminator_group = "critic"

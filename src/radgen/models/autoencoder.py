@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from radgen.errors import ConfigError
-from radgen.losses import gaussian_kl, ssim_loss
+from radgen.losses import gaussian_kl, ms_ssim, ssim_loss
 from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput, register_model
 from radgen.nn.gan import to_signed, to_unit
 
@@ -40,6 +40,8 @@ SCALE_BATCH = 128  # images per batch when measuring the latent scale
 
 @dataclass
 class AutoencoderKLConfig(ModelConfig):
+    """The KL autoencoder's settings: downsampling, latent channels, loss weights and discriminator."""
+
     downsample: int = 4  # f: 4 or 8 (latents of image_size / f)
     latent_channels: int = 4
     block_out_channels: list[int] | None = None  # null: [32, 64, 64] for f=4, [32, 64, 64, 64] for f=8
@@ -78,6 +80,8 @@ class PatchDiscriminator(nn.Module):
     "L1 + SSIM + small KL, optional PatchGAN",
 )
 class AutoencoderKL(GenerativeModel):
+    """The first stage of latent diffusion: a KL-regularised autoencoder (Rombach et al. 2022)."""
+
     Config = AutoencoderKLConfig
     encoding = "gaussian"  # (mu, logvar) of q(z|x), spatial latents
 
@@ -204,7 +208,7 @@ class AutoencoderKL(GenerativeModel):
         loss = l1 + c.kl_weight * kl
         logs = {"loss/l1": l1.mean().detach(), "loss/kl": kl.mean().detach()}
         if c.structural != "none" and c.ssim_weight > 0:
-            s = ssim_loss(x_hat, x) if c.structural == "ssim" else 1.0 - self._ms_ssim(x_hat, x)
+            s = ssim_loss(x_hat, x) if c.structural == "ssim" else 1.0 - ms_ssim(x_hat, x)
             loss = loss + c.ssim_weight * s
             logs["loss/ssim"] = s.mean().detach()
         loss = loss.mean()
@@ -215,15 +219,6 @@ class AutoencoderKL(GenerativeModel):
                 loss = loss + c.disc_weight * g
         logs["loss/total"] = loss.detach()
         return ModelOutput(loss, logs)
-
-    @staticmethod
-    def _ms_ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        from torchmetrics.functional.image import multiscale_structural_similarity_index_measure as msssim
-
-        from radgen.metrics.diversity import ms_ssim_settings
-
-        k, betas = ms_ssim_settings(min(a.shape[-2:]))
-        return msssim(a, b, data_range=1.0, kernel_size=k, betas=betas, reduction="none", normalize="relu")
 
     # -- the latent scale -----------------------------------------------------------------------------
     @torch.no_grad()

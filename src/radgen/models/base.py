@@ -51,6 +51,8 @@ class ModelConfig:
 
 @dataclass
 class ModelOutput:
+    """What ``forward`` returns: the loss to back-propagate and detached scalars to log."""
+
     loss: torch.Tensor
     logs: dict[str, torch.Tensor] = field(default_factory=dict)
     stats: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -58,6 +60,8 @@ class ModelOutput:
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: its class and the config defaults of its preset."""
+
     cls: type[GenerativeModel]
     defaults: dict[str, Any]
 
@@ -76,6 +80,7 @@ def register_model(name: str, description: str, **defaults: Any):
 
 
 def register_preset(name: str, base: str, description: str, **defaults: Any) -> None:
+    """Register ``name`` as the model ``base`` with other config defaults (a preset, not a copied class)."""
     spec = MODELS.get(base)
     MODELS.add(name, ModelSpec(spec.cls, {**spec.defaults, **defaults}), description)
 
@@ -85,6 +90,8 @@ class CapabilityError(RadgenError, TypeError):
 
 
 class GenerativeModel(nn.Module):
+    """The contract every model keeps: config, forward, optimizer groups, sample; declared capabilities."""
+
     Config: ClassVar[type[ModelConfig]] = ModelConfig
     #: what the reduction of each loss term is, for run.json and the docs
     loss_statement: ClassVar[str] = ""
@@ -98,6 +105,9 @@ class GenerativeModel(nn.Module):
     encoding: ClassVar[Literal["none", "gaussian", "deterministic"]] = "none"
     #: ``decode(z, y)`` maps a ``config.latent_dim``-sized code to images (VAEs and GANs; not DDPM)
     latent_decoder: ClassVar[bool] = False
+    #: an explicit likelihood model (the VAE family): ``posterior``, ``prior_log_prob`` and ``kl_per_dim`` work,
+    #: with ``loss_terms``, ``decode_logits`` and ``condition_labels``, so ELBO terms and the IWAE bound apply
+    likelihood: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -238,6 +248,18 @@ class GenerativeModel(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1] from (B, latent_dim) codes (``latent_decoder``)."""
         raise CapabilityError(f"model {self.config.name!r} has no latent space to decode from")
+
+    def posterior(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mu, logvar) of q(z|x[, y]) (``likelihood``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no explicit likelihood (the VAE family has)")
+
+    def prior_log_prob(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """(B,) log p(z[ | y]) summed over latent dimensions (``likelihood``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no explicit prior (the VAE family has)")
+
+    def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
+        """(B, D) KL of q(z|x) to the prior per latent dimension, None without a closed form (``likelihood``)."""
+        raise CapabilityError(f"model {self.config.name!r} has no explicit prior (the VAE family has)")
 
     # -- the contract -------------------------------------------------------------------------
     def forward(

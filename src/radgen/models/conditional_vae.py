@@ -28,6 +28,8 @@ from radgen.nn import ConvDecoder, ConvEncoder
 
 @dataclass
 class CVAEConfig(LatentVAEConfig):
+    """The conditional VAE's settings: latent size and how the label enters (one-hot or embedding)."""
+
     latent_dim: int = 64
     conditional: Literal["none", "one_hot", "embedding"] = "one_hot"
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
@@ -41,6 +43,8 @@ class CVAEConfig(LatentVAEConfig):
     "optional learned prior p(z|y)",
 )
 class ConditionalVAE(GaussianVAE):
+    """Conditional VAE (Sohn et al. 2015): encoder and decoder both see the label."""
+
     Config = CVAEConfig
 
     def __init__(self, config: CVAEConfig):

@@ -42,6 +42,8 @@ from radgen.nn.gan import to_signed, to_unit
 
 @dataclass
 class DDPMConfig(ModelConfig):
+    """DDPM's settings: timesteps, beta schedule, UNet widths, conditioning, prediction target and sampler."""
+
     timesteps: int = 200
     beta_schedule: Literal["linear", "cosine"] = "linear"
     beta_start: float = 1e-4
@@ -69,6 +71,8 @@ class DDPMConfig(ModelConfig):
     "class-conditional with classifier-free guidance, DDIM, EMA",
 )
 class DDPM(GenerativeModel):
+    """Denoising diffusion probabilistic model (Ho et al. 2020) on a diffusers UNet."""
+
     Config = DDPMConfig
 
     @classmethod

@@ -23,6 +23,7 @@ EXPORT_FORMAT = "radgen-export-1"
 
 
 def save_exported(model: GenerativeModel, folder: str | Path, *, extra: dict[str, Any] | None = None) -> Path:
+    """Write ``model`` as ``config.yaml`` + ``weights.safetensors`` into ``folder``; returns the folder."""
     from safetensors.torch import save_file
 
     folder = Path(folder)

@@ -35,6 +35,8 @@ BACKBONE_ENCODERS = ("vgg16", "densenet121")
 
 @dataclass
 class GMVAEConfig(LatentVAEConfig):
+    """The GMVAE's settings: latent size and the number of mixture components."""
+
     latent_dim: int = 32
     components: int = 10
     widths: list[int] = field(default_factory=lambda: [32, 64, 128, 256])
@@ -58,6 +60,8 @@ class GMVAEConfig(LatentVAEConfig):
     "gmvae", "Gaussian-mixture VAE (Dilokthanakul et al. 2016), design document 003: K learned prior components, MC KL"
 )
 class GMVAE(GaussianVAE):
+    """VAE with a Gaussian-mixture prior (Dilokthanakul et al. 2016)."""
+
     Config = GMVAEConfig
 
     def __init__(self, config: GMVAEConfig):

@@ -31,6 +31,8 @@ from radgen.nn.gan import GVAEResBlock, to_signed, to_unit
 
 @dataclass
 class GVAEConfig(AdversarialConfig):
+    """The GVAE's settings (design document 004): latent size, widths, critic steps, penalty and loss weights."""
+
     latent_dim: int = 1000  # 004 Table 4: 1000 gave the best MMD and MS-SSIM
     base_width: int = 64  # 004's tables at 128 px; use 16-32 on a CPU
     n_critic: int = 5
@@ -44,6 +46,8 @@ class GVAEConfig(AdversarialConfig):
     "gvae", "generative VAE/GAN hybrid of design document 004: encoder + ResNet-block generator and critic, WGAN-GP"
 )
 class GVAE(GaussianEncoderGAN):
+    """Design document 004's VAE/GAN hybrid with a WGAN-GP critic: the encoder and generator train as one."""
+
     Config = GVAEConfig
     d_loss_key = None
     generator_group = "encoder_generator"

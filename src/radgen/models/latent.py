@@ -34,6 +34,8 @@ ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al. 2016: a unit is active when Var_x E
 
 @dataclass
 class LatentVAEConfig(ModelConfig):
+    """Settings shared by the VAE family: latent size, beta and the reconstruction loss."""
+
     latent_dim: int = 64
     beta: float = 1.0
     recon_loss: Literal["bce", "mse", "l1"] = "bce"
@@ -65,6 +67,7 @@ class GaussianVAE(GenerativeModel):
 
     Config = LatentVAEConfig
     encoding = "gaussian"
+    likelihood = True  # posterior, prior_log_prob, kl_per_dim (GenerativeModel.likelihood)
     latent_decoder = True
 
     def __init__(self, config: LatentVAEConfig):

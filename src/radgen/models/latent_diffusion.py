@@ -24,17 +24,16 @@ encoding on the fly, without the encoder's cost per step); ``on_the_fly`` encode
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
 
 from radgen.config import to_dict
 from radgen.errors import ConfigError, MissingDataError
+from radgen.io import sha256_file
 from radgen.models.autoencoder import AutoencoderKL
 from radgen.models.base import model_config_from_dict, register_model
 from radgen.models.ddpm import DDPM, DDPMConfig
@@ -47,18 +46,12 @@ ENCODE_BATCH = 128  # images per encoder call when caching latents
 
 @dataclass
 class LatentDiffusionConfig(DDPMConfig):
+    """Latent diffusion's settings: the autoencoder run it diffuses in, and DDPM's settings."""
+
     autoencoder: str | None = None  # an autoencoder_kl run directory or its export/ folder
     autoencoder_sha256: str | None = None  # of the weights it was read from (filled at build)
     autoencoder_config: dict[str, Any] = field(default_factory=dict)  # its model config (filled at build)
     latent_cache: Literal["encode_once", "on_the_fly"] = "encode_once"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
@@ -78,7 +71,7 @@ def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dic
     ae = dict((meta or {}).get("model") or {})
     if ae.get("name") != "autoencoder_kl":
         raise ConfigError(f"{cfg_path}: model {ae.get('name')!r} is not an autoencoder_kl")
-    sha = file_sha256(w_path)
+    sha = sha256_file(w_path)
     if config.autoencoder_sha256 and config.autoencoder_sha256 != sha:
         raise ConfigError(
             f"{w_path}: sha256 {sha[:12]}... differs from model.autoencoder_sha256 "
@@ -112,6 +105,8 @@ def read_autoencoder(config: LatentDiffusionConfig) -> tuple[dict[str, Any], dic
     guidance_scale=2.0,
 )
 class LatentDiffusion(DDPM):
+    """DDPM in a frozen KL autoencoder's latent space (Rombach et al. 2022)."""
+
     Config = LatentDiffusionConfig
     space: ClassVar[str] = "latent"
     bounded: ClassVar[bool] = False  # latents are not confined to [-1, 1]
@@ -189,7 +184,7 @@ class LatentDiffusion(DDPM):
         return (2 * c, h, w)
 
     @torch.no_grad()
-    def posterior(self, x: torch.Tensor) -> torch.Tensor:
+    def encode_posterior(self, x: torch.Tensor) -> torch.Tensor:
         """Images (B, C, H, W) in [0, 1] -> cat(mu, sigma) of q(z|x), (B, 2 c_lat, h, w)."""
         mu, logvar = self.autoencoder.encode(x)
         return torch.cat([mu, (0.5 * logvar).exp()], dim=1)
@@ -199,7 +194,7 @@ class LatentDiffusion(DDPM):
         if tuple(x.shape[1:]) == self._cached_shape():
             post = x
         elif tuple(x.shape[1:]) == self.image_shape:
-            post = self.posterior(x)
+            post = self.encode_posterior(x)
         else:
             raise ValueError(f"batch of shape {tuple(x.shape)}: neither images {self.image_shape} nor cached latents")
         mu, sigma = post.chunk(2, dim=1)
@@ -228,7 +223,7 @@ class LatentDiffusion(DDPM):
         images = train_set.images
         post = torch.cat(
             [
-                self.posterior(images[i : i + ENCODE_BATCH].to(self._device)).cpu()
+                self.encode_posterior(images[i : i + ENCODE_BATCH].to(self._device)).cpu()
                 for i in range(0, len(images), ENCODE_BATCH)
             ]
         )

@@ -28,6 +28,8 @@ from radgen.nn import DecoderResBlock, EncoderResBlock, group_norm
 
 @dataclass
 class ResNetVAEConfig(LatentVAEConfig):
+    """The ResNet VAE's settings: reconstruction loss, the reductions of both terms and upsampling."""
+
     recon_loss: Literal["bce", "mse", "l1"] = "l1"
     recon_reduction: Literal["sum", "mean"] = "mean"
     kl_reduction: Literal["sum", "mean"] = "mean"
@@ -38,6 +40,8 @@ class ResNetVAEConfig(LatentVAEConfig):
     "resnet_vae", "ResNet18-style conv VAE with GroupNorm (design document 000): L1/MSE + weighted KL, 64/128 px"
 )
 class ResNetVAE(GaussianVAE):
+    """A ResNet18-style convolutional VAE with GroupNorm (design document 000)."""
+
     Config = ResNetVAEConfig
 
     def __init__(self, config: ResNetVAEConfig):

@@ -18,10 +18,13 @@ from radgen.models.latent import GaussianVAE, LatentVAEConfig
 
 @dataclass
 class MLPVAEConfig(LatentVAEConfig):
+    """The MLP VAE's settings: hidden layer widths."""
+
     hidden: list[int] = field(default_factory=lambda: [256, 256])
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers of ``sizes`` with ReLU between them (none after the last)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(nn.Linear(a, b))
@@ -34,6 +37,8 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     "vae", "MLP VAE / beta-VAE (Kingma & Welling 2014; Higgins et al. 2017), design document 002: 784-256-256-z, BCE"
 )
 class MLPVAE(GaussianVAE):
+    """The VAE of Kingma & Welling 2014 with MLP encoder and decoder."""
+
     Config = MLPVAEConfig
 
     def __init__(self, config: MLPVAEConfig):

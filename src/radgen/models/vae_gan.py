@@ -28,6 +28,8 @@ from radgen.nn.gan import DCGANDiscriminator, DCGANGenerator, to_signed, to_unit
 
 @dataclass
 class VAEGANConfig(AdversarialConfig):
+    """VAE-GAN's settings: latent size, KL weight (beta) and the feature reconstruction weight (gamma)."""
+
     latent_dim: int = 128
     beta: float = 1.0  # weight of the KL in the encoder loss
     gamma: float = 1e-2  # weight of the feature reconstruction in the decoder loss (Larsen et al.: 1e-6..1e-2)
@@ -38,6 +40,8 @@ class VAEGANConfig(AdversarialConfig):
     "VAE-GAN (Larsen et al. 2016): reconstruction in discriminator feature space; a baseline of design document 004",
 )
 class VAEGAN(GaussianEncoderGAN):
+    """VAE-GAN (Larsen et al. 2016): reconstruction measured in the discriminator's features."""
+
     Config = VAEGANConfig
     generator_group = "decoder"
     loss_statement = (
@@ -98,6 +102,8 @@ class VAEGAN(GaussianEncoderGAN):
 
 @dataclass
 class AlphaGANConfig(AdversarialConfig):
+    """alpha-GAN's settings: latent size, the L1 reconstruction weight and the code discriminator's widths."""
+
     latent_dim: int = 128
     recon_weight: float = 1.0  # lambda on the L1 reconstruction (mean per pixel)
     code_hidden: list[int] = field(default_factory=lambda: [512, 512])
@@ -109,6 +115,8 @@ class AlphaGANConfig(AdversarialConfig):
     "of design document 004",
 )
 class AlphaGAN(AdversarialModel):
+    """alpha-GAN (Rosca et al. 2017): encoder, generator, and image and code discriminators."""
+
     encoding = "deterministic"
     Config = AlphaGANConfig
     generator_group = "autoencoder"  # the EMA averages the generator half of it

@@ -16,7 +16,6 @@ into); tests use a small width so the suite stays fast.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import OrderedDict
 from pathlib import Path
@@ -27,6 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from radgen.errors import ConfigError, MissingDataError
+from radgen.io import sha256_file
+from radgen.nn.weights import read_state_dict as load_state_dict_file
 
 VGG16_CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")  # config D
 DENSENET121_BLOCKS = (6, 12, 24, 16)  # bottleneck layers per dense block
@@ -95,6 +96,8 @@ class DenseLayer(nn.Module):
 
 
 class DenseBlock(nn.ModuleDict):
+    """DenseNet's dense block: ``n_layers`` bottleneck layers, each fed every earlier output (Huang et al. 2017)."""
+
     def __init__(self, n_layers: int, cin: int, growth: int, bn_size: int):
         super().__init__()
         for i in range(n_layers):
@@ -160,6 +163,7 @@ BACKBONES: dict[str, type[nn.Module]] = {"vgg16": VGG16Features, "densenet121": 
 
 
 def build_backbone(name: str, in_channels: int, *, width: float = 1.0) -> nn.Module:
+    """The backbone ``name`` (vgg16 or densenet121) for ``in_channels`` inputs at ``width``."""
     if name not in BACKBONES:
         raise ConfigError(f"encoder {name!r} is not a backbone; valid: {', '.join(BACKBONES)}")
     if width <= 0:
@@ -168,39 +172,16 @@ def build_backbone(name: str, in_channels: int, *, width: float = 1.0) -> nn.Mod
 
 
 # --------------------------------------------------------------------------- weight files
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A plain state dict from ``.safetensors`` or a torch file read with ``weights_only=True`` (no pickled code)."""
+    """An encoder's weight file as a plain state dict (``radgen.nn.weights.read_state_dict``); a missing file is a
+    MissingDataError naming ``model.encoder_weights``."""
     path = Path(path).expanduser()
     if not path.is_file():
         raise MissingDataError(
             f"{path}: encoder weight file not found; "
             "set model.encoder_weights to a state-dict file, or null to train from scratch"
         )
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            state = load_file(str(path))
-        else:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(
-            f"{path}: cannot be read as a state dict ({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
-            "save one with torch.save(model.state_dict(), PATH) or safetensors"
-        ) from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):  # a checkpoint wrapping its state dict
-        state = state["state_dict"]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ConfigError(f"{path}: holds a {type(state).__name__}, not a state dict of tensors")
-    return state
+    return load_state_dict_file(path)
 
 
 def _to_backbone_keys(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -12,6 +12,7 @@ GN_GROUPS = 8  # GroupNorm groups: 8 divides every width used (32..512); stable 
 
 
 def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with at most ``GN_GROUPS`` groups over ``channels``."""
     return nn.GroupNorm(min(GN_GROUPS, channels), channels)
 
 

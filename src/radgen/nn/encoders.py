@@ -93,14 +93,11 @@ def backbone_fingerprint(net: nn.Module) -> bytes:
 
 
 def shared_cache(net: nn.Module, max_bytes: int) -> FeatureCache:
+    """The feature cache shared by every encoder with the same frozen backbone weights."""
     key = backbone_fingerprint(net)
     if key not in _SHARED_CACHES:
         _SHARED_CACHES[key] = FeatureCache(max_bytes)
     return _SHARED_CACHES[key]
-
-
-def clear_feature_caches() -> None:
-    _SHARED_CACHES.clear()
 
 
 class BackboneEncoder(nn.Module):

@@ -43,6 +43,7 @@ def start_size(size: int) -> tuple[int, int]:
 
 
 def norm_layer(kind: Norm, c: int) -> nn.Module:
+    """The normalisation layer ``kind`` names for ``c`` channels: BatchNorm, layer norm (GroupNorm of 1) or none."""
     if kind == "batch":
         return nn.BatchNorm2d(c)
     if kind == "layer":  # layer norm over (C, H, W): safe with a per-sample gradient penalty

@@ -17,6 +17,8 @@ from torch import nn
 
 
 class BasicConv2d(nn.Module):
+    """Convolution, BatchNorm (eps 0.001) and ReLU: Inception-v3's basic unit."""
+
     def __init__(self, cin: int, cout: int, kernel_size, stride=1, padding=0):
         super().__init__()
         self.conv = nn.Conv2d(cin, cout, kernel_size, stride=stride, padding=padding, bias=False)
@@ -48,6 +50,8 @@ def _avg3(x: torch.Tensor) -> torch.Tensor:
 
 
 class InceptionA(nn.Module):
+    """Inception-v3's 35x35 block (Szegedy et al. 2016, Fig. 5)."""
+
     def __init__(self, cin: int, pool_features: int):
         super().__init__()
         self.branch1x1 = BasicConv2d(cin, 64, 1)
@@ -71,6 +75,8 @@ class InceptionA(nn.Module):
 
 
 class InceptionB(nn.Module):
+    """Inception-v3's grid reduction from 35x35 to 17x17."""
+
     def __init__(self, cin: int):
         super().__init__()
         self.branch3x3 = BasicConv2d(cin, 384, 3, stride=2)
@@ -90,6 +96,8 @@ class InceptionB(nn.Module):
 
 
 class InceptionC(nn.Module):
+    """Inception-v3's 17x17 block with factorised 7x7 convolutions (Fig. 6)."""
+
     def __init__(self, cin: int, c7: int):
         super().__init__()
         self.branch1x1 = BasicConv2d(cin, 192, 1)
@@ -118,6 +126,8 @@ class InceptionC(nn.Module):
 
 
 class InceptionD(nn.Module):
+    """Inception-v3's grid reduction from 17x17 to 8x8."""
+
     def __init__(self, cin: int):
         super().__init__()
         self.branch3x3_1 = BasicConv2d(cin, 192, 1)
@@ -189,7 +199,7 @@ class FIDInceptionV3(nn.Module):
     def for_inference(self) -> FIDInceptionV3:
         """This network, made fast for feature extraction on CPU and GPU (in place; returns self):
         every BatchNorm folded into its convolution and weights in channels_last (NHWC) layout, so
-        oneDNN / cuDNN run their NHWC kernels (measured on a 2-core AVX2 CPU: 1.6x; benchmarks/features.py).
+        oneDNN / cuDNN run their NHWC kernels (the speed-up: benchmarks/features.py).
         Features equal the unfolded network's to float32 rounding (tests/metrics/test_features.py).
         The state dict then no longer has the published layout: load weights first."""
         self.eval()

@@ -70,11 +70,6 @@ def _json(path: Path) -> dict[str, Any]:
     return _Fields(data, path)
 
 
-def _latest_eval(run: Path) -> Path | None:
-    evals = [p for p in RunFolder(run).evaluations() if p.resolve().parent == run.resolve()]  # no links out of the run
-    return evals[-1] if evals else None
-
-
 def _run_info(run: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """A training run's ``run.json`` and its ``metrics.json`` (empty while it trains)."""
     folder = RunFolder(run)
@@ -188,13 +183,13 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         "| model | run | parameters | budget trained | s / epoch | train time (s) | checkpoint | loss (as trained) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    from radgen.evaluation import budget_text, trained_budget
+    from radgen.reports.evaluation import budget_text
 
     for run in found["runs"]:
         info, s = _run_info(run)
         lines.append(
             f"| {text(info['model'])} | {code(run.name)} | {_count(info['parameters'])} | "
-            f"{text(budget_text(trained_budget(run)))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
+            f"{text(budget_text(rf.trained_budget(run)))} | {_fmt(s.get('seconds_per_epoch', 'n/a'))} | "
             f"{_fmt(s.get('train_seconds', 'n/a'))} | {_fmt(s.get('best_checkpoint', 'n/a'))} | "
             f"{text(info['losses'])} |"
         )
@@ -221,15 +216,16 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
 
 def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
     """Table rows of one evaluation: one per extractor (distribution metrics) and one for pixels."""
-    from radgen.evaluation import budget_text, fd_cell, floor_cell
+    from radgen.evaluation.result import EvaluationResult
+    from radgen.reports.evaluation import budget_text, fd_cell, floor_cell
 
     budget = budget_text(m.get("budget") or {})
     rows: dict[str, list[str]] = {}
+    result = EvaluationResult(m)
     for name, e in m.get("features", {}).items():
         b, sb = e.get("reference"), e.get("shifted_test")
         if b is None:  # an evaluation written before the floor protocol: its numbers, without yardsticks
-            d = next((k for k in e if (k.startswith("FD_") or k == "FID") and not k.endswith("_ci95")), None)
-            cells = [_fmt(e.get(d)) + " (no floor: old evaluation)", *["n/a"] * 5]
+            cells = [_fmt(result.distance(name).value) + " (no floor: old evaluation)", *["n/a"] * 5]
         else:
             cells = [fd_cell(b), *(floor_cell(b, k) for k in ("KD", "precision", "recall", "coverage"))]
             cells.append(fd_cell(sb) if sb else "n/a")
@@ -239,11 +235,10 @@ def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
             + " |"
         )
     px = m["pixels"]
-    mm = px["mmd"]
-    if "floor" in mm:
-        mmd_cell = f"{_fmt(mm['generated']['mmd2'], 3)} (floor {_fmt(mm['floor']['mmd2'], 3)})"
+    if result.mmd2_floor is not None:
+        mmd_cell = f"{_fmt(result.mmd2, 3)} (floor {_fmt(result.mmd2_floor, 3)})"
     else:
-        mmd_cell = _fmt(mm["mmd2"], 3)
+        mmd_cell = _fmt(result.mmd2, 3)
     floor_div = px.get("ms_ssim_floor", {}).get("ms_ssim")
     rows["pixels"] = [
         f"| {text(m['model'])} | {mmd_cell} | {_fmt(px['ms_ssim_generated']['ms_ssim'], 3)} / "
@@ -288,9 +283,9 @@ def rank_agreement_lines(evals: list[dict[str, Any]]) -> list[str]:
 
 
 def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
-    from radgen.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
+    from radgen.reports.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
 
-    evals = [(run, _latest_eval(run)) for run in found["runs"]]
+    evals = [(run, RunFolder(run).latest_evaluation()) for run in found["runs"]]
     evals = [(r, e) for r, e in evals if e is not None]
     if not evals:
         return []
@@ -495,6 +490,7 @@ def _versions_section(found: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(found: dict[str, Any], out: Path) -> str:
+    """The report's Markdown for the folders ``found`` (demo, runs, evaluations, experiments)."""
     demo = found["demo"]
     title = REPORT_TITLES[0] if demo else REPORT_TITLES[1]
     head = [title, ""]

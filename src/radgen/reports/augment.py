@@ -20,12 +20,6 @@ def _pm(m: dict[str, float]) -> str:
     return f"{m['mean']:.3f}" if np.isnan(m["std"]) else f"{m['mean']:.3f} ± {m['std']:.3f}"
 
 
-def _ci(d: dict[str, float]) -> str:
-    if d["n"] < 2:
-        return "n/a"
-    return f"{d['diff']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-
-
 def _holm_ci(d: dict[str, Any]) -> str:
     if d.get("n", 0) < 2 or "holm_low" not in d or math.isnan(d["holm_low"]):
         return "n/a"

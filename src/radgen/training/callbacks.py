@@ -27,6 +27,8 @@ def sample_grid(model, n: int, *, seed: int, num_classes: int) -> tuple[torch.Te
 
 
 class SampleGrids(L.Callback):
+    """Writes a grid of seeded samples every ``every`` epochs into ``folder``."""
+
     def __init__(self, folder: Path, *, every: int, count: int, seed: int):
         self.folder, self.every, self.count, self.seed = folder, every, count, seed
 

@@ -22,6 +22,8 @@ from radgen.models.base import ModelConfig, model_config_from_dict
 
 @dataclass
 class TrainConfig:
+    """The engine's settings (YAML section ``train``): epochs, batch, optimiser, precision, devices."""
+
     epochs: int = 10
     max_minutes: float | None = None  # wall-clock cap on fitting (Lightning's max_time), for equal-budget comparisons
     batch_size: int = 64
@@ -61,6 +63,8 @@ class TrainConfig:
 
 @dataclass
 class RunConfig:
+    """A whole run (YAML): model, data, train, seed, output folder and name."""
+
     model: dict[str, Any] = field(default_factory=lambda: {"name": "vae"})
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
@@ -76,11 +80,13 @@ class RunConfig:
 
 
 def shipped_configs() -> dict[str, Path]:
+    """The YAML configs shipped inside the package, by name."""
     root = resources.files("radgen") / "configs"
     return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
 
 
 def resolve_config_path(path_or_name: str | Path) -> Path:
+    """A config file path, or the path of the shipped config of that name."""
     p = Path(path_or_name)
     if p.is_file():
         return p
@@ -253,6 +259,7 @@ def resume_changes(old: RunConfig, new: RunConfig) -> dict[str, list[Any]]:
 
 
 def load_run_config(path_or_name: str | Path | dict[str, Any], overrides: list[str] | None = None) -> RunConfig:
+    """A RunConfig from a YAML path, a shipped config's name or a dict, with dotted overrides applied."""
     data = dict(path_or_name) if isinstance(path_or_name, dict) else load_yaml(resolve_config_path(path_or_name))
     data = apply_overrides(data, overrides or [])
     cfg = from_dict(RunConfig, data)

@@ -123,8 +123,7 @@ def build_optimizers(model: GenerativeModel, cfg: TrainConfig) -> list[torch.opt
 
     ``cfg.fused_optimizer`` null (the default) uses torch's fused kernel wherever every parameter
     of the group allows it: the same update as the per-tensor loop to float32 rounding, one kernel
-    for all tensors (an MLP VAE's Adam step on 2 CPU cores: 0.89 -> 0.27 ms). The plain-loop
-    baseline of ``radgen.training.profile`` builds its optimizers here too."""
+    for all tensors. The plain-loop baseline of ``benchmarks/plain_loop.py`` builds its optimizers here too."""
     opt_cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     groups = model.optimizer_groups()
     unknown = set(cfg.lr_groups) - set(groups)

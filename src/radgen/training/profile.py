@@ -1,17 +1,10 @@
-"""Step timing: the engine against a plain PyTorch loop on the same model, loader and batch.
+"""Step timing of the engine: ``radgen train``'s Lightning module, trainer options and callbacks.
 
-Shared by ``radgen reproduce seed003-table5`` (parameters and time per epoch of each family)
-and ``benchmarks/families.py`` (throughput, engine overhead, data-loading share). Every
-figure is a median over timed steps after warm-up steps, measured iteration to iteration so
-that the loader's fetch and every per-step hook are included:
-
-* ``engine_step_times``: radgen's Lightning ``EngineModule`` in an ``L.Trainer`` with the
-  trainer options and callbacks ``radgen train`` uses (checkpoints, sample grids; no progress bar);
-* ``plain_step_times``: the loop a careful PyTorch user writes for the same model: one Adam
-  per optimizer group (built as the engine builds it, fused kernel included), the other groups'
-  parameters frozen while a group steps (what the engine's ``toggle_optimizer`` does),
-  ``zero_grad(set_to_none=True)``, backward, step;
-* ``loader_batch_times``: iterating the loader alone.
+Used by ``radgen reproduce seed003-table5`` (time per epoch of each family) and by the benchmarks, which time a
+plain PyTorch loop beside it (``benchmarks/plain_loop.py``). Every figure is a median over timed steps after warm-up
+steps, measured iteration to iteration so that the loader's fetch and every per-step hook are included.
+``engine_step_times``: radgen's ``EngineModule`` in an ``L.Trainer`` with the trainer options and callbacks
+``radgen train`` uses (checkpoints, sample grids; no progress bar).
 """
 
 from __future__ import annotations
@@ -29,6 +22,8 @@ from radgen.models.base import GenerativeModel
 
 @dataclass
 class StepTiming:
+    """Seconds of each timed step at one batch size, with median and images per second."""
+
     batch_size: int
     times: list[float] = field(default_factory=list)  # seconds per timed step
     summary: dict[str, Any] = field(
@@ -64,74 +59,21 @@ def random_images(n: int, *, image_size: int, channels: int = 1, num_classes: in
     )
 
 
-def _loader(images: ImageSet, batch_size: int, *, pin_memory: bool = False):
+def timing_loader(images: ImageSet, batch_size: int, *, pin_memory: bool = False):
+    """The shuffled, seeded, drop-last loader every timing iterates (``radgen.training.data.make_loader``)."""
     from radgen.training.data import make_loader
 
     return make_loader(images, batch_size=batch_size, shuffle=True, seed=0, drop_last=True, pin_memory=pin_memory)
 
 
-def _cycle(loader, n: int):
+def cycle_batches(loader, n: int):
+    """``n`` batches from ``loader``, starting it again as often as needed."""
     while True:
         for batch in loader:
             yield batch
             n -= 1
             if n <= 0:
                 return
-
-
-def loader_batch_times(images: ImageSet, *, batch_size: int, steps: int = 20, warmup: int = 2) -> StepTiming:
-    timing = StepTiming(batch_size)
-    it = _cycle(_loader(images, batch_size), steps + warmup)
-    for i in range(steps + warmup):
-        t0 = time.perf_counter()
-        next(it)
-        if i >= warmup:
-            timing.times.append(time.perf_counter() - t0)
-    return timing
-
-
-def plain_step_times(
-    model: GenerativeModel,
-    images: ImageSet,
-    *,
-    batch_size: int,
-    steps: int = 10,
-    warmup: int = 2,
-    lr: float = 1e-4,
-    **train_options: Any,
-) -> StepTiming:
-    from radgen.training.config import TrainConfig
-    from radgen.training.module import build_optimizers
-
-    groups = model.optimizer_groups()
-    opts = dict(
-        zip(groups, build_optimizers(model, TrainConfig(lr=lr, batch_size=batch_size, **train_options)))
-    )  # the engine's optimizers
-    many = len(groups) > 1
-    model.train()
-    timing = StepTiming(batch_size)
-    last = None
-    for i, batch in enumerate(_cycle(_loader(images, batch_size), steps + warmup)):
-        model.begin_batch(batch, i)  # as the engine does: before any group is frozen
-        for g, opt in opts.items():
-            for _ in range(int(model.group_steps(i).get(g, 1))):
-                if many:
-                    for other, params in groups.items():
-                        for p in params:
-                            p.requires_grad_(other == g)
-                out = model(batch, group=g)
-                opt.zero_grad(set_to_none=True)
-                out.loss.backward()
-                opt.step()
-                model.after_optimizer_step(g)
-        model.end_batch()
-        now = time.perf_counter()
-        if last is not None and i >= warmup:
-            timing.times.append(now - last)
-        last = now
-    for p in model.parameters():
-        p.requires_grad_(True)
-    return timing
 
 
 def engine_step_times(
@@ -195,24 +137,8 @@ def engine_step_times(
             callbacks=[*callbacks, _Clock()],
             default_root_dir=run_dir,
         )
-        trainer.fit(module, _loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
+        trainer.fit(module, timing_loader(images, batch_size, pin_memory=cfg.accelerator in ("gpu", "cuda")))
     if "forward" in vars(model):
         del model.forward
     timing.summary = {k: v for k, v in module.acc["train"].summary().items() if isinstance(v, float)}
-    return timing
-
-
-@torch.no_grad()
-def sampling_time(model: GenerativeModel, n: int, *, repeats: int = 3, seed: int = 0) -> StepTiming:
-    """Seconds to draw ``n`` samples (median of ``repeats``, one untimed warm-up draw first)."""
-    from radgen.sampling import generate
-
-    model.eval()
-    timing = StepTiming(n)
-    label = 0 if model.supports_labels else None  # class-conditional models: one class, same cost as any other
-    generate(model, min(n, 4), label=label, seed=seed, progress=False)
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        generate(model, n, label=label, seed=seed + r, progress=False)
-        timing.times.append(time.perf_counter() - t0)
     return timing

@@ -36,8 +36,9 @@ from radgen.errors import ConfigError, DataError, MissingDataError, RadgenError,
 from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
+from radgen.outputs import new_run_dir
 from radgen.provenance import provenance
-from radgen.runfolder import RunFolder, new_run_dir, read_metrics, trim_metrics
+from radgen.runfolder import RunFolder, read_metrics, trim_metrics
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, StopCheckpoint, sample_grid
 from radgen.training.config import RunConfig, TrainConfig, check_run_config, load_run_config, resume_changes
 from radgen.training.data import make_loader
@@ -289,7 +290,9 @@ def prepare(
     data = load_dataset(cfg.data, progress=show)
     train_set = data["train"]
     if resume is not None:
-        changed = check_unchanged(resume, train_set, allow=allow_changed_data)
+        changed = check_unchanged(
+            Path(resume) / runfolder.SPLIT_MANIFEST, train_set, allow=allow_changed_data, run=resume
+        )
         if changed is not None:  # --allow-changed-data: recorded in the resume's record
             changes["data (allowed to change)"] = changed
         trim_metrics(resume, int(load_checkpoint_file(ckpt).get("global_step", 0)))  # after every refusal
@@ -374,7 +377,7 @@ def open_run_folder(run: TrainingRun, run_dir: Path | None = None, *, made: list
         if run.changes and not run.worker:
             write_text(folder.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     if not resuming and not run.worker:  # the real items it trains on, for synthetic releases (radgen release)
-        run.info["data"]["split_manifest_sha256"] = write_manifest(folder.path, train_set)
+        run.info["data"]["split_manifest_sha256"] = write_manifest(folder.path / runfolder.SPLIT_MANIFEST, train_set)
     if not run.worker:
         write_json(folder.resume_info() if resuming else folder.run_info, run.info)
         print(

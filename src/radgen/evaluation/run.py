@@ -1,0 +1,105 @@
+"""``evaluate_run``: the evaluation protocol on an exported run, into a fresh ``RUN/eval-<time>-<id>/`` folder.
+
+It writes ``metrics.json`` (``radgen.evaluation.result.EvaluationResult`` reads it) and ``memorization.png``,
+and computes the budget the run trained (``trained_budget``); ``radgen.reports.evaluation`` renders
+``metrics.md``. The steps are ``radgen.evaluation.protocol``'s, then reconstruction, likelihood and cost.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from radgen import runfolder
+from radgen.data import DataConfig
+from radgen.data.base import DataSplits
+from radgen.errors import ConfigError
+from radgen.evaluation.protocol import DEFAULT_FEATURES, evaluate_generator, generate_like
+from radgen.io import write_json
+from radgen.metrics.memorization import closest_pairs_figure
+from radgen.models import load_exported
+from radgen.runfolder import RunFolder, load_run_data, trained_budget
+
+MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memorization), above PRDC's k = 5
+
+
+def _load_run_data(run_dir: Path, model, real: str | None) -> tuple[DataConfig, DataSplits]:
+    """The run's data config and all its splits (``runfolder.load_run_data``, which checks the model's size)."""
+    data = load_run_data(run_dir, model, data=real, split="train", option="--real")
+    return data.config, data.splits
+
+
+@torch.no_grad()
+def evaluate_run(
+    run_dir: str | Path,
+    *,
+    real: str | None = None,
+    n: int = 1000,
+    features: tuple[str, ...] = DEFAULT_FEATURES,
+    seed: int = 0,
+    bootstrap: int = 50,
+    inception_weights: str | None = None,
+    extractor_epochs: int = 8,
+    reference: str = "auto",
+    shifted_test: bool = True,
+) -> tuple[Path, dict[str, Any]]:
+    """Evaluate an exported run (see the module docstring); returns (eval folder, metrics)."""
+    run_dir = Path(run_dir)
+    if n < MIN_EVAL_IMAGES:
+        raise ConfigError(
+            f"--n {n} must be at least {MIN_EVAL_IMAGES}: the copy-ratio test needs {MIN_EVAL_IMAGES} held-out "
+            "images and PRDC (k = 5) more than 5 per set"
+        )
+    model, meta = load_exported(run_dir)
+    dcfg, ds = _load_run_data(run_dir, model, real)
+    metrics, used = evaluate_generator(
+        lambda labels, s: generate_like(model, labels, seed=s),
+        ds,
+        conditional=bool(model.supports_labels),
+        data_config=dcfg,
+        n=n,
+        features=features,
+        seed=seed,
+        bootstrap=bootstrap,
+        reference=reference,
+        shifted_test=shifted_test,
+        inception_weights=inception_weights,
+        extractor_epochs=extractor_epochs,
+    )
+    out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
+    # 6. reconstruction, likelihood, cost, budget
+    if model.encoding != "none":
+        from radgen.metrics.reconstruction import reconstruction_metrics
+
+        sub = used["sets"].reference
+        out["reconstruction"] = {**reconstruction_metrics(model, sub), "split": out["real_split"]}
+        if model.likelihood:  # an explicit likelihood and prior: ELBO terms and IWAE
+            from radgen.metrics.likelihood import elbo_terms, iwae_bound
+
+            out["likelihood"] = {"elbo_terms": elbo_terms(model, sub, seed=seed), "split": out["real_split"]}
+            try:
+                out["likelihood"]["iwae_k50"] = iwae_bound(
+                    model, sub.subset(list(range(min(200, len(sub))))), k=50, seed=seed
+                )
+            except Exception as exc:  # not a density (L1/MSE models): say why instead of a number
+                out["likelihood"]["iwae_k50"] = {"skipped": str(exc)}
+    summary_path = RunFolder(run_dir).summary
+    out["cost"] = {"parameters": sum(p.numel() for p in model.parameters())}
+    if summary_path.is_file():
+        s = json.loads(summary_path.read_text())
+        out["cost"].update(
+            {
+                "seconds_per_epoch": s.get("seconds_per_epoch"),
+                "epochs_run": s.get("epochs_run"),
+                "train_seconds": s.get("train_seconds"),
+            }
+        )
+    out["budget"] = trained_budget(run_dir)
+
+    folder = RunFolder(run_dir).new_evaluation()
+    closest_pairs_figure(used["generated"], used["train"], used["memo"], folder / runfolder.EVAL_MEMORIZATION)
+    write_json(folder / runfolder.EVAL_SUMMARY, out)
+    return folder, out
