@@ -98,6 +98,8 @@ class GenerativeModel(nn.Module):
     encoding: ClassVar[Literal["none", "gaussian", "deterministic"]] = "none"
     #: ``decode(z, y)`` maps a ``config.latent_dim``-sized code to images (VAEs and GANs; not DDPM)
     latent_decoder: ClassVar[bool] = False
+    #: what ``membership_score`` measures (a model-based membership-inference attack); None: none declared
+    membership_attack: ClassVar[str | None] = None
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -238,6 +240,22 @@ class GenerativeModel(nn.Module):
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Images in [0, 1] from (B, latent_dim) codes (``latent_decoder``)."""
         raise CapabilityError(f"model {self.config.name!r} has no latent space to decode from")
+
+    # -- privacy (radgen.metrics.membership, radgen.training.privacy) ----------------------------------
+    def membership_score(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """(B,) per-image score of images in [0, 1], higher meaning "more likely a training image": the family's
+        model-based membership-inference attack, described by ``membership_attack``. Default: none declared."""
+        raise CapabilityError(f"model {self.config.name!r} declares no model-based membership-inference attack")
+
+    def private_modules(self) -> dict[str, nn.Module]:
+        """``{optimizer group: the sub-network whose gradients depend on real images}`` for DP-SGD
+        (``train.privacy``); groups not named only see those networks' outputs. Default: not declared."""
+        raise CapabilityError(
+            f"model {self.config.name!r} does not declare which networks see real images; differentially private "
+            "training covers the VAE family (vae, cvae, resnet_vae), lsgan (discriminator_norm: layer) and ddpm"
+        )
 
     # -- the contract -------------------------------------------------------------------------
     def forward(
