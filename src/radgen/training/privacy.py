@@ -23,8 +23,9 @@ use GroupNorm/LayerNorm, e.g. ``model.discriminator_norm=layer`` for a GAN); ``t
 per image); mixed precision and ``train.compile``; more than one device or node (Opacus's accounting under DDP
 needs its distributed sampler, which the engine does not wire); resuming a private run (the accountant's state is
 not in the checkpoint). In-place activations (``nn.LeakyReLU(inplace=True)``) of a private network are made
-out-of-place (the same values; Opacus's backward hooks forbid in-place edits). Noise comes from torch's default generator, not a cryptographically secure one
-(Opacus ``secure_mode`` off): the guarantee holds against an attacker who cannot predict torch's PRNG.
+out-of-place (the same values; Opacus's backward hooks forbid in-place edits). Noise comes from torch's default
+generator, not a cryptographically secure one (Opacus ``secure_mode`` off): the guarantee holds against an
+attacker who cannot predict torch's PRNG.
 """
 
 from __future__ import annotations
