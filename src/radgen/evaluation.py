@@ -45,6 +45,7 @@ from radgen.metrics.diversity import pairwise_ms_ssim
 from radgen.metrics.features import get_extractor
 from radgen.metrics.memorization import closest_pairs_figure, copy_ratio_report, memorization_report
 from radgen.metrics.mmd import mmd
+from radgen.metrics.privacy_eval import add_model_based, privacy_block, privacy_markdown
 from radgen.metrics.protocol import (
     ProtocolSets,
     build_sets,
@@ -206,6 +207,17 @@ def evaluate_generator(
         **copy_ratio_report(fake, train_x, copy_ref, seed=seed),
         "heldout_split": copy_split,
     }
+    # privacy: the calibrated copy audit against every training image, black-box membership inference
+    out["privacy"] = privacy_block(
+        fake,
+        splits,
+        ref,
+        reference_split=sets.reference_split,
+        heldout=copy_ref,
+        heldout_split=copy_split,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
     # 4. per extractor
     out["features"] = {}
     names = list(features)
@@ -376,6 +388,9 @@ def evaluate_run(
         extractor_epochs=extractor_epochs,
     )
     out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
+    add_model_based(out["privacy"], model, ds, used["sets"].reference, bootstrap=bootstrap, seed=seed)  # privacy
+    if (dp := RunFolder(run_dir).run_info).is_file() and json.loads(dp.read_text()).get("privacy"):
+        out["training_privacy"] = json.loads(dp.read_text())["privacy"]  # DP-SGD: epsilon spent
     # 6. reconstruction, likelihood, cost, budget
     if model.encoding != "none":
         from radgen.metrics.reconstruction import reconstruction_metrics
@@ -538,6 +553,7 @@ def to_markdown(out: dict[str, Any]) -> str:
     lines.append("")
     lines += per_class_markdown(out)
     lines += fidelity_markdown(out)
+    lines += privacy_markdown(out)
     for name, e in out["features"].items():
         lines.append(
             f"Extractor {code(name)}: weights sha256 {code(str(e['extractor']['weights_sha256'])[:16] + '...')}."

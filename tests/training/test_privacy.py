@@ -123,3 +123,12 @@ def test_the_ddpm_unet_trains_privately(tmp_path):
     r = train(tiny(tmp_path, ddpm, PRIVACY, "train.batch_size=32", "train.limit_train_batches=2"), progress=False)
     p = json.loads((r.run_dir / "run.json").read_text())["privacy"]
     assert p["private_groups"] == ["model"] and p["steps_taken"] == 2 and 0 < p["epsilon_spent"] <= 8.1
+
+
+def test_evaluate_reports_the_epsilon_spent(dp_cvae):
+    from radgen.evaluation import evaluate_run
+
+    folder, m = evaluate_run(dp_cvae.run_dir, n=60, features=("radgen-cnn001",), bootstrap=2, extractor_epochs=1)
+    info = json.loads((dp_cvae.run_dir / "run.json").read_text())["privacy"]
+    assert m["training_privacy"]["epsilon_spent"] == info["epsilon_spent"]
+    assert "Trained with DP-SGD" in (folder / "metrics.md").read_text()

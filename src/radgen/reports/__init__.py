@@ -289,6 +289,7 @@ def rank_agreement_lines(evals: list[dict[str, Any]]) -> list[str]:
 
 def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
     from radgen.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
+    from radgen.metrics.privacy_eval import privacy_markdown
 
     evals = [(run, _latest_eval(run)) for run in found["runs"]]
     evals = [(r, e) for r, e in evals if e is not None]
@@ -380,6 +381,9 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
                     else ""
                 )
             )
+    privacy = [line for m in metrics for line in privacy_markdown(m, m.get("model", ""))]  # copy audit, MI, DP
+    if privacy:
+        lines += ["", "### Privacy: copies and membership inference", "", *privacy]
     lines += [
         "",
         "### Memorization: the generated images closest to the training set (top) and their "
