@@ -132,3 +132,12 @@ def test_evaluate_reports_the_epsilon_spent(dp_cvae):
     info = json.loads((dp_cvae.run_dir / "run.json").read_text())["privacy"]
     assert m["training_privacy"]["epsilon_spent"] == info["epsilon_spent"]
     assert "Trained with DP-SGD" in (folder / "metrics.md").read_text()
+
+
+def test_the_report_states_the_epsilon_spent(dp_cvae, tmp_path):
+    from radgen.reports import write_report
+
+    info = json.loads((dp_cvae.run_dir / "run.json").read_text())["privacy"]
+    write_report([dp_cvae.run_dir], tmp_path / "report")
+    md = next((tmp_path / "report").glob("*.md")).read_text()
+    assert f"epsilon {info['epsilon_spent']:.3g} spent at delta 1e-05 (PRV accountant" in md

@@ -105,10 +105,16 @@ def privacy_markdown(out: dict[str, Any], model_name: str = "") -> list[str]:
     dp = out.get("training_privacy")
     lines.append("")
     if dp:
-        lines += [
-            f"Trained with DP-SGD ({dp['library']}): epsilon {dp.get('epsilon_spent', float('nan')):.3g} spent at "
-            f"delta {dp['delta']:g} ({dp['accountant'].upper()} accountant), private: "
-            f"{', '.join(dp['private_groups'])}.",
-            "",
-        ]
+        lines += [dp_sentence(dp), ""]
     return lines
+
+
+def dp_sentence(dp: dict[str, Any]) -> str:
+    """One sentence for a run's DP-SGD record (``run.json``'s ``privacy``)."""
+    eps = dp.get("epsilon_spent")
+    return (
+        f"Trained with DP-SGD ({dp['library']}): epsilon {'n/a' if eps is None else f'{eps:.3g}'} spent at delta "
+        f"{dp['delta']:g} ({dp['accountant'].upper()} accountant; target {dp['epsilon_target']:g}, noise multiplier "
+        f"{dp['noise_multiplier']:.3g}, clipping norm {dp['max_grad_norm']:g}); private: "
+        f"{', '.join(dp['private_groups'])}."
+    )

@@ -205,6 +205,10 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         lines += [f"### {text(info['model'])} ({code(run.name)})", ""]
         for w in s.get("warnings", []):  # one quote block each, closed by a blank line (or it swallows the figures)
             lines += [f"> warning: {text(w)}", ""]
+        if info.get("privacy"):  # DP-SGD (train.privacy): the epsilon spent, from run.json
+            from radgen.metrics.privacy_eval import dp_sentence
+
+            lines += [dp_sentence(info["privacy"]), ""]
         figs = [
             _img(folder.curves, out, f"{info['model']} training curves"),
             _img(folder.final_by_class, out, f"{info['model']} samples per class")
