@@ -36,7 +36,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "radgen"
 LAYERS: list[tuple[str, ...]] = [
     ("__main__", "cli"),
     ("api",),
-    ("experiments", "release", "reports", "interop"),
+    ("experiments", "release", "privacy_gate", "reports", "interop"),
     ("evaluation", "training", "sampling", "analysis"),
     ("metrics", "classifiers", "models"),
     ("runfolder", "outputs", "viz"),

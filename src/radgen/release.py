@@ -16,12 +16,13 @@ synthetic images with the evidence a recipient needs to judge them. A radgen rel
   and the intended use;
 - ``SHA256SUMS``: every released file's sha256 (the datasheet records this file's own hash).
 
-The memorization audit is a copy-ratio test (``copy_ratio_full``: against every training image) on the released images
-(pixel space; held-out images from the run's validation split, else its test split): a generator that
-copies nothing is flagged at about the test's nominal rate (its quantile, 5 %). The release is refused,
-unless ``force``, when more than twice that rate is flagged (default: more than 10 % of the images). The
-nearest-neighbour criterion is reported beside it but does not refuse: in pixel space it also flags blurry
-samples, which are close to every image without copying any.
+The privacy audit (``radgen.privacy_gate``) runs on the images to release before anything is written: a copy
+audit against every training image (flips, shifts up to 4 px, small crops and brightness/contrast changes do not
+hide a copy; the threshold calibrated on the run's held-out split at 1 % false positives; deterministic) and
+membership inference (black box on the images, model based beside). The release is refused, unless ``force``,
+when the copy audit flags more images than a novel generator would, or the black-box membership-inference AUC
+exceeds its bound; every audit, refusals included, is appended to ``RUN/privacy_audits.jsonl`` and listed in the
+datasheet, with the run's differential-privacy record (epsilon spent) when it trained with ``train.privacy``.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ from radgen.io import sha256_file
 
 FORMATS = ("png", "npz", "dicom")
 SPLIT_NAMES = ("train", "val", "test")
-AUDIT_QUANTILE = 0.05  # the copy-ratio test's nominal flag rate
 INTENDED_USE = (
     "Synthetic images for method development, teaching and augmentation studies. They are not images of "
     "real patients and carry no diagnosis; do not use them to diagnose, to validate a clinical device, or as "
@@ -55,7 +55,7 @@ INTENDED_USE = (
 
 
 class ReleaseRefused(RadgenError):
-    """The memorization audit flagged too many released images (pass --force to release anyway)."""
+    """The privacy audit refused the release (copies or membership inference; pass --force to release anyway)."""
 
 
 def split_counts(n: int, fractions: tuple[float, float, float]) -> dict[str, int]:
@@ -92,57 +92,20 @@ def _check_options(n: int, formats: tuple[str, ...], fractions: tuple[float, flo
         raise ConfigError(f"--splits {fractions}: three non-negative fractions (train, val, test) that add up to 1")
 
 
-def copy_ratio_full(
-    generated: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor, *, quantile: float, seed: int
-) -> dict[str, Any]:
-    """The copy-ratio test against the whole training reference T: r(g) = d(g, T) / d(g, H).
+def _audit(model, fake: torch.Tensor, train, heldout, *, heldout_split: str) -> dict[str, Any]:
+    """The privacy audit of the images to release (``radgen.privacy_gate``): the calibrated copy audit against
+    every training image and membership inference; ``memorization_audit`` keeps the keys older readers use."""
+    from radgen.privacy_gate import privacy_audit
 
-    ``heldout`` is split into H (the reference) and C (calibration); the threshold is the ``quantile`` of r over C,
-    which sees the same T and H, so a generator of held-out-like images is flagged at about ``quantile`` whatever
-    the sizes of T and H. Unlike ``radgen.metrics.memorization.copy_ratio_report`` (T a random subset of len(H)
-    training images, for comparing generators), every training image is in T, so a copy of any of them has
-    r = 0 and is flagged: what a release must catch.
-    """
-    from radgen.metrics.memorization import nearest_distances
-
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(heldout), generator=g)
-    half = len(heldout) // 2
-    ref, calib = heldout[perm[:half]], heldout[perm[half:]]
-
-    def ratio(x: torch.Tensor) -> torch.Tensor:
-        return nearest_distances(x, train)[0] / nearest_distances(x, ref)[0].clamp(min=1e-12)
-
-    r_gen, r_cal = ratio(generated), ratio(calib)
-    threshold = float(torch.quantile(r_cal, quantile))
-    return {
-        "threshold": threshold,
-        "quantile": quantile,
-        "fraction_flagged": float((r_gen < threshold).double().mean()),
-        "generated_ratio_median": float(r_gen.median()),
-        "calibration_ratio_median": float(r_cal.median()),
+    result = privacy_audit(model, fake, train, heldout, heldout_split=heldout_split)
+    a = result["copy_audit"]
+    result["memorization_audit"] = {
+        **a,
+        "nominal_rate": a["nominal_false_positive_rate"],
+        "refuse_above": a["refuse_above_fraction"],
+        "n_train_reference": a["n_train_searched"],
     }
-
-
-def _audit(fake: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor, *, seed: int) -> dict[str, Any]:
-    from radgen.metrics.memorization import memorization_report
-
-    g = torch.Generator().manual_seed(seed)
-    train = train[torch.randperm(len(train), generator=g)[:5000]]
-    heldout = heldout[torch.randperm(len(heldout), generator=g)[:1000]]
-    cr = copy_ratio_full(fake, train, heldout, quantile=AUDIT_QUANTILE, seed=seed)
-    nn = memorization_report(fake, train, heldout, quantile=AUDIT_QUANTILE)
-    return {
-        "criterion": "copy ratio d(g, train) / d(g, held-out) below the 5 % quantile of held-out images' ratios",
-        "space": "pixels",
-        "nominal_rate": AUDIT_QUANTILE,
-        "refuse_above": 2 * AUDIT_QUANTILE,
-        "fraction_flagged": cr["fraction_flagged"],
-        "copy_ratio": cr,
-        "nearest_neighbour": {k: v for k, v in nn.items() if not isinstance(v, np.ndarray)},
-        "n_train_reference": len(train),
-        "n_heldout": len(heldout),
-    }
+    return result
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -372,14 +335,12 @@ def _datasheet_md(sheet: dict[str, Any]) -> str:
             else []
         ),
         "",
-        "## Memorization audit (of the released images)",
+        f"Memorization: {a['n_flagged']} of {a['n_generated']} images flagged as copies "
+        f"({a['fraction_flagged']:.1%}; nominal {a['nominal_rate']:.0%})"
+        + (f" — **released with --force** over: {text(sheet['forced_over'])}" if sheet["forced"] else "")
+        + "; details in the Privacy section.",
         "",
-        f"- {text(a['criterion'])} ({a['space']}; {a['n_train_reference']} training and {a['n_heldout']} held-out "
-        "images)",
-        f"- flagged: **{a['fraction_flagged']:.1%}** (nominal rate {a['nominal_rate']:.0%}; refused above "
-        f"{a['refuse_above']:.0%}){' — released with --force' if sheet['forced'] else ''}",
-        f"- nearest-neighbour criterion (also flags blur): {a['nearest_neighbour']['fraction_flagged']:.1%}",
-        "",
+        *_privacy_lines(sheet),
         "## Evaluation",
         "",
     ]
@@ -396,6 +357,12 @@ def _datasheet_md(sheet: dict[str, Any]) -> str:
         lines.append(f"From {code(sheet['utility']['augment_run'])}:")
         lines += ["", "```json", json.dumps(sheet["utility"]["summary"], indent=1)[:6000], "```"]
     return "\n".join(lines) + "\n"
+
+
+def _privacy_lines(sheet: dict[str, Any]) -> list[str]:
+    from radgen.privacy_gate import datasheet_lines
+
+    return datasheet_lines(sheet)
 
 
 def _evaluation_summary(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -452,14 +419,19 @@ def release(
         fake = generate(model, n, seed=seed, progress=progress)
         labels = torch.zeros(n, dtype=torch.long)
 
-    # 2. audit before anything is written
-    audit = _audit(fake, train.images, heldout.images, seed=seed)
-    refused = audit["fraction_flagged"] > audit["refuse_above"]
+    # 2. audit before anything is written; every audit, refused or not, goes to the run's audit log
+    from radgen.privacy_gate import append_audit_log, log_entry, refusal_reason, training_privacy
+
+    privacy = _audit(model, fake, train, heldout, heldout_split=data_info["record"]["heldout_split"])
+    audit = privacy.pop("memorization_audit")
+    why = refusal_reason(privacy)
+    refused = why is not None
+    decision = "refused" if refused and not force else "released with --force" if refused else "released"
+    audit_log = append_audit_log(run_dir, log_entry(privacy, n=n, seed=seed, decision=decision))
     if refused and not force:
         raise ReleaseRefused(
-            f"{run_dir}: the memorization audit flags {audit['fraction_flagged']:.1%} of {n} images as likely "
-            f"copies of training images (more than {audit['refuse_above']:.0%}); nothing was written. Pass --force "
-            "to release anyway (the datasheet then says so)"
+            f"{run_dir}: {why}; nothing was written (the refusal is logged in {run_dir.name}/privacy_audits.jsonl). "
+            "Pass --force to release anyway (the datasheet then says so)"
         )
 
     # 3. assign splits (seeded shuffle, so every split has the class mix)
@@ -551,7 +523,11 @@ def release(
             },
             "real_data": data_info["record"],
             "memorization_audit": audit,
+            "privacy": privacy,
+            "training_privacy": training_privacy(run_dir),
+            "audit_log": audit_log,
             "forced": bool(refused and force),
+            "forced_over": why if refused and force else None,
             "evaluation": None
             if eval_metrics is None
             else {

@@ -38,8 +38,19 @@ def test_evaluate_writes_metrics_with_named_extractor(tmp_path, capsys):
         "iwae_k50" in m["likelihood"]
         and m["likelihood"]["iwae_k50"]["log_px_bound"] <= -m["likelihood"]["elbo_terms"]["neg_elbo"] + 5
     )
+    p = m["privacy"]  # the copy audit searched every training image; both attacks ran
+    assert (
+        p["copy_audit"]["n_train_searched"]
+        == json.loads((r.run_dir / "run.json").read_text())["data"]["splits"]["train"]
+    )
+    assert p["copy_audit"]["nominal_false_positive_rate"] == 0.01 and p["copy_audit"]["heldout_split"] == "val"
+    for attack in ("black_box", "model_based"):
+        mi = p["membership_inference"][attack]
+        assert 0 <= mi["auc"] <= 1 and mi["auc_ci95"][0] <= mi["auc"] <= mi["auc_ci95"][1] and "tpr_at_0.01_fpr" in mi
+    assert "training_privacy" not in m  # trained without DP
     md = (folder / "metrics.md").read_text()
     assert (folder / "memorization.png").is_file() and md.startswith("## Evaluation")
+    assert "membership-inference attack" in md and "copy audit against all" in md
     assert "(floor " in md and re.search(r"x 5 batches", md) and "held-out" in md  # yardsticks, budget, which set
     assert main(["evaluate", str(r.run_dir), "--n", "50", "--features", "inception"]) == 2
     assert "never a number named FID" in capsys.readouterr().err

@@ -24,6 +24,7 @@ from radgen.metrics.diversity import pairwise_ms_ssim
 from radgen.metrics.features import get_extractor
 from radgen.metrics.memorization import copy_ratio_report, memorization_report
 from radgen.metrics.mmd import mmd
+from radgen.metrics.privacy_eval import privacy_block
 from radgen.metrics.protocol import compare, compare_per_class, label_fidelity
 from radgen.metrics.set_metrics import compute_set_metrics
 from radgen.sampling import generate
@@ -180,6 +181,17 @@ def evaluate_generator(
         **copy_ratio_report(fake, train_x, copy_ref, seed=seed),
         "heldout_split": copy_split,
     }
+    # privacy: the calibrated copy audit against every training image, black-box membership inference
+    out["privacy"] = privacy_block(
+        fake,
+        splits,
+        ref,
+        reference_split=sets.reference_split,
+        heldout=copy_ref,
+        heldout_split=copy_split,
+        bootstrap=bootstrap,
+        seed=seed,
+    )
     # 4. per extractor
     out["features"] = {}
     names = list(features)

@@ -20,6 +20,7 @@ from radgen.errors import ConfigError
 from radgen.evaluation.protocol import DEFAULT_FEATURES, evaluate_generator, generate_like
 from radgen.io import write_json
 from radgen.metrics.memorization import closest_pairs_figure
+from radgen.metrics.privacy_eval import add_model_based
 from radgen.models import load_exported
 from radgen.runfolder import RunFolder, load_run_data, trained_budget
 
@@ -70,6 +71,9 @@ def evaluate_run(
         extractor_epochs=extractor_epochs,
     )
     out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
+    add_model_based(out["privacy"], model, ds, used["sets"].reference, bootstrap=bootstrap, seed=seed)  # privacy
+    if (dp := RunFolder(run_dir).run_info).is_file() and json.loads(dp.read_text()).get("privacy"):
+        out["training_privacy"] = json.loads(dp.read_text())["privacy"]  # DP-SGD: epsilon spent
     # 6. reconstruction, likelihood, cost, budget
     if model.encoding != "none":
         from radgen.metrics.reconstruction import reconstruction_metrics

@@ -40,7 +40,7 @@ from radgen.losses import (
     ls_generator,
     r1_penalty,
 )
-from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput, register_model
+from radgen.models.base import CapabilityError, GenerativeModel, ModelConfig, ModelOutput, register_model
 from radgen.models.latent import LOGVAR_CLAMP
 from radgen.nn.augment import AugmentOp, DiffAugment
 from radgen.nn.gan import (
@@ -237,6 +237,39 @@ class AdversarialModel(GenerativeModel):
             logs["augment/r_t"] = self.augment.observe(d_real - mid)
             logs["augment/p"] = self.augment.p.detach().clone()
         return d_real, penalty, logs
+
+    membership_attack = "the discriminator's score of the real image (Hayes et al. 2019, LOGAN), no augmentation"
+
+    @torch.no_grad()
+    def membership_score(self, x, y=None, *, generator=None) -> torch.Tensor:
+        """D(x) for real images x in [0, 1] (eval mode: no augmentation); higher = judged more real = member."""
+        was = self.training
+        self.eval()
+        try:
+            return self.discriminate(to_signed(x), self.condition_labels(y)).reshape(x.shape[0], -1).mean(1)
+        finally:
+            self.train(was)
+
+    def private_modules(self) -> dict[str, nn.Module]:
+        """Only the discriminator sees real images; the generator learns from its (privatised) outputs alone."""
+        c = self.config
+        groups = set(self.optimizer_groups())
+        if groups != {self.generator_group, self.discriminator_group}:
+            raise CapabilityError(
+                f"model {c.name!r} trains {sorted(groups)}; networks besides the discriminator see real images "
+                "(an encoder), so DP training covers lsgan only"
+            )
+        if c.augment_schedule == "adaptive":
+            raise CapabilityError(
+                "ADA adapts its probability to D's scores on real images, outside the privacy accounting; use "
+                "model.augment_schedule=fixed"
+            )
+        if c.r1_weight > 0 or c.spectral_norm != "none":
+            raise CapabilityError(
+                "the R1 penalty and spectral normalisation are not supported by per-image gradients; set "
+                "model.r1_weight=0 and model.spectral_norm=none"
+            )
+        return {self.discriminator_group: self.discriminator}
 
     def describe_losses(self) -> str:
         c, extra = self.config, []
@@ -437,6 +470,13 @@ class WGANGP(AdversarialModel):
 
     def real_score_midpoint(self) -> None:
         return None  # a critic's scores have no real/fake targets
+
+    def private_modules(self) -> dict[str, nn.Module]:
+        """Refused: the gradient penalty differentiates the critic's input gradient; per-image hooks do not."""
+        raise CapabilityError(
+            "wgan_gp's gradient penalty needs second derivatives that Opacus's per-image gradients do not give; "
+            "train lsgan with model.discriminator_norm=layer under train.privacy"
+        )
 
     def shares_fake_batch(self, batch_idx: int) -> bool:
         return self.config.fake_batch == "shared"

@@ -108,6 +108,8 @@ class GenerativeModel(nn.Module):
     #: an explicit likelihood model (the VAE family): ``posterior``, ``prior_log_prob`` and ``kl_per_dim`` work,
     #: with ``loss_terms``, ``decode_logits`` and ``condition_labels``, so ELBO terms and the IWAE bound apply
     likelihood: ClassVar[bool] = False
+    #: what ``membership_score`` measures (a model-based membership-inference attack); None: none declared
+    membership_attack: ClassVar[str | None] = None
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -260,6 +262,22 @@ class GenerativeModel(nn.Module):
     def kl_per_dim(self, mu: torch.Tensor, logvar: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor | None:
         """(B, D) KL of q(z|x) to the prior per latent dimension, None without a closed form (``likelihood``)."""
         raise CapabilityError(f"model {self.config.name!r} has no explicit prior (the VAE family has)")
+
+    # -- privacy (radgen.metrics.membership, radgen.training.privacy) ----------------------------------
+    def membership_score(
+        self, x: torch.Tensor, y: torch.Tensor | None = None, *, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """(B,) per-image score of images in [0, 1], higher meaning "more likely a training image": the family's
+        model-based membership-inference attack, described by ``membership_attack``. Default: none declared."""
+        raise CapabilityError(f"model {self.config.name!r} declares no model-based membership-inference attack")
+
+    def private_modules(self) -> dict[str, nn.Module]:
+        """``{optimizer group: the sub-network whose gradients depend on real images}`` for DP-SGD
+        (``train.privacy``); groups not named only see those networks' outputs. Default: not declared."""
+        raise CapabilityError(
+            f"model {self.config.name!r} does not declare which networks see real images; differentially private "
+            "training covers the VAE family (vae, cvae, resnet_vae), lsgan (discriminator_norm: layer) and ddpm"
+        )
 
     # -- the contract -------------------------------------------------------------------------
     def forward(

@@ -214,6 +214,34 @@ class DDPM(GenerativeModel):
             loss = mse
         return ModelOutput(loss, {"loss/total": loss.detach(), "loss/mse": mse.detach()})
 
+    membership_attack = (
+        "negative denoising error (the training loss's MSE) at t = 5, 10, 25 and 50 % of T, fixed noise"
+    )
+    MEMBERSHIP_T = (0.05, 0.1, 0.25, 0.5)
+
+    @torch.no_grad()
+    def membership_score(self, x, y=None, *, generator=None) -> torch.Tensor:
+        """-(mean over t in ``MEMBERSHIP_T`` x T of the per-image MSE of the network's prediction), with the
+        sampling network (EMA when kept) and the true label (Carlini et al. 2023; Matsumoto et al. 2023)."""
+        c = self.config
+        x0 = self.to_diffusion_space(x)
+        net = self.ema if self.ema is not None else self.unet
+        labels = y.long() if (self.k and y is not None) else None
+        err = torch.zeros(x0.shape[0], device=x0.device)
+        for frac in self.MEMBERSHIP_T:
+            t = torch.full((x0.shape[0],), int(frac * (c.timesteps - 1)), device=x0.device, dtype=torch.long)
+            noise = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+            x_t = self.train_scheduler.add_noise(x0, noise, t)
+            pred = net(x_t, t, class_labels=labels).sample
+            alpha, sigma = alpha_sigma(self.train_scheduler.alphas_cumprod, t, x0.ndim)
+            target = training_target(c.prediction_type, x0, noise, alpha, sigma)
+            err += F.mse_loss(pred, target, reduction="none").flatten(1).mean(1)
+        return -err / len(self.MEMBERSHIP_T)
+
+    def private_modules(self) -> dict[str, torch.nn.Module]:
+        """Only the UNet is trained (on noised real images)."""
+        return {"model": self.unet}
+
     def _eps_fn(self, net):
         return lambda x, t, labels: net(x, t, class_labels=labels).sample
 

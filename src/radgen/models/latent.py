@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from radgen.errors import ConfigError
 from radgen.losses import gaussian_kl, gaussian_log_prob, reconstruction_loss, ssim_loss
-from radgen.models.base import GenerativeModel, ModelConfig, ModelOutput
+from radgen.models.base import CapabilityError, GenerativeModel, ModelConfig, ModelOutput
 from radgen.nn import LabelEmbedding
 
 LOGVAR_CLAMP = (-30.0, 20.0)  # keeps exp(logvar) finite in float32
@@ -204,6 +204,28 @@ class GaussianVAE(GenerativeModel):
         if kl_dims is not None:
             stats["kl_per_dim"] = kl_dims.detach()
         return ModelOutput(loss=loss, logs=logs, stats=stats)
+
+    membership_attack = (
+        "negative training loss (recon_weight x reconstruction + beta x KL, the ELBO's terms), mean of 4 z draws"
+    )
+
+    @torch.no_grad()
+    def membership_score(self, x, y=None, *, generator=None) -> torch.Tensor:
+        """-(recon_weight R(x) + beta KL(x)) averaged over 4 posterior draws (the loss the model was fitted to)."""
+        c = self.config
+        total = torch.zeros(x.shape[0], device=x.device)
+        for _ in range(4):
+            t = self.loss_terms(x, y, generator=generator)
+            total += c.recon_weight * t["recon"] + c.beta * t["kl"]
+        return -total / 4
+
+    def private_modules(self) -> dict[str, torch.nn.Module]:
+        """The encoder and the decoder both see real images: the whole model is private."""
+        if self.config.free_bits > 0:
+            raise CapabilityError(
+                "free bits clamp the batch-mean KL, so no image has a gradient of its own; set model.free_bits=0"
+            )
+        return {"model": self}
 
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

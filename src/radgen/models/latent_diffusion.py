@@ -35,7 +35,7 @@ from radgen.config import to_dict
 from radgen.errors import ConfigError, MissingDataError
 from radgen.io import sha256_file
 from radgen.models.autoencoder import AutoencoderKL
-from radgen.models.base import model_config_from_dict, register_model
+from radgen.models.base import CapabilityError, model_config_from_dict, register_model
 from radgen.models.ddpm import DDPM, DDPMConfig
 from radgen.runfolder import export_files
 
@@ -188,6 +188,13 @@ class LatentDiffusion(DDPM):
         """Images (B, C, H, W) in [0, 1] -> cat(mu, sigma) of q(z|x), (B, 2 c_lat, h, w)."""
         mu, logvar = self.autoencoder.encode(x)
         return torch.cat([mu, (0.5 * logvar).exp()], dim=1)
+
+    def private_modules(self) -> dict[str, torch.nn.Module]:
+        """Refused: the frozen autoencoder learned the same images without DP, so a private UNet guarantees nothing."""
+        raise CapabilityError(
+            "latent_diffusion's autoencoder was trained on the real images without differential privacy, so a "
+            "private UNet would not bound what the model reveals; train ddpm with train.privacy instead"
+        )
 
     def to_diffusion_space(self, x: torch.Tensor) -> torch.Tensor:
         """Images, or cached posteriors from ``prepare_training_data`` -> z' = (z - shift) * scale."""

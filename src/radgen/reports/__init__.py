@@ -200,6 +200,10 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
         lines += [f"### {text(info['model'])} ({code(run.name)})", ""]
         for w in s.get("warnings", []):  # one quote block each, closed by a blank line (or it swallows the figures)
             lines += [f"> warning: {text(w)}", ""]
+        if info.get("privacy"):  # DP-SGD (train.privacy): the epsilon spent, from run.json
+            from radgen.metrics.privacy_eval import dp_sentence
+
+            lines += [dp_sentence(info["privacy"]), ""]
         figs = [
             _img(folder.curves, out, f"{info['model']} training curves"),
             _img(folder.final_by_class, out, f"{info['model']} samples per class")
@@ -283,6 +287,7 @@ def rank_agreement_lines(evals: list[dict[str, Any]]) -> list[str]:
 
 
 def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
+    from radgen.metrics.privacy_eval import privacy_markdown
     from radgen.reports.evaluation import fidelity_markdown, per_class_markdown, reference_sentence
 
     evals = [(run, RunFolder(run).latest_evaluation()) for run in found["runs"]]
@@ -375,6 +380,9 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
                     else ""
                 )
             )
+    privacy = [line for m in metrics for line in privacy_markdown(m, m.get("model", ""))]  # copy audit, MI, DP
+    if privacy:
+        lines += ["", "### Privacy: copies and membership inference", "", *privacy]
     lines += [
         "",
         "### Memorization: the generated images closest to the training set (top) and their "

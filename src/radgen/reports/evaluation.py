@@ -13,6 +13,7 @@ from typing import Any
 from radgen import runfolder
 from radgen.evaluation.result import EvaluationResult
 from radgen.io import write_text
+from radgen.metrics.privacy_eval import privacy_markdown
 from radgen.reports.markdown import code, text
 
 
@@ -165,6 +166,7 @@ def to_markdown(out: dict[str, Any]) -> str:
     lines.append("")
     lines += per_class_markdown(out)
     lines += fidelity_markdown(out)
+    lines += privacy_markdown(out)
     for name, e in out["features"].items():
         lines.append(
             f"Extractor {code(name)}: weights sha256 {code(str(e['extractor']['weights_sha256'])[:16] + '...')}."

@@ -18,6 +18,7 @@ from radgen.config import apply_overrides, from_dict, load_yaml, to_dict
 from radgen.data.load import DataConfig
 from radgen.errors import ConfigError
 from radgen.models.base import ModelConfig, model_config_from_dict
+from radgen.training.privacy import PrivacyConfig, check_privacy_config
 
 
 @dataclass
@@ -59,6 +60,8 @@ class TrainConfig:
     progress_bar: bool = True
     # Lightning experiment loggers fed the epoch rows and sample grids: none | csv | tensorboard | mlflow, or a list
     logger: Any = "none"
+    # differentially private training (DP-SGD via Opacus, radgen.training.privacy): {epsilon, delta, max_grad_norm}
+    privacy: PrivacyConfig | None = None
 
 
 @dataclass
@@ -163,6 +166,8 @@ def _check_train(t: TrainConfig) -> None:
         if t.strategy not in known:
             raise ConfigError(f"train.strategy={t.strategy!r} is not a strategy; valid: {', '.join(STRATEGIES)}")
     _check_devices(t.devices)
+    if t.privacy is not None:
+        check_privacy_config(t.privacy, t)
     if t.accelerator in ("gpu", "cuda"):
         import torch
 

@@ -155,9 +155,16 @@ class EngineModule(L.LightningModule):
     FINITE_CHECK_EVERY = {"cpu": 1, "default": 10}  # steps between NaN/Inf checks, by device type
 
     def __init__(
-        self, model: GenerativeModel, train_cfg: TrainConfig, *, metrics_path: Path | None = None, val_seed: int = 0
+        self,
+        model: GenerativeModel,
+        train_cfg: TrainConfig,
+        *,
+        metrics_path: Path | None = None,
+        val_seed: int = 0,
+        privacy=None,
     ):
         super().__init__()
+        self.privacy = privacy  # training.privacy.PrivateTraining: wraps the private groups' optimizers
         self.val_seed = val_seed
         self.model = model
         self.cfg = train_cfg
@@ -179,7 +186,8 @@ class EngineModule(L.LightningModule):
 
     # -- optimisers ------------------------------------------------------------------------
     def configure_optimizers(self):
-        return build_optimizers(self.model, self.cfg)
+        opts = build_optimizers(self.model, self.cfg)
+        return opts if self.privacy is None else self.privacy.wrap_optimizers(self.group_names, opts)
 
     def group_optimizers(self) -> list:
         opts = self.optimizers()
@@ -270,6 +278,8 @@ class EngineModule(L.LightningModule):
             for _ in range(int(steps.get(group, 1))):
                 if many:
                     self.toggle_optimizer(opt)
+                if self.privacy is not None:
+                    self.privacy.select(group)
                 out = self.model(batch, group=group)
                 self._check_finite(out, group, flush=last_batch)
                 opt.zero_grad(set_to_none=True)

@@ -195,6 +195,7 @@ class TrainingRun:
     monitor: str = "train/loss"
     prepare_seconds: float = 0.0  # model.prepare_training_data (e.g. latents encoded once)
     changes: dict[str, Any] = field(default_factory=dict)  # overrides a resume applies: {key: [before, after]}
+    privacy: Any = None  # training.privacy.PrivateTraining when train.privacy is set
 
     @property
     def folder(self) -> RunFolder:
@@ -269,6 +270,10 @@ def prepare(
     split manifest: a change is refused unless ``allow_changed_data``, then recorded) and the model built to fit
     it. Nothing is written but the trim."""
     ckpt_path, changes = None, {}
+    if resume is not None and cfg.train.privacy is not None:
+        raise ConfigError(
+            "--resume of a run with train.privacy: the accountant's state is not in the checkpoint; start a new run"
+        )
     if resume is not None:
         ckpt = RunFolder(resume).last_checkpoint
         if not ckpt.is_file():
@@ -306,6 +311,20 @@ def prepare(
         model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes
     )
     cfg = replace(cfg, model=to_dict(model.config))
+    privacy = None
+    if cfg.train.privacy is not None:  # refused here, before any folder, when the model or settings cannot be private
+        from radgen.training.privacy import PrivateTraining
+
+        t = cfg.train
+        privacy = PrivateTraining(
+            t.privacy,
+            model,
+            n_train=len(train_set),
+            batch_size=t.batch_size,
+            epochs=t.epochs,
+            limit_batches=t.limit_train_batches,
+            seed=seed,
+        )
     return TrainingRun(
         cfg=cfg,
         seed=seed,
@@ -316,6 +335,7 @@ def prepare(
         resume_from=ckpt_path,
         run_dir=Path(resume) if resume is not None else None,
         changes=changes,
+        privacy=privacy,
     )
 
 
@@ -372,6 +392,8 @@ def open_run_folder(run: TrainingRun, run_dir: Path | None = None, *, made: list
         },
         "resumed_from": run.resume_from,
     }
+    if run.privacy is not None:  # the plan; finalise adds the epsilon spent
+        run.info["privacy"] = run.privacy.plan()
     if resuming:
         run.info["overrides_applied"] = run.changes  # {key: [before, after]}
         if run.changes and not run.worker:
@@ -405,6 +427,9 @@ def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
         num_workers=t.num_workers,
         pin_memory=pin,
     )
+    if run.privacy is not None:  # DP-SGD: per-image gradient hooks and Poisson-sampled batches
+        run.privacy.attach()
+        train_loader = run.privacy.loader(train_loader)
     run.by_loss = by_loss = model.checkpoint_selection == "loss"
     # Validation losses rank checkpoints; adversarial losses do not (and a critic's gradient
     # penalty needs autograd, which Lightning's evaluation loop turns off), so they skip it.
@@ -463,8 +488,9 @@ def build_trainer(run: TrainingRun) -> tuple[L.Trainer, EngineModule, tuple]:
         default_root_dir=str(run.run_dir),
         plugins=[AtomicCheckpointIO()],
     )
-    module = EngineModule(model, t, metrics_path=run.folder.metrics_log, val_seed=run.seed)
-    module.train_sampler = train_loader.sampler
+    module = EngineModule(model, t, metrics_path=run.folder.metrics_log, val_seed=run.seed, privacy=run.privacy)
+    sampler = getattr(train_loader, "sampler", None)  # radgen's epoch-seeded sampler, for a mid-epoch resume
+    module.train_sampler = sampler if hasattr(sampler, "skip_next") else None
     return trainer, module, (train_loader, val_loader)
 
 
@@ -544,6 +570,9 @@ def finalise(run: TrainingRun, trainer: L.Trainer, elapsed: float) -> dict[str, 
         "prepare_seconds": run.prepare_seconds,
         **({"fit": measured} if measured else {}),
     }
+    if run.privacy is not None:  # the epsilon spent, in metrics.json and run.json
+        summary["privacy"] = run.info["privacy"] = run.privacy.record()
+        write_json(folder.run_info, run.info)
     write_json(folder.summary, summary)
     return summary
 
