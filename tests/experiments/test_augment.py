@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -65,6 +66,22 @@ def test_synthetic_counts_reach_the_ratio():
     assert synthetic_counts_to_ratio(labels, 2, 0.5) == {0: 50}
     assert synthetic_counts_to_ratio(labels, 2, 0.2) == {}  # already above the ratio
     assert synthetic_counts_to_ratio(torch.tensor([0] * 10 + [1] * 40 + [2] * 20), 3, 1.0) == {0: 30, 2: 20}
+
+
+def test_a_pool_made_like_a_memory_mapped_subset_is_its_own_storage():
+    """issue 30 item 7: on a warm preprocessing cache the real split is memory-mapped, and a stratified subsample of
+    it is a row index into the cache; the pool made "like" it must not inherit that index (the demo crashed with
+    "rows index outside the 188 stored images", or read the wrong pixels when the pool was larger)."""
+    cached = replace(_set(30, 70), storage="mmap")
+    like = stratified_subsample(cached, 40, seed=0)  # what run_augment mixes into, as the quick demo does
+    assert like.rows is not None and int(like.rows.max()) >= 12  # rows reach past a 12-image pool
+    for n in (12, 40, 188):
+        images = torch.rand(n, 1, 8, 8)
+        pool = to_imageset(images, torch.zeros(n, dtype=torch.long), like, origin="gen")
+        assert len(pool) == n and pool.rows is None and pool.storage == "memory"
+        assert torch.equal(pool.stored(), (images * 255 + 0.5).to(torch.uint8))
+        both = ImageSet.concat([like, pool.subset(np.arange(n // 2))])  # the +G arm's training set
+        assert len(both) == 40 + n // 2 and torch.equal(both.stored()[:40], like.stored())
 
 
 def test_synthetic_images_enter_the_training_split_only_and_balance_it():

@@ -267,9 +267,10 @@ def stratified_subsample(images: ImageSet, n: int, seed: int) -> ImageSet:
 
 
 def to_imageset(images: torch.Tensor, labels: torch.Tensor, like: ImageSet, *, origin: str) -> ImageSet:
-    """Generated images in [0, 1] as an ImageSet stored like ``like`` (uint8 when it is): the same
-    metadata columns, ``path`` = ``synthetic/<origin>/<i>``, ``patient`` = ``synthetic:<origin>``,
-    other columns empty (-1 / nan for numbers)."""
+    """Generated images in [0, 1] as an in-memory ImageSet stored like ``like`` (uint8 when it is): the
+    same metadata columns, ``path`` = ``synthetic/<origin>/<i>``, ``patient`` = ``synthetic:<origin>``,
+    other columns empty (-1 / nan for numbers). Only the view and the metadata columns come from ``like``:
+    its storage and ``rows`` (a memory-mapped subset's index into the cache) describe its own pixels."""
     px = (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8) if like.pixels.dtype == torch.uint8 else images.float()
     n = len(px)
     meta: dict[str, np.ndarray] = {}
@@ -287,7 +288,7 @@ def to_imageset(images: torch.Tensor, labels: torch.Tensor, like: ImageSet, *, o
                 [f"synthetic:{origin}" if k in ("patient", "subtype") else ""] * n,
                 dtype=col.dtype if col.dtype == object else None,
             )
-    return replace(like, pixels=px[:, :1], labels=labels.long(), meta=meta)
+    return replace(like, pixels=px[:, :1], labels=labels.long(), meta=meta, storage="memory", rows=None)
 
 
 def is_synthetic(images: ImageSet) -> np.ndarray:
