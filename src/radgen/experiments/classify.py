@@ -126,6 +126,7 @@ def run_classify(
                 batched=cfg.ensemble == "batched",
             ):
                 probs.append(row.pop("test_prob"))
+                row.pop("val_prob", None)
                 rows.append(row)
                 log.write(json.dumps(row) + "\n")
                 log.flush()
