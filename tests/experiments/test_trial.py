@@ -274,3 +274,16 @@ def test_the_sequential_design_keeps_its_overall_type_one_error():
         seeds.append(r)
     se = math.sqrt(0.05 * 0.95 / n)
     assert abs(false / n - 0.05) <= 2 * se
+
+
+def test_look_schedules_of_the_demo_and_the_longer_study():
+    from radgen.experiments.augment import AugmentConfig, look_schedule
+
+    def looks(seeds: int, **kw) -> list[int]:
+        return look_schedule(AugmentConfig(seeds=seeds, trial=TrialConfig(**kw)))
+
+    assert looks(15, first_look=3, look_every=3) == [3, 6, 9, 12, 15]  # the demo
+    assert looks(10, first_look=4, look_every=3) == [4, 7, 10]  # --budget full
+    assert looks(11, first_look=4, look_every=3) == [4, 7, 10, 11]  # the last look at the most seeds
+    assert looks(3, first_look=3) == [3] and looks(2, first_look=3) == [2]
+    assert looks(15, sequential=False) == [15]

@@ -14,17 +14,19 @@
    report states whether the two extractors rank the generators the same way (Kendall's tau).
 4. augmentation: the arms of ``DEMO_ARMS`` (``experiments.augment``) for the generator of lowest FD among
    those whose samples of every class the label-fidelity classifier recognises more often than chance
-   (``fidelity_gate``; the others are reported and left out), over 3 seeds, judged by
+   (``fidelity_gate``; the others are reported and left out), as a pre-registered trial
+   (``experiments.trial``: AUROC, the three primary comparisons of ``+G`` against ``real``, ``duplicate`` and
+   ``weighted``, seeds added in looks of 3 up to 15 until they are decisive or the arms' budget ends), judged by
    design document 001's CNN (the ``cnn001`` judge: at 64 px one fit of the strong ``resnet18`` judge took
-   654 s on one thread beside another job, and the arms need 12 fits in 10 minutes; the report states the
+   654 s on one thread beside another job, and the arms need up to 60 fits in 10 minutes; the report states the
    strong judge's measured scores on the same data beside, ``JUDGE_REFERENCE``).
 5. report: ``report.html`` (self-contained) and ``report.md`` in the demo folder.
 
 ``budget="full"`` is the longer study beside it (``radgen demo --budget full``): every generator
 trains ``FULL_EPOCH_FACTOR`` x its demo epochs, and every arm of ``radgen augment`` (``ARM_KINDS``:
 the remedies, each generator mixed in, synthetic only, the duplicate control, pretrain/finetune,
-the amount sweep, filtered) runs over ``FULL_SEEDS`` seeds: a few hours on 2 CPU cores (the README
-states the estimate), or ``--device cuda`` on a GPU (generators and classifiers both train there).
+the amount sweep, filtered) runs over up to ``FULL_SEEDS`` seeds (looks after 4, 7 and 10): about an hour on
+2 CPU cores (the README states the estimate), or ``--device cuda`` on a GPU (generators and classifiers both train there).
 
 ``quick=True`` is a ~2-minute smoke version: 32 px (or the stored size when smaller), one short
 epoch per generator, a 400-image stratified training subsample for the classifiers, 2 epochs each.
