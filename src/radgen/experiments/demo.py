@@ -26,7 +26,8 @@
 trains ``FULL_EPOCH_FACTOR`` x its demo epochs, and every arm of ``radgen augment`` (``ARM_KINDS``:
 the remedies, each generator mixed in, synthetic only, the duplicate control, pretrain/finetune,
 the amount sweep, filtered) runs over up to ``FULL_SEEDS`` seeds (looks after 4, 7 and 10): about an hour on
-2 CPU cores (the README states the estimate), or ``--device cuda`` on a GPU (generators and classifiers both train there).
+2 CPU cores (the README states the estimate), or ``--device cuda`` on a GPU (generators and classifiers both
+train there).
 
 ``quick=True`` is a ~2-minute smoke version: 32 px (or the stored size when smaller), one short
 epoch per generator, a 400-image stratified training subsample for the classifiers, 2 epochs each.
