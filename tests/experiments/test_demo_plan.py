@@ -21,12 +21,15 @@ from radgen.experiments.demo import (
 )
 from radgen.training.config import load_run_config
 
+ARMS_WITH_FINETUNE = ["real", "synthetic", "duplicate", "finetune:lsgan"]  # the gate moves finetune:G
+
 
 def test_full_budget_trains_each_generator_longer_and_runs_every_arm_over_more_seeds():
     demo, full = demo_plan(DemoSettings()), demo_plan(DemoSettings(budget="full"))
-    assert demo["arms"] == DEMO_ARMS and demo["seeds"] == DEMO_SEEDS == 3
+    assert demo["arms"] == DEMO_ARMS and demo["seeds"] == DEMO_SEEDS == 15  # the most; looks stop it earlier
     assert full["arms"] == list(ARM_KINDS) and full["seeds"] == FULL_SEEDS == 10
-    assert set(full["arms"]) > set(DEMO_ARMS) - {"finetune:lsgan"}
+    assert set(full["arms"]) > set(DEMO_ARMS)
+    assert demo["arms_budget_seconds"] == 570 and full["arms_budget_seconds"] is None
     for label, config in GENERATORS.items():
         epochs = load_run_config(config, []).train.epochs
         first = {"first_stage": {"config": FIRST_STAGES[label], "train": {}}} if label in FIRST_STAGES else {}
@@ -75,16 +78,21 @@ def test_the_fidelity_gate_leaves_out_generators_at_or_below_chance_and_moves_fi
     gate = fidelity_gate(fid, 2)
     assert gate["threshold"] == 0.5 and gate["mixed_in"] == ["lsgan"]
     assert set(gate["left_out"]) == {"cvae", "ldm"} and "0.36 is not above chance (0.50)" in gate["left_out"]["cvae"]
-    assert gated_arms(DEMO_ARMS, gate["mixed_in"], fid) == ["real", "synthetic:lsgan", "duplicate", "finetune:lsgan"]
+    assert gated_arms(ARMS_WITH_FINETUNE, gate["mixed_in"], fid) == [
+        "real",
+        "synthetic:lsgan",
+        "duplicate",
+        "finetune:lsgan",
+    ]
     # the GAN left out: finetune moves to the mixed-in generator of highest fidelity; none mixed in: it goes
-    assert gated_arms(DEMO_ARMS, ["cvae", "ldm"], fid) == [
+    assert gated_arms(ARMS_WITH_FINETUNE, ["cvae", "ldm"], fid) == [
         "real",
         "synthetic:cvae",
         "synthetic:ldm",
         "duplicate",
         "finetune:cvae",
     ]
-    assert gated_arms(DEMO_ARMS, [], fid) == ["real", "duplicate"]
+    assert gated_arms(ARMS_WITH_FINETUNE, [], fid) == ["real", "duplicate"]
     assert fidelity_gate({"cvae": 0.5}, 2)["mixed_in"] == ["lsgan", "ldm"]  # exactly chance is out; no fidelity: in
     assert fidelity_gate(fid, 2, quick=True)["mixed_in"] == list(GENERATORS)  # the smoke run exercises every arm
     assert fidelity_gate({"cvae": 0.4}, 3)["mixed_in"] == list(GENERATORS)  # chance is 1/3 with 3 classes
@@ -99,11 +107,21 @@ def test_the_demo_mixes_in_only_the_gated_generator_of_lowest_fd():
     assert DEMO_MAX_MIXED_IN == 1 and gate["mixed_in"] == ["lsgan"]
     assert "not above chance" in gate["left_out"]["cvae"]
     assert "passed the gate, but FD 4.2 is above lsgan's 1.4" in gate["left_out"]["ldm"]
-    assert gated_arms(DEMO_ARMS, gate["mixed_in"], fid) == ["real", "synthetic:lsgan", "duplicate", "finetune:lsgan"]
+    assert gated_arms(ARMS_WITH_FINETUNE, gate["mixed_in"], fid) == [
+        "real",
+        "synthetic:lsgan",
+        "duplicate",
+        "finetune:lsgan",
+    ]
     # the other way round, finetune follows the one mixed in
     gate = fidelity_gate(fid, 2, fd={**fd, "ldm": 0.9}, max_mixed_in=1)
     assert gate["mixed_in"] == ["ldm"]
-    assert gated_arms(DEMO_ARMS, gate["mixed_in"], fid) == ["real", "synthetic:ldm", "duplicate", "finetune:ldm"]
+    assert gated_arms(ARMS_WITH_FINETUNE, gate["mixed_in"], fid) == [
+        "real",
+        "synthetic:ldm",
+        "duplicate",
+        "finetune:ldm",
+    ]
     # no cap (--budget full), or the quick smoke run: every generator that passes
     assert fidelity_gate(fid, 2, fd=fd)["mixed_in"] == ["lsgan", "ldm"]
     assert fidelity_gate(fid, 2, fd=fd, max_mixed_in=1, quick=True)["mixed_in"] == list(GENERATORS)

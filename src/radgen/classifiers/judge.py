@@ -97,6 +97,7 @@ def score(model: nn.Module, val: ImageSet, test: ImageSet, rule: str) -> dict[st
         "val": classification_metrics(val.labels.numpy(), p_val, names, threshold=t),
         "test": classification_metrics(test.labels.numpy(), p_test, names, threshold=t),
         "test_prob": p_test,
+        "val_prob": p_val,
     }
     if t is not None:
         out["test_argmax"] = classification_metrics(test.labels.numpy(), p_test, names)
@@ -115,7 +116,7 @@ def train_and_evaluate(
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Build (seeded by ``train_cfg.seed``) and fit a classifier, choose the threshold on ``val``,
     score ``test`` once. Returns the model and a row: history, epochs run, best epoch, threshold,
-    val and test metrics (``test_argmax`` too when a threshold was chosen), test probabilities, seconds.
+    val and test metrics (``test_argmax`` too when a threshold was chosen), val and test probabilities, seconds.
 
     ``model`` continues training a given network (synthetic pretraining -> real fine-tuning)."""
     t0 = time.perf_counter()

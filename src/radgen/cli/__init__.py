@@ -591,7 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
         default="demo",
         help="demo: the 30-minute main job; full: 5x the generators' epochs, every arm, 10 seeds (hours on a CPU)",
     )
-    p.add_argument("--seeds", type=int, help="classifier seeds per arm (default 3; --budget full: 10)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        help="the most classifier seeds per arm; seeds are added in looks until the primary comparisons are decisive "
+        "(default 15, looks of 3; --quick 3; --budget full 10)",
+    )
     p.add_argument("--judge", help="the arms' classifier (default cnn001; `radgen list classifiers`)")
     p.add_argument("--device", default="cpu", help="where generators and classifiers train: cpu (default), cuda, mps")
     p.add_argument("--output-dir", default="runs", help="parent folder (default runs)")

@@ -36,11 +36,13 @@ Protocol: the validation split is patient-level, carved from the real training s
 epoch and stops training early. Synthetic images only ever enter the training split; the
 validation and test splits are real and identical across arms. Each arm is trained over
 ``seeds`` seeds; seed s fixes the classifier's initialisation, batch order and augmentation
-draws, and is shared by every arm, so arms are compared pairwise (``experiments.stats``):
-each arm's paired 95 % interval is Holm-corrected across the arms (Holm 1979), and per arm the
-summary states the smallest effect the experiment detects at 80 % power from the observed
-paired spread, the seeds needed for +2 points of balanced accuracy, and a verdict ("helps",
-"hurts" or "cannot tell at this power"). ``ensemble: batched`` (``auto``: where it pays) trains an arm's seeds together
+draws, and is shared by every arm, so arms are compared pairwise. The comparisons are a trial
+(``experiments.trial``): endpoints, margins and two families (primary: the config's ``trial.primary``,
+default ``+G`` against ``real``, ``duplicate`` and ``weighted``; secondary: every other arm against
+``real``) are written to ``preregistration.json`` before the first fit; seeds are added in looks until
+every primary comparison is decisive ("helps", "hurts", "equivalent within +-delta") or the seeds or the
+time budget end; intervals count training seeds and test images. ``ensemble: batched`` (``auto``: where it
+pays) trains an arm's seeds together
 (``classifiers.ensemble``; the same weights as one by one, to float32 rounding).
 Each generator's synthetic pool is drawn once (``sample_seed``) and shared by its arms.
 The generators must have been trained on the same training split (same data config): they
@@ -59,6 +61,7 @@ import math
 import sys
 import time
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -84,6 +87,18 @@ from radgen.experiments.stats import (
     paired_t_pvalue,
     seeds_needed,
 )
+from radgen.experiments.trial import (
+    DECISIVE,
+    ENDPOINTS,
+    TrialConfig,
+    analyse_family,
+    check_trial,
+    families,
+    fit_endpoints,
+    majority_recall_on_val,
+    minority_class,
+    preregistration,
+)
 from radgen.io import write_json, write_text
 from radgen.reports.augment import summary_markdown
 from radgen.runfolder import AUGMENT_BARS, AUGMENT_LOG, AUGMENT_POOL, AUGMENT_RESULTS, AUGMENT_SUMMARY, CONFIG
@@ -105,6 +120,8 @@ SUMMARY_METRICS = ("accuracy", "balanced_accuracy", "macro_f1", "auroc")
 TESTED_METRICS = ("balanced_accuracy", "macro_f1", "auroc")  # Holm-corrected across arms, each metric apart
 BASELINE = "real"
 TARGET_EFFECT = 0.02  # +2 points of balanced accuracy: the effect whose seed count the summary states
+AUGMENT_PREREGISTRATION = "preregistration.json"  # the trial's declared design, written before the first fit
+AUGMENT_SCORES = "scores.npz"  # every fit's validation and test probabilities (arm, seed), for the endpoints
 FILTER_CLASSIFIER = "radgen-cnn001"  # the evaluation's label-fidelity classifier (radgen.evaluation)
 _JUDGE = JUDGES.get(DEFAULT_JUDGE)
 
@@ -125,7 +142,8 @@ class AugmentConfig:
     filter_oversample: float = 2.0  # filtered: draw this x the needed images before filtering
     filter_epochs: int = 8  # epochs of the label-fidelity classifier (the evaluation's default)
     pretrain_epochs: int | None = None  # finetune: epochs on synthetic images (default train.epochs)
-    seeds: int = 5
+    seeds: int = 5  # with trial.sequential: the most seeds (looks at trial.first_look, then every look_every)
+    trial: TrialConfig = field(default_factory=TrialConfig)  # endpoints, families, margins, the sequential design
     ensemble: Literal["auto", "off", "batched"] = "auto"  # an arm's seeds together (auto: where it pays)
     workers: int | str = 1  # fits of the (arm, seed) grid at a time, in worker processes (classifiers.grid); auto
     sample: dict[str, Any] = field(default_factory=dict)  # passed to model.sample: steps, guidance_scale, sampler, eta
@@ -170,6 +188,7 @@ def check_config(cfg: AugmentConfig) -> AugmentConfig:
                 raise ConfigError(f"arms: {arm!r} names no generator; generators: {', '.join(cfg.generators)}")
     if cfg.seeds < 1:
         raise ConfigError(f"seeds={cfg.seeds} must be >= 1 (3 or more to get an interval)")
+    check_trial(cfg.trial)
     if resolve_workers(cfg.workers) > 1 and cfg.ensemble == "batched":
         raise ConfigError(
             f"workers={cfg.workers} and ensemble=batched: a worker trains one seed; use ensemble=auto or workers=1"
@@ -255,9 +274,10 @@ def _take(pool: ImageSet, c: int, k: int, generator: str) -> np.ndarray:
 
 
 def to_imageset(images: torch.Tensor, labels: torch.Tensor, like: ImageSet, *, origin: str) -> ImageSet:
-    """Generated images in [0, 1] as an ImageSet stored like ``like`` (uint8 when it is): the same
-    metadata columns, ``path`` = ``synthetic/<origin>/<i>``, ``patient`` = ``synthetic:<origin>``,
-    other columns empty (-1 / nan for numbers)."""
+    """Generated images in [0, 1] as an in-memory ImageSet stored like ``like`` (uint8 when it is): the
+    same metadata columns, ``path`` = ``synthetic/<origin>/<i>``, ``patient`` = ``synthetic:<origin>``,
+    other columns empty (-1 / nan for numbers). Only the view and the metadata columns come from ``like``:
+    its storage and ``rows`` (a memory-mapped subset's index into the cache) describe its own pixels."""
     px = (images.clamp(0, 1) * 255 + 0.5).to(torch.uint8) if like.pixels.dtype == torch.uint8 else images.float()
     n = len(px)
     meta: dict[str, np.ndarray] = {}
@@ -275,7 +295,7 @@ def to_imageset(images: torch.Tensor, labels: torch.Tensor, like: ImageSet, *, o
                 [f"synthetic:{origin}" if k in ("patient", "subtype") else ""] * n,
                 dtype=col.dtype if col.dtype == object else None,
             )
-    return replace(like, pixels=px[:, :1], labels=labels.long(), meta=meta)
+    return replace(like, pixels=px[:, :1], labels=labels.long(), meta=meta, storage="memory", rows=None)
 
 
 def is_synthetic(images: ImageSet) -> np.ndarray:
@@ -433,6 +453,15 @@ def make_pool(
 
 
 # --------------------------------------------------------------------------- running
+def look_schedule(cfg: AugmentConfig) -> list[int]:
+    """Seeds at each look: ``trial.first_look``, then every ``trial.look_every``, up to ``seeds`` (one look at
+    ``seeds`` when the design is fixed)."""
+    t = cfg.trial
+    if not t.sequential or cfg.seeds <= t.first_look:
+        return [cfg.seeds]
+    return list(range(t.first_look, cfg.seeds, t.look_every)) + [cfg.seeds]
+
+
 def _log(msg: str) -> None:
     print(f"radgen: {msg}", file=sys.stderr, flush=True)
 
@@ -499,15 +528,19 @@ def run_augment(
     names = real.class_names
     rows: list[dict[str, Any]] = []
     workers = resolve_workers(cfg.workers)
-
-    def plan(arm: Arm) -> tuple[Arm, list[ImageSet], list[ClassifierTrainConfig], list[dict] | None]:
-        stages = arm_stages(arm, real, pools, cfg, passed=passed)
-        tcfgs = [arm_train_config(arm, cfg.train, seed=cfg.train.seed + s) for s in range(cfg.seeds)]
-        changes = [{"epochs": cfg.pretrain_epochs}, {}] if arm.kind == "finetune" and cfg.pretrain_epochs else None
-        return arm, stages, tcfgs, changes
+    tr = cfg.trial
+    schedule = look_schedule(cfg)
+    plans = {arm.name: (arm, arm_stages(arm, real, pools, cfg, passed=passed)) for arm in arms}
+    changes = {
+        arm.name: [{"epochs": cfg.pretrain_epochs}, {}] if arm.kind == "finetune" and cfg.pretrain_epochs else None
+        for arm in arms
+    }
+    probs: dict[tuple[str, int], tuple[np.ndarray, np.ndarray]] = {}  # (arm, seed) -> (val, test) probabilities
+    thresholds: dict[tuple[str, int], float | None] = {}
 
     def arm_row(arm: Arm, stages: list[ImageSet], res: dict[str, Any]) -> dict[str, Any]:
-        res.pop("test_prob")
+        probs[(arm.name, res["seed"] - cfg.train.seed)] = (res.pop("val_prob"), res.pop("test_prob"))
+        thresholds[(arm.name, res["seed"] - cfg.train.seed)] = res.get("threshold")
         train_set = stages[-1] if arm.kind != "finetune" else stages[0]
         return {
             "arm": arm.name,
@@ -520,43 +553,134 @@ def run_augment(
             **res,
         }
 
-    with open(out / AUGMENT_LOG, "a") as log_file:
-
+    def run_seeds(seeds: list[int], log_file) -> None:
         def logged(row: dict[str, Any]) -> dict[str, Any]:
             log_file.write(json.dumps(row) + "\n")
             log_file.flush()
             return row
 
+        tcfgs = {a.name: [arm_train_config(a, cfg.train, seed=cfg.train.seed + s) for s in seeds] for a in arms}
         if workers == 1:  # one arm at a time, its seeds one by one or as a batched ensemble
-            bar = tqdm(arms, desc="arms", disable=not progress or None, file=sys.stderr)
-            for arm, stages, tcfgs, changes in map(plan, bar):  # each arm's training sets built as it comes
-                bar.set_postfix_str(f"{arm.name} x {cfg.seeds} seeds")
+            bar = tqdm(arms, desc=f"arms, seeds {seeds[0]}-{seeds[-1]}", disable=not progress or None, file=sys.stderr)
+            for arm in bar:
+                stages = plans[arm.name][1]
                 results = train_seeds(
                     stages,
                     val,
                     test,
                     classifier=cfg.classifier,
                     options=cfg.classifier_options,
-                    cfgs=tcfgs,
-                    stage_changes=changes,
+                    cfgs=tcfgs[arm.name],
+                    stage_changes=changes[arm.name],
                     batched="auto" if cfg.ensemble == "auto" else cfg.ensemble == "batched",
                 )
-                rows += [logged(arm_row(arm, stages, res)) for res in results]
-        else:  # the whole grid, `workers` fits at a time (classifiers.grid)
-            plans = [plan(arm) for arm in arms]
+                rows.extend(logged(arm_row(arm, stages, res)) for res in results)
+        else:  # the batch's grid, `workers` fits at a time (classifiers.grid)
             jobs = [
-                FitJob((i, s), stages, val, test, cfg.classifier, cfg.classifier_options, c, changes)
-                for i, (arm, stages, tcfgs, changes) in enumerate(plans)
-                for s, c in enumerate(tcfgs)
+                FitJob((i, s), plans[a.name][1], val, test, cfg.classifier, cfg.classifier_options, c, changes[a.name])
+                for i, a in enumerate(arms)
+                for s, c in enumerate(tcfgs[a.name])
             ]
-            _log(f"{len(jobs)} fits ({len(plans)} arms x {cfg.seeds} seeds), {workers} at a time")
+            _log(f"{len(jobs)} fits ({len(arms)} arms x {len(seeds)} seeds), {workers} at a time")
             bar = tqdm(total=len(jobs), desc="fits", disable=not progress or None, file=sys.stderr)
             done: dict[tuple[int, int], dict[str, Any]] = {}
             for (i, s), res in run_grid(jobs, workers=workers, on_done=lambda _: bar.update()):
-                done[(i, s)] = logged(arm_row(plans[i][0], plans[i][1], res))
+                done[(i, s)] = logged(arm_row(arms[i], plans[arms[i].name][1], res))
             bar.close()
-            rows = [done[k] for k in sorted(done)]
+            rows.extend(done[k] for k in sorted(done))
+
+    fams = families(tr, [a.name for a in arms], list(cfg.generators))
+    prereg = preregistration(
+        tr, fams, to_dict(cfg), max_seeds=cfg.seeds, created=datetime.now().isoformat(timespec="seconds")
+    )
+    write_json(out / AUGMENT_PREREGISTRATION, prereg)  # declared before the first fit
+    _log(
+        f"pre-registered {prereg['created']} (config sha256 {prereg['config_sha256'][:12]}): primary endpoint "
+        f"{prereg['primary_endpoint']} (delta {prereg['delta'][prereg['primary_endpoint']]}); primary comparisons "
+        + "; ".join(prereg["families"]["primary"])
+        + f"; looks at {schedule} seeds"
+        + (f" within {tr.budget_seconds:.0f} s" if tr.budget_seconds else "")
+    )
+    minority = minority_class(real.class_counts(), names)
+    y_val, y_test = val.labels.numpy(), test.labels.numpy()
+    endpoint_data: dict[str, dict[str, dict[int, tuple[float, np.ndarray]]]] = {e: {} for e in ENDPOINTS}
+    looks: list[dict[str, Any]] = []
+    analysis: dict[str, list[dict[str, Any]]] = {}
+    stopped = "max_seeds"
+    fits_started = time.perf_counter()
+    with open(out / AUGMENT_LOG, "a") as log_file:
+        done_seeds = 0
+        for k, n_k in enumerate(schedule):
+            run_seeds(list(range(done_seeds, n_k)), log_file)
+            done_seeds = n_k
+            for s in range(n_k):  # the endpoints of the new fits (thresholds from validation only)
+                if (BASELINE, s) not in probs:
+                    continue
+                pv, _ = probs[(BASELINE, s)]
+                target = majority_recall_on_val(y_val, pv, thresholds[(BASELINE, s)], minority)
+                for arm in arms:
+                    if s in endpoint_data["auroc"].get(arm.name, {}):
+                        continue
+                    pv_a, pt_a = probs[(arm.name, s)]
+                    ep = fit_endpoints(y_val, pv_a, y_test, pt_a, minority=minority, target_specificity=target)
+                    for e, v in ep.items():
+                        endpoint_data[e].setdefault(arm.name, {})[s] = v
+            elapsed = time.perf_counter() - started
+            per_seed = (time.perf_counter() - fits_started) / n_k
+            nxt = schedule[k + 1] if k + 1 < len(schedule) else None
+            over = (
+                tr.budget_seconds is not None
+                and nxt is not None
+                and elapsed + per_seed * (nxt - n_k) > tr.budget_seconds
+            )
+            final = nxt is None or over  # decided before this look's analysis: it then spends the rest of alpha
+            info = schedule[: k + 1]
+            analysis = {
+                name: analyse_family(pairs, endpoint_data, y_test, tr, info, cfg.seeds, final=final)
+                for name, pairs in fams.items()
+                if pairs
+            }
+            verdicts = {r["comparison"]: r["verdict"] for r in analysis.get("primary", [])}
+            decisive = all(v in DECISIVE for v in verdicts.values())
+            looks.append({"seeds": n_k, "final": final, "seconds": round(elapsed, 1), "primary_verdicts": verdicts})
+            _log(
+                f"look {k + 1} at {n_k} seeds ({elapsed:.0f} s): "
+                + "; ".join(f"{c}: {v}" for c, v in verdicts.items())
+            )
+            if decisive:
+                stopped = "decisive"
+                break
+            if over:
+                stopped = "budget"
+                break
+    np.savez_compressed(
+        out / AUGMENT_SCORES,
+        arm=np.array([a for a, _ in probs]),
+        seed=np.array([s for _, s in probs]),
+        val_prob=np.stack([v for v, _ in probs.values()]),
+        test_prob=np.stack([t for _, t in probs.values()]),
+        y_val=y_val,
+        y_test=y_test,
+    )
     summary = summarize(rows, names)
+    used = {a.name: len(endpoint_data["auroc"].get(a.name, {})) for a in arms}
+    summary["trial"] = {
+        "preregistration": prereg,
+        "looks": looks,
+        "stopped": stopped,
+        "stopped_why": {
+            "decisive": "every primary comparison reached a decisive verdict",
+            "budget": "the time budget ended before the next look",
+            "max_seeds": "the largest number of seeds was reached",
+        }[stopped],
+        "seeds_per_arm": used,
+        "families": analysis,
+    }
+    for fam, fam_rows in analysis.items():
+        for r in fam_rows:
+            if r["b"] == BASELINE and r["a"] in summary["arms"]:
+                summary["arms"][r["a"]]["verdict"] = r["verdict"]
+                summary["arms"][r["a"]]["family"] = fam
     summary.update(
         {
             "dataset": splits.name,
@@ -564,7 +688,7 @@ def run_augment(
             "judge": cfg.judge,
             "classifier_options": cfg.classifier_options,
             "train": to_dict(cfg.train),
-            "seeds": cfg.seeds,
+            "seeds": done_seeds,
             "splits": {"train": real.class_counts(), "val": val.class_counts(), "test": test.class_counts()},
             "val_patients_in_train": len(set(val.patients) & set(real.patients) - {""}),
             "pool_seconds": pool_seconds,
@@ -639,7 +763,6 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...], *, alpha
         d = diffs[a]["balanced_accuracy"]
         d = d[~np.isnan(d)]
         sd = float(d.std(ddof=1)) if len(d) > 1 else math.nan
-        v = arms[a]["vs_baseline"]["balanced_accuracy"]
         arms[a]["power"] = {
             "metric": "balanced_accuracy",
             "alpha": alpha / m,
@@ -649,9 +772,6 @@ def summarize(rows: list[dict[str, Any]], class_names: tuple[str, ...], *, alpha
             "target_effect": TARGET_EFFECT,
             "seeds_for_target": seeds_needed(TARGET_EFFECT, sd, alpha=alpha / m) if len(d) > 1 else -1,
         }
-        arms[a]["verdict"] = (
-            ("helps" if v["diff"] > 0 else "hurts") if v.get("holm_reject") else "cannot tell at this power"
-        )
     return {"baseline": BASELINE, "class_names": list(class_names), "arms": arms, "alpha": alpha, "compared": m}
 
 

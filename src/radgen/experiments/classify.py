@@ -153,6 +153,7 @@ def _classify_into(
                 batched=cfg.ensemble == "batched",
             ):
                 probs.append(row.pop("test_prob"))
+                row.pop("val_prob", None)
                 rows.append(row)
                 log.write(json.dumps(row) + "\n")
                 log.flush()

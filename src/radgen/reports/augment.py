@@ -11,7 +11,12 @@ from typing import Any
 
 import numpy as np
 
-TARGET_EFFECT = 0.02  # +2 points of balanced accuracy (experiments.augment.TARGET_EFFECT)
+ENDPOINT_LABELS = {
+    "auroc": "AUROC",
+    "balanced_accuracy_val_threshold": "balanced acc. (threshold from val)",
+    "minority_sensitivity_at_real_specificity": "minority recall at real's val specificity",
+    "balanced_accuracy_argmax": "balanced acc. (argmax)",
+}
 
 
 def _pm(m: dict[str, float]) -> str:
@@ -20,15 +25,90 @@ def _pm(m: dict[str, float]) -> str:
     return f"{m['mean']:.3f}" if np.isnan(m["std"]) else f"{m['mean']:.3f} ± {m['std']:.3f}"
 
 
-def _holm_ci(d: dict[str, Any]) -> str:
-    if d.get("n", 0) < 2 or "holm_low" not in d or math.isnan(d["holm_low"]):
+def _label(e: str, names: list[str]) -> str:
+    label = ENDPOINT_LABELS.get(e, e)
+    return label.replace("minority", names[0]) if len(names) == 2 and "minority" in e else label
+
+
+def _rci(d: dict[str, Any], digits: int = 3) -> str:
+    if d.get("n", 0) < 2 or math.isnan(d.get("low", math.nan)):
         return "n/a"
-    return f"{d['diff']:+.3f} [{d['holm_low']:+.3f}, {d['holm_high']:+.3f}]"
+    return f"{d['diff']:+.{digits}f} [{d['low']:+.{digits}f}, {d['high']:+.{digits}f}]"
+
+
+def trial_markdown(trial: dict[str, Any] | None, names: list[str]) -> list[str]:
+    """The pre-registration (printed before any result), how the run stopped, then one table per family."""
+    from radgen.reports.markdown import code, text
+
+    if not trial:
+        return []
+    pre = trial["preregistration"]
+    prim = pre["primary_endpoint"]
+    secs = pre["secondary_endpoints"]
+    last = trial["looks"][-1]["seeds"] if trial["looks"] else 0
+    budget = f", at most {pre['budget_seconds']:.0f} s" if pre.get("budget_seconds") else ""
+    lines = [
+        f"**Pre-registered** {text(pre['created'])} (config sha256 {code(pre['config_sha256'][:16])}), before any "
+        f"fit. Primary endpoint: {text(_label(prim, names))}, equivalence margin ±{pre['delta'][prim]:g}. "
+        "Secondary: " + "; ".join(f"{text(_label(e, names))} (±{pre['delta'][e]:g})" for e in secs) + ". "
+        f"Families: primary ({text('; '.join(pre['families']['primary']))}) and secondary (every other arm vs "
+        f"`real`), each at familywise {pre['alpha']:g} ({text(pre['multiplicity'])}). Intervals: "
+        f"{text(pre['interval'])}. Design: {text(pre['design'])}; looks from {pre['first_look']} seeds every "
+        f"{pre['look_every']}, at most {pre['max_seeds']} seeds{budget}.",
+        "",
+        f"**Stopped:** {text(trial['stopped_why'])}, after {text(last)} seeds. Looks: "
+        + "; ".join(
+            f"{lk['seeds']} seeds ({lk['seconds']:.0f} s): "
+            + ", ".join(f"{text(c)} {text(v)}" for c, v in lk["primary_verdicts"].items())
+            for lk in trial["looks"]
+        )
+        + ". Seeds per arm: "
+        + ", ".join(f"{text(a)} {n}" for a, n in trial["seeds_per_arm"].items())
+        + ".",
+        "",
+    ]
+    for fam, rows in trial["families"].items():
+        if not rows:
+            continue
+        lines += [
+            f"{fam.capitalize()} family ({len(rows)} comparison{'s' if len(rows) > 1 else ''}); Δ = first arm minus "
+            f"second, over the seeds both ran; the interval is the repeated confidence interval the verdict rests on "
+            f"(level beside it); secondary endpoints at the family's level, * where the interval excludes 0:",
+            "",
+            f"| family | comparison | Δ {text(_label(prim, names))} [interval] | level | SE seeds / test images | "
+            "verdict | seeds | " + " | ".join(f"Δ {text(_label(e, names))}" for e in secs) + " |",
+            "|---|---|---|---|---|---|---|" + "---|" * len(secs),
+        ]
+        for r in rows:
+            c = r["endpoints"][prim]
+            sd = (
+                f"{math.sqrt(c['var_seeds']):.4f} / {math.sqrt(c['var_test']):.4f}"
+                if not math.isnan(c.get("var_seeds", math.nan))
+                else "n/a"
+            )
+            v = r["verdict"] + (f" (±{r['delta']:g})" if r["verdict"] == "equivalent" else "")
+            if r["verdict"] in ("helps", "hurts") and r.get("within_delta"):
+                v += f", within ±{r['delta']:g}"
+            if r.get("secondary_flags"):
+                v += "; flagged: " + ", ".join(
+                    f"{_label(f.split(':')[0], names)} {f.split(':')[-1]}" for f in r["secondary_flags"]
+                )
+            cells = [
+                _rci(r["endpoints"][e])
+                + (" *" if r["endpoints"][e].get("low", 0) > 0 or r["endpoints"][e].get("high", 0) < 0 else "")
+                for e in secs
+            ]
+            lines.append(
+                f"| {fam} | {text(r['comparison'])} | {_rci(c, 4)} | {100 * c.get('level', math.nan):.1f} % | {sd} | "
+                f"**{text(v)}** | {r['seeds']} | " + " | ".join(cells) + " |"
+            )
+        lines.append("")
+    return lines
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
     """The results table in Markdown; every name and field from ``results.json`` quoted as text."""
-    from radgen.reports.markdown import code, text
+    from radgen.reports.markdown import text
 
     names = summary["class_names"]
     t = summary.get("train") or {}
@@ -39,7 +119,7 @@ def summary_markdown(summary: dict[str, Any]) -> str:
         if t
         else summary["classifier"]
     )
-    lines = [
+    lines = trial_markdown(summary.get("trial"), names) + [
         f"Test split: {text(summary['splits']['test'])}; train: {text(summary['splits']['train'])}; "
         f"val: {text(summary['splits']['val'])}. {text(judge)}, {text(summary['seeds'])} seeds; "
         "mean ± std over seeds.",
@@ -58,32 +138,6 @@ def summary_markdown(summary: dict[str, Any]) -> str:
             f"| {text(arm)} | {counts} | {_pm(m['accuracy'])} | {_pm(m['balanced_accuracy'])} | "
             f"{_pm(m['macro_f1'])} | {_pm(m['auroc'])} | " + " | ".join(_pm(m[f"recall/{c}"]) for c in names) + " |"
         )
-    m_arms = summary.get("compared", 0)
-    lines += [
-        "",
-        f"Paired difference with {code(summary['baseline'])} (same seeds), mean and t interval over seeds, "
-        f"Holm-corrected across the {m_arms} arms (each metric apart; familywise 95 %); "
-        "MDE: the smallest true Δ balanced accuracy "
-        f"this design detects with 80 % power at level 0.05 / {m_arms}, from the observed paired spread; "
-        f"seeds: those needed for Δ = +{TARGET_EFFECT:.2f}; wins = seeds where the arm is better:",
-        "",
-        "| arm | Δ balanced acc. | p (Holm) | Δ macro-F1 | Δ AUROC | wins | MDE (80 %) | seeds for +0.02 | verdict |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for arm, a in summary["arms"].items():
-        if "vs_baseline" in a:
-            v = a["vs_baseline"]
-            pw = a.get("power", {})
-            ph = v["balanced_accuracy"].get("p_holm", math.nan)
-            mde = pw.get("mde", math.nan)
-            need = pw.get("seeds_for_target", -1)
-            lines.append(
-                f"| {text(arm)} | {_holm_ci(v['balanced_accuracy'])} | {'n/a' if math.isnan(ph) else f'{ph:.3f}'} | "
-                f"{_holm_ci(v['macro_f1'])} | {_holm_ci(v['auroc'])} | "
-                f"{text(v['balanced_accuracy']['wins'])}/{text(v['balanced_accuracy']['n'])} | "
-                f"{'n/a' if math.isnan(mde) else f'{mde:.3f}'} | {need if need > 0 else 'n/a'} | "
-                f"{text(a.get('verdict', 'n/a'))} |"
-            )
     if summary.get("filtering"):
         lines += ["", "Filtered arms: pass rates of the label-fidelity classifier at p >= confidence:"]
         for g, f in summary["filtering"].items():
