@@ -304,3 +304,23 @@ def test_a_release_npz_reads_back_as_a_radgen_release_with_its_class_names(run, 
     np.testing.assert_array_equal(ds["train"].labels.numpy(), z["train_labels"].reshape(-1))
     np.testing.assert_array_equal((ds["train"].images[:, 0].numpy() * 255).round(), z["train_images"])
     assert sum(len(ds[s]) for s in ("train", "val", "test")) == 12
+
+
+def test_the_datasheet_carries_an_augmentation_runs_verdicts_whole(run, tmp_path):
+    """Red team 2, item 8: ``--augment`` results in the datasheet were cut at 6,000 characters, before the
+    verdict. The trial's pre-registration and every primary verdict now come first, whole."""
+    import shutil
+
+    aug = tmp_path / "augment-run"
+    aug.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "docs/results/demo_trial_20261207/cold/results.json", aug / "results.json")
+    trial = json.loads((aug / "results.json").read_text())["trial"]
+    out = tmp_path / "rel"
+    argv = ["release", str(run), "--n", "12", "--out", str(out), "--augment", str(aug), "--no-progress"]
+    assert main(argv) == 0
+    card = (out / "DATASHEET.md").read_text()
+    utility = card[card.index("## Utility") :]
+    assert "**Pre-registered**" in utility and utility.index("**Pre-registered**") < utility.index("```json")
+    for row in trial["families"]["primary"]:
+        assert row["comparison"] in utility and row["verdict"] in utility
+    assert json.loads((out / "datasheet.json").read_text())["utility"]["trial"] == trial

@@ -124,6 +124,7 @@ def _utility(augment_dir: Path | None) -> dict[str, Any] | None:
     return {
         "augment_run": Path(augment_dir).resolve().name,  # the folder's name: no local path in a release
         "results_sha256": sha256_file(path),
+        "trial": res.get("trial"),  # the pre-registered verdicts (radgen augment's trial design)
         "summary": res.get("summary", res),
     }
 
@@ -355,7 +356,17 @@ def _datasheet_md(sheet: dict[str, Any]) -> str:
         lines.append("No augmentation run was given (`radgen release ... --augment AUGMENT_RUN`).")
     else:
         lines.append(f"From {code(sheet['utility']['augment_run'])}:")
-        lines += ["", "```json", json.dumps(sheet["utility"]["summary"], indent=1)[:6000], "```"]
+        from radgen.reports.augment import trial_markdown
+
+        verdicts = trial_markdown(sheet["utility"].get("trial"), list(sheet["class_names"]))
+        lines += ["", *verdicts] if verdicts else []  # the verdicts whole, before any cut
+        summary = json.dumps(sheet["utility"]["summary"], indent=1)
+        cut = len(summary) > 6000
+        lines += ["", "```json", summary[:6000], "```"]
+        if cut:
+            lines.append(
+                f"(the summary is cut at 6,000 of {len(summary):,} characters; `datasheet.json` holds it whole)"
+            )
     return "\n".join(lines) + "\n"
 
 

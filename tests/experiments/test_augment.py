@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -336,3 +337,47 @@ def test_summary_gives_holm_intervals_and_power_across_arms():
     assert pw["seeds_for_target"] == seeds_needed(0.02, d.std(ddof=1), alpha=0.05 / 3)
     md = summary_markdown({**s, "splits": {"train": {}, "val": {}, "test": {}}, "classifier": "c", "seeds": 5})
     assert all(f"| {a} |" in md for a in ("real", "h", "x", "n")) and "Pre-registered" not in md  # no trial
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"ratio": float("inf")}, "ratio=inf must be a finite number > 0"),
+        ({"max_train": 1}, "max_train=1 must be at least 2 per class"),
+        ({"max_train": 3}, "max_train=3 leaves fewer than 2 training images per class"),
+    ],
+    ids=["ratio-inf", "max-train-1", "max-train-3"],
+)
+def test_augment_settings_that_cannot_work_are_one_line_and_write_nothing(tmp_path, change, message):
+    """Red team 2, item 9: ``ratio=inf`` and ``max_train=1`` ended in tracebacks."""
+    from radgen.experiments.augment import load_augment_config, run_augment
+
+    base = {"data": {"name": "pneumoniamnist", "val_from_train": 0.1}, "arms": ["real", "weighted"], "seeds": 1}
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        cfg = load_augment_config({**base, **change, "output_dir": str(tmp_path / "runs")})
+        run_augment(cfg, progress=False)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_an_augment_that_fails_before_its_first_fit_leaves_no_half_folder(tmp_path, monkeypatch):
+    """Red team 2, item 9: a failed augment left config.yaml and an empty results.jsonl."""
+    import radgen.experiments.augment as aug
+
+    cfg = aug.load_augment_config(
+        {
+            "data": {"name": "pneumoniamnist", "val_from_train": 0.1},
+            "arms": ["real", "weighted"],
+            "seeds": 1,
+            "max_train": 64,
+            "output_dir": str(tmp_path / "runs"),
+        }
+    )
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a fit that fails after the folder was made")
+
+    monkeypatch.setattr(aug, "run_grid", broken)
+    monkeypatch.setattr(aug, "train_seeds", broken)
+    with pytest.raises(RuntimeError, match="after the folder was made"):
+        aug.run_augment(cfg, progress=False)
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())

@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 from dataclasses import dataclass, field, replace
@@ -193,8 +194,13 @@ def check_config(cfg: AugmentConfig) -> AugmentConfig:
         raise ConfigError(
             f"workers={cfg.workers} and ensemble=batched: a worker trains one seed; use ensemble=auto or workers=1"
         )
-    if not cfg.ratio > 0 or not 0 < cfg.synthetic_only_fraction:
-        raise ConfigError("ratio and synthetic_only_fraction must be > 0")
+    if not (0 < cfg.ratio < math.inf) or not 0 < cfg.synthetic_only_fraction <= 1:
+        raise ConfigError(
+            f"ratio={cfg.ratio} must be a finite number > 0 and synthetic_only_fraction={cfg.synthetic_only_fraction} "
+            "in (0, 1]"
+        )
+    if cfg.max_train is not None and cfg.max_train < 2:
+        raise ConfigError(f"max_train={cfg.max_train} must be at least 2 per class, or null for the whole split")
     if any(not a > 0 for a in cfg.amounts) or ("sweep" in cfg.arms and not cfg.amounts):
         raise ConfigError(f"amounts={cfg.amounts} must be > 0 (and given for the sweep arm), e.g. [0.25, 0.5, 2]")
     if not 0 <= cfg.filter_confidence < 1 or not cfg.filter_oversample >= 1:
@@ -471,7 +477,6 @@ def run_augment(
 ) -> tuple[Path, dict[str, Any]]:
     """Run every arm over every seed; return the output folder and the summary (``results.json``)."""
     from radgen.outputs import new_run_dir
-    from radgen.viz import examples_per_class, save_class_grid
 
     check_config(cfg)
     started = time.perf_counter()
@@ -487,10 +492,39 @@ def run_augment(
         if cfg.max_train is None
         else stratified_subsample(splits["train"], cfg.max_train, cfg.data.seed)
     )
-    val, test = splits["val"], splits["test"]
+    n_classes = len(splits["train"].class_names)
+    if cfg.max_train is not None and cfg.max_train < 2 * n_classes:
+        raise ConfigError(
+            f"max_train={cfg.max_train} leaves fewer than 2 training images per class ({n_classes} classes); "
+            f"use at least {2 * n_classes}, or null for the whole split"
+        )
     arms = expand_arms(cfg)
+    made = out_dir is None or not Path(out_dir).exists()
     out = out_dir or new_run_dir(cfg.output_dir, cfg.name or "augment")
     out.mkdir(parents=True, exist_ok=True)
+    try:
+        return _augment_into(cfg, out, splits, real, arms, started, progress=progress)
+    except BaseException:
+        log = out / AUGMENT_LOG
+        if made and (not log.is_file() or log.stat().st_size == 0):  # failed before its first fit: no half folder
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _augment_into(
+    cfg: AugmentConfig,
+    out: Path,
+    splits: DataSplits,
+    real: ImageSet,
+    arms: list,
+    started: float,
+    *,
+    progress: bool,
+) -> tuple[Path, dict[str, Any]]:
+    """The body of ``run_augment`` once its folder exists: pools, fits, statistics, files."""
+    from radgen.viz import examples_per_class, save_class_grid
+
+    val, test = splits["val"], splits["test"]
     write_text(out / CONFIG, yaml.safe_dump(to_dict(cfg), sort_keys=False))
 
     pools: dict[str, ImageSet] = {}
