@@ -357,7 +357,11 @@ def _kaggle_npz(path, *, invert: bool = False, flip: bool = False, move: int = 0
     train, val = slice(move, 60), slice(0, move)
     arrays = {"train_images": imgs[train], "train_labels": labels[train], "train_files": files[train]}
     arrays |= {"val_images": imgs[val], "val_labels": labels[val], "val_files": files[val]}
-    arrays |= {"test_images": imgs[:25], "test_labels": labels[:25], "test_files": files[:25]}
+    held = rng.integers(0, 256, (120, 28, 28), dtype=np.uint8)  # unseen images: the release's audit calibrates on them
+    held_files = np.array(
+        [f"test/{'NORMAL' if i % 2 == 0 else 'PNEUMONIA'}/person{1000 + i}_x.jpeg" for i in range(120)]
+    )
+    arrays |= {"test_images": held, "test_labels": np.array([0, 1] * 60, dtype=np.uint8), "test_files": held_files}
     np.savez(path, **arrays)
 
 
@@ -384,6 +388,18 @@ def test_data_changed_under_a_run_is_refused_on_resume_and_release_unless_allowe
     assert err.startswith(f"radgen: error: {run}: the training data changed since the run was trained")
     assert ("pixels or labels differ" in err) if change == "content" else ("60 -> 53 images (7 left the split" in err)
     assert "--allow-changed-data" in err
+    assert main(["evaluate", str(run), "--n", "64"]) == 2  # evaluate compares too, before any work
+    assert "the training data changed since the run was trained" in capsys.readouterr().err
+    from radgen.data import DataConfig, load_dataset
+    from radgen.errors import DataError
+    from radgen.experiments.augment import check_generator_data
+
+    dcfg = DataConfig(name="chest_xray_full_64", path=str(data), val_from_train=None, cache=False)
+    splits = load_dataset(dcfg)
+    with pytest.raises(DataError, match="the training data changed"):  # augment, for a generator on this data
+        check_generator_data(run, dcfg, splits, allow=False)
+    assert check_generator_data(run, dcfg, splits, allow=True)["content_changed"]
+    assert check_generator_data(run, DataConfig(name="pneumoniamnist"), splits, allow=False) is None  # other data
     rel = ["release", str(run), "--n", "20", "--out", str(tmp_path / "rel"), "--no-progress", "--force"]
     assert main(rel) == 2 and not (tmp_path / "rel").exists()
     assert "the training data changed" in capsys.readouterr().err

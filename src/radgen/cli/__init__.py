@@ -274,6 +274,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         seed=args.seed,
         inception_weights=args.inception_weights,
         reference=args.reference,
+        allow_changed_data=args.allow_changed_data,
     )
     print((folder / runfolder.EVAL_MARKDOWN).read_text())
     print(f"written to {folder}")
@@ -313,7 +314,8 @@ def cmd_augment(args: argparse.Namespace) -> int:
         raise RadgenError(
             "give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)"
         )
-    out, summary = augment(path, overrides=args.set, output_dir=args.output_dir, progress=not args.no_progress)
+    overrides = [*args.set, *(["allow_changed_data=true"] if args.allow_changed_data else [])]
+    out, summary = augment(path, overrides=overrides, output_dir=args.output_dir, progress=not args.no_progress)
     print((out / runfolder.AUGMENT_SUMMARY).read_text())
     print(f"written to {out}")
     return 0
@@ -536,6 +538,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for the inception extractor"
     )
     p.add_argument("--seed", type=int, default=0)
+    _add_allow_changed_data(p, "the evaluation")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser(
@@ -571,6 +574,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_set_option(p, "override a config value, e.g. --set seeds=3 (repeatable)")
     p.add_argument("--output-dir", help="parent folder of the output (default: runs)")
     p.add_argument("--no-progress", action="store_true")
+    _add_allow_changed_data(p, "the experiment")
     p.set_defaults(func=cmd_augment)
 
     p = sub.add_parser(

@@ -46,8 +46,11 @@ def evaluate_run(
     extractor_epochs: int = 8,
     reference: str = "auto",
     shifted_test: bool = True,
+    allow_changed_data: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Evaluate an exported run (see the module docstring); returns (eval folder, metrics)."""
+    """Evaluate an exported run (see the module docstring); returns (eval folder, metrics). The run's own training
+    split is compared with its split manifest first: a change is refused unless ``allow_changed_data``, then it is
+    recorded in the metrics (``data_changed_since_training``)."""
     run_dir = Path(run_dir)
     if n < MIN_EVAL_IMAGES:
         raise ConfigError(
@@ -56,6 +59,12 @@ def evaluate_run(
         )
     model, meta = load_exported(run_dir)
     dcfg, ds = _load_run_data(run_dir, model, real)
+    changed = None
+    if real is None:  # the run's own data: is it still what the run trained on?
+        from radgen.data.manifest import check_unchanged
+
+        manifest = run_dir / runfolder.SPLIT_MANIFEST
+        changed = check_unchanged(manifest, ds["train"], allow=allow_changed_data, run=run_dir)
     metrics, used = evaluate_generator(
         lambda labels, s: generate_like(model, labels, seed=s),
         ds,
@@ -71,6 +80,8 @@ def evaluate_run(
         extractor_epochs=extractor_epochs,
     )
     out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
+    if changed is not None:
+        out["data_changed_since_training"] = changed
     add_model_based(out["privacy"], model, ds, used["sets"].reference, bootstrap=bootstrap, seed=seed)  # privacy
     if (dp := RunFolder(run_dir).run_info).is_file() and json.loads(dp.read_text()).get("privacy"):
         out["training_privacy"] = json.loads(dp.read_text())["privacy"]  # DP-SGD: epsilon spent

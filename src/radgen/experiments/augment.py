@@ -150,6 +150,7 @@ class AugmentConfig:
     sample: dict[str, Any] = field(default_factory=dict)  # passed to model.sample: steps, guidance_scale, sampler, eta
     sample_seed: int = 12345
     max_train: int | None = None  # stratified subsample of the real training split (smoke runs)
+    allow_changed_data: bool = False  # go on when a generator's training data changed since it trained (recorded)
     name: str | None = None
     output_dir: str = "runs"
 
@@ -424,6 +425,37 @@ def label_pool(pool: ImageSet, cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarr
     return p, p >= cfg.filter_confidence, {"name": ex.name, "weights_sha256": ex.weights_sha256, "record": ex.record}
 
 
+def check_generator_data(path: str | Path, data: DataConfig, splits: DataSplits, *, allow: bool) -> dict | None:
+    """When the generator run at ``path`` trained on the experiment's own data config, its split manifest must
+    still match the experiment's training split (``radgen.data.manifest.check_unchanged``): a change is refused
+    unless ``allow``, then returned for the results. Runs trained on other data (or predating manifests) pass."""
+    from radgen.config import load_yaml
+    from radgen.data.manifest import check_unchanged
+    from radgen.runfolder import SPLIT_MANIFEST, RunFolder
+
+    run = Path(path)
+    run = run.parent if run.name == "export" else run
+    cfg_path = RunFolder(run).config
+    try:
+        trained_on = load_yaml(cfg_path).get("data") if cfg_path.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        trained_on = None
+    if not isinstance(trained_on, dict) or not _same_data(from_dict(DataConfig, trained_on), data):
+        return None
+    return check_unchanged(run / SPLIT_MANIFEST, splits["train"], allow=allow, run=run)
+
+
+_HOW_STORED = ("cache", "storage", "max_memory_gb", "data_dir")  # where and how data are kept, not which data
+
+
+def _same_data(a: DataConfig, b: DataConfig) -> bool:
+    """Whether two data configs name the same images, splits and preprocessing (storage settings aside)."""
+    da, db = to_dict(a), to_dict(b)
+    return {k: v for k, v in da.items() if k not in _HOW_STORED} == {
+        k: v for k, v in db.items() if k not in _HOW_STORED
+    }
+
+
 def load_generator(path: str | Path, splits: DataSplits):
     from radgen.models import load_exported
 
@@ -499,11 +531,18 @@ def run_augment(
             f"use at least {2 * n_classes}, or null for the whole split"
         )
     arms = expand_arms(cfg)
+    changed = {  # a generator whose training data changed since: refused before the folder, or recorded
+        gen: c
+        for gen, path in cfg.generators.items()
+        if (c := check_generator_data(path, cfg.data, splits, allow=cfg.allow_changed_data)) is not None
+    }
+    if changed:
+        _log(f"generators trained on data that changed since (allowed, recorded): {', '.join(changed)}")
     made = out_dir is None or not Path(out_dir).exists()
     out = out_dir or new_run_dir(cfg.output_dir, cfg.name or "augment")
     out.mkdir(parents=True, exist_ok=True)
     try:
-        return _augment_into(cfg, out, splits, real, arms, started, progress=progress)
+        return _augment_into(cfg, out, splits, real, arms, started, progress=progress, changed=changed)
     except BaseException:
         log = out / AUGMENT_LOG
         if made and (not log.is_file() or log.stat().st_size == 0):  # failed before its first fit: no half folder
@@ -520,6 +559,7 @@ def _augment_into(
     started: float,
     *,
     progress: bool,
+    changed: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """The body of ``run_augment`` once its folder exists: pools, fits, statistics, files."""
     from radgen.viz import examples_per_class, save_class_grid
@@ -697,6 +737,8 @@ def _augment_into(
         y_test=y_test,
     )
     summary = summarize(rows, names)
+    if changed:
+        summary["generators_data_changed"] = changed  # --allow-changed-data let these through
     used = {a.name: len(endpoint_data["auroc"].get(a.name, {})) for a in arms}
     summary["trial"] = {
         "preregistration": prereg,
