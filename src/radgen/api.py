@@ -110,6 +110,20 @@ def classify(
     return run_classify(load_classify_config(data, list(overrides)), progress=progress)
 
 
+def export(run_dir: str | Path, *, format: str, out: str | Path) -> Path:
+    """``radgen export RUN --format diffusers --out DIR``: the run's model in another tool's format; returns ``out``.
+
+    ``diffusers``: a DDPM as a pipeline folder (``radgen.interop.diffusers_export``) whose samples equal radgen's
+    DDPM sampler's for the same generator."""
+    from radgen.errors import ConfigError
+
+    if format != "diffusers":
+        raise ConfigError(f"--format {format!r}; valid: diffusers")
+    from radgen.interop.diffusers_export import export_diffusers
+
+    return export_diffusers(run_dir, out)
+
+
 def release(run_dir: str | Path, **options: Any) -> tuple[Path, dict[str, Any]]:
     """``radgen release RUN --n N --out DIR``; returns (release folder, datasheet)."""
     from radgen.release import release as _release

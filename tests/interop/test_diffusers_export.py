@@ -82,3 +82,14 @@ def test_export_refuses_what_it_cannot_export_and_an_existing_folder(tmp_path):
     (tmp_path / "taken" / "mine.txt").write_text("x")
     with pytest.raises(RadgenError, match="already exists"):
         export_diffusers(run, tmp_path / "taken")
+
+
+def test_the_cli_exports_and_names_the_loader(tmp_path, capsys):
+    from radgen.cli import main
+
+    run, _ = _run(tmp_path)
+    assert main(["export", str(run), "--format", "diffusers", "--out", str(tmp_path / "hf")]) == 0
+    out = capsys.readouterr().out
+    assert "diffusers.DDPMPipeline.from_pretrained(DIR)" in out
+    assert (tmp_path / "hf" / "model_index.json").is_file() and (tmp_path / "hf" / "unet").is_dir()
+    assert main(["export", str(run), "--format", "diffusers", "--out", str(tmp_path / "hf")]) == 2  # exists

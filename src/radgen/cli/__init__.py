@@ -321,6 +321,16 @@ def cmd_augment(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """``radgen export``: a trained model in another tool's format (``radgen.api.export``)."""
+    from radgen.api import export
+
+    out = export(args.run, format=args.format, out=args.out)
+    info = json.loads((out / "radgen.json").read_text())
+    print(f"exported {args.run} to {out} ({args.format}); load it with {info['load_with']}")
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     """``radgen demo``: train, evaluate, augment and report end to end."""
     from radgen.experiments.demo import DemoSettings, run_demo
@@ -680,6 +690,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     _add_allow_changed_data(p, "the release")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "export",
+        help="a trained model in another tool's format: --format diffusers (a DDPM as a pipeline folder that "
+        "diffusers' DDPMPipeline, or radgen's ClassConditionalDDPMPipeline, loads)",
+    )
+    p.add_argument("run", help="run directory or export folder")
+    p.add_argument("--format", required=True, choices=["diffusers"], help="the target format")
+    p.add_argument("--out", required=True, help="output folder (must not exist)")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("version", help="print versions")
     p.set_defaults(func=cmd_version)
