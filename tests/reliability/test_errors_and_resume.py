@@ -468,3 +468,59 @@ def test_property_any_data_file_given_by_path_loads_or_fails_in_one_line(
         assert err and err[-1].startswith("radgen: error:"), err
     assert not any("Traceback" in line for line in err)
     assert {p.name for p in world.iterdir()} <= before | {"cache"}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    flags=st.lists(st.booleans(), min_size=2, max_size=4),
+    existing=st.booleans(),
+    stagger=st.lists(st.floats(0, 0.02), min_size=4, max_size=4),
+)
+def test_property_concurrent_writers_leave_one_whole_output_and_lose_no_result(
+    tmp_path_factory, flags, existing, stagger
+):
+    """Writers racing for one ``--out`` (each with or without --overwrite, onto a new folder or one radgen made):
+    every writer either commits or fails with a RadgenError; the final folder is exactly one writer's whole
+    output; a writer refused for a race keeps its images where its error says; nothing else appears."""
+    import threading
+    import time
+
+    from radgen.errors import OutputRaceError, RadgenError
+    from radgen.models import load_exported
+    from radgen.outputs import read_marker
+    from radgen.sampling import write_samples
+
+    world = tmp_path_factory.mktemp("race")
+    model, _ = load_exported(make_run(world / "run"))
+    out = world / "o"
+    if existing:
+        write_samples(model, out, n=2, seed=99)
+    results: list = [None] * len(flags)
+
+    def writer(i: int, overwrite: bool) -> None:
+        time.sleep(stagger[i])
+        try:
+            write_samples(model, out, n=3 + i, seed=i, overwrite=overwrite)
+            results[i] = "ok"
+        except RadgenError as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=writer, args=(i, f)) for i, f in enumerate(flags)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert all(r is not None for r in results), results
+    listed = read_marker(out)
+    assert listed is not None and sorted(listed) == sorted(
+        p.name for p in out.iterdir() if p.name != ".radgen-output.json"
+    )
+    n_images = len([n for n in listed if n.startswith("sample_")])
+    assert n_images in {3 + i for i, r in enumerate(results) if r == "ok"} | ({2} if existing else set())
+    if not existing:
+        assert any(r == "ok" for r in results)  # someone committed the new folder
+    for r in results:
+        if isinstance(r, OutputRaceError):
+            assert Path(r.kept).is_dir() and list(Path(r.kept).glob("sample_*.png"))
+    kept = {Path(r.kept).name for r in results if isinstance(r, OutputRaceError)}
+    assert {p.name for p in world.iterdir()} <= {"run", "o"} | kept
