@@ -52,35 +52,31 @@ def install() -> None:
 
 
 @contextlib.contextmanager
-def deferred(handled_elsewhere: Callable[[], bool]) -> Iterator[None]:
-    """Inside: SIGTERM is recorded, and raises ``Terminated`` only when ``handled_elsewhere()`` is False (no
-    library has taken it in hand); the previous handler is restored on exit."""
+def _sigterm_handler(handler) -> Iterator[None]:
+    """Inside: ``handler`` serves SIGTERM (main thread only; elsewhere nothing changes); restored on exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def deferred(handled_elsewhere: Callable[[], bool]) -> contextlib.AbstractContextManager[None]:
+    """Inside: SIGTERM is recorded, and raises ``Terminated`` only when ``handled_elsewhere()`` is False (no
+    library has taken it in hand); the previous handler is restored on exit."""
 
     def on_sigterm(signum, frame) -> None:
         _received.append(signum)
         if not handled_elsewhere():
             raise Terminated("terminated (SIGTERM)")
 
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _sigterm_handler(on_sigterm)
 
 
-@contextlib.contextmanager
-def terminating() -> Iterator[None]:
+def terminating() -> contextlib.AbstractContextManager[None]:
     """Inside: SIGTERM raises ``Terminated`` (for library callers that did not ``install``); restored on exit."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    return _sigterm_handler(_on_sigterm)

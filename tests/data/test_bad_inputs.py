@@ -180,14 +180,20 @@ def test_idx_payload_md5_checked_not_gz_md5(tmp_path):
     assert len(load_dataset("mnist", path=str(mn), options={"verify": "none"}, progress=False)["test"]) == 10000
 
 
-def test_dicom_without_pixel_data(tmp_path, capsys):
-    import pydicom
-
+def _three_slices(tmp_path: Path) -> tuple[Path, list[Path]]:
+    """A copy of the kit's first three CT slices in ``tmp_path/series`` (to damage), and the originals."""
     d = tmp_path / "series"
     d.mkdir()
     src = sorted((DATA / "ct/dicom_series/pancreas_ct_12slices").glob("*.dcm"))[:3]
     for f in src:
         shutil.copy(f, d / f.name)
+    return d, src
+
+
+def test_dicom_without_pixel_data(tmp_path, capsys):
+    import pydicom
+
+    d, src = _three_slices(tmp_path)
     ds = pydicom.dcmread(d / src[1].name)
     del ds.PixelData
     ds.save_as(d / src[1].name)
@@ -281,11 +287,7 @@ def test_dicom_with_a_broken_rescale_is_a_bad_file_not_nan_slices(tmp_path, slop
     """Red team 2, item 8: RescaleSlope nan or 1e308 loaded NaN slices."""
     import pydicom
 
-    d = tmp_path / "series"
-    d.mkdir()
-    src = sorted((DATA / "ct/dicom_series/pancreas_ct_12slices").glob("*.dcm"))[:3]
-    for f in src:
-        shutil.copy(f, d / f.name)
+    d, src = _three_slices(tmp_path)
     ds = pydicom.dcmread(d / src[1].name)
     ds.RescaleSlope = slope
     ds.save_as(d / src[1].name)
