@@ -20,6 +20,8 @@
 - ``xrv-densenet121``: torchxrayvision's chest X-ray DenseNet-121, from a safetensors state dict the user
   gives (``xrv_densenet121=PATH`` or ``$RADGEN_XRV_DENSENET121``); ``features2``, 1024-d;
   ``FD_xrv-densenet121``.
+- ``radiomics``: weight-free: radgen's named first-order intensity and GLCM texture features (24-d,
+  ``radgen.metrics.radiomics``); ``FD_radiomics``.
 
 None of the pretrained extractors downloads anything; without its file each refuses in one line.
 
@@ -489,6 +491,31 @@ def xrv_densenet121_extractor(*, xrv_densenet121: str | None = None, **_: Any) -
         "features": "features2: ReLU of the last batch norm, spatial mean",
     }
     return FeatureExtractor("xrv-densenet121", "FD_xrv-densenet121", FEATURE_DIM, sha256_file(path), record, fn)
+
+
+@FEATURES.register(
+    "radiomics",
+    "weight-free: first-order intensity and GLCM texture features (Haralick 1973) computed by radgen, 24-d "
+    "(FD_radiomics)",
+)
+def radiomics_extractor(**_: Any) -> FeatureExtractor:
+    """radgen's named radiomics set (``radgen.metrics.radiomics.RADIOMICS_FEATURES``): no weights, no training;
+    ``weights_sha256`` is the sha256 of the feature names and settings, so a changed set is a changed view."""
+    from radgen.metrics import radiomics as rad
+
+    spec = {
+        "features": list(rad.RADIOMICS_FEATURES),
+        "glcm_levels": rad.LEVELS,
+        "glcm_distances": list(rad.GLCM_DISTANCES),
+        "histogram_bins": rad.HIST_BINS,
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(rad.radiomics_features(x))
+
+    record = {**spec, "preprocessing": "grey (channel mean), clipped to [0, 1], native resolution", "weights": None}
+    return FeatureExtractor("radiomics", "FD_radiomics", len(rad.RADIOMICS_FEATURES), digest, record, fn)
 
 
 def get_extractor(name: str, **kwargs: Any) -> FeatureExtractor:
