@@ -110,3 +110,29 @@ def test_fd_radiomics_has_a_floor_and_separates_noise_and_blur():
     same = compare(real, floor, ex(_textures(200, 4)), bootstrap=0)
     assert b_noise["FD_ratio"] > 20 and b_blur["FD_ratio"] > 20  # the floor is a second real sample
     assert 0.2 < same["FD_ratio"] < 5  # a third draw of the real process sits at the floor's scale
+
+
+def test_the_evaluation_protocol_uses_the_radiomics_view_by_name(data_dir):
+    """What ``radgen evaluate --features radiomics`` runs: the protocol's block with floor and ratio, rendered."""
+    from radgen.data import DataConfig, load_dataset
+    from radgen.evaluation import EvaluationResult, build_sets, evaluate_generator
+
+    dcfg = DataConfig(name="pneumoniamnist", val_from_train=0.1)
+    ds = load_dataset(dcfg, progress=False)
+    sets = build_sets(ds, n=200, seed=0)
+
+    def noise(labels, seed):
+        return torch.rand(len(labels), 1, 28, 28, generator=torch.Generator().manual_seed(seed))
+
+    m, _ = evaluate_generator(
+        noise, ds, conditional=False, data_config=dcfg, n=200, features=("radiomics",), bootstrap=4, sets=sets,
+        shifted_test=False,
+    )  # fmt: skip
+    f = m["features"]["radiomics"]
+    assert f["distance_name"] == "FD_radiomics" and f["extractor"]["dim"] == 24
+    assert (
+        f["FD_radiomics_ratio"] == pytest.approx(f["FD_radiomics"] / f["FD_radiomics_floor"])
+        and f["FD_radiomics_ratio"] > 20
+    )
+    d = EvaluationResult(m).distance("radiomics")  # what metrics.md's table reads
+    assert d.name == "FD_radiomics" and d.floor == f["FD_radiomics_floor"] and d.ratio == f["FD_radiomics_ratio"]
