@@ -70,3 +70,22 @@ def test_sanity_sets_on_real_data_avoid_the_floor_and_swap_the_classes(data_dir)
     rows = res["views"]["radiomics"]["rows"]
     assert rows["noise"]["p_replay_first"] > 0.99 and rows["replay"]["ratio"] < rows["noise"]["ratio"]
     assert isinstance(res["views"]["radiomics"]["class_blind"], bool)
+
+
+def test_rank_markdown_states_a_ranking_only_where_every_view_separates():
+    from radgen.metrics.ranking import paired_resample_fd, pairwise_rank_probabilities
+    from radgen.reports.sanity import rank_markdown
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(120, 4))
+    gens = {"replay": rng.normal(size=(120, 4)), "noise": rng.normal(1, 2, size=(120, 4))}
+    gens["replay2"] = gens["replay"].copy()
+    fds = {"v1": paired_resample_fd(real, gens, n_resamples=60, seed=0)}
+    fds["v2"] = paired_resample_fd(real * 3, {k: g * 3 for k, g in gens.items()}, n_resamples=60, seed=1)
+    pairs = pairwise_rank_probabilities(fds, ["replay", "noise", "replay2"])
+    md = "\n".join(rank_markdown(pairs))
+    assert "| replay | noise | 1.000 | 1.000 | replay before noise (p=1.000" in md
+    assert "| noise | replay2 |" in md and "replay2 before noise" in md
+    row = next(line for line in md.splitlines() if line.startswith("| replay | replay2 |"))
+    assert "not separated" in row  # the same images twice
+    assert "paired bootstrap: 60 resamples" in md

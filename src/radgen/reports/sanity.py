@@ -58,3 +58,27 @@ def sanity_markdown(result: dict[str, Any], title: str = "Appendix: what each vi
             )
     lines += marks or ["Every view ranks the replay above its blurred copy and separates the label-swapped replay."]
     return lines + [""]
+
+
+def rank_markdown(pairs: dict[tuple[str, str], dict[str, Any]], title: str = "Rank probabilities") -> list[str]:
+    """Markdown lines for ``radgen.metrics.ranking.pairwise_rank_probabilities``: one row per pair of generators,
+    P(FD_A < FD_B) under each view, and ``ranking_statement``'s sentence (a ranking only where P >= 0.95 under
+    every view)."""
+    from radgen.metrics.ranking import ranking_statement
+
+    if not pairs:
+        return []
+    views = list(next(iter(pairs.values())))
+    first = next(iter(next(iter(pairs.values())).values()))
+    lines = [
+        f"## {text(title)}",
+        "",
+        f"P(FD_A < FD_B): {text(first.method)}. A ranking is stated only where P >= 0.95 under every view.",
+        "",
+        "| A | B | " + " | ".join(f"P under {text(v)}" for v in views) + " | statement |",
+        "|---|---|" + "---|" * len(views) + "---|",
+    ]
+    for (a, b), by_view in pairs.items():
+        cells = " | ".join(f"{by_view[v].p:.3f}" for v in views)
+        lines.append(f"| {text(a)} | {text(b)} | {cells} | {text(ranking_statement(a, b, by_view))} |")
+    return lines + [""]
