@@ -63,6 +63,14 @@ def test_rad_dino_loads_random_weights_and_gives_deterministic_features(tmp_path
     again = get_extractor("rad-dino")  # from the environment variable
     torch.testing.assert_close(again(x), f, rtol=0, atol=0)
     assert again.weights_sha256 == ex.weights_sha256
+    from safetensors.torch import load_file
+
+    headed = tmp_path / "headed"
+    headed.mkdir()
+    (headed / "config.json").write_text((folder / "config.json").read_text())
+    state = {f"dinov2.{k}": v for k, v in load_file(str(folder / "model.safetensors")).items()}
+    save_file(state | {"classifier.weight": torch.zeros(2, 64)}, str(headed / "model.safetensors"))
+    torch.testing.assert_close(get_extractor("rad-dino", rad_dino=str(headed))(x), f, rtol=0, atol=0)
     other = get_extractor("rad-dino", rad_dino=str(_dino_folder(tmp_path / "b", seed=1)))
     assert other.weights_sha256 != ex.weights_sha256 and not torch.allclose(other(x), f)  # the file's weights used
 

@@ -412,7 +412,9 @@ def rad_dino_extractor(*, rad_dino: str | None = None, **_: Any) -> FeatureExtra
     """RAD-DINO features (Perez-Garcia et al. 2024), the view CheXGenBench reports FD on, from a folder the user
     gives: ``config.json`` (a ``Dinov2Model`` config) and ``model.safetensors``, optionally
     ``preprocessor_config.json`` (its ``image_mean``/``image_std``; ImageNet's otherwise). Images: grey replicated
-    to 3 channels, bilinear resize to the config's ``image_size``, normalised. Features: the final layer norm's
+    to 3 channels, bilinear antialiased resize to the config's ``image_size`` (the published processor resizes
+    bicubically: features differ from CheXGenBench's by that resampling), normalised. Keys under ``dinov2.`` (a
+    checkpoint saved with a classification head) are read as the backbone's. Features: the final layer norm's
     class token (``pooler_output``), ``hidden_size``-d (768 for RAD-DINO). Built by ``radgen.nn.dinov2``."""
     from radgen.nn.dinov2 import Dinov2, check_dinov2_config
     from radgen.nn.weights import read_state_dict
@@ -430,12 +432,18 @@ def rad_dino_extractor(*, rad_dino: str | None = None, **_: Any) -> FeatureExtra
     cfg = check_dinov2_config(raw if isinstance(raw, dict) else {}, str(cpath))
     net = Dinov2(**cfg)
     state = read_state_dict(wpath, what="DINOv2 weights", fix=f"expected {expected}")
+    if state and all(k.startswith("dinov2.") for k in state if not k.startswith("classifier.")):
+        # saved from a model with a head (Dinov2ForImageClassification): its backbone, head dropped
+        state = {k[len("dinov2.") :]: v for k, v in state.items() if k.startswith("dinov2.")}
     _load_exact(net, state, wpath, "DINOv2 weights matching config.json", f"expected {expected}")
     net.eval()
     mean, std, norm_src = IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std (no preprocessor_config.json)"
     ppath = folder / "preprocessor_config.json"
     if ppath.is_file():
-        pp = json.loads(ppath.read_text())
+        try:
+            pp = json.loads(ppath.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{ppath}: not a JSON file ({exc}); fix or remove it") from None
         mean, std = tuple(pp.get("image_mean", mean)), tuple(pp.get("image_std", std))
         norm_src = "preprocessor_config.json's image_mean/image_std"
     c, size = cfg["num_channels"], cfg["image_size"]
