@@ -13,6 +13,17 @@
   by radgen (MSE, no labels) on the same training split; its 128-d bottleneck and its first
   layers' local contrast (176-d, standardised; see ``radgen.metrics.ae001``). Cached and
   hashed the same way; ``FD_radgen-ae001``. A second view that no label supervision shaped.
+- ``rad-dino``: RAD-DINO (a DINOv2 ViT trained on chest X-rays; the view CheXGenBench reports FD on), from
+  a folder the user gives (``config.json`` + ``model.safetensors``; ``rad_dino=PATH`` or ``$RADGEN_RAD_DINO``),
+  built in plain torch with ``transformers``' ``Dinov2Model`` key names; class token, ``hidden_size``-d
+  (768); ``FD_rad-dino``.
+- ``xrv-densenet121``: torchxrayvision's chest X-ray DenseNet-121, from a safetensors state dict the user
+  gives (``xrv_densenet121=PATH`` or ``$RADGEN_XRV_DENSENET121``); ``features2``, 1024-d;
+  ``FD_xrv-densenet121``.
+- ``radiomics``: weight-free: radgen's named first-order intensity and GLCM texture features (24-d,
+  ``radgen.metrics.radiomics``); ``FD_radiomics``.
+
+None of the pretrained extractors downloads anything; without its file each refuses in one line.
 
 Both domain extractors train on the run's training split only (the run's own
 ``val_from_train`` and seed, so never on its held-out reference images), with 10 % of that
@@ -355,6 +366,164 @@ def ae001_extractor(
         {**record, "weights_file": str(wpath)},
         fn,
     )
+
+
+def _user_file(option: str | None, env: str, what: str, expected: str, kwarg: str, kind: str = "file") -> Path:
+    """The user-given weight location: ``option``, else ``$env``; missing is one line naming both and the fix."""
+    given = option or os.environ.get(env)
+    if not given:
+        raise MissingDataError(
+            f"the {what} extractor needs {expected}; radgen does not download it: pass its path "
+            f"({kwarg}=PATH to the extractor) or set {env}=PATH"
+        )
+    path = Path(given)
+    ok = path.is_dir() if kind == "folder" else path.is_file()
+    if not ok:
+        raise MissingDataError(f"{path}: no such {kind} for the {what} extractor ({env}); give {expected}")
+    return path
+
+
+def _load_exact(net: torch.nn.Module, state: dict[str, torch.Tensor], path: Path, what: str, fix: str,
+                ignore: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """Load ``state`` into ``net`` requiring the same keys (``ignore``'s prefixes aside) and shapes; else one line."""
+    state = {k: v for k, v in state.items() if not k.startswith(ignore)}
+    own = net.state_dict()
+    missing = [k for k in own if k not in state and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(v.shape)}" for k, v in own.items() if k in state
+              and state[k].shape != v.shape]  # fmt: skip
+    if missing or unexpected or shapes:
+        raise ConfigError(
+            f"{path}: not {what} (missing {missing[:2]}, unexpected {unexpected[:2]}, shapes {shapes[:2]}); {fix}"
+        )
+    net.load_state_dict(state, strict=False)
+
+
+RAD_DINO_ENV = "RADGEN_RAD_DINO"
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@FEATURES.register(
+    "rad-dino",
+    "RAD-DINO (DINOv2 ViT on chest X-rays) class token from a user-given folder (config.json + model.safetensors; "
+    "rad_dino= or $RADGEN_RAD_DINO); FD_rad-dino as CheXGenBench names it",
+)
+def rad_dino_extractor(*, rad_dino: str | None = None, **_: Any) -> FeatureExtractor:
+    """RAD-DINO features (Perez-Garcia et al. 2024), the view CheXGenBench reports FD on, from a folder the user
+    gives: ``config.json`` (a ``Dinov2Model`` config) and ``model.safetensors``, optionally
+    ``preprocessor_config.json`` (its ``image_mean``/``image_std``; ImageNet's otherwise). Images: grey replicated
+    to 3 channels, bilinear antialiased resize to the config's ``image_size`` (the published processor resizes
+    bicubically: features differ from CheXGenBench's by that resampling), normalised. Keys under ``dinov2.`` (a
+    checkpoint saved with a classification head) are read as the backbone's. Features: the final layer norm's
+    class token (``pooler_output``), ``hidden_size``-d (768 for RAD-DINO). Built by ``radgen.nn.dinov2``."""
+    from radgen.nn.dinov2 import Dinov2, check_dinov2_config
+    from radgen.nn.weights import read_state_dict
+
+    expected = "a RAD-DINO folder (config.json + model.safetensors, as published for transformers' Dinov2Model)"
+    folder = _user_file(rad_dino, RAD_DINO_ENV, "rad-dino", expected, "rad_dino", kind="folder")
+    cpath, wpath = folder / "config.json", folder / "model.safetensors"
+    for f in (cpath, wpath):
+        if not f.is_file():
+            raise MissingDataError(f"{f}: missing; the rad-dino folder must hold {expected}")
+    try:
+        raw = json.loads(cpath.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{cpath}: not a JSON config ({exc}); give RAD-DINO's config.json") from None
+    cfg = check_dinov2_config(raw if isinstance(raw, dict) else {}, str(cpath))
+    net = Dinov2(**cfg)
+    state = read_state_dict(wpath, what="DINOv2 weights", fix=f"expected {expected}")
+    if state and all(k.startswith("dinov2.") for k in state if not k.startswith("classifier.")):
+        # saved from a model with a head (Dinov2ForImageClassification): its backbone, head dropped
+        state = {k[len("dinov2.") :]: v for k, v in state.items() if k.startswith("dinov2.")}
+    _load_exact(net, state, wpath, "DINOv2 weights matching config.json", f"expected {expected}")
+    net.eval()
+    mean, std, norm_src = IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std (no preprocessor_config.json)"
+    ppath = folder / "preprocessor_config.json"
+    if ppath.is_file():
+        try:
+            pp = json.loads(ppath.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{ppath}: not a JSON file ({exc}); fix or remove it") from None
+        mean, std = tuple(pp.get("image_mean", mean)), tuple(pp.get("image_std", std))
+        norm_src = "preprocessor_config.json's image_mean/image_std"
+    c, size = cfg["num_channels"], cfg["image_size"]
+    m = torch.tensor(mean[:c] if len(mean) >= c else mean * c).view(1, -1, 1, 1)
+    s = torch.tensor(std[:c] if len(std) >= c else std * c).view(1, -1, 1, 1)
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        x = _resize_to(x.float(), size).expand(-1, c, -1, -1)
+        return net((x - m) / s)
+
+    record = {
+        "weights_file": str(wpath),
+        "config_sha256": sha256_file(cpath),
+        "config": cfg,
+        "preprocessing": f"grey replicated to {c} channels, bilinear resize to {size}x{size}, {norm_src}",
+        "features": "final layer norm's class token (Dinov2Model.pooler_output)",
+    }
+    return FeatureExtractor("rad-dino", "FD_rad-dino", cfg["hidden_size"], sha256_file(wpath), record, fn)
+
+
+XRV_ENV = "RADGEN_XRV_DENSENET121"
+
+
+@FEATURES.register(
+    "xrv-densenet121",
+    "torchxrayvision's chest X-ray DenseNet-121 features2 (1024-d) from a user-given safetensors state dict "
+    "(xrv_densenet121= or $RADGEN_XRV_DENSENET121); FD_xrv-densenet121",
+)
+def xrv_densenet121_extractor(*, xrv_densenet121: str | None = None, **_: Any) -> FeatureExtractor:
+    """torchxrayvision's DenseNet-121 (Cohen et al. 2022) from a safetensors state dict with torchxrayvision's
+    key names (for example ``save_file(xrv.models.DenseNet(weights="densenet121-res224-all").state_dict(), PATH)``;
+    its ``classifier.*`` and ``op_threshs`` are ignored). Images: grey, bilinear resize to 224 x 224, scaled to
+    [-1024, 1024] as torchxrayvision expects. Features: ``features2``, 1024-d. Built by ``radgen.nn.densenet_xrv``."""
+    from radgen.nn.densenet_xrv import FEATURE_DIM, XRVDenseNet121
+    from radgen.nn.weights import read_state_dict
+
+    expected = "a torchxrayvision DenseNet-121 state dict saved as .safetensors"
+    path = _user_file(xrv_densenet121, XRV_ENV, "xrv-densenet121", expected, "xrv_densenet121")
+    if path.suffix != ".safetensors":
+        raise ConfigError(f"{path}: not a .safetensors file; give {expected} (radgen loads no pickle here)")
+    net = XRVDenseNet121()
+    state = read_state_dict(path, what="DenseNet-121 weights", fix=f"expected {expected}")
+    _load_exact(net, state, path, "torchxrayvision's DenseNet-121", f"expected {expected}",
+                ignore=("classifier.", "op_threshs", "upsample"))  # fmt: skip
+    net.eval()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return net(_resize_to(x.float(), 224) * 2048 - 1024)
+
+    record = {
+        "weights_file": str(path),
+        "preprocessing": "grey, bilinear resize to 224x224, scaled from [0, 1] to [-1024, 1024]",
+        "features": "features2: ReLU of the last batch norm, spatial mean",
+    }
+    return FeatureExtractor("xrv-densenet121", "FD_xrv-densenet121", FEATURE_DIM, sha256_file(path), record, fn)
+
+
+@FEATURES.register(
+    "radiomics",
+    "weight-free: first-order intensity and GLCM texture features (Haralick 1973) computed by radgen, 24-d "
+    "(FD_radiomics)",
+)
+def radiomics_extractor(**_: Any) -> FeatureExtractor:
+    """radgen's named radiomics set (``radgen.metrics.radiomics.RADIOMICS_FEATURES``): no weights, no training;
+    ``weights_sha256`` is the sha256 of the feature names and settings, so a changed set is a changed view."""
+    from radgen.metrics import radiomics as rad
+
+    spec = {
+        "features": list(rad.RADIOMICS_FEATURES),
+        "glcm_levels": rad.LEVELS,
+        "glcm_distances": list(rad.GLCM_DISTANCES),
+        "histogram_bins": rad.HIST_BINS,
+    }
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(rad.radiomics_features(x))
+
+    record = {**spec, "preprocessing": "grey (channel mean), clipped to [0, 1], native resolution", "weights": None}
+    return FeatureExtractor("radiomics", "FD_radiomics", len(rad.RADIOMICS_FEATURES), digest, record, fn)
 
 
 def get_extractor(name: str, **kwargs: Any) -> FeatureExtractor:
