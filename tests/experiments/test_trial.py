@@ -23,6 +23,7 @@ from radgen.experiments.trial import (
     fit_endpoints,
     holm_shaffer,
     obf_spending,
+    projection,
     proportion_influence,
     sequential_bounds,
 )
@@ -287,3 +288,86 @@ def test_look_schedules_of_the_demo_and_the_longer_study():
     assert looks(11, first_look=4, look_every=3) == [4, 7, 10, 11]  # the last look at the most seeds
     assert looks(3, first_look=3) == [3] and looks(2, first_look=3) == [2]
     assert looks(15, sequential=False) == [15]
+
+
+# --------------------------------------------------------------------------- futility and what the test set resolves
+def test_projection_against_a_hand_computation():
+    """Conditional power under the current trend on fixed numbers, by hand with SciPy: r = 6 of R = 15 seeds, per-seed
+    SD 0.0095, the test images' variance 1.4e-5 (the demo's +lsgan vs real)."""
+    r, big_r, s2, c, d, delta, alpha = 6, 15, 0.0095**2, 1.4e-5, -0.0101, 0.01, 0.05 / 3
+    cmp = {"diff": d, "n": r, "se": math.sqrt(s2 / r + c), "var_seeds": s2 / r, "var_test": c}
+    looks = (3, 6, 9, 12, 15)
+    p = projection(cmp, delta, looks, alpha)
+    times = tuple(n / 15 for n in looks)
+    c2, c1 = sequential_bounds(looks, times, alpha, 2)[-1], sequential_bounds(looks, times, alpha, 1)[-1]
+    se_max, sd = math.sqrt(s2 / big_r + c), math.sqrt((big_r - r) * s2) / big_r
+    cp_diff = stats.norm.cdf((-c2 * se_max - d) / sd) + stats.norm.sf((c2 * se_max - d) / sd)
+    h = delta - c1 * se_max
+    cp_eq = max(stats.norm.cdf((h - d) / sd) - stats.norm.cdf((-h - d) / sd), 0) if h > 0 else 0.0
+    assert p["cp_difference"] == pytest.approx(cp_diff, rel=1e-9)
+    assert p["cp_equivalence"] == pytest.approx(cp_eq, abs=1e-12)
+    a = c2 * se_max
+    both = (
+        stats.norm.cdf((h - d) / sd)
+        - stats.norm.cdf((a - d) / sd)
+        + stats.norm.cdf((-a - d) / sd)
+        - stats.norm.cdf((-h - d) / sd)
+        if h > a
+        else 0.0
+    )
+    assert p["cp"] == pytest.approx(cp_diff + cp_eq - both, rel=1e-9)
+    assert 0.05 < p["cp"] < 0.95  # neither hopeless nor settled: the demo's case is a coin toss
+    assert p["resolution"] == pytest.approx(c2 * math.sqrt(c), rel=1e-12)
+    assert p["narrowest_margin"] == pytest.approx(abs(d) + c1 * math.sqrt(c), rel=1e-12)
+    # the test images' share sets the floor: with unlimited seeds a difference below it is never told from 0
+    assert p["resolution"] > abs(d) * 0.8
+    # no test-image share: the resolution is 0; a tiny difference with seeds that agree is "equivalent" for sure
+    q = projection({**cmp, "diff": 0.0, "var_test": 0.0, "var_seeds": 1e-8 / r}, delta, looks, alpha)
+    assert q["resolution"] == 0 and q["cp_equivalence"] > 0.999 and q["cp_difference"] < 0.01
+    # a difference both told from 0 and inside the margin ("helps, within +-delta") counts once
+    w = projection({**cmp, "diff": 0.004, "var_test": 0.0, "var_seeds": 1e-8 / r}, delta, looks, alpha)
+    assert w["cp_difference"] > 0.999 and w["cp_equivalence"] > 0.999 and w["cp"] == pytest.approx(1.0, abs=1e-9)
+    # at the last look nothing is left to chance
+    last = projection({**cmp, "n": big_r}, delta, looks, alpha)
+    assert last["cp"] in (0.0, 1.0)
+
+
+def _sequential_trial(rng, looks, b_a, b_b, futility, **kw):
+    """One simulated trial of the demo's design with the futility rule; returns (verdict, seeds used, stopped)."""
+    max_r = looks[-1]
+    times = tuple(n / max_r for n in looks)
+    c2, c1 = sequential_bounds(looks, times, 0.05, 2), sequential_bounds(looks, times, 0.05, 1)
+    y, vals, phis, _ = _simulate(rng, max_r, b_a, b_b, **kw)
+    for k, r in enumerate(looks):
+        c = compare(vals[0][:r], vals[1][:r], np.stack(phis[0][:r]), np.stack(phis[1][:r]), y)
+        v = _decide(c, 0.01, c2[k], c1[k])
+        if v != "cannot tell":
+            return v, r, "decisive"
+        if k + 1 < len(looks) and futility and projection(c, 0.01, looks, 0.05)["cp"] < futility:
+            return v, r, "futility"
+    return v, max_r, "max_seeds"
+
+
+def test_stopping_for_futility_keeps_the_type_one_error_and_saves_seeds_only_where_hopeless():
+    """Null simulations with the futility rule: false "helps"/"hurts" stay within the nominal 0.05 (+2 SE). Where the
+    test images dominate and the truth is a small difference (0.004 AUROC, neither tellable from 0 nor inside
+    +-0.01 on 613 images), most trials stop early for futility; where the seeds dominate and the truth is 0, the
+    rule almost never stops a trial that would have become "equivalent"."""
+    looks = (3, 6, 9, 12, 15)
+    rng = np.random.default_rng(11)
+    n = 600
+    null = [_sequential_trial(rng, looks, 2.55, 2.55, 0.1, kappa=0.1, tau_arm=0.4) for _ in range(n)]
+    false = sum(v in ("helps", "hurts") for v, _, _ in null)
+    assert false / n <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / n)
+    kw = {"kappa": 0.9}  # the arms see the test images differently: a large test-image share
+    b_a = _b_for_delta(2.55, 0.004, **kw)
+    hopeless = [_sequential_trial(rng, looks, b_a, 2.55, 0.1, **kw) for _ in range(200)]
+    early = sum(stop == "futility" for _, _, stop in hopeless)
+    assert early / 200 > 0.5
+    assert np.mean([r for _, r, _ in hopeless]) < 12
+    kw = {"kappa": 0.05, "tau_arm": 0.02, "tau_seed": 0.02, "noise": 0.3}
+    with_rule = [_sequential_trial(np.random.default_rng(i), looks, 2.55, 2.55, 0.1, **kw) for i in range(150)]
+    without = [_sequential_trial(np.random.default_rng(i), looks, 2.55, 2.55, None, **kw) for i in range(150)]
+    eq_with = sum(v == "equivalent" for v, _, _ in with_rule)
+    eq_without = sum(v == "equivalent" for v, _, _ in without)
+    assert eq_without > 0.8 * 150 and eq_with >= eq_without - 0.05 * 150

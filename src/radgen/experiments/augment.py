@@ -96,6 +96,7 @@ from radgen.experiments.trial import (
     check_trial,
     families,
     fit_endpoints,
+    futile,
     majority_recall_on_val,
     minority_class,
     preregistration,
@@ -716,13 +717,33 @@ def _augment_into(
             }
             verdicts = {r["comparison"]: r["verdict"] for r in analysis.get("primary", [])}
             decisive = all(v in DECISIVE for v in verdicts.values())
-            looks.append({"seeds": n_k, "final": final, "seconds": round(elapsed, 1), "primary_verdicts": verdicts})
+            hopeless = futile(analysis.get("primary", []), tr, schedule) and not final
+            cp = {
+                r["comparison"]: round(r["projection"]["cp"], 3)
+                for r in analysis.get("primary", [])
+                if "projection" in r
+            }
+            looks.append(
+                {
+                    "seeds": n_k,
+                    "final": final,
+                    "seconds": round(elapsed, 1),
+                    "primary_verdicts": verdicts,
+                    "conditional_power": cp,
+                }
+            )
             _log(
                 f"look {k + 1} at {n_k} seeds ({elapsed:.0f} s): "
-                + "; ".join(f"{c}: {v}" for c, v in verdicts.items())
+                + "; ".join(
+                    f"{c}: {v}" + (f" (conditional power {cp[c]:.2f})" if c in cp and not final else "")
+                    for c, v in verdicts.items()
+                )
             )
             if decisive:
                 stopped = "decisive"
+                break
+            if hopeless:
+                stopped = "futility"
                 break
             if over:
                 stopped = "budget"
@@ -748,6 +769,10 @@ def _augment_into(
             "decisive": "every primary comparison reached a decisive verdict",
             "budget": "the time budget ended before the next look",
             "max_seeds": "the largest number of seeds was reached",
+            "futility": (
+                f"futile: no undecided primary comparison could reach a verdict by {cfg.seeds} seeds with conditional "
+                f"power {tr.futility:g} or more under the current trend"
+            ),
         }[stopped],
         "seeds_per_arm": used,
         "families": analysis,

@@ -47,6 +47,17 @@ and seeds added until every primary comparison is decisive.
    distribution with Hillis's df is set against the boundary's normal-tail level. Each test's p-value
    is its repeated p-value (the smallest level whose RCI would reject; Jennison & Turnbull 2000,
    section 9.5), valid at any stopping time, so Holm applies to the p-values of the look where the run stops.
+6. **Stopping for futility, and what the test set can resolve** (:func:`projection`): at a look before the last,
+   each undecided primary comparison's conditional power under the current trend (stochastic curtailment:
+   Lan, Simon & Halperin, Commun. Stat. C 1982; Jennison & Turnbull 2000, chapter 10) is the probability that the
+   analysis at ``max_seeds`` reaches a verdict if the per-seed differences keep their observed mean and spread.
+   The seeds still to come resample only the seed part of the variance: the test set is the same one, so its
+   part C stays. When every undecided primary comparison's conditional power is below ``futility`` the run stops
+   ("futile"). The rule is non-binding: repeated confidence intervals hold at any stopping time, so stopping
+   early can only lose power, never raise an error rate. Beside every comparison the analysis reports what the
+   test set allows with unlimited seeds: the smallest |Delta| that could be told from 0 (the final two-sided
+   boundary times sqrt(C)) and the narrowest margin that could be shown at the observed Delta (|Delta| plus the
+   one-sided boundary times sqrt(C)), so a "cannot tell" says how far the test images, not the seeds, allow.
 """
 
 from __future__ import annotations
@@ -101,6 +112,7 @@ class TrialConfig:
     first_look: int = 3
     look_every: int = 3
     budget_seconds: float | None = None  # the arms' time budget (pools, fits, analyses), from the start
+    futility: float | None = 0.1  # stop when every undecided primary comparison's conditional power is below it
 
 
 def check_trial(t: TrialConfig) -> None:
@@ -117,6 +129,8 @@ def check_trial(t: TrialConfig) -> None:
         raise ConfigError(
             f"trial.first_look={t.first_look} must be >= 2 (an interval needs 2 seeds) and look_every >= 1"
         )
+    if t.futility is not None and not 0 < t.futility < 0.5:
+        raise ConfigError(f"trial.futility={t.futility} must be in (0, 0.5), e.g. 0.1 (or null: never stop for it)")
     if t.budget_seconds is not None and not t.budget_seconds > 0:
         raise ConfigError(f"trial.budget_seconds={t.budget_seconds} must be > 0 (or null: no time limit)")
     for c in t.primary or []:
@@ -179,6 +193,12 @@ def preregistration(t: TrialConfig, fams: dict, config: dict[str, Any], *, max_s
         "look_every": t.look_every,
         "max_seeds": max_seeds,
         "budget_seconds": t.budget_seconds,
+        "futility": (
+            f"non-binding: stop when every undecided primary comparison's conditional power under the current trend "
+            f"is below {t.futility:g} (Lan, Simon & Halperin 1982)"
+            if t.sequential and t.futility
+            else "none"
+        ),
     }
 
 
@@ -457,6 +477,60 @@ def look_pvalues(cmp: dict[str, float], delta: float, info: Sequence[int], max_i
         "p_low": repeated_pvalue(z_low, info, max_info, sides=1, **kw),
         "p_high": repeated_pvalue(z_high, info, max_info, sides=1, **kw),
     }
+
+
+def projection(cmp: dict[str, float], delta: float, schedule: Sequence[int], alpha: float) -> dict[str, float]:
+    """Where a comparison can go by the last look of ``schedule`` (module docstring, 6), normal approximation.
+
+    ``cmp`` is :func:`compare`'s result over r seeds; ``alpha`` the level the comparison would be tested at.
+    With R = ``schedule[-1]``, s^2 the per-seed variance of the differences and C the test images' part: the final
+    SE is sqrt(s^2 / R + C); given what is seen, the final difference is normal with the observed mean and variance
+    (R - r) s^2 / R^2 (the coming seeds' share; C is already in the observed difference). ``cp_difference`` is the
+    chance that it then lies beyond the final two-sided boundary, ``cp_equivalence`` that the final one-sided
+    intervals lie within +-delta, ``cp`` that either happens. ``resolution`` (the smallest |Delta| told from 0) and
+    ``narrowest_margin`` (the narrowest margin showable at the observed Delta) are those of unlimited seeds."""
+    from scipy.stats import norm
+
+    keys = ("cp", "cp_difference", "cp_equivalence", "se_at_max", "resolution", "narrowest_margin")
+    nan = dict.fromkeys(keys, math.nan)
+    r, d, big_r = cmp.get("n", 0), cmp.get("diff", math.nan), int(schedule[-1])
+    if r < 2 or math.isnan(cmp.get("se", math.nan)):
+        return nan
+    s2, c = cmp["var_seeds"] * r, cmp["var_test"]
+    info = tuple(int(i) for i in schedule)
+    times = _times(info, big_r, final=True)
+    c2 = sequential_bounds(info, times, alpha, 2)[-1]
+    c1 = sequential_bounds(info, times, alpha, 1)[-1]
+    se_max = math.sqrt(s2 / big_r + c)
+    sd = math.sqrt(max(big_r - r, 0) * s2) / big_r
+
+    def above(x: float) -> float:  # P(final difference > x)
+        return float(x < d) if sd == 0 else float(norm.sf((x - d) / sd))
+
+    a, half = c2 * se_max, delta - c1 * se_max
+    cp_diff = above(a) + 1 - above(-a)
+    cp_eq = max(above(-half) - above(half), 0.0) if half > 0 else 0.0
+    both = max(above(a) - above(half), 0.0) + max(above(-half) - above(-a), 0.0) if half > a else 0.0
+    return {
+        "cp": min(cp_diff + cp_eq - both, 1.0),  # a verdict of either kind (helps within +-delta counts once)
+        "cp_difference": cp_diff,
+        "cp_equivalence": cp_eq,
+        "se_at_max": se_max,
+        "resolution": c2 * math.sqrt(c),
+        "narrowest_margin": abs(d) + c1 * math.sqrt(c),
+    }
+
+
+def futile(rows: list[dict[str, Any]], t: TrialConfig, schedule: Sequence[int]) -> bool:
+    """Annotate each undecided primary comparison with its :func:`projection` at the level Holm would give it
+    (alpha over the undecided comparisons); True when ``t.futility`` is set and every one is below it."""
+    open_rows = [r for r in rows if r["verdict"] not in DECISIVE]
+    if not open_rows:
+        return False
+    level = t.alpha / len(open_rows)
+    for r in open_rows:
+        r["projection"] = projection(r["endpoints"][t.primary_endpoint], r["delta"], schedule, level)
+    return bool(t.futility) and all(r["projection"]["cp"] < t.futility for r in open_rows)
 
 
 # --------------------------------------------------------------------------- verdicts

@@ -103,7 +103,34 @@ def trial_markdown(trial: dict[str, Any] | None, names: list[str]) -> list[str]:
                 f"**{text(v)}** | {r['seeds']} | " + " | ".join(cells) + " |"
             )
         lines.append("")
+        lines += _resolution_lines(rows, trial, pre, prim, names)
     return lines
+
+
+def _resolution_lines(rows: list[dict[str, Any]], trial: dict, pre: dict, prim: str, names: list[str]) -> list[str]:
+    """For each undecided comparison: its conditional power at the stop and what the test images allow with
+    unlimited seeds (``experiments.trial.projection``), so that "cannot tell" says why."""
+    from radgen.reports.markdown import text
+
+    out = []
+    for r in rows:
+        p = r.get("projection")
+        if r["verdict"] != "cannot tell" or not p or math.isnan(p.get("resolution", math.nan)):
+            continue
+        c = r["endpoints"][prim]
+        cp = (
+            f"conditional power to decide by {pre['max_seeds']} seeds under the current trend {100 * p['cp']:.0f} %; "
+            if trial.get("stopped") == "futility" or r["seeds"] < pre["max_seeds"]
+            else ""
+        )
+        out.append(
+            f"- {text(r['comparison'])}: cannot tell — {cp}the test images' share of the SE is "
+            f"{math.sqrt(c['var_test']):.4f}, so even with unlimited seeds this test set tells apart from 0 only a "
+            f"Δ {text(_label(prim, names))} beyond ±{p['resolution']:.4f}, and at the observed Δ "
+            f"({c['diff']:+.4f}) it could show equivalence within ±{p['narrowest_margin']:.4f} at best "
+            f"(pre-registered margin ±{r['delta']:g})."
+        )
+    return out + [""] if out else []
 
 
 def summary_markdown(summary: dict[str, Any]) -> str:
