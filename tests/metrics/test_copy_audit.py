@@ -1,5 +1,5 @@
-"""The copy audit: copies (exact, flipped, shifted 1-4 px, re-exposed) of any training image are flagged, real
-held-out images at the nominal rate, and no seed changes a verdict."""
+"""The copy audit: copies (exact, flipped, shifted 1-4 px, cropped 1-2 px, re-exposed) of any training image are
+flagged, real held-out images at the nominal rate, and no seed changes a verdict."""
 
 from __future__ import annotations
 
@@ -37,6 +37,12 @@ def shifted(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
     return p[..., s - dy : s - dy + h, s - dx : s - dx + h]
 
 
+def cropped(x: torch.Tensor, c: int) -> torch.Tensor:
+    """The central (S - 2c) px resized back to S px (bilinear), as an editor would crop and resize."""
+    h = x.shape[-1]
+    return F.interpolate(x[..., c : h - c, c : h - c], size=(h, h), mode="bilinear", align_corners=False)
+
+
 CASES = {
     "exact": lambda x: x,
     "flipped": lambda x: x.flip(-1),
@@ -45,6 +51,9 @@ CASES = {
     "shift 3 px": lambda x: shifted(x, -3, 2),
     "shift 4 px": lambda x: shifted(x, 4, 4),
     "flipped and shifted 3 px": lambda x: shifted(x.flip(-1), 0, -3),
+    "crop 1 px a side, resized": lambda x: cropped(x, 1),
+    "crop 2 px a side, resized": lambda x: cropped(x, 2),
+    "flipped, cropped 1 px and shifted 2 px": lambda x: shifted(cropped(x.flip(-1), 1), 2, -2),
     "brighter": lambda x: (0.8 * x + 0.15).clamp(0, 1),
     "more contrast": lambda x: ((x - 0.5) * 1.3 + 0.5).clamp(0, 1),
 }
@@ -96,9 +105,10 @@ def test_no_seed_and_no_order_changes_a_verdict(pneumonia):
     assert a["n_flagged"] == b["n_flagged"] and a["copying"] == b["copying"]
 
 
-def _reference_scores(q: torch.Tensor, t: torch.Tensor, geo: Geometry) -> np.ndarray:
-    """max over train, flips and shifts of the NCC, by plain loops in NumPy (float64)."""
-    qp, tp = prepare(q, geo)[:, 0].double().numpy(), prepare(t, geo)[:, 0].double().numpy()
+def _reference_scores(q: torch.Tensor, t: torch.Tensor, geo: Geometry, crops=(0, 1, 2)) -> np.ndarray:
+    """max over train, crops, flips and shifts of the NCC, by plain loops in NumPy (float64)."""
+    qp = prepare(q, geo)[:, 0].double().numpy()
+    tp = np.concatenate([prepare(cropped(t, c) if c else t, geo)[:, 0].double().numpy() for c in crops])
     s, c = geo.shift, geo.crop
 
     def unit(v):
@@ -124,6 +134,12 @@ def test_scores_equal_a_brute_force_reference():
     got = copy_scores(queries, train, candidates=25)  # every training image re-scored: the exact maximum
     np.testing.assert_allclose(got["score"].numpy(), _reference_scores(queries, train, geo), atol=1e-5)
     assert got["index"][:3].tolist() == [0, 1, 2] and got["flipped"][:3].all()
+    # without crops the search is the flips-and-shifts maximum; a cropped copy is found at its crop
+    flat = copy_scores(queries, train, candidates=25, max_crop=0)
+    np.testing.assert_allclose(flat["score"].numpy(), _reference_scores(queries, train, geo, (0,)), atol=1e-5)
+    zoom = copy_scores(cropped(train[5:8], 2), train, candidates=25)
+    assert zoom["index"].tolist() == [5, 6, 7] and zoom["crop"].tolist() == [2, 2, 2]
+    assert (zoom["score"] > 0.999).all() and (flat["score"] <= got["score"] + 1e-6).all()
 
 
 def test_conformal_threshold_and_refusal_count_by_hand():

@@ -48,6 +48,7 @@ def cases(train, unseen, seed):
         "shifted 4 px": shifted(src, 4, 4),
         "brightness +0.15, contrast x0.8": (0.8 * src + 0.15).clamp(0, 1),
         "crop 1 px a side, resized back": cropped(src, 1),
+        "crop 2 px a side, resized back": cropped(src, 2),
         "50 % exact copies, 50 % unseen": half,
         "unseen real images (test split)": unseen[torch.randperm(len(unseen), generator=g)[:N]],
     }

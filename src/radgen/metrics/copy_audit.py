@@ -9,9 +9,11 @@ the score is invariant to brightness and contrast (any affine change of intensit
 - horizontal flips of g (g and its mirror image),
 - shifts of g by up to ``MAX_SHIFT`` px (at the image's own size; scaled to the working side) in each direction:
   t's central (W - 2s) crop is matched against every (W - 2s) window of g, so no padding enters the score,
-- which also covers small crops (a crop of a few px resized back is a shift plus a scale change of a few %).
+- small crops resized back: t is also compared as z_c(t), its central (S - 2c) px resized back to S px (bilinear),
+  for c = 1 .. ``MAX_CROP`` px a side at the image's own size (a zoom of S / (S - 2c)); a crop off one side only
+  is a smaller zoom plus a shift, which the shifts cover.
 
-    s(g) = max over t in T, flip f, shift (dy, dx) of NCC(hp(f(g))[window dy, dx], hp(t)[centre])
+    s(g) = max over t in T, crop c, flip f, shift (dy, dx) of NCC(hp(f(g))[window dy, dx], hp(z_c(t))[centre])
 
 Search. Every training image is visited, by chunked matrix products (no sampling, no approximate index, no seed):
 
@@ -19,8 +21,8 @@ Search. Every training image is visited, by chunked matrix products (no sampling
    (2 flips x shifts on a grid of step ~half a coarse pixel) is multiplied against every training image, chunk by
    chunk; the ``CANDIDATES`` training images with the highest coarse score are kept for each g (an exhaustive
    nearest-neighbour search in that space).
-2. Fine: s(g) is computed exactly, at the working side with every integer shift and both flips, against those
-   candidates.
+2. Fine: s(g) is computed exactly, at the working side with every integer shift, both flips and every crop,
+   against those candidates.
 
 Calibration. The same score is computed for real held-out images the generator never saw (a validation or test
 split: as novel as a perfect generator's samples). The flag threshold is their conformal quantile at the nominal
@@ -45,6 +47,7 @@ import torch.nn.functional as F
 from radgen.errors import ConfigError, DataError
 
 MAX_SHIFT = 4  # px at the image's own size
+MAX_CROP = 2  # px a side at the image's own size: crops of 1 .. MAX_CROP px resized back are matched too
 WORK_SIDE = 64  # px: larger images are area-resampled to this side first
 COARSE_SIDE = 16  # px of the coarse search's windows (at most; half the crop side for small images)
 CANDIDATES = 32  # training images re-scored exactly per generated image
@@ -148,6 +151,15 @@ def _windows(x: torch.Tensor, geo: Geometry, step: int) -> torch.Tensor:
     return torch.stack(out, 1)
 
 
+def zoomed(images: torch.Tensor, crop: int) -> torch.Tensor:
+    """(N, C, S, S) -> the central (S - 2 crop) px of each image resized back to S px (bilinear; crop 0: as is)."""
+    if crop <= 0:
+        return images
+    s = images.shape[-1]
+    x = images[..., crop : s - crop, crop : s - crop].float()
+    return F.interpolate(x, size=(s, s), mode="bilinear", align_corners=False)
+
+
 def _coarse(v: torch.Tensor, geo: Geometry) -> torch.Tensor:
     """(..., 1, crop, crop) -> (..., coarse^2) unit rows."""
     lead = v.shape[:-3]
@@ -160,6 +172,15 @@ def coarse_reference(train_prepared: torch.Tensor, geo: Geometry) -> torch.Tenso
     return _coarse(_centre(train_prepared, geo), geo)
 
 
+def _first_unique(idx: torch.Tensor, k: int) -> torch.Tensor:
+    """(b, L) rows of indices, best first -> (b, k): each row's first k distinct indices, in order."""
+    out = []
+    for row in idx.tolist():
+        seen = list(dict.fromkeys(row))[:k]
+        out.append(seen + seen[-1:] * (k - len(seen)))  # fewer than k distinct (tiny sets): repeat the last
+    return torch.as_tensor(out, dtype=torch.long, device=idx.device)
+
+
 @torch.no_grad()
 def copy_scores(
     queries: torch.Tensor,
@@ -167,13 +188,16 @@ def copy_scores(
     *,
     candidates: int = CANDIDATES,
     max_shift: int = MAX_SHIFT,
+    max_crop: int = MAX_CROP,
     device: torch.device | str = "cpu",
     _train_cache: dict | None = None,
 ) -> dict[str, torch.Tensor]:
     """s(g) for every query against every training image (module docstring).
 
-    Returns ``score`` (N,), ``index`` (N,) of the best-matching training image, ``flipped`` (N,) bool and
-    ``shift`` (N, 2) (dy, dx at the working side) of the best match."""
+    Returns ``score`` (N,), ``index`` (N,) of the best-matching training image, ``flipped`` (N,) bool,
+    ``shift`` (N, 2) (dy, dx at the working side) and ``crop`` (N,) (px a side) of the best match."""
+    if max_crop < 0:
+        raise ConfigError(f"copy audit max_crop={max_crop} px must be >= 0 (0: no crops)")
     geo = Geometry.for_size(int(queries.shape[-1]), max_shift=max_shift)
     if train.shape[-1] != queries.shape[-1]:
         raise DataError(f"generated images are {queries.shape[-1]} px but training images {train.shape[-1]} px")
@@ -182,16 +206,25 @@ def copy_scores(
         raise DataError("the copy audit needs at least one training image")
     k = min(candidates, m)
     cache = _train_cache if _train_cache is not None else {}
-    if "coarse" not in cache:  # the training side, prepared once (in chunks: 112,000 images stay small)
+    crops = list(range(min(max_crop, geo.size // 8) + 1))  # at most an eighth of the side a side
+    coarse_crops = crops[::2]  # the coarse search sees every other crop; the one between is within its reach
+    if cache.get("coarse_crops") != coarse_crops:  # the training side, prepared once (chunked: 112,000 stay small)
         parts = range(0, m, TRAIN_CHUNK)
-        cache["coarse"] = torch.cat(
-            [coarse_reference(prepare(train[i : i + TRAIN_CHUNK], geo, device=device), geo) for i in parts]
+        cache["coarse"] = torch.cat(  # (Z * M, D), crop-major: row z * M + j is training image j cropped
+            [
+                coarse_reference(prepare(zoomed(train[i : i + TRAIN_CHUNK], c), geo, device=device), geo)
+                for c in coarse_crops
+                for i in parts
+            ]
         )
-    ref = cache["coarse"]  # (M, D)
+        cache["coarse_crops"] = coarse_crops
+    ref = cache["coarse"]
+    rows = len(ref)
     score = torch.empty(n)
     index = torch.empty(n, dtype=torch.long)
     flipped = torch.empty(n, dtype=torch.bool)
     shift = torch.empty(n, 2, dtype=torch.long)
+    crop = torch.empty(n, dtype=torch.long)
     offs_fine = _offsets(geo, 1)
     n_off = len(offs_fine)
     for q0 in range(0, n, QUERY_CHUNK):
@@ -203,28 +236,35 @@ def copy_scores(
         best_val = torch.full((b, 0), -2.0, device=device)
         best_idx = torch.zeros((b, 0), dtype=torch.long, device=device)
         flat = cq.reshape(b * v, -1)
-        for t0 in range(0, m, TRAIN_CHUNK):
+        for t0 in range(0, rows, TRAIN_CHUNK):
             s = (flat @ ref[t0 : t0 + TRAIN_CHUNK].T).reshape(b, v, -1).amax(1)  # (b, chunk)
+            img = torch.arange(t0, t0 + s.shape[1], device=device) % m  # the training image of each row
             vals = torch.cat([best_val, s], 1)
-            idx = torch.cat([best_idx, torch.arange(t0, t0 + s.shape[1], device=device).expand(b, -1)], 1)
-            top = vals.topk(min(k, vals.shape[1]), dim=1, sorted=True)
+            idx = torch.cat([best_idx, img.expand(b, -1)], 1)
+            top = vals.topk(min(k * len(coarse_crops), vals.shape[1]), dim=1, sorted=True)
             best_val, best_idx = top.values, idx.gather(1, top.indices)
+        best_idx = _first_unique(best_idx, k)  # an image kept under two crops counts once
         # 2. fine: every integer shift and both flips, at the working side, against the candidates
         wq = _unit(_windows(q, geo, 1).flatten(2))  # (b, 2 * n_off^2, crop^2)
         flat_idx = best_idx.reshape(-1).cpu()
-        cand = _unit(_centre(prepare(train[flat_idx], geo, device=device), geo).flatten(1))
-        cand = cand.reshape(b, best_idx.shape[1], -1)  # (b, k, crop^2)
-        fine = torch.bmm(wq, cand.transpose(1, 2))  # (b, variants, k)
+        raw = train[flat_idx]
+        cand = torch.stack(  # (b * k, crops, crop^2): each candidate as is and cropped-and-resized
+            [_unit(_centre(prepare(zoomed(raw, c), geo, device=device), geo).flatten(1)) for c in crops], 1
+        )
+        cand = cand.reshape(b, best_idx.shape[1] * len(crops), -1)  # (b, k * crops, crop^2), candidate-major
+        fine = torch.bmm(wq, cand.transpose(1, 2))  # (b, variants, k * crops)
         val, arg = fine.flatten(1).max(1)
         var, cj = arg // fine.shape[2], arg % fine.shape[2]
         sl = slice(q0, q0 + b)
         score[sl] = val.cpu()
+        crop[sl] = (cj % len(crops)).cpu()
+        cj = cj // len(crops)
         index[sl] = best_idx.gather(1, cj[:, None]).squeeze(1).cpu()
         flipped[sl] = (var >= n_off * n_off).cpu()
         within = var % (n_off * n_off)
         shift[sl, 0] = torch.as_tensor([offs_fine[int(i)] for i in within // n_off])
         shift[sl, 1] = torch.as_tensor([offs_fine[int(i)] for i in within % n_off])
-    return {"score": score, "index": index, "flipped": flipped, "shift": shift, "geometry": geo}
+    return {"score": score, "index": index, "flipped": flipped, "shift": shift, "crop": crop, "geometry": geo}
 
 
 def conformal_threshold(calibration: torch.Tensor, alpha: float) -> float:
@@ -271,7 +311,8 @@ def copy_audit(
     return {
         "criterion": (
             "max normalised cross-correlation of the high-passed image with any training image over horizontal "
-            f"flips and shifts up to {MAX_SHIFT} px (brightness/contrast-invariant), above the threshold that flags "
+            f"flips, shifts up to {MAX_SHIFT} px and crops of up to {MAX_CROP} px a side resized back "
+            "(brightness/contrast-invariant), above the threshold that flags "
             f"{alpha:.1%} of real held-out images (conformal quantile)"
         ),
         "nominal_false_positive_rate": alpha,
@@ -295,7 +336,8 @@ def copy_audit(
         "score_median": float(res["score"].median()),
         "search": {
             "method": "exhaustive chunked matrix products over every training image (coarse), exact NCC over every "
-            f"shift and flip against the {candidates} best candidates (fine); no seed",
+            f"shift, flip and crop against the {candidates} best candidates (fine); no seed",
+            "max_crop_px": MAX_CROP,
             **res["geometry"].describe(),
         },
         "flagged_examples": [
@@ -305,6 +347,7 @@ def copy_audit(
                 "score": float(res["score"][i]),
                 "flipped": bool(res["flipped"][i]),
                 "shift_px": [int(v) for v in res["shift"][i]],
+                "crop_px": int(res["crop"][i]),
             }
             for i in torch.argsort(res["score"], descending=True)[: min(8, n_flag)]
         ],
