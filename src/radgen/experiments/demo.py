@@ -265,7 +265,8 @@ def choose_generator(candidates: list[str], ranking: dict | None, fidelity: dict
         f = fidelity.get(g)
         return float("-inf") if f is None else f
 
-    chosen = max(candidates, key=fid)  # max keeps the first of equals: GENERATORS' order
+    order = sorted(candidates, key=lambda g: list(GENERATORS).index(g) if g in GENERATORS else len(GENERATORS))
+    chosen = max(order, key=fid)  # max keeps the first of equals: GENERATORS' order
     unsettled = "; ".join(r["statement"] for r in pairs if r["winner"] is None) or "no ranking was computed"
     return {
         "chosen": chosen,
@@ -274,7 +275,12 @@ def choose_generator(candidates: list[str], ranking: dict | None, fidelity: dict
         + unsettled
         + "); of the gated generators, "
         + ", ".join(f"{g} {fidelity[g]:.2f}" if fidelity.get(g) is not None else f"{g} n/a" for g in candidates)
-        + f" lowest-class label fidelity: {chosen} has the highest",
+        + f" lowest-class label fidelity: {chosen} has the highest"
+        + (
+            " (a tie, broken by the order " + ", ".join(GENERATORS) + ")"
+            if sum(fid(g) == fid(chosen) for g in candidates) > 1
+            else ""
+        ),
     }
 
 
