@@ -4,6 +4,7 @@ evaluated generators."""
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import numpy as np
 import pytest
@@ -39,6 +40,10 @@ def _projection(seed: int) -> torch.Tensor:
     return torch.randn(256, 6, generator=torch.Generator().manual_seed(100 + seed), dtype=torch.float64)
 
 
+def _projected(x: torch.Tensor, k: int) -> np.ndarray:
+    return (x.flatten(1).double() @ _projection(k)).numpy()
+
+
 def _fake_extractor(name: str, *, seed: int = 0, **_) -> FeatureExtractor:
     """A stand-in for a trained view: a random projection of the pixels that depends on the seed (one "training"
     per seed); ``radgen-cnn001`` also gets a two-class head (label fidelity). Other names: the real extractor."""
@@ -70,7 +75,7 @@ def test_a_trained_view_is_an_ensemble_of_seeds_whose_mean_and_floor_are_hand_co
         "sha-radgen-cnn001-2",
     ]
     ref, flo, gen = sets.reference.images, sets.floor.images, brighter(sets.reference.labels, 0)
-    proj = [lambda x, w=_projection(k): (x.flatten(1).double() @ w).numpy() for k in range(3)]
+    proj = [partial(_projected, k=k) for k in range(3)]
     want_g = [frechet_distance(p(ref), p(gen)) for p in proj]
     want_f = [frechet_distance(p(ref), p(flo)) for p in proj]
     g, f = ens["reference"]["generated"], ens["reference"]["floor"]
