@@ -280,7 +280,9 @@ def evaluate_generator(
         ens_kw = {"n_resamples": n_resamples, "seed": seed}
         ensemble: dict[str, Any] = {
             "seeds": seeds,
-            "extractors": [{"seed": s, "weights_sha256": e.weights_sha256} for s, e in zip(seeds, exs)],
+            "extractors": [
+                {"seed": s, "weights_sha256": e.weights_sha256, "record": e.record} for s, e in zip(seeds, exs)
+            ],
             "reference": ensemble_fd_with_floor(fr_k, fl_k, ff_k, **ens_kw),
         }
         if per_class_ok:
