@@ -61,6 +61,7 @@ def test_quick_plan_is_the_smoke_budget():
         (["--device", "cuda:7"], "no such CUDA device"),
         (["--device", "tpu"], "is not a device"),
         (["--seeds", "0"], "--seeds 0 must be at least 1"),
+        (["--extractor-seeds", "0"], "--extractor-seeds 0 must be at least 1"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_before_anything_is_written(tmp_path, capsys, args, message):
