@@ -66,11 +66,13 @@ EVAL_PREFIX = "eval-"
 EVAL_SUMMARY = "metrics.json"
 EVAL_MARKDOWN = "metrics.md"
 EVAL_MEMORIZATION = "memorization.png"
+EVAL_FEATURES = "features.npz"  # per view and extractor seed: reference and generated features (evaluation.ranking)
 # a demo folder
 DEMO = "demo.json"
 DEMO_DATA = "data.png"
 DEMO_GENERATORS = "generators"
 DEMO_AUGMENT = "augment"
+DEMO_SANITY = "sanity.json"  # the sanity appendix under every view (evaluation.sanity)
 # an augmentation folder
 AUGMENT_LOG = "results.jsonl"
 AUGMENT_RESULTS = "results.json"

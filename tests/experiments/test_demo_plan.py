@@ -61,6 +61,7 @@ def test_quick_plan_is_the_smoke_budget():
         (["--device", "cuda:7"], "no such CUDA device"),
         (["--device", "tpu"], "is not a device"),
         (["--seeds", "0"], "--seeds 0 must be at least 1"),
+        (["--extractor-seeds", "0"], "--extractor-seeds 0 must be at least 1"),
     ],
 )
 def test_settings_that_cannot_work_are_refused_before_anything_is_written(tmp_path, capsys, args, message):
@@ -98,33 +99,80 @@ def test_the_fidelity_gate_leaves_out_generators_at_or_below_chance_and_moves_fi
     assert fidelity_gate({"cvae": 0.4}, 3)["mixed_in"] == list(GENERATORS)  # chance is 1/3 with 3 classes
 
 
-def test_the_demo_mixes_in_only_the_gated_generator_of_lowest_fd():
-    from radgen.experiments.demo import DEMO_MAX_MIXED_IN, fidelity_gate, gated_arms
+def _ranking(winners: dict[tuple[str, str], str | None], p: dict[tuple[str, str], float]) -> dict:
+    """A ``rank_generators`` result written by hand: P(FD_a < FD_b) under two views, the winner where both reach
+    0.95 (or both reach 0.95 for b)."""
+    pairs = []
+    for (a, b), w in winners.items():
+        pairs.append(
+            {"a": a, "b": b, "p": {"cnn": p[(a, b)], "ae": p[(a, b)]}, "winner": w, "statement": f"{a} vs {b}: {w}"}
+        )
+    return {"views": ["cnn", "ae"], "pairs": pairs}
 
-    fid = {"cvae": 0.29, "lsgan": 0.83, "ldm": 0.97}  # cvae below chance; both others pass
-    fd = {"cvae": 30.0, "lsgan": 1.4, "ldm": 4.2}
-    gate = fidelity_gate(fid, 2, fd=fd, max_mixed_in=DEMO_MAX_MIXED_IN)
-    assert DEMO_MAX_MIXED_IN == 1 and gate["mixed_in"] == ["lsgan"]
-    assert "not above chance" in gate["left_out"]["cvae"]
-    assert "passed the gate, but FD 4.2 is above lsgan's 1.4" in gate["left_out"]["ldm"]
-    assert gated_arms(ARMS_WITH_FINETUNE, gate["mixed_in"], fid) == [
-        "real",
-        "synthetic:lsgan",
-        "duplicate",
-        "finetune:lsgan",
-    ]
-    # the other way round, finetune follows the one mixed in
-    gate = fidelity_gate(fid, 2, fd={**fd, "ldm": 0.9}, max_mixed_in=1)
-    assert gate["mixed_in"] == ["ldm"]
-    assert gated_arms(ARMS_WITH_FINETUNE, gate["mixed_in"], fid) == [
-        "real",
-        "synthetic:ldm",
-        "duplicate",
-        "finetune:ldm",
-    ]
-    # no cap (--budget full), or the quick smoke run: every generator that passes
-    assert fidelity_gate(fid, 2, fd=fd)["mixed_in"] == ["lsgan", "ldm"]
-    assert fidelity_gate(fid, 2, fd=fd, max_mixed_in=1, quick=True)["mixed_in"] == list(GENERATORS)
+
+SEPARATED = _ranking(  # cvae before lsgan before ldm under both views
+    {("cvae", "lsgan"): "cvae", ("cvae", "ldm"): "cvae", ("lsgan", "ldm"): "lsgan"},
+    {("cvae", "lsgan"): 0.99, ("cvae", "ldm"): 1.0, ("lsgan", "ldm"): 0.97},
+)
+UNSEPARATED = _ranking(  # cvae first, lsgan and ldm not separated
+    {("cvae", "lsgan"): "cvae", ("cvae", "ldm"): "cvae", ("lsgan", "ldm"): None},
+    {("cvae", "lsgan"): 0.99, ("cvae", "ldm"): 1.0, ("lsgan", "ldm"): 0.6},
+)
+
+
+def test_the_demo_mixes_in_the_generator_separated_first_under_every_view():
+    from radgen.experiments.demo import (
+        DEMO_MAX_MIXED_IN,
+        RULE_SEPARATED,
+        choose_generator,
+        fidelity_gate,
+        gated_arms,
+        limit_mixed_in,
+    )
+
+    fid = {"cvae": 0.6, "lsgan": 0.7, "ldm": 0.9}  # every one passes; ldm has the highest fidelity
+    gate = fidelity_gate(fid, 2)
+    choice = choose_generator(gate["mixed_in"], SEPARATED, fid)
+    assert choice["chosen"] == "cvae" and choice["rule"] == RULE_SEPARATED  # separation wins over fidelity
+    assert "cvae vs lsgan: cvae" in choice["why"] and "cvae vs ldm: cvae" in choice["why"]
+    capped = limit_mixed_in(gate, choice, DEMO_MAX_MIXED_IN)
+    assert DEMO_MAX_MIXED_IN == 1 and capped["mixed_in"] == ["cvae"] and capped["choice"] == choice
+    assert "chose cvae (separated best)" in capped["left_out"]["ldm"] and set(capped["left_out"]) == {"lsgan", "ldm"}
+    assert gated_arms(ARMS_WITH_FINETUNE, capped["mixed_in"], fid) == ["real", "synthetic:cvae", "duplicate",
+                                                                       "finetune:cvae"]  # fmt: skip
+    # --budget full (no cap) and the quick run keep every gated generator, and still name the chosen one
+    assert limit_mixed_in(gate, choice, None)["mixed_in"] == ["cvae", "lsgan", "ldm"]
+    assert limit_mixed_in(gate, choice, 1, quick=True)["mixed_in"] == ["cvae", "lsgan", "ldm"]
+
+
+def test_without_separation_the_demo_falls_back_to_the_highest_lowest_class_fidelity():
+    from radgen.experiments.demo import RULE_FALLBACK, RULE_SEPARATED, choose_generator, fidelity_gate
+
+    fid = {"cvae": 0.3, "lsgan": 0.7, "ldm": 0.9}  # cvae fails the gate (chance 0.5)
+    gate = fidelity_gate(fid, 2)
+    assert gate["mixed_in"] == ["lsgan", "ldm"]
+    choice = choose_generator(gate["mixed_in"], UNSEPARATED, fid)
+    assert choice["chosen"] == "ldm" and choice["rule"] == RULE_FALLBACK
+    assert "lsgan vs ldm: None" in choice["why"] and "lsgan 0.70, ldm 0.90" in choice["why"]
+    # the other way round: the fidelity decides, not the order
+    flipped = {**fid, "lsgan": 0.95}
+    assert choose_generator(gate["mixed_in"], UNSEPARATED, flipped)["chosen"] == "lsgan"
+    # separated among the gated ones: lsgan before ldm decides, although ldm's fidelity is higher
+    sep = choose_generator(gate["mixed_in"], SEPARATED, fid)
+    assert sep["chosen"] == "lsgan" and sep["rule"] == RULE_SEPARATED
+
+
+def test_a_generator_that_fails_the_gate_is_never_chosen():
+    from radgen.experiments.demo import RULE_ONLY, choose_generator, fidelity_gate, limit_mixed_in
+
+    fid = {"cvae": 0.1, "lsgan": 0.2, "ldm": 0.8}  # cvae is separated first, but cvae and lsgan fail the gate
+    gate = fidelity_gate(fid, 2)
+    for ranking in (SEPARATED, UNSEPARATED, None):
+        choice = choose_generator(gate["mixed_in"], ranking, fid)
+        assert choice["chosen"] == "ldm" and choice["rule"] == RULE_ONLY
+        assert limit_mixed_in(gate, choice, 1)["mixed_in"] == ["ldm"]
+    none = choose_generator([], SEPARATED, fid)
+    assert none["chosen"] is None and "no generator passed" in none["why"]
 
 
 def test_a_size_the_latent_model_cannot_take_is_refused_before_training():

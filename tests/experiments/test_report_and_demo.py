@@ -110,8 +110,8 @@ def test_demo_quick_results_respect_the_protocol(quick_demo):
         assert set(m["label_fidelity"]["per_class"]) == {"NORMAL", "PNEUMONIA"}
     ra = demo["rank_agreement"]
     assert (
-        set(ra["order"]) == {"radgen-cnn001", "radgen-ae001"}
-        and len(ra["pairs"]) == 1
+        set(ra["order"]) == {"radgen-cnn001", "radgen-ae001", "radiomics"}  # the demo's three views
+        and len(ra["pairs"]) == 3
         and ra["agree"] in (True, False)
     )
     md = (quick_demo / "report.md").read_text()
@@ -127,8 +127,8 @@ def test_demo_quick_results_carry_the_preregistration_both_families_and_a_verdic
     assert trial["preregistration"] == pre and pre["primary_endpoint"] == "auroc" and pre["delta"]["auroc"] == 0.01
     assert set(pre["secondary_endpoints"]) == set(ENDPOINTS) - {"auroc"} and len(pre["config_sha256"]) == 64
     demo = json.loads((quick_demo / "demo.json").read_text())
-    fd = {g: demo["fidelity_gate"]["fd"][g] for g in demo["fidelity_gate"]["mixed_in"]}
-    best = min(fd, key=fd.get)  # the best gated generator: lowest FD under the label-fidelity classifier
+    best = demo["choice"]["chosen"]  # choose_generator's pick (test_the_demo_chooses_by_separation_...)
+    assert best in demo["fidelity_gate"]["mixed_in"]
     assert pre["families"]["primary"] == [f"+{best} vs real", f"+{best} vs duplicate", f"+{best} vs weighted"]
     assert set(pre["families"]["secondary"]) == {f"{a} vs real" for a in res["arms"] if a not in ("real", f"+{best}")}
     prim, sec = trial["families"]["primary"], trial["families"]["secondary"]
@@ -170,3 +170,69 @@ def test_report_command_rebuilds_from_run_directories(quick_demo, tmp_path, caps
         assert section in md, section
     assert "report.html" in capsys.readouterr().out
     assert main(["report", *runs]) == 2  # several directories need --out
+
+
+def test_demo_quick_reports_ensemble_fds_rank_probabilities_the_choice_and_the_sanity_appendix(quick_demo):
+    from radgen.evaluation import EvaluationResult
+    from radgen.evaluation.ranking import load_features
+    from radgen.experiments.demo import DEMO_EXTRACTOR_SEEDS, DEMO_FEATURES, RULE_FALLBACK, RULE_SEPARATED
+
+    demo = json.loads((quick_demo / "demo.json").read_text())
+    md = (quick_demo / "report.md").read_text()
+    assert demo["plan"]["features"] == list(DEMO_FEATURES) and demo["plan"]["extractor_seeds"] == DEMO_EXTRACTOR_SEEDS
+    for g in ("cvae", "lsgan", "ldm"):
+        (ev,) = Path(demo["generators"][g]).glob("eval-*")
+        m = json.loads((ev / "metrics.json").read_text())
+        assert set(m["features"]) == set(DEMO_FEATURES)
+        for view in DEMO_FEATURES:
+            ens = m["features"][view]["ensemble"]
+            k = DEMO_EXTRACTOR_SEEDS if view != "radiomics" else 1  # the weight-free view has no seeds
+            assert ens["seeds"] == list(range(k)) and len({e["weights_sha256"] for e in ens["extractors"]}) == k
+            gen, flo = ens["reference"]["generated"], ens["reference"]["floor"]
+            assert gen["FD"] == pytest.approx(np.mean(gen["per_seed"])) and len(gen["per_seed"]) == k
+            assert 0 <= gen["FD_interval"][0] <= gen["FD_interval"][1] and flo["FD"] > 0
+            d = EvaluationResult(m).distance(view)  # what the report's tables read: the ensemble
+            assert d.value == gen["FD"] and d.n_seeds == k and d.ratio == pytest.approx(gen["FD"] / flo["FD"])
+            assert set(ens["per_class"]) == {"NORMAL", "PNEUMONIA"}
+            lo, hi = gen["FD_interval"]
+            assert f"{gen['FD']:.3g} [{lo:.3g}, {hi:.3g}] (floor {flo['FD']:.3g}" in md, (g, view)
+        kept = load_features(ev)  # what the rank probabilities pair on
+        assert (
+            len(kept["radgen-ae001"]["generated"]) == DEMO_EXTRACTOR_SEEDS and len(kept["radiomics"]["reference"]) == 1
+        )
+    # every pair of the demo's generators, under every view, and the statement the threshold allows
+    ranking = demo["ranking"]
+    assert ranking["views"] == list(DEMO_FEATURES) and ranking["threshold"] == 0.95
+    pairs = {(r["a"], r["b"]): r for r in ranking["pairs"]}
+    assert set(pairs) == {("cvae", "lsgan"), ("cvae", "ldm"), ("lsgan", "ldm")}
+    assert "## Rank probabilities between the generators" in md
+    assert "| A | B | P under radgen-cnn001 | P under radgen-ae001 | P under radiomics | statement |" in md
+    for (a, b), r in pairs.items():
+        ps = list(r["p"].values())
+        if r["winner"] == a:
+            assert min(ps) >= 0.95 and f"{a} before {b}" in r["statement"]
+        elif r["winner"] == b:
+            assert max(ps) <= 0.05 and f"{b} before {a}" in r["statement"]
+        else:
+            assert "not separated" in r["statement"] and not (min(ps) >= 0.95 or max(ps) <= 0.05)
+        assert f"| {a} | {b} | " + " | ".join(f"{p:.3f}" for p in ps) in md
+    # the generator mixed in, by the stated rule
+    choice, gated = demo["choice"], demo["fidelity_gate"]["mixed_in"]
+    best = choice["chosen"]
+    if choice["rule"] == RULE_SEPARATED:
+        assert all(pairs.get((best, h), pairs.get((h, best)))["winner"] == best for h in gated if h != best)
+    else:
+        assert choice["rule"] == RULE_FALLBACK
+        fid = demo["fidelity_gate"]["fidelity"]
+        assert fid[best] == max(fid[g] for g in gated)
+        assert not any(
+            all(pairs.get((g, h), pairs.get((h, g)))["winner"] == g for h in gated if h != g) for g in gated
+        )
+    assert f"is ` {best} `, chosen by the rule **{choice['rule']}**" in md
+    # the sanity appendix, under every view
+    sanity = json.loads((quick_demo / "sanity.json").read_text())
+    assert list(sanity["views"]) == list(DEMO_FEATURES)
+    assert sanity["generators"] == ["replay", "blurred replay", "noise", "label-swapped replay"]
+    assert md.index("## Appendix: what each view measures") > md.index("## Does synthetic data help")
+    for view in DEMO_FEATURES:
+        assert f"| {view}: ` FD_{view} `, {1 if view == 'radiomics' else DEMO_EXTRACTOR_SEEDS} seed(s) | noise |" in md

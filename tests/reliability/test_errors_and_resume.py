@@ -79,6 +79,7 @@ def test_damaged_files_are_one_line_errors(tmp_path, capsys):
     one_line_error(capsys, ["evaluate", run, "--n", "20"], "no config.yaml", "--real")
     one_line_error(capsys, ["reconstruct", run, "--n", "2", "--out", tmp_path / "r"], "no config.yaml", "--data")
     one_line_error(capsys, ["evaluate", run, "--n", "0"], "--n 0 must be at least 10")
+    one_line_error(capsys, ["evaluate", run, "--extractor-seeds", "0"], "--extractor-seeds 0 must be at least 1")
     one_line_error(capsys, ["latent", run, "--plot", "kl", "--n", "0"], "--n 0 must be at least 2")
     one_line_error(capsys, ["sample", run, "--batch-size", "0", "--out", tmp_path / "s"], "--batch-size 0")
     w = run / "export" / "weights.safetensors"

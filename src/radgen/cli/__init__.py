@@ -275,6 +275,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         inception_weights=args.inception_weights,
         reference=args.reference,
         allow_changed_data=args.allow_changed_data,
+        extractor_seeds=args.extractor_seeds,
     )
     print((folder / runfolder.EVAL_MARKDOWN).read_text())
     print(f"written to {folder}")
@@ -347,6 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             budget=args.budget,
             device=args.device,
             judge=args.judge,
+            extractor_seeds=args.extractor_seeds,
         ),
         progress=not args.no_progress,
     )
@@ -548,6 +550,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--inception-weights", help="path of pt_inception-2015-12-05-6726825d.pth for the inception extractor"
     )
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--extractor-seeds",
+        type=int,
+        default=1,
+        help="trainings of each radgen-trained extractor; every FD is their mean with a two-level bootstrap "
+        "interval (default 1; radgen demo uses 3)",
+    )
     _add_allow_changed_data(p, "the evaluation")
     p.set_defaults(func=cmd_evaluate)
 
@@ -612,6 +621,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 15, looks of 3; --quick 3; --budget full 10)",
     )
     p.add_argument("--judge", help="the arms' classifier (default cnn001; `radgen list classifiers`)")
+    p.add_argument(
+        "--extractor-seeds",
+        type=int,
+        default=3,
+        help="trainings of radgen-cnn001 and radgen-ae001 (default 3): every FD is their mean with an interval over "
+        "seeds and resamples, and the generator mixed in is the one ranked first under every view",
+    )
     p.add_argument("--device", default="cpu", help="where generators and classifiers train: cpu (default), cuda, mps")
     p.add_argument("--output-dir", default="runs", help="parent folder (default runs)")
     p.add_argument("--no-progress", action="store_true")

@@ -3,6 +3,15 @@
 Computes only: a dict that ``metrics.json`` holds and ``radgen.evaluation.result.EvaluationResult`` reads;
 ``radgen.reports.evaluation`` renders it. Every metric registered in ``radgen.metrics.set_metrics.SET_METRICS``
 is computed for the generated set and the floor against the reference (``pixels.metrics``).
+
+Extractor ensembles (issue 34): a trained view (``SEEDED_FEATURES``) is trained ``extractor_seeds`` times (seeds
+0..K-1, each cached and hashed by ``radgen.metrics.features``); every other view has K = 1. Each view's FD of the
+generated set and of the floor, against the reference, per class and against the shifted test, is reported in
+``features.<view>.ensemble`` as the mean over the K extractors with the two-level bootstrap interval of
+``radgen.metrics.ranking.ensemble_fd`` (seeds, then the real and generated sets resampled; bias-shifted), the floor
+computed the same way, and the ratio of the means; the flat keys (``FD_<view>``, ``_ci95``, ``_floor``,
+``_ratio``) hold these. KD, precision/recall/density/coverage, memorization and label fidelity are seed 0's
+(``features.<view>.reference``, the protocol's block with the floor's re-draw range).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ import torch
 from radgen.config import to_dict
 from radgen.data import DataConfig
 from radgen.data.base import DataSplits
+from radgen.errors import ConfigError
 from radgen.evaluation.sets import ProtocolSets, build_sets, counts_of
 from radgen.metrics.distances import bootstrap_interval
 from radgen.metrics.diversity import pairwise_ms_ssim
@@ -26,11 +36,13 @@ from radgen.metrics.memorization import copy_ratio_report, memorization_report
 from radgen.metrics.mmd import mmd
 from radgen.metrics.privacy_eval import privacy_block
 from radgen.metrics.protocol import compare, compare_per_class, label_fidelity
+from radgen.metrics.ranking import ensemble_fd_with_floor
 from radgen.metrics.set_metrics import compute_set_metrics
 from radgen.sampling import generate
 
 DEFAULT_FEATURES = ("radgen-cnn001", "radgen-ae001")
 FIDELITY_CLASSIFIER = "radgen-cnn001"  # its classifier head labels the samples (label fidelity)
+SEEDED_FEATURES = ("radgen-cnn001", "radgen-ae001")  # views trained by radgen: one extractor per seed (issue 34)
 
 Sampler = Callable[[torch.Tensor, int], torch.Tensor]  # (requested labels (N,), seed) -> (N, C, H, W) in [0, 1]
 
@@ -108,11 +120,17 @@ def evaluate_generator(
     extractor_epochs: int = 8,
     extractor_cache: Path | None = None,
     sets: ProtocolSets | None = None,
-) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    extractor_seeds: int = 1,
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Steps 1-5 of the module docstring for any sampler; returns (metrics, the image sets used).
 
     ``sets`` (from ``build_sets(splits, n=n, seed=seed, reference=reference)``) may be passed
-    when the caller needs to know the floor set beforehand (a replay generator must avoid it)."""
+    when the caller needs to know the floor set beforehand (a replay generator must avoid it).
+    ``extractor_seeds``: K, the extractors trained per view in ``SEEDED_FEATURES`` (seeds 0..K-1); the ensemble
+    interval draws ``max(bootstrap, 2)`` replicates. The second value also holds ``features``: per view the K
+    (n, d) feature arrays of the reference, floor and generated sets (``radgen.evaluation.ranking``)."""
+    if extractor_seeds < 1:
+        raise ConfigError(f"extractor_seeds={extractor_seeds} must be at least 1 (3 to count the seeds' spread)")
     # 1. real sets
     sets = sets or build_sets(splits, n=n, seed=seed, reference=reference)
     ref, flo = sets.reference, sets.floor
@@ -194,16 +212,24 @@ def evaluate_generator(
     )
     # 4. per extractor
     out["features"] = {}
+    view_features: dict[str, dict[str, list[np.ndarray]]] = {}
     names = list(features)
     fidelity_extra = conditional and FIDELITY_CLASSIFIER not in names
+    n_resamples = max(bootstrap, 2)
     for name in names + ([FIDELITY_CLASSIFIER] if fidelity_extra else []):
-        ex = get_extractor(
-            name,
-            data_config=data_config,
-            weights=inception_weights,
-            epochs=extractor_epochs,
-            cache_dir=extractor_cache,
-        )
+        seeds = list(range(extractor_seeds)) if name in SEEDED_FEATURES and name in names else [0]
+        exs = [
+            get_extractor(
+                name,
+                data_config=data_config,
+                weights=inception_weights,
+                epochs=extractor_epochs,
+                cache_dir=extractor_cache,
+                seed=s,
+            )
+            for s in seeds
+        ]
+        ex = exs[0]  # seed 0: KD, PRDC, memorization, label fidelity
         (ff, probs), (fr, probs_r) = ex.features_and_probs(fake), ex.features_and_probs(real_x)
         if name == FIDELITY_CLASSIFIER and conditional and probs is not None:
             # 5. label fidelity
@@ -247,15 +273,41 @@ def evaluate_generator(
                 bootstrap=bootstrap,
                 seed=seed,
             )
-        if fake_test is not None:
-            entry["shifted_test"] = compare(
-                ex(test.images),
-                ex(sets.shifted_floor.images),
-                ex(fake_test),
-                floor_draws=[ftrain[d] for d in test_draws],
-                bootstrap=bootstrap,
-                seed=seed,
+        # the view's ensemble: every FD as the mean over its K extractors, two-level bootstrap interval, its floor
+        per_seed = [(fr, fl, ff)] + [(e(real_x), e(floor_x), e(fake)) for e in exs[1:]]
+        fr_k, fl_k, ff_k = ([t[i].numpy() for t in per_seed] for i in range(3))
+        view_features[name] = {"reference": fr_k, "floor": fl_k, "generated": ff_k}
+        ens_kw = {"n_resamples": n_resamples, "seed": seed}
+        ensemble: dict[str, Any] = {
+            "seeds": seeds,
+            "extractors": [
+                {"seed": s, "weights_sha256": e.weights_sha256, "record": e.record} for s, e in zip(seeds, exs)
+            ],
+            "reference": ensemble_fd_with_floor(fr_k, fl_k, ff_k, **ens_kw),
+        }
+        if per_class_ok:
+            ensemble["per_class"] = _ensemble_per_class(
+                fr_k, real_y, fl_k, floor_y, ff_k, fake_y, class_names, **ens_kw
             )
+        if fake_test is not None:
+            st = [(e(test.images), e(sets.shifted_floor.images), e(fake_test)) for e in exs]
+            entry["shifted_test"] = compare(
+                *st[0], floor_draws=[ftrain[d] for d in test_draws], bootstrap=bootstrap, seed=seed
+            )
+            ensemble["shifted_test"] = ensemble_fd_with_floor(
+                *([t[i].numpy() for t in st] for i in range(3)), **ens_kw
+            )
+        ensemble["method"] = ensemble["reference"]["generated"]["method"]
+        entry["ensemble"] = ensemble
+        er = ensemble["reference"]  # the flat keys hold the ensemble's numbers
+        entry.update(
+            {
+                d: er["generated"]["FD"],
+                f"{d}_ci95": er["generated"]["FD_interval"],
+                f"{d}_floor": er["floor"]["FD"],
+                f"{d}_ratio": er["ratio"],
+            }
+        )
         entry["memorization"]["copy_ratio"] = {
             **copy_ratio_report(ff, ftrain, ex(copy_ref), seed=seed),
             "heldout_split": copy_split,
@@ -265,4 +317,17 @@ def evaluate_generator(
         out["features"][name] = entry
     if test is None:
         out.pop("shifted_test", None)
-    return out, {"generated": fake, "train": train_x, "memo": memo, "sets": sets}
+    return out, {"generated": fake, "train": train_x, "memo": memo, "sets": sets, "features": view_features}
+
+
+def _ensemble_per_class(fr_k, real_y, fl_k, floor_y, ff_k, fake_y, class_names, *, n_resamples: int, seed: int):
+    """``ensemble_fd_with_floor`` within each class (at least 2 images per set), like ``compare_per_class``."""
+    out = {}
+    for c, cname in enumerate(class_names):
+        rm, fm, gm = (np.asarray(y == c) for y in (real_y, floor_y, fake_y))
+        if min(int(rm.sum()), int(fm.sum()), int(gm.sum())) < 2:
+            continue
+        out[cname] = ensemble_fd_with_floor(
+            [f[rm] for f in fr_k], [f[fm] for f in fl_k], [f[gm] for f in ff_k], n_resamples=n_resamples, seed=seed + c
+        )
+    return out

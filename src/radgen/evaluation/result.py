@@ -3,8 +3,10 @@
 The protocol's layout (issue 18 on) keeps each extractor's comparison under ``features.<name>.reference``
 (``generated``/``floor`` blocks, ``FD_ratio``) and the pixel MMD under ``pixels.mmd.generated``; older
 evaluations have only flat keys (``features.<name>.FD_<name>``, ``..._ci95``, ``pixels.mmd.mmd2``), which the
-protocol still writes beside the blocks for older readers. This type is the one place that knows both: readers
-ask it for a ``Distance`` or the MMD instead of searching keys by prefix.
+protocol still writes beside the blocks for older readers. Since issue 34 an evaluation also holds
+``features.<name>.ensemble`` (the FD as the mean over the view's extractor seeds, with the two-level bootstrap
+interval and the floor computed the same way); ``distance`` reads it first. This type is the one place that knows
+every layout: readers ask it for a ``Distance`` or the MMD instead of searching keys by prefix.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ class Distance:
     ratio: float | None  # value / floor
     kd: float | None
     inception_score: float | None
+    n_seeds: int = 1  # extractor seeds the value is the mean over (1 before issue 34's ensembles)
+    floor_interval: tuple[float, float] | None = None  # the ensemble floor's two-level interval
+    interval_method: str | None = None
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,23 @@ class EvaluationResult:
         name = e.get("distance_name") or next(
             k for k in e if k.startswith(("FID", "FD_")) and not k.endswith(("_ci95", "_floor", "_ratio"))
         )
-        block = e.get("reference")
+        block, ens = e.get("reference"), e.get("ensemble")
+        if ens is not None:  # issue 34: mean over the view's extractor seeds, two-level bootstrap interval
+            r = ens["reference"]
+            g, f = r["generated"], r["floor"]
+            return Distance(
+                extractor=extractor,
+                name=name,
+                value=g["FD"],
+                ci95=tuple(g["FD_interval"]),
+                floor=f["FD"],
+                ratio=r["ratio"],
+                kd=block["generated"].get("KD") if block else None,
+                inception_score=e.get(f"IS_{ex}"),
+                n_seeds=int(g["n_seeds"]),
+                floor_interval=tuple(f["FD_interval"]),
+                interval_method=g["method"],
+            )
         if block is not None:
             g, f = block["generated"], block["floor"]
             value, ci, floor, ratio = g["FD"], g.get("FD_ci95"), f["FD"], block.get("FD_ratio")

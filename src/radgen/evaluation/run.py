@@ -1,6 +1,7 @@
 """``evaluate_run``: the evaluation protocol on an exported run, into a fresh ``RUN/eval-<time>-<id>/`` folder.
 
-It writes ``metrics.json`` (``radgen.evaluation.result.EvaluationResult`` reads it) and ``memorization.png``,
+It writes ``metrics.json`` (``radgen.evaluation.result.EvaluationResult`` reads it), ``memorization.png`` and
+``features.npz`` (per view and extractor seed, for rank probabilities: ``radgen.evaluation.ranking``),
 and computes the budget the run trained (``trained_budget``); ``radgen.reports.evaluation`` renders
 ``metrics.md``. The steps are ``radgen.evaluation.protocol``'s, then reconstruction, likelihood and cost.
 """
@@ -18,6 +19,7 @@ from radgen.data import DataConfig
 from radgen.data.base import DataSplits
 from radgen.errors import ConfigError
 from radgen.evaluation.protocol import DEFAULT_FEATURES, evaluate_generator, generate_like
+from radgen.evaluation.ranking import save_features
 from radgen.io import write_json
 from radgen.metrics.memorization import closest_pairs_figure
 from radgen.metrics.privacy_eval import add_model_based
@@ -47,16 +49,20 @@ def evaluate_run(
     reference: str = "auto",
     shifted_test: bool = True,
     allow_changed_data: bool = False,
+    extractor_seeds: int = 1,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate an exported run (see the module docstring); returns (eval folder, metrics). The run's own training
     split is compared with its split manifest first: a change is refused unless ``allow_changed_data``, then it is
-    recorded in the metrics (``data_changed_since_training``)."""
+    recorded in the metrics (``data_changed_since_training``). ``extractor_seeds``: K extractors per trained view
+    (``radgen.evaluation.protocol``); their per-seed features go to ``features.npz`` (``evaluation.ranking``)."""
     run_dir = Path(run_dir)
     if n < MIN_EVAL_IMAGES:
         raise ConfigError(
             f"--n {n} must be at least {MIN_EVAL_IMAGES}: the copy-ratio test needs {MIN_EVAL_IMAGES} held-out "
             "images and PRDC (k = 5) more than 5 per set"
         )
+    if extractor_seeds < 1:
+        raise ConfigError(f"--extractor-seeds {extractor_seeds} must be at least 1 (3 counts their spread)")
     model, meta = load_exported(run_dir)
     dcfg, ds = _load_run_data(run_dir, model, real)
     changed = None
@@ -78,6 +84,7 @@ def evaluate_run(
         shifted_test=shifted_test,
         inception_weights=inception_weights,
         extractor_epochs=extractor_epochs,
+        extractor_seeds=extractor_seeds,
     )
     out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
     if changed is not None:
@@ -116,5 +123,6 @@ def evaluate_run(
 
     folder = RunFolder(run_dir).new_evaluation()
     closest_pairs_figure(used["generated"], used["train"], used["memo"], folder / runfolder.EVAL_MEMORIZATION)
+    save_features(folder, used["features"])  # per seed: what rank probabilities between generators pair on
     write_json(folder / runfolder.EVAL_SUMMARY, out)
     return folder, out

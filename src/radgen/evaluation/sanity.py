@@ -13,8 +13,8 @@ Four generators whose answer is known, built from the run's own sets (``radgen.e
 
 Every view's FD is the ensemble mean over its extractor seeds with the two-level bootstrap interval, its floor
 computed the same way, and the rank probability P(FD_replay < FD_x) over paired resamples
-(``radgen.metrics.ranking``). The appendix is a function and a renderer (``radgen.reports.sanity``); nothing
-here is wired into ``radgen demo``.
+(``radgen.metrics.ranking``). ``run_sanity`` runs it on a dataset with the evaluation's sets and extractors
+(``radgen demo`` writes it as ``sanity.json``); ``radgen.reports.sanity`` renders it.
 """
 
 from __future__ import annotations
@@ -128,4 +128,44 @@ def sanity_check(
         if "label-swapped replay" in rows:
             entry["class_blind"] = rows["label-swapped replay"]["p_replay_first"] < SEPARATED
         out["views"][view] = entry
+    return out
+
+
+def run_sanity(
+    splits,
+    *,
+    data_config,
+    features: Sequence[str],
+    extractor_seeds: int = 1,
+    extractor_epochs: int = 8,
+    n: int = 1000,
+    n_resamples: int = 100,
+    seed: int = 0,
+    extractor_cache=None,
+) -> dict[str, Any]:
+    """``sanity_check`` on the evaluation's real sets (``build_sets(splits, n=n, seed=seed)``: the same reference
+    and floor as ``evaluate_generator`` with these settings) under every view in ``features``, each with the
+    evaluation's extractors (K = ``extractor_seeds`` for a view in ``SEEDED_FEATURES``, loaded from the extractor
+    cache where the evaluation trained them). The result records the setup (n, seeds, epochs)."""
+    from radgen.evaluation.protocol import SEEDED_FEATURES
+    from radgen.evaluation.sets import build_sets
+    from radgen.metrics.features import get_extractor
+
+    sets = build_sets(splits, n=n, seed=seed)
+    gens = sanity_sets(sets, splits["train"], seed=seed)
+    views = {
+        name: [
+            get_extractor(name, data_config=data_config, epochs=extractor_epochs, seed=s, cache_dir=extractor_cache)
+            for s in (range(extractor_seeds) if name in SEEDED_FEATURES else [0])
+        ]
+        for name in features
+    }
+    out = sanity_check(views, sets.reference.images, sets.floor.images, gens, n_resamples=n_resamples, seed=seed)
+    out["setup"] = {
+        "n": len(sets.reference),
+        "reference_split": sets.reference_split,
+        "extractor_seeds": {v: list(range(len(exs))) for v, exs in views.items()},
+        "extractor_epochs": extractor_epochs,
+        "seed": seed,
+    }
     return out

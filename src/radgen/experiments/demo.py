@@ -10,11 +10,17 @@
    (shipped, see ``radgen list configs``).
 3. evaluation: ``evaluate_run`` on each: against the held-out patient-level val split (the
    floor, ratios, per class and label fidelity beside; the official test split as "shifted
-   test"), under the supervised ``radgen-cnn001`` and the label-free ``radgen-ae001``; the
-   report states whether the two extractors rank the generators the same way (Kendall's tau).
-4. augmentation: the arms of ``DEMO_ARMS`` (``experiments.augment``) for the generator of lowest FD among
-   those whose samples of every class the label-fidelity classifier recognises more often than chance
-   (``fidelity_gate``; the others are reported and left out), as a pre-registered trial
+   test"), under three views (``DEMO_FEATURES``): the supervised ``radgen-cnn001`` and the label-free
+   ``radgen-ae001``, each an ensemble of ``extractor_seeds`` trainings (default ``DEMO_EXTRACTOR_SEEDS``; every FD
+   the mean over them with a two-level bootstrap interval, issue 34), and the weight-free ``radiomics``; then,
+   for every pair of generators and every view, P(FD_A < FD_B) over extractor seeds and paired resamples
+   (``radgen.evaluation.ranking``; a ranking is stated only where P >= 0.95 under every view), and the sanity
+   appendix (``radgen.evaluation.sanity``: replay, blurred replay, noise, label-swapped replay under every view).
+4. augmentation: the arms of ``DEMO_ARMS`` (``experiments.augment``) for one generator among those whose samples
+   of every class the label-fidelity classifier recognises more often than chance (``fidelity_gate``; the others
+   are reported and left out), chosen by ``choose_generator``: the gated generator ranked before every other gated
+   one under every view, else (nothing separated) the one of highest lowest-class label fidelity; it is named in
+   the trial's primary comparisons before any fit. The arms run as a pre-registered trial
    (``experiments.trial``: AUROC, the three primary comparisons of ``+G`` against ``real``, ``duplicate`` and
    ``weighted``, seeds added in looks of 3 up to 15 until they are decisive or the arms' budget ends), judged by
    design document 001's CNN (the ``cnn001`` judge: at 64 px one fit of the strong ``resnet18`` judge took
@@ -57,9 +63,16 @@ FIRST_STAGES = {"ldm": "demo_ldm_autoencoder"}
 # until the three primary comparisons are decisive or the arms' budget ends (`radgen augment` runs every arm)
 DEMO_ARMS = ["real", "synthetic", "duplicate", "weighted"]
 DEMO_JUDGE = "cnn001"
-# of the generators that pass the fidelity gate, the demo mixes in the one of lowest FD (the arms' 30-minute share
-# holds 4 arms x 3 seeds); --budget full mixes in every one that passes
+# of the generators that pass the fidelity gate, the demo mixes in the one choose_generator picks (the arms' 30-minute
+# share holds 4 arms x 3 seeds); --budget full mixes in every one that passes
 DEMO_MAX_MIXED_IN = 1
+DEMO_FEATURES = ("radgen-cnn001", "radgen-ae001", "radiomics")  # two trained views and the weight-free one
+DEMO_EXTRACTOR_SEEDS = 3  # trainings per trained view (issue 34); --extractor-seeds
+RANK_RESAMPLES, QUICK_RANK_RESAMPLES = 100, 10  # paired replicates per extractor seed for P(FD_A < FD_B)
+SANITY_RESAMPLES, QUICK_SANITY_RESAMPLES = 50, 10  # replicates of the sanity appendix's intervals
+RULE_SEPARATED = "separated best"
+RULE_FALLBACK = "fallback: highest lowest-class label fidelity"
+RULE_ONLY = "the only generator that passed the gate"
 DEMO_SEEDS = 15  # the most seeds per arm; looks after 3, 6, 9, 12 and 15 (DEMO_LOOKS)
 DEMO_LOOKS = {"first_look": 3, "look_every": 3}
 DEMO_ARMS_BUDGET_S = 570.0  # the arms' 10 minutes (README, time budget), less 30 s for the report
@@ -99,6 +112,7 @@ class DemoSettings:
     budget: str = "demo"  # demo (the 30-minute main job) | full (FULL_EPOCH_FACTOR x the epochs, every arm)
     device: str = "cpu"  # where generators and classifiers train: cpu | cuda | cuda:N | mps
     judge: str | None = None  # the augmentation arms' classifier (`radgen list classifiers`); default DEMO_JUDGE
+    extractor_seeds: int = DEMO_EXTRACTOR_SEEDS  # trainings of each trained view (radgen-cnn001, radgen-ae001)
 
 
 def check_settings(settings: DemoSettings) -> None:
@@ -112,6 +126,10 @@ def check_settings(settings: DemoSettings) -> None:
         raise ConfigError(f"--quick and --budget {settings.budget} contradict each other; use one")
     if settings.seeds is not None and settings.seeds < 1:
         raise ConfigError(f"--seeds {settings.seeds} must be at least 1 (3 or more to get an interval)")
+    if settings.extractor_seeds < 1:
+        raise ConfigError(
+            f"--extractor-seeds {settings.extractor_seeds} must be at least 1 (3 to count the extractors' spread)"
+        )
     check_device(settings.device)
     if settings.judge is not None and settings.judge not in JUDGES:
         raise ConfigError(f"--judge {settings.judge!r} is not a judge; valid: {', '.join(JUDGES.names())}")
@@ -151,6 +169,8 @@ def demo_plan(settings: DemoSettings) -> dict:
         "arms_budget_seconds": None if full or settings.quick else DEMO_ARMS_BUDGET_S,
         "judge": settings.judge or DEMO_JUDGE,
         "device": settings.device,
+        "features": list(DEMO_FEATURES),
+        "extractor_seeds": settings.extractor_seeds,
     }
 
 
@@ -194,22 +214,13 @@ def check_generators(plan: dict, image_size: tuple[int, int], channels: int, num
             ) from None
 
 
-def fidelity_gate(
-    fidelity: dict[str, float],
-    num_classes: int,
-    *,
-    quick: bool = False,
-    fd: dict[str, float] | None = None,
-    max_mixed_in: int | None = None,
-) -> dict:
-    """Which generators the arms mix in: those whose lowest per-class label fidelity beats chance
+def fidelity_gate(fidelity: dict[str, float], num_classes: int, *, quick: bool = False) -> dict:
+    """Which generators may be mixed in: those whose lowest per-class label fidelity beats chance
     (1 / num_classes). Images a real-trained classifier cannot tell apart as NORMAL cannot be expected
     to teach NORMAL (and two such arms cost the demo 6 minutes); the evaluation still reports every
     generator, and `radgen augment` has no gate. ``fidelity``: generator -> lowest per-class fidelity
-    (unconditional models have none and pass). ``max_mixed_in``: of those that pass, only the
-    ``max_mixed_in`` of lowest ``fd`` (FD against the held-out split under the label-fidelity
-    classifier's features; the demo keeps one, to fit its 30 minutes). The quick smoke run keeps every
-    generator (its 1-epoch models are all below chance)."""
+    (unconditional models have none and pass). The quick smoke run keeps every generator (its 1-epoch models
+    are all below chance). ``limit_mixed_in`` then keeps the one ``choose_generator`` picks."""
     threshold = 0.0 if quick else 1.0 / num_classes
     mixed_in, left_out = [], {}
     for g in GENERATORS:
@@ -218,24 +229,77 @@ def fidelity_gate(
             mixed_in.append(g)
         else:
             left_out[g] = f"lowest per-class label fidelity {f:.2f} is not above chance ({threshold:.2f})"
-    if not quick and max_mixed_in is not None and len(mixed_in) > max_mixed_in:
-        fd = fd or {}
-        ranked = sorted(mixed_in, key=lambda g: fd.get(g, float("inf")))
-        for g in ranked[max_mixed_in:]:
-            left_out[g] = (
-                f"passed the gate, but FD {fd.get(g, float('nan')):.3g} is above "
-                + ", ".join(f"{b}'s {fd.get(b, float('nan')):.3g}" for b in ranked[:max_mixed_in])
-                + f" and the demo mixes in {max_mixed_in} (radgen demo --budget full mixes in every one that passes)"
-            )
-        mixed_in = [g for g in mixed_in if g in ranked[:max_mixed_in]]
+    return {"threshold": threshold, "fidelity": fidelity, "mixed_in": mixed_in, "left_out": left_out}
+
+
+def choose_generator(candidates: list[str], ranking: dict | None, fidelity: dict[str, float]) -> dict:
+    """The generator the demo mixes in (``+G`` in the trial's primary comparisons), among ``candidates`` (those that
+    passed the fidelity gate; a generator that failed it is never chosen), and the rule that chose it:
+
+    1. ``RULE_SEPARATED``: the candidate ranked before every other candidate under every view, P(FD_G < FD_H) >=
+       0.95 (``radgen.evaluation.ranking.separated_best``; ``ranking`` from ``rank_generators``);
+    2. ``RULE_FALLBACK`` when no candidate is separated from every other: the highest lowest-class label fidelity
+       (the candidate whose worst class the label-fidelity classifier recognises best; ties: ``GENERATORS``' order;
+       no fidelity counts lowest);
+    3. ``RULE_ONLY`` when one candidate passed the gate; none passed: nothing is chosen.
+
+    Returns ``{"chosen", "rule", "why"}``."""
+    from radgen.evaluation.ranking import separated_best
+
+    if not candidates:
+        return {"chosen": None, "rule": "none", "why": "no generator passed the fidelity gate"}
+    if len(candidates) == 1:
+        return {"chosen": candidates[0], "rule": RULE_ONLY, "why": f"{candidates[0]} is {RULE_ONLY}"}
+    pairs = [r for r in (ranking or {}).get("pairs", []) if r["a"] in candidates and r["b"] in candidates]
+    best = separated_best(ranking, candidates) if ranking else None
+    if best is not None:
+        won = "; ".join(r["statement"] for r in pairs if best in (r["a"], r["b"]))
+        return {
+            "chosen": best,
+            "rule": RULE_SEPARATED,
+            "why": f"{best} is ranked before every other gated generator under every view "
+            f"({', '.join(ranking['views'])}): {won}",
+        }
+
+    def fid(g: str) -> float:
+        f = fidelity.get(g)
+        return float("-inf") if f is None else f
+
+    order = sorted(candidates, key=lambda g: list(GENERATORS).index(g) if g in GENERATORS else len(GENERATORS))
+    chosen = max(order, key=fid)  # max keeps the first of equals: GENERATORS' order
+    unsettled = "; ".join(r["statement"] for r in pairs if r["winner"] is None) or "no ranking was computed"
     return {
-        "threshold": threshold,
-        "fidelity": fidelity,
-        "fd": fd,
-        "max_mixed_in": max_mixed_in,
-        "mixed_in": mixed_in,
-        "left_out": left_out,
+        "chosen": chosen,
+        "rule": RULE_FALLBACK,
+        "why": "no gated generator is ranked before every other under every view ("
+        + unsettled
+        + "); of the gated generators, "
+        + ", ".join(f"{g} {fidelity[g]:.2f}" if fidelity.get(g) is not None else f"{g} n/a" for g in candidates)
+        + f" lowest-class label fidelity: {chosen} has the highest"
+        + (
+            " (a tie, broken by the order " + ", ".join(GENERATORS) + ")"
+            if sum(fid(g) == fid(chosen) for g in candidates) > 1
+            else ""
+        ),
     }
+
+
+def limit_mixed_in(gate: dict, choice: dict, max_mixed_in: int | None, *, quick: bool = False) -> dict:
+    """The gate with ``mixed_in`` cut to the chosen generator when ``max_mixed_in`` is 1 (the demo; ``None``:
+    --budget full, every gated generator; the quick smoke run keeps every one); each cut one says why."""
+    out = {**gate, "max_mixed_in": max_mixed_in, "choice": choice, "left_out": dict(gate["left_out"])}
+    if quick or max_mixed_in is None or len(gate["mixed_in"]) <= max_mixed_in:
+        return out
+    if max_mixed_in != 1:
+        raise ConfigError(f"max_mixed_in={max_mixed_in}: the demo mixes in 1 generator or every gated one (None)")
+    for g in gate["mixed_in"]:
+        if g != choice["chosen"]:
+            out["left_out"][g] = (
+                f"passed the gate, but the demo mixes in {max_mixed_in} and chose {choice['chosen']} "
+                f"({choice['rule']}); radgen demo --budget full mixes in every one that passes"
+            )
+    out["mixed_in"] = [choice["chosen"]]
+    return out
 
 
 def gated_arms(arms: list[str], mixed_in: list[str], fidelity: dict[str, float]) -> list[str]:
@@ -260,7 +324,7 @@ def _stage(k: int, text: str) -> None:
 
 def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     from radgen.classifiers.judge import JUDGES
-    from radgen.evaluation import FIDELITY_CLASSIFIER, evaluate_run
+    from radgen.evaluation import evaluate_run
     from radgen.experiments.augment import AugmentConfig, run_augment
     from radgen.outputs import new_run_dir
     from radgen.reports import write_report
@@ -325,29 +389,53 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         gen_dirs[label] = str(train_stage(label, g, extra))
         timings[f"train_{label}"] = time.perf_counter() - t0
 
+    from radgen.evaluation.ranking import load_features, rank_generators
+    from radgen.evaluation.result import EvaluationResult
+    from radgen.evaluation.sanity import run_sanity
     from radgen.metrics.protocol import rank_agreement
 
     fd_scores: dict[str, dict[str, float]] = {}
     fidelity: dict[str, float] = {}
+    view_features = {}
+    n_eval, epochs_eval = (100, 1) if q else (1000, 8)
     for label, run_dir in gen_dirs.items():
         _stage(3, f"evaluating {label}")
         t0 = time.perf_counter()
         folder, m = evaluate_run(
-            run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8
+            run_dir,
+            n=n_eval,
+            bootstrap=10 if q else 50,
+            extractor_epochs=epochs_eval,
+            features=tuple(plan["features"]),
+            extractor_seeds=plan["extractor_seeds"],
         )
         write_markdown(folder, m)
-        for ex, e in m["features"].items():
-            fd_scores.setdefault(ex, {})[label] = e["reference"]["generated"]["FD"]
+        view_features[label] = load_features(folder)
+        for ex in m["features"]:
+            fd_scores.setdefault(ex, {})[label] = EvaluationResult(m).distance(ex).value  # the ensemble mean
         if "label_fidelity" in m:
             fidelity[label] = min(v["generated"] for v in m["label_fidelity"]["per_class"].values())
         timings[f"evaluate_{label}"] = time.perf_counter() - t0
-    gate = fidelity_gate(
-        fidelity,
-        len(train_set.class_names),
-        quick=q,
-        fd=fd_scores.get(FIDELITY_CLASSIFIER),
-        max_mixed_in=None if plan["budget"] == "full" else DEMO_MAX_MIXED_IN,
+    _stage(3, "rank probabilities and the sanity appendix under every view")
+    t0 = time.perf_counter()
+    ranking = rank_generators(view_features, n_resamples=QUICK_RANK_RESAMPLES if q else RANK_RESAMPLES, seed=0)
+    timings["rank_probabilities"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    sanity = run_sanity(
+        splits,
+        data_config=dcfg,
+        features=plan["features"],
+        extractor_seeds=plan["extractor_seeds"],
+        extractor_epochs=epochs_eval,
+        n=n_eval,
+        n_resamples=QUICK_SANITY_RESAMPLES if q else SANITY_RESAMPLES,
     )
+    write_json(out / runfolder.DEMO_SANITY, sanity)
+    timings["sanity_appendix"] = time.perf_counter() - t0
+    gate = fidelity_gate(fidelity, len(train_set.class_names), quick=q)
+    choice = choose_generator(gate["mixed_in"], ranking, fidelity)
+    gate = limit_mixed_in(gate, choice, None if plan["budget"] == "full" else DEMO_MAX_MIXED_IN, quick=q)
+    print(f"radgen demo: the arms' +G is {choice['chosen']} ({choice['rule']}): {choice['why']}", file=sys.stderr)
     for label, why in gate["left_out"].items():
         print(f"radgen demo: {label} is not mixed into the arms: {why}", file=sys.stderr)
     agreement = rank_agreement(fd_scores)
@@ -364,9 +452,8 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     jtrain = replace(judge.train, device=settings.device)
     from radgen.experiments.trial import TrialConfig
 
-    # the primary comparisons: the best gated generator (lowest FD under the label-fidelity classifier's features)
-    fd = fd_scores.get(FIDELITY_CLASSIFIER, {})
-    best = min(gate["mixed_in"], key=lambda g: fd.get(g, float("inf"))) if gate["mixed_in"] else None
+    # the primary comparisons, named before any fit: the generator choose_generator picked among the gated ones
+    best = choice["chosen"]
     trial = TrialConfig(
         primary=[f"+{best} vs {b}" for b in ("real", "duplicate", "weighted")] if best else None,
         budget_seconds=plan["arms_budget_seconds"],
@@ -411,7 +498,9 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
             },
             "generators": gen_dirs,
             "rank_agreement": agreement,  # Kendall's tau between the extractors' FD rankings
-            "fidelity_gate": gate,
+            "ranking": ranking,  # P(FD_A < FD_B) per pair and view (radgen.evaluation.ranking)
+            "fidelity_gate": gate,  # with the choice of +G and its rule
+            "choice": choice,
             "judge": judge_note(
                 plan["judge"],
                 splits.name,

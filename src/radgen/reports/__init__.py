@@ -221,7 +221,7 @@ def _generators_section(found: dict[str, Any], out: Path) -> list[str]:
 def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
     """Table rows of one evaluation: one per extractor (distribution metrics) and one for pixels."""
     from radgen.evaluation.result import EvaluationResult
-    from radgen.reports.evaluation import budget_text, fd_cell, floor_cell
+    from radgen.reports.evaluation import budget_text, floor_cell, view_fd_cell
 
     budget = budget_text(m.get("budget") or {})
     rows: dict[str, list[str]] = {}
@@ -231,8 +231,8 @@ def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
         if b is None:  # an evaluation written before the floor protocol: its numbers, without yardsticks
             cells = [_fmt(result.distance(name).value) + " (no floor: old evaluation)", *["n/a"] * 5]
         else:
-            cells = [fd_cell(b), *(floor_cell(b, k) for k in ("KD", "precision", "recall", "coverage"))]
-            cells.append(fd_cell(sb) if sb else "n/a")
+            cells = [view_fd_cell(e), *(floor_cell(b, k) for k in ("KD", "precision", "recall", "coverage"))]
+            cells.append(view_fd_cell(e, "shifted_test") if sb else "n/a")
         rows.setdefault(name, []).append(
             f"| {text(m['model'])} | {text(budget)} | {_fmt(m['n_generated'])} / {_fmt(m['n_real'])} | "
             + " | ".join(cells)
@@ -261,13 +261,14 @@ def _eval_rows(run: Path, m: dict[str, Any]) -> dict[str, list[str]]:
 
 def rank_agreement_lines(evals: list[dict[str, Any]]) -> list[str]:
     """Kendall's tau between the extractors' rankings of the generators (FD vs the held-out reference)."""
+    from radgen.evaluation.result import EvaluationResult
     from radgen.metrics.protocol import rank_agreement
 
     scores: dict[str, dict[str, float]] = {}
     for m in evals:
         for name, e in m.get("features", {}).items():
-            if "reference" in e:
-                scores.setdefault(name, {})[m["model"]] = e["reference"]["generated"]["FD"]
+            if "reference" in e:  # the ensemble mean where the evaluation has one
+                scores.setdefault(name, {})[m["model"]] = EvaluationResult(m).distance(name).value
     if len(evals) < 2 or len(scores) < 2:
         return []
     ra = rank_agreement(scores)
@@ -321,16 +322,26 @@ def _evaluation_section(found: dict[str, Any], out: Path) -> list[str]:
         "Budget: the epochs and batches each generator actually trained.",
         "",
     ]
+    if any("ensemble" in e for m in metrics for e in m.get("features", {}).values()):
+        from radgen.reports.evaluation import ENSEMBLE_NOTE
+
+        lines += [ENSEMBLE_NOTE + " KD, precision, recall and coverage are the first extractor seed's.", ""]
+    seeds = {
+        name: e["ensemble"]["seeds"] for m in metrics for name, e in m.get("features", {}).items() if "ensemble" in e
+    }
     for name, ex in extractors.items():
         what = {
             "radgen-cnn001": "design document 001's CNN classifier, trained on the training split (supervised)",
             "radgen-ae001": "a convolutional autoencoder's bottleneck, trained on the training split without labels",
+            "radiomics": "weight-free first-order intensity and GLCM texture features (radgen.metrics.radiomics)",
         }.get(name, "user-given weights" if name.startswith("inception") else "")
+        if len(seeds.get(name, [])) > 1:
+            what += f"; an ensemble of {len(seeds[name])} trainings, seeds {', '.join(map(str, seeds[name]))}"
         lines += [
             f"### Extractor {code(ex['name'])}: {what} (weights sha256 "
             f"{code(str(ex['weights_sha256'])[:16] + '...')})",
             "",
-            "| model | budget trained | N gen / ref | FD vs held-out (floor [95 % range], ratio) | KD (floor) | "
+            "| model | budget trained | N gen / ref | FD vs held-out [interval] (floor, ratio) | KD (floor) | "
             "precision (floor) | recall (floor) | coverage (floor) | FD vs shifted test (floor, ratio) |",
             "|---|---|---|---|---|---|---|---|---|",
             *tables.get(name, []),
@@ -401,8 +412,46 @@ def _gate_lines(gate: dict[str, Any] | None) -> list[str]:
     if not gate:
         return []
     lines = [f"Generators mixed into the arms: {', '.join(code(g) for g in gate['mixed_in']) or 'none'}."]
+    if gate.get("choice"):
+        lines += ["", _choice_line(gate["choice"]), ""]
     lines += [f"- {code(g)} left out: {text(why)}" for g, why in gate.get("left_out", {}).items()]
     return [*lines, ""]
+
+
+def _choice_line(choice: dict[str, Any]) -> str:
+    """Which generator the demo's trial names as ``+G``, the rule that chose it and why."""
+    if choice.get("chosen") is None:
+        return f"No generator is mixed in: {text(choice['why'])}."
+    return (
+        f"The trial's `+G` (its primary comparisons, pre-registered before any fit) is {code(choice['chosen'])}, "
+        f"chosen by the rule **{text(choice['rule'])}**: {text(choice['why'])}."
+    )
+
+
+def _ranking_section(found: dict[str, Any]) -> list[str]:
+    """The demo's rank probabilities between its generators under every view, and which generator it mixed in."""
+    from radgen.evaluation.ranking import rank_pairs
+    from radgen.reports.sanity import rank_markdown
+
+    demo = found.get("demo") or {}
+    ranking = demo.get("ranking")
+    if not ranking:
+        return []
+    seeds = ", ".join(f"{text(v)} {k}" for v, k in ranking["n_seeds"].items())
+    lines = rank_markdown(rank_pairs(ranking), "Rank probabilities between the generators")
+    lines += [f"Extractor seeds per view: {seeds}.", ""]
+    if demo.get("choice"):
+        lines += [_choice_line(demo["choice"]), ""]
+    return lines
+
+
+def _sanity_section(found: dict[str, Any]) -> list[str]:
+    """The demo's sanity appendix (``sanity.json``): the sanity set under every view in use."""
+    from radgen.reports.sanity import sanity_markdown
+
+    if not found.get("demo_dir") or not (found["demo_dir"] / rf.DEMO_SANITY).is_file():
+        return []
+    return sanity_markdown(_json(found["demo_dir"] / rf.DEMO_SANITY))
 
 
 def _metric_name(key: str) -> str:
@@ -526,7 +575,9 @@ def render_markdown(found: dict[str, Any], out: Path) -> str:
         + _data_section(found, out)
         + _generators_section(found, out)
         + _evaluation_section(found, out)
+        + _ranking_section(found)
         + _augment_section(found, out)
+        + _sanity_section(found)
         + _configs_section(found)
         + _versions_section(found)
     )

@@ -50,6 +50,33 @@ def fd_cell(block: dict[str, Any], digits: int = 3) -> str:
     return f"{_fmt(g['FD'], digits)} (floor {_fmt(f['FD'], digits)}{ci}, {block['FD_ratio']:.3g}x)"
 
 
+def ensemble_cell(r: dict[str, Any], digits: int = 3) -> str:
+    """'4.1 [3.2, 5.0] (floor 0.25 [0, 0.6], 16x; 3 seeds)': an ``ensemble_fd_with_floor`` block (issue 34)."""
+    g, f = r["generated"], r["floor"]
+    return (
+        f"{_fmt(g['FD'], digits)} {_fmt(tuple(g['FD_interval']), digits)} (floor {_fmt(f['FD'], digits)} "
+        f"{_fmt(tuple(f['FD_interval']), digits)}, {r['ratio']:.3g}x; {g['n_seeds']} seed{'s' * (g['n_seeds'] > 1)})"
+    )
+
+
+def view_fd_cell(e: dict[str, Any], where: str = "reference", cls: str | None = None) -> str:
+    """An extractor entry's FD cell: the ensemble's (mean over extractor seeds, interval) where the evaluation has
+    one, else the protocol block's (``fd_cell``); ``where``: reference or shifted_test; ``cls``: a class's."""
+    ens = e.get("ensemble", {})
+    block = ens.get("per_class", {}).get(cls) if cls is not None else ens.get(where)
+    if block is not None:
+        return ensemble_cell(block)
+    block = e["per_class"][cls] if cls is not None else e.get(where)
+    return fd_cell(block) if block else "n/a"
+
+
+ENSEMBLE_NOTE = (
+    "FD: the mean over the view's extractor seeds, in brackets its 95 % two-level bootstrap interval (extractor "
+    "seeds drawn with replacement, then the reference and generated sets; percentiles shifted by the bootstrap's "
+    "bias), the floor computed the same way, and the ratio of the means (radgen.metrics.ranking.ensemble_fd)."
+)
+
+
 def floor_cell(block: dict[str, Any], key: str, digits: int = 3) -> str:
     """'0.61 (floor 0.70 [0.66, 0.74])' for metrics that get no ratio."""
     g, f = block["generated"], block["floor"]
@@ -121,8 +148,8 @@ def to_markdown(out: dict[str, Any]) -> str:
         b = e["reference"]
         sb = e.get("shifted_test")
         lines.append(
-            f"| {e.get('distance_name', 'FD')} ({name}) | {fd_cell(b)} |"
-            + (f" {fd_cell(sb) if sb else 'n/a'} |" if shifted else "")
+            f"| {e.get('distance_name', 'FD')} ({name}) | {view_fd_cell(e)} |"
+            + (f" {view_fd_cell(e, 'shifted_test') if sb else 'n/a'} |" if shifted else "")
         )
         for key in ("KD", "precision", "recall", "density", "coverage"):
             lines.append(
@@ -164,6 +191,8 @@ def to_markdown(out: dict[str, Any]) -> str:
             + (" |" if shifted else "")
         )
     lines.append("")
+    if any("ensemble" in e for e in out["features"].values()):
+        lines += [ENSEMBLE_NOTE, ""]
     lines += per_class_markdown(out)
     lines += fidelity_markdown(out)
     lines += privacy_markdown(out)
@@ -181,14 +210,14 @@ def per_class_markdown(out: dict[str, Any], title: str | None = None) -> list[st
         for cls, b in e.get("per_class", {}).items():
             rows.append(
                 f"| {text(out.get('model', ''))} | {code(name)} | {text(cls)} | {b['n_reference']} | "
-                f"{fd_cell(b)} | {floor_cell(b, 'precision')} | {floor_cell(b, 'recall')} |"
+                f"{view_fd_cell(e, cls=cls)} | {floor_cell(b, 'precision')} | {floor_cell(b, 'recall')} |"
             )
     if not rows:
         return []
     return [
         title or "Per class (each class's samples against that class's held-out images, with that class's floor):",
         "",
-        "| model | extractor | class | N | FD (floor [95 % range], ratio) | precision (floor) | recall (floor) |",
+        "| model | extractor | class | N | FD [interval] (floor, ratio) | precision (floor) | recall (floor) |",
         "|---|---|---|---|---|---|---|",
         *rows,
         "",
