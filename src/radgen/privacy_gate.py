@@ -103,6 +103,7 @@ def append_audit_log(run_dir: str | Path, entry: dict[str, Any]) -> list[dict[st
 
 
 def read_audit_log(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every privacy audit recorded against a run (``RUN/privacy_audits.jsonl``), oldest first; refusals included."""
     path = Path(run_dir) / AUDIT_LOG
     if not path.is_file():
         return []
@@ -116,6 +117,8 @@ def read_audit_log(run_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def log_entry(result: dict[str, Any], *, n: int, seed: int, decision: str) -> dict[str, Any]:
+    """The audit log's line for one release attempt: the decision, the copy audit's and the membership attack's
+    figures and the bounds they were held to."""
     a, mi = result["copy_audit"], result["membership_inference"]
     return {
         "decision": decision,  # released | refused | released with --force

@@ -42,6 +42,7 @@ class FitJob:
 
 
 def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity on Linux, else ``os.cpu_count()``)."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

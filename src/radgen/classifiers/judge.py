@@ -38,6 +38,8 @@ from radgen.registry import Registry
 
 @dataclass(frozen=True)
 class Judge:
+    """A named classifier preset: the network, its options and its training settings."""
+
     classifier: str
     options: dict[str, Any] = field(default_factory=dict)
     train: ClassifierTrainConfig = field(default_factory=ClassifierTrainConfig)
@@ -188,6 +190,8 @@ def train_seeds(
 
 
 def best_epoch(history: list[dict], select: str) -> int:
+    """The 1-based epoch of the best validation AUROC (``select='val_auroc'``) or the lowest validation loss
+    (otherwise) in ``history``; the last epoch when no epoch has the value. Ties go to the earliest epoch."""
     key = "val_auroc" if select == "val_auroc" else "val_loss"
     vals = [h.get(key, math.nan) for h in history]
     if all(math.isnan(v) for v in vals):

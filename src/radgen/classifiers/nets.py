@@ -28,6 +28,9 @@ CLASSIFIERS: Registry[type[nn.Module]] = Registry("classifier")
     "cnn001", "design document 001's pneumonia CNN: 2 conv + 2 max-pool + FC 8192-128-2 (1.05 M parameters at 64 px)"
 )
 class PneumoniaCNN(nn.Module):
+    """``cnn001``: design document 001's judge, two 3x3 conv + 2x2 max-pool stages (16, 32 channels), a 128-unit
+    hidden layer and a linear head; logits of (B, ``num_classes``). The image side must be divisible by 4."""
+
     def __init__(self, *, in_channels: int = 1, image_size: int = 64, num_classes: int = 2):
         super().__init__()
         if image_size % 4:
@@ -53,6 +56,10 @@ class PneumoniaCNN(nn.Module):
     "resnet18", "ResNet18-style classifier (He et al. 2016): 4 stages x 2 residual blocks, GroupNorm, width option"
 )
 class ResNet18Classifier(nn.Module):
+    """``resnet18``: ResNet-18 (He et al., CVPR 2016) for small inputs: a 3x3 stride-1 stem without max-pool (as for
+    CIFAR), four stages of two residual blocks at ``width`` x (1, 2, 4, 8) channels, GroupNorm instead of
+    BatchNorm (batch-size independent, and DP-SGD compatible), global average pooling and a linear head."""
+
     def __init__(self, *, in_channels: int = 1, image_size: int = 64, num_classes: int = 2, width: int = 64):
         super().__init__()
         w = width
@@ -73,6 +80,8 @@ class ResNet18Classifier(nn.Module):
 
 
 def build_classifier(name: str, *, in_channels: int, image_size: int, num_classes: int, **options) -> nn.Module:
+    """A registered classifier network (``radgen list classifiers``); options it cannot take, or cannot be built
+    with, are refused in one line (``ConfigError``) naming the network and the options."""
     cls = CLASSIFIERS.get(name)
     try:
         return cls(in_channels=in_channels, image_size=image_size, num_classes=num_classes, **options)

@@ -45,6 +45,8 @@ from radgen.nn.optim import fused_ok
 
 @dataclass
 class ClassifierTrainConfig:
+    """How a classifier is trained (the ``train`` section of ``radgen classify`` and the judges' presets)."""
+
     epochs: int = 15
     batch_size: int = 64
     lr: float = 1e-3
@@ -96,6 +98,7 @@ def check_device(device: str) -> torch.device:
 
 
 def model_device(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (the CPU for a model without parameters)."""
     return next(iter(model.parameters()), torch.empty(())).device
 
 
@@ -130,6 +133,8 @@ def class_weights(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
 
 
 def epoch_indices(labels: torch.Tensor, *, sampling: str, generator: torch.Generator) -> torch.Tensor:
+    """One epoch's order of the training images: a permutation (``shuffle``) or n draws with replacement, each
+    class equally likely (``oversample``); drawn from ``generator`` only."""
     n = labels.numel()
     if sampling == "shuffle":
         return torch.randperm(n, generator=generator)
@@ -170,6 +175,7 @@ def light_augment(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
 
 
 def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> torch.Tensor:
+    """The batch augmented as ``kind`` says (``classic``, ``light``; ``none``: unchanged), drawn from ``generator``."""
     if kind == "classic":
         return classic_augment(x, generator)
     if kind == "light":
@@ -178,6 +184,7 @@ def augment_batch(x: torch.Tensor, kind: str, generator: torch.Generator) -> tor
 
 
 def make_optimizer(params: list[torch.nn.Parameter], cfg: ClassifierTrainConfig) -> torch.optim.Optimizer:
+    """Adam or AdamW (``cfg.optimizer``) at ``cfg.lr`` and ``cfg.weight_decay``; the fused kernel where it applies."""
     cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
     return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused_ok(params) or None)
 
@@ -225,6 +232,7 @@ def choose_threshold(y: np.ndarray, prob: np.ndarray, rule: str) -> float | None
 
 @torch.no_grad()
 def predict_proba(model: nn.Module, images: ImageSet, *, batch_size: int = 512) -> np.ndarray:
+    """(N, classes) softmax probabilities of every image, in eval mode, in batches on the model's device."""
     return torch.softmax(_val_logits(model, images, batch_size), 1).numpy()
 
 

@@ -116,6 +116,7 @@ class TrialConfig:
 
 
 def check_trial(t: TrialConfig) -> None:
+    """Refuse, in one line, a trial design that cannot run (unknown endpoint, margin, level, looks, budget)."""
     from radgen.errors import ConfigError
 
     for e in [t.primary_endpoint, *t.secondary_endpoints, *t.delta]:
@@ -138,6 +139,7 @@ def check_trial(t: TrialConfig) -> None:
 
 
 def parse_comparison(text: str) -> tuple[str, str]:
+    """``'A vs B'`` -> (A, B); anything else is refused with the expected form."""
     from radgen.errors import ConfigError
 
     a, sep, b = str(text).partition(" vs ")
@@ -147,6 +149,7 @@ def parse_comparison(text: str) -> tuple[str, str]:
 
 
 def margins(t: TrialConfig) -> dict[str, float]:
+    """The equivalence margin of every endpoint: the config's, else ``DEFAULT_DELTA``'s."""
     return {**DEFAULT_DELTA, **t.delta}
 
 
@@ -248,6 +251,7 @@ def proportion_influence(y: np.ndarray, hit: np.ndarray, weights: dict[int, floa
 
 
 def minority_class(train_counts: dict[str, int], class_names: Sequence[str]) -> int:
+    """The index of the class with the fewest training images (the first such class on a tie)."""
     counts = [train_counts.get(c, 0) for c in class_names]
     return int(np.argmin(counts))
 
@@ -560,6 +564,8 @@ def holm_shaffer(p_diff: Sequence[float], p_eq: Sequence[float], *, alpha: float
 
 
 def verdict_of(diff: float, reject_diff: bool, reject_eq: bool) -> str:
+    """helps / hurts (Delta = 0 rejected, by the estimate's sign), equivalent (|Delta| >= delta rejected), else
+    cannot tell."""
     if reject_diff:
         return "helps" if diff > 0 else "hurts"
     return "equivalent" if reject_eq else "cannot tell"

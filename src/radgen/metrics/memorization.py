@@ -55,6 +55,9 @@ def _flag_below_quantile(values: torch.Tensor, reference: torch.Tensor, quantile
 def memorization_report(
     generated: torch.Tensor, train: torch.Tensor, test: torch.Tensor, *, quantile: float = 0.05
 ) -> dict:
+    """Distance of each generated image to its nearest training image, against the same distance for real test
+    images: generated images closer than the test images' ``quantile`` are flagged (the test images' own rate is
+    ``quantile`` by construction: the yardstick). The copy audit (``metrics.copy_audit``) is the release's test."""
     d_gen, idx = nearest_distances(generated, train)
     d_test, _ = nearest_distances(test, train)
     return {

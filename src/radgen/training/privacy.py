@@ -44,6 +44,8 @@ OPACUS_HINT = "pip install 'radgen[privacy]' (opacus==1.6.0)"
 
 @dataclass
 class PrivacyConfig:
+    """``train.privacy``: DP-SGD (Abadi et al., CCS 2016) through Opacus to a target (epsilon, delta) for the run."""
+
     epsilon: float = 8.0  # target epsilon for the whole run
     delta: float = 1e-5  # must be below 1 / (training images)
     max_grad_norm: float = 1.0  # C: per-image gradient clipping norm
