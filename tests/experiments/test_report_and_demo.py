@@ -157,6 +157,13 @@ def test_demo_quick_results_carry_the_preregistration_both_families_and_a_verdic
     md = (quick_demo / "report.md").read_text()
     assert md.index("**Pre-registered**") < md.index("| primary |") < md.index("| secondary |")
     assert pre["config_sha256"][:16] in md and pre["created"] in md
+    # the report opens with the answer: every primary verdict with its interval, above the evidence
+    answer = md[md.index("**The answer.**") : md.index("## Data")]
+    assert md.index("**The answer.**") < md.index("## Data") < md.index("**Pre-registered**")
+    for r in prim:
+        c = r["endpoints"]["auroc"]
+        assert f"against ` {r['b']} ` {c['diff']:+.4f} [{c['low']:+.4f}, {c['high']:+.4f}], **{r['verdict']}" in answer
+    assert "membership inference AUC" in answer and "flagged as copies" in answer
     for r in prim:
         if r["verdict"] == "cannot tell":
             assert f"- {r['comparison']}: cannot tell" in md and f"±{r['projection']['resolution']:.4f}" in md

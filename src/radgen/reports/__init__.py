@@ -428,6 +428,80 @@ def _choice_line(choice: dict[str, Any]) -> str:
     )
 
 
+def _answer_section(found: dict[str, Any]) -> list[str]:
+    """The demo report's first paragraph: the answer a reader can act on (the trial's primary verdicts with their
+    intervals and what the test set can resolve, the mixed-in generator's privacy figures, the ranking), above
+    the evidence. Empty for a report without a demo or an augmentation experiment."""
+    demo = found.get("demo")
+    if not demo or not found["augments"]:
+        return []
+    s = _json(found["augments"][0] / rf.AUGMENT_RESULTS)
+    trial = s.get("trial") or {}
+    rows = (trial.get("families") or {}).get("primary") or []
+    if not rows:
+        return []
+    choice = demo.get("choice") or (demo.get("fidelity_gate") or {}).get("choice") or {}
+    g = choice.get("chosen")
+    prim = trial["preregistration"]["primary_endpoint"]
+    label = "AUROC" if prim == "auroc" else prim.replace("_", " ")
+    parts = []
+    for r in rows:
+        c = r["endpoints"][prim]
+        v = r["verdict"] + (f" within ±{r['delta']:g}" if r["verdict"] == "equivalent" else "")
+        parts.append(
+            f"against {code(r['b'])} {c['diff']:+.4f} [{c.get('low', math.nan):+.4f}, "
+            f"{c.get('high', math.nan):+.4f}], **{v}**"
+        )
+    n_test = sum(s["splits"]["test"].values()) if s.get("splits") else None
+    lines = [
+        f"**The answer.** Mixing in {code(g or 'n/a')}'s synthetic images "
+        f"({text(choice.get('rule', 'chosen'))}) changes the judge's test {label}: "
+        + "; ".join(parts)
+        + f" ({trial.get('seeds_per_arm', {}).get('real', '?')} seeds; "
+        f"{text(trial.get('stopped_why', ''))})."
+    ]
+    for r in rows:
+        p = r.get("projection")
+        if r["verdict"] != "cannot tell" or not p or math.isnan(p.get("resolution", math.nan)):
+            continue
+        d = abs(r["endpoints"][prim]["diff"])
+        if d <= p["resolution"] and p["narrowest_margin"] >= r["delta"]:
+            lines.append(
+                f" Against {code(r['b'])} more seeds would not settle it: the {n_test} test images tell apart from 0 "
+                f"only a Δ beyond ±{p['resolution']:.4f}, and at this Δ could show equivalence only within "
+                f"±{p['narrowest_margin']:.4f}, wider than the pre-registered ±{r['delta']:g}."
+            )
+        else:
+            lines.append(
+                f" Against {code(r['b'])} more seeds could settle it (with unlimited seeds the test images allow "
+                f"±{p['resolution']:.4f} for a difference, ±{p['narrowest_margin']:.4f} for equivalence)."
+            )
+    run = (demo.get("generators") or {}).get(g)
+    ev = RunFolder(run).latest_evaluation() if run and Path(run).is_dir() else None
+    priv = _json(ev / rf.EVAL_SUMMARY).get("privacy") if ev else None
+    if priv:
+        a, mi = priv["copy_audit"], priv["membership_inference"]
+        mb = mi.get("model_based") or {}
+        lines.append(
+            f" Privacy: {a['n_flagged']} of its {a['n_generated']} samples flagged as copies of a training image "
+            f"(threshold at {a['nominal_false_positive_rate']:.0%} false positives on real held-out images; "
+            f"{'copying: a release is refused' if a['copying'] else 'no more than chance'}); membership inference "
+            f"AUC {mi['black_box']['auc']:.2f} black box"
+            + (f", {mb['auc']:.2f} model based" if "auc" in mb else "")
+            + f" (0.5 = chance), true-positive rate {mi['black_box']['tpr_at_0.01_fpr']:.3f} at 1 % false positives."
+        )
+    ranking = demo.get("ranking") or {}
+    pairs = ranking.get("pairs") or []
+    if pairs:
+        won = [p_["statement"] for p_ in pairs if p_.get("winner")]
+        lines.append(
+            " Generators: "
+            + ("; ".join(won) if won else "no pair is ranked the same way under every view")
+            + f" (P >= 0.95 under {', '.join(ranking.get('views', []))})."
+        )
+    return ["".join(lines), ""]
+
+
 def _ranking_section(found: dict[str, Any]) -> list[str]:
     """The demo's rank probabilities between its generators under every view, and which generator it mixed in."""
     from radgen.evaluation.ranking import rank_pairs
@@ -572,6 +646,7 @@ def render_markdown(found: dict[str, Any], out: Path) -> str:
     head.append("")
     parts = (
         head
+        + _answer_section(found)
         + _data_section(found, out)
         + _generators_section(found, out)
         + _evaluation_section(found, out)
