@@ -202,3 +202,6 @@ def test_readme_stays_short_and_opens_with_the_two_commands():
     assert len(text.splitlines()) < 200
     first_block = fenced_blocks(text)[0][2]
     assert [line.split("#")[0].strip() for line in first_block] == ["make demo", "make test"]
+    # the demo's table sits between markers that a later demo run's table replaces
+    start, end = text.find("<!-- demo-table:start -->"), text.find("<!-- demo-table:end -->")
+    assert 0 < start < end and "| primary |" in text[start:end]
