@@ -108,18 +108,23 @@ def evaluate_generator(
     extractor_epochs: int = 8,
     extractor_cache: Path | None = None,
     sets: ProtocolSets | None = None,
+    step: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Steps 1-5 of the module docstring for any sampler; returns (metrics, the image sets used).
 
     ``sets`` (from ``build_sets(splits, n=n, seed=seed, reference=reference)``) may be passed
-    when the caller needs to know the floor set beforehand (a replay generator must avoid it)."""
+    when the caller needs to know the floor set beforehand (a replay generator must avoid it). ``step(text)``,
+    when given, is called as each step starts (``radgen.progress.Steps.step``)."""
+    step = step or (lambda text: None)
     # 1. real sets
+    step("real sets")
     sets = sets or build_sets(splits, n=n, seed=seed, reference=reference)
     ref, flo = sets.reference, sets.floor
     real_x, real_y, floor_x, floor_y = ref.images, ref.labels, flo.images, flo.labels
     class_names = ref.class_names
     per_class_ok = conditional and ref.task == "multiclass"
     # 2. generated sets, same size and class mix
+    step(f"sampling {len(real_y)} images")
     fake = sampler(real_y, seed)
     fake_y = real_y if conditional else None
     test = sets.shifted_test if shifted_test else None
@@ -146,6 +151,7 @@ def evaluate_generator(
         "created": datetime.now().isoformat(timespec="seconds"),
     }
     # 3. pixels
+    step("pixel metrics, memorization, privacy audit")
     pool_y = sets.memorization_train.labels
     draws = sets.draws(counts_of(ref), bootstrap, seed=seed) if bootstrap >= 2 else []
     test_draws = (
@@ -197,6 +203,7 @@ def evaluate_generator(
     names = list(features)
     fidelity_extra = conditional and FIDELITY_CLASSIFIER not in names
     for name in names + ([FIDELITY_CLASSIFIER] if fidelity_extra else []):
+        step(f"features: {name}")
         ex = get_extractor(
             name,
             data_config=data_config,

@@ -333,7 +333,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         _stage(3, f"evaluating {label}")
         t0 = time.perf_counter()
         folder, m = evaluate_run(
-            run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8
+            run_dir, n=100 if q else 1000, bootstrap=10 if q else 50, extractor_epochs=1 if q else 8, progress=progress
         )
         write_markdown(folder, m)
         for ex, e in m["features"].items():
