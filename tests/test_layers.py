@@ -41,7 +41,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("metrics", "classifiers", "models"),
     ("runfolder", "outputs", "viz"),
     ("nn", "losses", "diffusion", "data"),
-    ("io", "config", "errors", "registry", "provenance", "signals", "progress", "__init__"),
+    ("io", "config", "errors", "registry", "provenance", "signals", "progress", "dataconfig", "__init__"),
 ]
 LAYER_OF = {unit: depth for depth, units in enumerate(LAYERS) for unit in units}
 
