@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from radgen import runfolder
-from radgen.cli.options import add_allow_changed_data, add_no_progress
+from radgen.cli.options import add_allow_changed_data, add_no_progress, call_api
 
 
 def register_evaluate(sub) -> None:
@@ -44,17 +44,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from radgen.api import evaluate
 
     feats = tuple(f.strip() for f in args.features.split(",") if f.strip())
-    folder, _ = evaluate(
-        args.run,
-        real=args.real,
-        n=args.n,
-        features=feats,
-        seed=args.seed,
-        inception_weights=args.inception_weights,
-        reference=args.reference,
-        allow_changed_data=args.allow_changed_data,
-        progress=not args.no_progress,
-    )
+    folder, _ = call_api(evaluate, args, run_dir=args.run, features=feats)
     print((folder / runfolder.EVAL_MARKDOWN).read_text())
     print(f"written to {folder}")
     return 0
@@ -74,6 +64,6 @@ def run_report(args: argparse.Namespace) -> int:
     """``radgen report`` (``radgen.api.report``)."""
     from radgen.api import report
 
-    html, md = report(args.runs, out=args.out)
+    html, md = call_api(report, args)
     print(f"report    {html}  (Markdown twin {md})")
     return 0

@@ -6,7 +6,14 @@ import argparse
 from typing import Any
 
 from radgen import runfolder
-from radgen.cli.options import add_allow_changed_data, add_data_options, add_no_progress, add_set_option, data_config
+from radgen.cli.options import (
+    add_allow_changed_data,
+    add_data_options,
+    add_no_progress,
+    add_set_option,
+    call_api,
+    data_config,
+)
 from radgen.errors import RadgenError
 
 
@@ -85,7 +92,7 @@ def run_augment(args: argparse.Namespace) -> int:
             "give the experiment's YAML config: radgen augment --config FILE (see examples/augment_chest_xray.yaml)"
         )
     overrides = [*args.set, *(["allow_changed_data=true"] if args.allow_changed_data else [])]
-    out, _ = augment(path, overrides=overrides, output_dir=args.output_dir, progress=not args.no_progress)
+    out, _ = call_api(augment, args, config=path, overrides=overrides)
     print((out / runfolder.AUGMENT_SUMMARY).read_text())
     print(f"written to {out}")
     return 0
@@ -127,19 +134,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """``radgen demo``: train, evaluate, augment and report end to end (``radgen.api.demo``)."""
     from radgen.api import demo
 
-    out = demo(
-        data=args.data,
-        data_dir=args.data_dir,
-        path=args.path,
-        size=args.size,
-        quick=args.quick,
-        budget=args.budget,
-        seeds=args.seeds,
-        judge=args.judge,
-        device=args.device,
-        output_dir=args.output_dir,
-        progress=not args.no_progress,
-    )
+    out = call_api(demo, args)
     summary = out / runfolder.DEMO_AUGMENT / runfolder.AUGMENT_SUMMARY
     if summary.is_file():
         print(summary.read_text())
@@ -184,18 +179,8 @@ def run_reproduce(args: argparse.Namespace) -> int:
     """``radgen reproduce``: one design document's table, reproduced into a fresh folder (``radgen.api.reproduce``)."""
     from radgen.api import reproduce
 
-    out, result = reproduce(
-        args.name,
-        output_dir=args.output_dir,
-        epochs=args.epochs,
-        quick=args.quick,
-        include_all=args.all,
-        overrides=tuple(args.set),
-        inception_weights=args.inception_weights,
-        data=args.data,
-        versions=tuple(v.strip() for v in (args.versions or "").split(",") if v.strip()),
-        progress=not args.no_progress,
-    )
+    versions = tuple(v.strip() for v in (args.versions or "").split(",") if v.strip())
+    out, result = call_api(reproduce, args, include_all=args.all, overrides=tuple(args.set), versions=versions)
     print(result["markdown"])
     print(f"written to {out} (table.md, table.html, results.json, figures/, runs/) in {result['seconds']:.0f} s")
     return 0

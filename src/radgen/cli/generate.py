@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from radgen.cli.options import call_api
+
 
 def register_sample(sub) -> None:
     p = sub.add_parser("sample", help="sample a trained model to PNG files and a grid")
@@ -31,19 +33,7 @@ def run_sample(args: argparse.Namespace) -> int:
     """``radgen sample`` (``radgen.api.sample``)."""
     from radgen.api import sample
 
-    out = sample(
-        args.run,
-        out=args.out,
-        n=args.n,
-        label=args.label,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        overwrite=args.overwrite,
-        sampler=args.sampler,
-        steps=args.steps,
-        guidance=args.guidance,
-        eta=args.eta,
-    )
+    out = call_api(sample, args, run_dir=args.run)
     print(f"wrote {args.n} samples and grid.png to {out}")
     return 0
 
@@ -65,7 +55,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     """``radgen reconstruct`` (``radgen.api.reconstruct``)."""
     from radgen.api import reconstruct
 
-    out = reconstruct(args.run, out=args.out, data=args.data, split=args.split, n=args.n, overwrite=args.overwrite)
+    out = call_api(reconstruct, args, run_dir=args.run)
     print(f"wrote {args.n} reconstructions (from mu) and grid.png to {out}")
     return 0
 
@@ -93,18 +83,6 @@ def run_latent(args: argparse.Namespace) -> int:
     from radgen.api import latent
 
     dims = [int(d) for d in args.dims.split(",")] if args.dims else None
-    path, _ = latent(
-        args.run,
-        args.plot,
-        out=args.out,
-        overwrite=args.overwrite,
-        split=args.split,
-        n=args.n,
-        label=args.label,
-        dims=dims,
-        steps=args.steps,
-        seed=args.seed,
-        data=args.data,
-    )
+    path, _ = call_api(latent, args, run_dir=args.run, dims=dims)
     print(f"wrote {path}")
     return 0

@@ -135,3 +135,20 @@ def add_allow_changed_data(p: argparse.ArgumentParser, what: str) -> None:
 def add_no_progress(p: argparse.ArgumentParser, text: str | None = None) -> None:
     """``--no-progress``; without it, progress follows ``radgen.progress`` (bars on a terminal, lines elsewhere)."""
     p.add_argument("--no-progress", action="store_true", help=text)
+
+
+def call_api(fn, args: argparse.Namespace, **given: Any):
+    """``fn(**keywords)``: each of ``fn``'s parameters from the option of the same name (the CLI's options are named
+    like the API's keywords), ``progress`` from ``--no-progress``, and ``given`` for the ones that are converted or
+    named otherwise. The commands stay one line each, and an API keyword added later reaches the CLI by its name."""
+    import inspect
+
+    keywords: dict[str, Any] = {}
+    for name in inspect.signature(fn).parameters:
+        if name in given:
+            keywords[name] = given[name]
+        elif name == "progress" and hasattr(args, "no_progress"):
+            keywords[name] = not args.no_progress
+        elif hasattr(args, name):
+            keywords[name] = getattr(args, name)
+    return fn(**keywords)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from radgen.cli.options import add_allow_changed_data, add_no_progress
+from radgen.cli.options import add_allow_changed_data, add_no_progress, call_api
 
 
 def register_release(sub) -> None:
@@ -35,20 +35,7 @@ def run_release(args: argparse.Namespace) -> int:
 
     fractions = tuple(float(x) for x in args.splits.split(",")) if args.splits else (1.0, 0.0, 0.0)
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
-    out, sheet = release(
-        args.run,
-        n=args.n,
-        out=args.out,
-        formats=formats,
-        splits=fractions,
-        augment=args.augment,
-        force=args.force,
-        overwrite=args.overwrite,
-        seed=args.seed,
-        name=args.name,
-        progress=not args.no_progress,
-        allow_changed_data=args.allow_changed_data,
-    )
+    out, sheet = call_api(release, args, run_dir=args.run, formats=formats, splits=fractions)
     audit = sheet["memorization_audit"]
     print(
         f"released {sheet['n']} synthetic images to {out} ({', '.join(sheet['formats'])}); memorization audit: "
@@ -73,7 +60,7 @@ def run_export(args: argparse.Namespace) -> int:
     """``radgen export``: a trained model in another tool's format (``radgen.api.export``)."""
     from radgen.api import export
 
-    out = export(args.run, format=args.format, out=args.out)
+    out = call_api(export, args, run_dir=args.run)
     info = json.loads((out / "radgen.json").read_text())
     print(f"exported {args.run} to {out} ({args.format}); load it with {info['load_with']}")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from radgen.cli.options import add_allow_changed_data, add_no_progress, add_set_option
+from radgen.cli.options import add_allow_changed_data, add_no_progress, add_set_option, call_api
 
 
 def register_train(sub) -> None:
@@ -27,15 +27,7 @@ def run_train(args: argparse.Namespace) -> int:
     """``radgen train`` (``radgen.api.train``)."""
     from radgen.api import train
 
-    result = train(
-        args.config,
-        overrides=args.set,
-        output_dir=args.output_dir,
-        name=args.name,
-        resume=args.resume,
-        progress=not args.no_progress,
-        allow_changed_data=args.allow_changed_data,
-    )
+    result = call_api(train, args, overrides=args.set)
     s = result.summary
     print(f"run       {result.run_dir}")
     print(
