@@ -7,6 +7,8 @@ ds = radgen.load_dataset("pneumoniamnist", val_from_train=0.1)         # or a pa
 run = radgen.train("tiny", overrides=["train.epochs=1"], output_dir="runs")   # radgen train tiny --set ...
 model = radgen.load(run.run_dir)                                       # the exported model, in eval mode
 x = model.sample(16, labels=None)                                      # (16, C, H, W) in [0, 1]
+# a class-conditional model: labels by name (any case), index or list; model.class_names lists them
+# x = model.sample(4, labels="pneumonia")
 folder, metrics = radgen.evaluate(run.run_dir, n=500)                  # radgen evaluate RUN --n 500
 out, sheet = radgen.release(run.run_dir, n=200, out="synthetic/")      # radgen release RUN --n 200 --out ...
 ```

@@ -8,7 +8,8 @@
 - ``optimizer_groups() -> {group: params}``; ``group_steps(batch_idx) -> {group: steps}`` says how
   many optimizer steps each group takes on a batch (GANs: n_critic, generator repeats).
   The engine loops over groups; it never asks which model it drives.
-- ``sample(n, *, labels=None, generator=None)`` -> (n, C, H, W) in [0, 1].
+- ``sample(n, *, labels=None, generator=None)`` -> (n, C, H, W) in [0, 1]; ``labels`` is a tensor of class
+  indices, or an index, a class name (``class_names``, any case) or a list of them (``check_labels``).
 - Optional hooks, declared here with a default, which the engine and the metrics call
   unconditionally (pythae's ``BaseAE``/``BaseTrainer``): ``set_epoch`` (training progress,
   passed in before every step), ``after_optimizer_step`` (DDPM: EMA), ``collapse_check`` (GANs),
