@@ -25,7 +25,7 @@ def generator(tmp_path_factory):
     )
     folder = tmp_path_factory.mktemp("gen") / "export"
     return save_exported(
-        model, folder, extra={"data": {"name": "pneumoniamnist", "class_names": ["NORMAL", "PNEUMONIA"]}}
+        model, folder, extra={"data": {"name": "pneumoniamnist", "class_names": ["normal", "pneumonia"]}}
     )
 
 
