@@ -90,11 +90,16 @@ def evaluate(
     inception_weights: str | Path | None = None,
     reference: Literal["auto", "val", "test"] = "auto",
     allow_changed_data: bool = False,
+    bootstrap: int = 50,
+    extractor_epochs: int = 8,
+    shifted_test: bool = True,
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
     """``radgen evaluate RUN``: the evaluation protocol (``radgen.evaluation.evaluate_run``: ``n`` images per set
-    against the ``reference`` split of ``real``, default the run's dataset, with the named feature extractors),
-    then its ``metrics.md``; returns (folder, metrics). ``progress``: a line (or, on a terminal, a bar) per step."""
+    against the ``reference`` split of ``real``, default the run's dataset, with the named feature extractors;
+    ``bootstrap`` resamples for the intervals, ``extractor_epochs`` for radgen's own extractors, ``shifted_test``
+    also scores the shifted test split), then its ``metrics.md``; returns (folder, metrics). ``progress``: a line
+    (or, on a terminal, a bar) per step."""
     from radgen.evaluation import evaluate_run
     from radgen.reports.evaluation import write_markdown
 
@@ -107,6 +112,9 @@ def evaluate(
         inception_weights=str(inception_weights) if inception_weights else None,
         reference=reference,
         allow_changed_data=allow_changed_data,
+        bootstrap=bootstrap,
+        extractor_epochs=extractor_epochs,
+        shifted_test=shifted_test,
         progress=progress,
     )
     write_markdown(folder, metrics)
