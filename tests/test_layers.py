@@ -14,13 +14,14 @@ only `if TYPE_CHECKING:` blocks are left out, they never run). Two checks:
        metrics  classifiers  models
        runfolder  outputs  viz
        nn  losses  diffusion  data
-       io  config  errors  registry  provenance
+       io  config  errors  registry  provenance  signals  progress  dataconfig
 
    One refinement of the order in ../shared/ARCHITECTURE.md: the run folder's layer (``runfolder``, ``outputs``,
    and ``viz``, whose figures carry outputs' PNG mark) sits above ``data``, because the run folder's readers return
    the data a run was trained on (``runfolder.run_data_config`` -> ``DataConfig``, ``load_run_data``) and nothing
-   in data/, nn/, losses/ or diffusion/ needs a run folder. io, config, errors, registry and provenance are the
-   floor: they import nothing of radgen but each other.
+   in data/, nn/, losses/ or diffusion/ needs a run folder. io, config, errors, registry, provenance, signals,
+   progress (when bars are drawn) and dataconfig (the data section's schema, kept apart from the loaders so the
+   CLI builds its data options without numpy or torch) are the floor: they import nothing of radgen but each other.
 
    Inside one layer any direction is allowed as long as (1) holds. `python -m pytest tests/test_layers.py -s`
    prints every cycle and upward import it finds.
@@ -41,7 +42,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("metrics", "classifiers", "models"),
     ("runfolder", "outputs", "viz"),
     ("nn", "losses", "diffusion", "data"),
-    ("io", "config", "errors", "registry", "provenance", "signals", "__init__"),
+    ("io", "config", "errors", "registry", "provenance", "signals", "progress", "dataconfig", "__init__"),
 ]
 LAYER_OF = {unit: depth for depth, units in enumerate(LAYERS) for unit in units}
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from tqdm.auto import tqdm
 
 from radgen.errors import ConfigError, OutputError, OutputRaceError, RadgenError
 from radgen.io import WRITE_ERRNOS
 from radgen.outputs import MARKER, check_replaceable, remove_made_folder, umask, write_marker
+from radgen.progress import bar
 from radgen.viz import save_grid
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def generate(
     g = torch.Generator().manual_seed(seed)
     out = []
     with torch.inference_mode():
-        for start in tqdm(range(0, n, batch_size), desc="sampling", leave=False, disable=not progress or None):
+        for start in bar(range(0, n, batch_size), desc="sampling", progress=progress):
             k = min(batch_size, n - start)
             labels = None if label is None else torch.full((k,), int(label))
             out.append(model.sample(k, labels=labels, generator=g, **sample_kwargs).cpu())

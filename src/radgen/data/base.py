@@ -88,6 +88,16 @@ class ImageSet(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return int(self.pixels.shape[0] if self.rows is None else self.rows.shape[0])
 
+    def __repr__(self) -> str:
+        """One line: size, shape, dtype, storage and the class counts (never the pixels)."""
+        h, w = self.image_size
+        view = f", normalize={self.normalize}" if self.normalize != "none" else ""
+        stored = str(self.pixels.dtype).removeprefix("torch.")
+        return (
+            f"ImageSet({len(self)} images, {self.channels}x{h}x{w} from {stored} ({self.storage}){view}, "
+            f"{self.task}: {_counts_text(self.class_counts())})"
+        )
+
     @property
     def image_size(self) -> tuple[int, int]:
         return int(self.pixels.shape[2]), int(self.pixels.shape[3])
@@ -210,6 +220,12 @@ class ImageSet(torch.utils.data.Dataset):
         )
 
 
+def _counts_text(counts: dict[str, int], most: int = 6) -> str:
+    """``NORMAL 1292, PNEUMONIA 3585``; beyond ``most`` classes, ``... (+K more)``."""
+    shown = ", ".join(f"{k} {v}" for k, v in list(counts.items())[:most])
+    return shown + (f", ... (+{len(counts) - most} more)" if len(counts) > most else "")
+
+
 @dataclass
 class DataSplits(Mapping[str, ImageSet]):
     """Named splits of one dataset, plus everything the loader noticed."""
@@ -229,6 +245,20 @@ class DataSplits(Mapping[str, ImageSet]):
             raise ConfigError(
                 f"dataset {self.name!r} has no split {split!r}; available: {', '.join(self.splits) or '(none)'}"
             ) from None
+
+    def __repr__(self) -> str:
+        """A few lines: name, path, each split's size and class counts, bad files (never the pixels)."""
+        cached = ", from cache" if self.from_cache else ""
+        lines = [f"DataSplits({self.name!r}, path={self.path!r}, {len(self.splits)} splits{cached})"]
+        width = max((len(k) for k in self.splits), default=0)
+        lines += [
+            f"  {k:<{width}}  {len(v):>7} images  {_counts_text(v.class_counts())}" for k, v in self.splits.items()
+        ]
+        if self.splits:
+            first = next(iter(self.splits.values()))
+            h, w = first.image_size
+            lines.append(f"  images {first.channels}x{h}x{w} in [0, 1]; {len(self.bad_files)} bad files skipped")
+        return "\n".join(lines)
 
     def __contains__(self, split: object) -> bool:
         return split in self.splits  # Mapping's default would call __getitem__, which raises ConfigError

@@ -19,9 +19,9 @@ import logging
 import os
 import shutil
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,39 +33,13 @@ from radgen.data.root import cache_dir, data_root
 from radgen.data.source import DATASETS, ReadContext, Source
 from radgen.data.splits import split_imageset
 from radgen.data.transforms import Preprocess
+from radgen.dataconfig import STORAGES, DataConfig
 from radgen.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 CACHE_VERSION = 2  # bump when preprocessing semantics change (the folder layout has its own version)
 DEFAULT_MEMORY_FRACTION = 0.25  # of physical RAM: each DDP rank holds its own in-memory copy, and batches,
 # model and optimiser need the rest
-Storage = Literal["auto", "memory", "mmap"]
-STORAGES = ("auto", "memory", "mmap")
-
-
-@dataclass
-class DataConfig:
-    """Everything that decides which images a run sees. YAML section ``data``."""
-
-    name: str = "chest_xray_full_64"
-    path: str | None = None  # file or folder; default: the source's place under the data root
-    data_dir: str | None = None  # data root; default RADGEN_DATA_DIR, ../shared/data, ~/.cache/radgen
-    size: int | None = None  # square side in px; None keeps the stored size (arrays) or the source default
-    channels: int = 1  # 1, or 3 (grey replicated, design document 000)
-    crop: Literal["none", "center"] = "none"
-    equalize: Literal["none", "histogram"] = "none"
-    normalize: Literal["none", "imagenet"] = "none"
-    split_ratio: float | None = None  # train fraction when the source has a single split (000: 0.8)
-    val_from_train: float | None = None  # patient-level validation fraction carved from train
-    seed: int = 0  # for split_ratio and val_from_train
-    keep_classes: list[str] | None = None  # keep only these classes in every split (e.g. [NORMAL]: train on one class)
-    on_bad_file: Literal["error", "skip"] = "skip"
-    cache: bool = True
-    # auto: the cache is memory-mapped, and built in chunks when the pixels exceed max_memory_gb;
-    # memory: everything in RAM (no streaming); mmap: always built into and mapped from the cache
-    storage: Storage = "auto"
-    max_memory_gb: float | None = None  # budget for in-memory pixels (1 GB = 1e9 bytes); None: 25 % of RAM
-    options: dict[str, Any] = field(default_factory=dict)  # source-specific, see `radgen list datasets`
 
 
 def resolve_path(cfg: DataConfig, cls: type[Source]) -> Path:

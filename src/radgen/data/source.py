@@ -18,7 +18,6 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from radgen.data.base import ImageSet, Task
 from radgen.data.cache import PIXEL_MMAP_MODE, NpyRowWriter
@@ -163,8 +162,10 @@ def _hidden(p: Path, root: Path) -> bool:
 
 
 def progress(items: Iterable, *, total: int | None = None, desc: str, enabled: bool) -> Iterable:
-    """A tqdm bar over ``items`` (images), or the items alone when ``enabled`` is false."""
-    return tqdm(items, total=total, desc=desc, unit="img", leave=False, disable=not enabled or None, mininterval=0.5)
+    """A bar over ``items`` (images) where ``radgen.progress`` draws bars (a terminal), else the items alone."""
+    from radgen.progress import bar
+
+    return bar(items, total=total, desc=desc, unit="img", progress=enabled, mininterval=0.5)
 
 
 def decode_records(

@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
+
+from radgen.progress import bar
 
 EpsFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
 
@@ -63,7 +64,7 @@ def sample_loop(
     takes = scheduler.step.__code__.co_varnames
     is_ddim = "eta" in takes
     rng = {"generator": generator} if "generator" in takes else {}  # UniPC draws no noise
-    for t in tqdm(scheduler.timesteps, desc=f"sampling ({steps} steps)", leave=False, disable=not progress or None):
+    for t in bar(scheduler.timesteps, desc=f"sampling ({steps} steps)", progress=progress):
         tt = torch.full((shape[0],), int(t), device=device, dtype=torch.long)
         x_in = scheduler.scale_model_input(x, t)  # the identity for these schedulers; kept for the contract
         eps = guided_epsilon(eps_fn, x_in, tt, labels, null_label=null_label, scale=guidance_scale)  # 2.

@@ -121,6 +121,7 @@ def evaluate_generator(
     extractor_cache: Path | None = None,
     sets: ProtocolSets | None = None,
     extractor_seeds: int = 1,
+    step: Callable[[str], None] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Steps 1-5 of the module docstring for any sampler; returns (metrics, the image sets used).
 
@@ -128,16 +129,20 @@ def evaluate_generator(
     when the caller needs to know the floor set beforehand (a replay generator must avoid it).
     ``extractor_seeds``: K, the extractors trained per view in ``SEEDED_FEATURES`` (seeds 0..K-1); the ensemble
     interval draws ``max(bootstrap, 2)`` replicates. The second value also holds ``features``: per view the K
-    (n, d) feature arrays of the reference, floor and generated sets (``radgen.evaluation.ranking``)."""
+    (n, d) feature arrays of the reference, floor and generated sets (``radgen.evaluation.ranking``).
+    ``step(text)``, when given, is called as each step starts (``radgen.progress.Steps.step``)."""
     if extractor_seeds < 1:
         raise ConfigError(f"extractor_seeds={extractor_seeds} must be at least 1 (3 to count the seeds' spread)")
+    step = step or (lambda text: None)
     # 1. real sets
+    step("real sets")
     sets = sets or build_sets(splits, n=n, seed=seed, reference=reference)
     ref, flo = sets.reference, sets.floor
     real_x, real_y, floor_x, floor_y = ref.images, ref.labels, flo.images, flo.labels
     class_names = ref.class_names
     per_class_ok = conditional and ref.task == "multiclass"
     # 2. generated sets, same size and class mix
+    step(f"sampling {len(real_y)} images")
     fake = sampler(real_y, seed)
     fake_y = real_y if conditional else None
     test = sets.shifted_test if shifted_test else None
@@ -164,6 +169,7 @@ def evaluate_generator(
         "created": datetime.now().isoformat(timespec="seconds"),
     }
     # 3. pixels
+    step("pixel metrics, memorization, privacy audit")
     pool_y = sets.memorization_train.labels
     draws = sets.draws(counts_of(ref), bootstrap, seed=seed) if bootstrap >= 2 else []
     test_draws = (
@@ -217,6 +223,7 @@ def evaluate_generator(
     fidelity_extra = conditional and FIDELITY_CLASSIFIER not in names
     n_resamples = max(bootstrap, 2)
     for name in names + ([FIDELITY_CLASSIFIER] if fidelity_extra else []):
+        step(f"features: {name}")
         seeds = list(range(extractor_seeds)) if name in SEEDED_FEATURES and name in names else [0]
         exs = [
             get_extractor(

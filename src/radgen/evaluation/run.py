@@ -18,12 +18,13 @@ from radgen import runfolder
 from radgen.data import DataConfig
 from radgen.data.base import DataSplits
 from radgen.errors import ConfigError
-from radgen.evaluation.protocol import DEFAULT_FEATURES, evaluate_generator, generate_like
+from radgen.evaluation.protocol import DEFAULT_FEATURES, FIDELITY_CLASSIFIER, evaluate_generator, generate_like
 from radgen.evaluation.ranking import save_features
 from radgen.io import write_json
 from radgen.metrics.memorization import closest_pairs_figure
 from radgen.metrics.privacy_eval import add_model_based
 from radgen.models import load_exported
+from radgen.progress import Steps
 from radgen.runfolder import RunFolder, load_run_data, trained_budget
 
 MIN_EVAL_IMAGES = 10  # the copy-ratio test's held-out minimum (metrics.memorization), above PRDC's k = 5
@@ -50,11 +51,14 @@ def evaluate_run(
     shifted_test: bool = True,
     allow_changed_data: bool = False,
     extractor_seeds: int = 1,
+    progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate an exported run (see the module docstring); returns (eval folder, metrics). The run's own training
     split is compared with its split manifest first: a change is refused unless ``allow_changed_data``, then it is
     recorded in the metrics (``data_changed_since_training``). ``extractor_seeds``: K extractors per trained view
-    (``radgen.evaluation.protocol``); their per-seed features go to ``features.npz`` (``evaluation.ranking``)."""
+    (``radgen.evaluation.protocol``); their per-seed features go to ``features.npz`` (``evaluation.ranking``).
+    ``progress``: each step's start is shown (``radgen.progress.Steps``: a bar on a terminal, a line each
+    elsewhere)."""
     run_dir = Path(run_dir)
     if n < MIN_EVAL_IMAGES:
         raise ConfigError(
@@ -71,10 +75,13 @@ def evaluate_run(
 
         manifest = run_dir / runfolder.SPLIT_MANIFEST
         changed = check_unchanged(manifest, ds["train"], allow=allow_changed_data, run=run_dir)
+    conditional = bool(model.supports_labels)
+    extractors = len(features) + (1 if conditional and FIDELITY_CLASSIFIER not in features else 0)
+    steps = Steps(f"evaluate {run_dir.name}", 4 + extractors + (model.encoding != "none"), progress=progress)
     metrics, used = evaluate_generator(
         lambda labels, s: generate_like(model, labels, seed=s),
         ds,
-        conditional=bool(model.supports_labels),
+        conditional=conditional,
         data_config=dcfg,
         n=n,
         features=features,
@@ -85,16 +92,20 @@ def evaluate_run(
         inception_weights=inception_weights,
         extractor_epochs=extractor_epochs,
         extractor_seeds=extractor_seeds,
+        step=steps.step,
     )
     out: dict[str, Any] = {"run": str(run_dir), "model": model.config.name, **metrics}
     if changed is not None:
         out["data_changed_since_training"] = changed
+    steps.step("model-based membership inference")
     add_model_based(out["privacy"], model, ds, used["sets"].reference, bootstrap=bootstrap, seed=seed)  # privacy
     if (dp := RunFolder(run_dir).run_info).is_file() and json.loads(dp.read_text()).get("privacy"):
         out["training_privacy"] = json.loads(dp.read_text())["privacy"]  # DP-SGD: epsilon spent
     # 6. reconstruction, likelihood, cost, budget
     if model.encoding != "none":
         from radgen.metrics.reconstruction import reconstruction_metrics
+
+        steps.step("reconstruction" + (" and likelihood" if model.likelihood else ""))
 
         sub = used["sets"].reference
         out["reconstruction"] = {**reconstruction_metrics(model, sub), "split": out["real_split"]}
@@ -125,4 +136,5 @@ def evaluate_run(
     closest_pairs_figure(used["generated"], used["train"], used["memo"], folder / runfolder.EVAL_MEMORIZATION)
     save_features(folder, used["features"])  # per seed: what rank probabilities between generators pair on
     write_json(folder / runfolder.EVAL_SUMMARY, out)
+    steps.close()
     return folder, out

@@ -69,7 +69,6 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import yaml
-from tqdm.auto import tqdm
 
 from radgen.classifiers.grid import FitJob, resolve_workers, run_grid
 from radgen.classifiers.judge import DEFAULT_JUDGE, JUDGES, train_seeds
@@ -102,6 +101,7 @@ from radgen.experiments.trial import (
     preregistration,
 )
 from radgen.io import write_json, write_text
+from radgen.progress import Steps
 from radgen.reports.augment import summary_markdown
 from radgen.runfolder import AUGMENT_BARS, AUGMENT_LOG, AUGMENT_POOL, AUGMENT_RESULTS, AUGMENT_SUMMARY, CONFIG
 
@@ -570,9 +570,11 @@ def _augment_into(
 
     pools: dict[str, ImageSet] = {}
     pool_seconds: dict[str, float] = {}
-    for gen, need in pool_sizes(real, arms, cfg).items():
+    sizes = pool_sizes(real, arms, cfg)
+    pool_steps = Steps("synthetic pools", len(sizes), progress=progress)
+    for gen, need in sizes.items():
         t0 = time.perf_counter()
-        _log(f"sampling {sum(need.values())} images from {gen} ({cfg.generators[gen]})")
+        pool_steps.step(f"sampling {sum(need.values())} images from {gen} ({cfg.generators[gen]})")
         model = load_generator(cfg.generators[gen], splits)
         pools[gen] = make_pool(model, need, real, origin=gen, seed=cfg.sample_seed, sample=cfg.sample)
         pool_seconds[gen] = round(time.perf_counter() - t0, 2)
@@ -586,9 +588,13 @@ def _augment_into(
             out / f"{AUGMENT_POOL.format(generator=gen)}.png",
             title=f"synthetic images from {gen}",
         )
+    pool_steps.close()
     passed: dict[str, np.ndarray] = {}
     filtering: dict[str, Any] = {}
-    for gen in sorted({a.generator for a in arms if a.kind == "filtered"}):
+    filtered = sorted({a.generator for a in arms if a.kind == "filtered"})
+    filter_steps = Steps("label filter", len(filtered), progress=progress)
+    for gen in filtered:
+        filter_steps.step(f"labelling the {gen} pool with the filter classifier")
         p_req, passed[gen], who = label_pool(pools[gen], cfg)
         labels = pools[gen].labels.numpy()
         filtering[gen] = {
@@ -599,6 +605,7 @@ def _augment_into(
             },
         }
         np.save(out / f"synthetic_{gen}_p_requested.npy", p_req)
+    filter_steps.close()
 
     names = real.class_names
     rows: list[dict[str, Any]] = []
@@ -636,8 +643,9 @@ def _augment_into(
 
         tcfgs = {a.name: [arm_train_config(a, cfg.train, seed=cfg.train.seed + s) for s in seeds] for a in arms}
         if workers == 1:  # one arm at a time, its seeds one by one or as a batched ensemble
-            bar = tqdm(arms, desc=f"arms, seeds {seeds[0]}-{seeds[-1]}", disable=not progress or None, file=sys.stderr)
-            for arm in bar:
+            steps = Steps(f"arms, seeds {seeds[0]}-{seeds[-1]}", len(arms), progress=progress)
+            for arm in arms:
+                steps.step(f"{arm.name}: {len(seeds)} classifier fit{'s' if len(seeds) > 1 else ''}")
                 stages = plans[arm.name][1]
                 results = train_seeds(
                     stages,
@@ -650,6 +658,7 @@ def _augment_into(
                     batched="auto" if cfg.ensemble == "auto" else cfg.ensemble == "batched",
                 )
                 rows.extend(logged(arm_row(arm, stages, res)) for res in results)
+            steps.close()
         else:  # the batch's grid, `workers` fits at a time (classifiers.grid)
             jobs = [
                 FitJob((i, s), plans[a.name][1], val, test, cfg.classifier, cfg.classifier_options, c, changes[a.name])
@@ -657,11 +666,12 @@ def _augment_into(
                 for s, c in enumerate(tcfgs[a.name])
             ]
             _log(f"{len(jobs)} fits ({len(arms)} arms x {len(seeds)} seeds), {workers} at a time")
-            bar = tqdm(total=len(jobs), desc="fits", disable=not progress or None, file=sys.stderr)
+            steps = Steps(f"classifier fits, seeds {seeds[0]}-{seeds[-1]}", len(jobs), progress=progress)
             done: dict[tuple[int, int], dict[str, Any]] = {}
-            for (i, s), res in run_grid(jobs, workers=workers, on_done=lambda _: bar.update()):
+            for (i, s), res in run_grid(jobs, workers=workers):
+                steps.step(f"{arms[i].name}, seed {seeds[s]} fitted")
                 done[(i, s)] = logged(arm_row(arms[i], plans[arms[i].name][1], res))
-            bar.close()
+            steps.close()
             rows.extend(done[k] for k in sorted(done))
 
     fams = families(tr, [a.name for a in arms], list(cfg.generators))

@@ -408,6 +408,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
             extractor_epochs=epochs_eval,
             features=tuple(plan["features"]),
             extractor_seeds=plan["extractor_seeds"],
+            progress=progress,
         )
         write_markdown(folder, m)
         view_features[label] = load_features(folder)

@@ -8,7 +8,8 @@
 - ``optimizer_groups() -> {group: params}``; ``group_steps(batch_idx) -> {group: steps}`` says how
   many optimizer steps each group takes on a batch (GANs: n_critic, generator repeats).
   The engine loops over groups; it never asks which model it drives.
-- ``sample(n, *, labels=None, generator=None)`` -> (n, C, H, W) in [0, 1].
+- ``sample(n, *, labels=None, generator=None)`` -> (n, C, H, W) in [0, 1]; ``labels`` is a tensor of class
+  indices, or an index, a class name (``class_names``, any case) or a list of them (``check_labels``).
 - Optional hooks, declared here with a default, which the engine and the metrics call
   unconditionally (pythae's ``BaseAE``/``BaseTrainer``): ``set_epoch`` (training progress,
   passed in before every step), ``after_optimizer_step`` (DDPM: EMA), ``collapse_check`` (GANs),
@@ -119,6 +120,9 @@ class GenerativeModel(nn.Module):
         type(self).check_image_size(config, int(config.image_size))
         self.config = config
         self.pretrained: dict[str, Any] = {}  # what load_pretrained read, for run.json and the export
+        #: the training data's class names, index order (``load_exported`` and training set them); lets
+        #: ``sample(n, labels="pneumonia")`` name a class. None when unknown.
+        self.class_names: tuple[str, ...] | None = None
 
     @classmethod
     def check_image_size(cls, config: ModelConfig, size: int) -> None:
@@ -187,6 +191,12 @@ class GenerativeModel(nn.Module):
             raise ConfigError(
                 f"model {self.config.name!r} is class-conditional; pass labels (0..{self.config.num_classes - 1})"
             )
+        if isinstance(labels, (str, int)) or (
+            isinstance(labels, (list, tuple)) and any(isinstance(v, str) for v in labels)
+        ):  # by class name (any case) or index: "pneumonia", ["NORMAL", 1]
+            names = self.class_names
+            items = [labels] if isinstance(labels, (str, int)) else list(labels)
+            labels = [class_index(v, names, num_classes=int(self.config.num_classes)) for v in items]
         labels = torch.as_tensor(labels, dtype=torch.long).reshape(-1)
         if labels.numel() == 1:
             labels = labels.expand(n)
@@ -290,6 +300,31 @@ class GenerativeModel(nn.Module):
         self, n: int, *, labels: torch.Tensor | None = None, generator: torch.Generator | None = None
     ) -> torch.Tensor:  # pragma: no cover
         raise NotImplementedError
+
+
+def class_index(
+    label: str | int, class_names: tuple[str, ...] | list[str] | None, *, num_classes: int | None = None
+) -> int:
+    """A class given by index or by name: the exact name first, then the one name equal to it ignoring case
+    (``"pneumonia"`` is ``PNEUMONIA``), then a whole number written as text (``"1"``). Anything else is a one-line
+    ConfigError naming the valid names; the index range is checked where the labels are used."""
+    if isinstance(label, int) and not isinstance(label, bool):
+        return label
+    names = list(class_names or [])
+    text = str(label).strip()
+    if text in names:
+        return names.index(text)
+    folded = [i for i, name in enumerate(names) if name.casefold() == text.casefold()]
+    if len(folded) == 1:
+        return folded[0]
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    span = f" or an index 0..{num_classes - 1}" if num_classes else " or an index"
+    raise ConfigError(
+        f"unknown label {label!r}; valid: {', '.join(names) or '(no class names recorded)'} (any case){span}"
+    )
 
 
 def model_config_from_dict(section: dict[str, Any]) -> ModelConfig:

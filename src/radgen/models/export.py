@@ -16,7 +16,7 @@ from radgen import __version__
 from radgen.config import to_dict
 from radgen.errors import ConfigError, DataError, MissingDataError
 from radgen.io import atomic_path, write_text
-from radgen.models.base import GenerativeModel, build_model, model_config_from_dict
+from radgen.models.base import GenerativeModel, build_model, class_index, model_config_from_dict
 from radgen.runfolder import CONFIG, WEIGHTS, export_files
 
 EXPORT_FORMAT = "radgen-export-1"
@@ -78,19 +78,12 @@ def load_exported(
         raise ConfigError(
             f"{w_path}: weights do not match the config (missing {missing[:3]}, unexpected {unexpected[:3]})"
         )
+    names = (meta.get("data") or {}).get("class_names")
+    model.class_names = tuple(str(c) for c in names) if names else None
     return model.eval(), meta
 
 
 def label_index(text: str | int | None, class_names: list[str] | tuple[str, ...]) -> int | None:
-    """A class given by name (as recorded in the export's metadata) or by index."""
-    if text is None or isinstance(text, int):
-        return text
-    names = list(class_names or [])
-    if text in names:
-        return names.index(text)
-    try:
-        return int(text)
-    except ValueError:
-        raise ConfigError(
-            f"--label {text!r} is neither a class name ({', '.join(names) or 'none recorded'}) nor an index"
-        ) from None
+    """A class given by name (as the export's metadata records it; exact, else any case) or by index
+    (``models.base.class_index``)."""
+    return None if text is None else class_index(text, class_names)

@@ -37,6 +37,7 @@ from radgen.io import atomic_path, write_json, write_text
 from radgen.models.base import GenerativeModel, build_model
 from radgen.models.export import save_exported
 from radgen.outputs import new_run_dir
+from radgen.progress import show_bars
 from radgen.provenance import provenance
 from radgen.runfolder import RunFolder, read_metrics, trim_metrics
 from radgen.training.callbacks import LastCheckpoint, SampleGrids, StopCheckpoint, sample_grid
@@ -51,10 +52,30 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RunResult:
+    """What ``train`` returns: the run folder, the trained model (best weights, eval mode), ``metrics.json``'s
+    summary and the data it trained on."""
+
     run_dir: Path
     model: GenerativeModel
     summary: dict[str, Any]
     data: DataSplits
+
+    def __repr__(self) -> str:
+        """A few lines: the folder, the model, the budget and best loss, the data (never the tensors)."""
+        s = self.summary
+        best = (
+            f"; best {s.get('monitor')} {s['best_loss']:.4g} at epoch {s.get('best_epoch')}"
+            if isinstance(s.get("best_loss"), (int, float))
+            else ""
+        )
+        params = sum(p.numel() for p in self.model.parameters())
+        splits = ", ".join(f"{k} {len(v)}" for k, v in self.data.items())
+        return (
+            f"RunResult(run_dir={str(self.run_dir)!r})\n"
+            f"  model   {self.model.config.name} ({params:,} parameters)\n"
+            f"  trained {s.get('epochs_run')} epochs, {s.get('images_seen')} images{best}\n"
+            f"  data    {self.data.name} ({splits})"
+        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -285,7 +306,8 @@ def prepare(
     if cfg.seed is None and not worker:
         print(f"radgen: seed {seed} (none given; pass seed: {seed} to repeat this run)", file=sys.stderr)
     cfg = replace(cfg, seed=seed)
-    show = cfg.train.progress_bar if progress is None else progress and cfg.train.progress_bar
+    # bars where radgen.progress draws them (a terminal; never a log or a notebook), and train.progress_bar allows
+    show = show_bars(cfg.train.progress_bar if progress is None else progress and cfg.train.progress_bar)
 
     if cfg.train.max_minutes is not None and cfg.train.max_minutes <= 0:
         raise ConfigError(f"train.max_minutes={cfg.train.max_minutes} must be > 0 (null: no wall-clock cap)")
@@ -310,6 +332,7 @@ def prepare(
     model = build_model(
         model_cfg, image_size=train_set.image_size[0], channels=train_set.channels, num_classes=train_set.num_classes
     )
+    model.class_names = tuple(train_set.class_names)
     cfg = replace(cfg, model=to_dict(model.config))
     privacy = None
     if cfg.train.privacy is not None:  # refused here, before any folder, when the model or settings cannot be private
