@@ -5,7 +5,7 @@ only `if TYPE_CHECKING:` blocks are left out, they never run). Two checks:
 
 1. No cycle, between files (`radgen.data.detect` <-> `radgen.data.load`) nor between units, a unit being
    a package or a top-level module (`radgen.io` -> `radgen.outputs` -> ... -> `radgen.data` -> `radgen.io`).
-2. A unit imports only units on its own layer or below. The layers, top first (README, "Layout"):
+2. A unit imports only units on its own layer or below. The layers, top first (docs/reference/layout.md):
 
        cli
        api

@@ -13,7 +13,7 @@ Shipped judges (``radgen list classifiers``):
   (lr 2e-3, weight decay 0.05) under a one-cycle schedule, batch 128, light augmentation
   (rotation +-10 deg, translation +-8 %, no flips), the epoch of the best validation AUROC,
   and the threshold of best validation balanced accuracy. Settings were chosen on
-  PneumoniaMNIST's validation split (README, "The judge").
+  PneumoniaMNIST's validation split (docs/results/judge.md).
 - ``cnn001``: design document 001's CNN with the settings the demo used before (Adam 1e-3,
   batch 64, at most 5 epochs, early stopping on validation loss with patience 2, argmax).
 """

@@ -58,7 +58,7 @@ from radgen.provenance import provenance
 GENERATORS = {"cvae": "demo_cvae", "lsgan": "demo_gan_smalldata", "ldm": "demo_ldm"}
 # two-stage generators: the first stage trains before, and the generator reads it (model.autoencoder=RUN)
 FIRST_STAGES = {"ldm": "demo_ldm_autoencoder"}
-# the arms of the demo's trial (README, "The main job"): the baseline, the mixed-in generator, and the two rivals its
+# the arms of the demo's trial (docs/tutorials/augment.md): the baseline, the mixed-in generator, and the two rivals its
 # primary comparisons need, the count-matched duplicate control and the class-weighted loss; seeds are added in looks
 # until the three primary comparisons are decisive or the arms' budget ends (`radgen augment` runs every arm)
 DEMO_ARMS = ["real", "synthetic", "duplicate", "weighted"]
@@ -75,9 +75,9 @@ RULE_FALLBACK = "fallback: highest lowest-class label fidelity"
 RULE_ONLY = "the only generator that passed the gate"
 DEMO_SEEDS = 15  # the most seeds per arm; looks after 3, 6, 9, 12 and 15 (DEMO_LOOKS)
 DEMO_LOOKS = {"first_look": 3, "look_every": 3}
-DEMO_ARMS_BUDGET_S = 570.0  # the arms' 10 minutes (README, time budget), less 30 s for the report
+DEMO_ARMS_BUDGET_S = 570.0  # the arms' 10 minutes (docs/results/demo.md, time budget), less 30 s for the report
 QUICK_SEEDS, QUICK_LOOKS = 3, {"first_look": 2, "look_every": 1}
-# The strong judge on the demo's data, measured (README, "The judge"): the report states it beside the demo's judge.
+# The strong judge on the demo's data, measured (docs/results/judge.md): the report states it beside the demo's judge.
 # `radgen classify --data chest_xray_full_64 --val-from-train 0.1 --seeds 3` (resnet18, the default judge)
 STRONG_JUDGE = "resnet18"
 JUDGE_REFERENCE: dict[str, dict[str, object]] = {
@@ -184,7 +184,7 @@ def judge_note(
         if quick
         else "the demo's judge (the longer study keeps it: 26 arms x 10 seeds of resnet18 at 654 s a fit are 2 days)"
         if judge == DEMO_JUDGE and budget == "full"
-        else "the demo's judge: it fits the arms' 10 minutes (README, time budget)"
+        else "the demo's judge: it fits the arms' 10 minutes (docs/results/demo.md, time budget)"
         if judge == DEMO_JUDGE
         else "the judge asked for (--judge)"
     )

@@ -99,7 +99,7 @@ INTERVAL_METHOD = (
 
 @dataclass
 class TrialConfig:
-    """The pre-registered design (README, "The main job"). Comparisons are "A vs B" arm names."""
+    """The pre-registered design (docs/tutorials/augment.md). Comparisons are "A vs B" arm names."""
 
     primary_endpoint: str = "auroc"
     secondary_endpoints: list[str] = field(
