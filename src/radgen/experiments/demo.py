@@ -58,7 +58,7 @@ from radgen.provenance import provenance
 GENERATORS = {"cvae": "demo_cvae", "lsgan": "demo_gan_smalldata", "ldm": "demo_ldm"}
 # two-stage generators: the first stage trains before, and the generator reads it (model.autoencoder=RUN)
 FIRST_STAGES = {"ldm": "demo_ldm_autoencoder"}
-# the arms of the demo's trial (docs/tutorials/augment.md): the baseline, the mixed-in generator, and the two rivals its
+# the arms of the demo's trial (docs/tutorials/augment.md): the baseline, the mixed-in generator, the two rivals its
 # primary comparisons need, the count-matched duplicate control and the class-weighted loss; seeds are added in looks
 # until the three primary comparisons are decisive or the arms' budget ends (`radgen augment` runs every arm)
 DEMO_ARMS = ["real", "synthetic", "duplicate", "weighted"]
