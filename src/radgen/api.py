@@ -73,8 +73,13 @@ def train(
 
 
 def load(run_dir: str | Path, *, map_location: str = "cpu"):
-    """The exported model of a run folder (or of an ``export/`` folder), in eval mode, ready to ``sample``."""
+    """The exported model of a run folder (or of an ``export/`` folder, or of a diffusers folder that
+    ``radgen export --format diffusers`` wrote), in eval mode, ready to ``sample``."""
+    from radgen.interop.diffusers_export import import_diffusers, is_diffusers_export
     from radgen.models import load_exported
+
+    if is_diffusers_export(run_dir):
+        return import_diffusers(run_dir).to(map_location)
 
     model, _ = load_exported(run_dir, map_location=map_location)
     return model

@@ -10,7 +10,8 @@ radgen trains diffusers' ``UNet2DModel`` with diffusers' ``DDPMScheduler`` (Ho e
 - ``model_index.json``: ``DDPMPipeline`` for an unconditional model; ``ClassConditionalDDPMPipeline`` (below:
   class labels and classifier-free guidance, Ho & Salimans 2022, with radgen's extra null class) for a
   class-conditional one;
-- ``radgen.json``: the class names, the null class index and the guidance scale radgen used.
+- ``radgen.json``: the class names, the null class index, the guidance scale radgen used and the radgen model
+  config, by which :func:`import_diffusers` (and ``radgen.load(DIR)``) builds the radgen model back.
 
 With the same generator, the DDPM sampler of both gives the same images (radgen's loop and diffusers' pipeline
 draw x_T and every step's noise in the same order). The latent diffusion model is not exported here: its
@@ -83,6 +84,57 @@ class ClassConditionalDDPMPipeline(DiffusionPipeline):
         return ImagePipelineOutput(images=out) if return_dict else (out,)
 
 
+def _model_section(model) -> dict[str, Any]:
+    """The model's config as the export's ``model`` section (plain values: JSON-safe)."""
+    from dataclasses import asdict
+
+    return json.loads(json.dumps(asdict(model.config), default=list))
+
+
+def is_diffusers_export(folder: str | Path) -> bool:
+    """True when ``folder`` is a pipeline folder :func:`export_diffusers` wrote (``model_index.json`` and
+    ``radgen.json`` with the radgen model config)."""
+    folder = Path(folder)
+    if not (folder / "model_index.json").is_file() or not (folder / RADGEN_JSON).is_file():
+        return False
+    try:
+        return isinstance(json.loads((folder / RADGEN_JSON).read_text()).get("radgen_model"), dict)
+    except ValueError:
+        return False
+
+
+def import_diffusers(folder: str | Path):
+    """The radgen DDPM a :func:`export_diffusers` folder holds, in eval mode: the model built from
+    ``radgen.json``'s config, its UNet (and EMA, when the export took the EMA) given the folder's weights, the class
+    names set. Sampling it gives what the original model gives for the same generator (tested)."""
+    from diffusers import UNet2DModel
+
+    from radgen.errors import MissingDataError
+    from radgen.models.base import build_model, model_config_from_dict
+
+    folder = Path(folder)
+    if not is_diffusers_export(folder):
+        raise MissingDataError(
+            f"{folder}: not a diffusers folder radgen exported (needs model_index.json and radgen.json with "
+            "radgen_model); export one with radgen export RUN --format diffusers"
+        )
+    info = json.loads((folder / RADGEN_JSON).read_text())
+    model = build_model(model_config_from_dict(info["radgen_model"]), pretrained=False)
+    unet = UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True)
+    try:
+        model.unet.load_state_dict(unet.state_dict())
+        if model.ema is not None:
+            model.ema.load_state_dict(unet.state_dict())
+    except RuntimeError as exc:
+        raise ConfigError(
+            f"{folder}: unet/ does not match radgen.json's model ({' '.join(str(exc).split())[:120]})"
+        ) from None
+    names = info.get("class_names") or None
+    if names:
+        model.class_names = tuple(names)
+    return model.eval()
+
+
 def export_diffusers(run: str | Path, out: str | Path) -> Path:
     """Write ``run``'s DDPM as a diffusers pipeline folder ``out`` (which must not exist); returns ``out``."""
     from diffusers import DDPMPipeline
@@ -108,6 +160,7 @@ def export_diffusers(run: str | Path, out: str | Path) -> Path:
         "null_class": model.k if model.supports_labels else None,
         "guidance_scale": float(model.config.guidance_scale) if model.supports_labels else None,
         "pipeline": type(pipe).__name__,
+        "radgen_model": _model_section(model),
         "load_with": "radgen.interop.diffusers_export.ClassConditionalDDPMPipeline.from_pretrained(DIR)"
         if model.supports_labels
         else "diffusers.DDPMPipeline.from_pretrained(DIR)",
