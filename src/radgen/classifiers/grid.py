@@ -15,6 +15,7 @@ same fit run in this process under ``torch.set_num_threads`` of the worker's thr
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -99,10 +100,15 @@ def _stop_workers(ex: ProcessPoolExecutor, ctx) -> None:
     """Cancel what has not started and end the running workers now (a signal or an error in the parent):
     ``shutdown(wait=True)`` would wait for every running fit to finish."""
     ex.shutdown(wait=False, cancel_futures=True)
-    for p in ctx.active_children():
-        p.terminate()
-    for p in ctx.active_children():
-        p.join(10)
+    deadline = time.monotonic() + 5  # SIGTERM first; a worker still starting (importing torch) may outlive it
+    while (alive := ctx.active_children()) and time.monotonic() < deadline:
+        for p in alive:
+            p.terminate()
+        for p in alive:
+            p.join(0.2)
+    for p in ctx.active_children():  # then SIGKILL, which cannot be caught or held
+        p.kill()
+        p.join(5)
 
 
 def run_grid(

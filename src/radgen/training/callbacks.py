@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import lightning as L
@@ -95,16 +97,61 @@ class StopCheckpoint(L.Callback):
     the signal sets ``trainer.received_sigterm``, the loop raises ``SIGTERMException`` after the batch, and
     ``on_exception`` callbacks run), so ``radgen train --resume RUN`` continues from there.
 
+    A SIGTERM from the start of an epoch's last training batch to the end of its validation is held until the
+    validation ends, and the run stops at the epoch's end: Lightning, resumed from a stop inside its validation,
+    skips the rest of it, so that epoch would have no validation loss and could not rank as the best checkpoint.
+    The hold lasts one validation (``train.limit_val_batches`` bounds it).
+
     Only SIGTERM: a Ctrl-C (``KeyboardInterrupt``) can land inside an optimizer step, and an error (a NaN)
     must not replace the last good checkpoint, so both keep the last end-of-epoch ``last.ckpt``. (Not
     Lightning's ``OnExceptionCheckpoint``: with it present, a fit given no checkpoint resumes from "last".)"""
 
     def __init__(self, dirpath: Path):
         self.path = Path(dirpath) / f"{LAST}.ckpt"
+        self._lightning = None  # Lightning's SIGTERM handler, wrapped from on_train_start to on_train_end
+        self._holding, self._pending = False, None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        previous = signal.getsignal(signal.SIGTERM)  # Lightning registered its handler when the fit started
+        if callable(previous) and threading.current_thread() is threading.main_thread():
+            self._lightning = previous
+            signal.signal(signal.SIGTERM, self._on_sigterm)
+
+    def _on_sigterm(self, signum, frame) -> None:
+        if self._holding:
+            self._pending = (signum, frame)
+        elif self._lightning is not None:
+            self._lightning(signum, frame)
+
+    def _release(self) -> None:
+        self._holding = False
+        pending, self._pending = self._pending, None
+        if pending is not None and self._lightning is not None:
+            self._lightning(*pending)
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if batch_idx + 1 >= trainer.num_training_batches:  # the epoch's last batch: hold through its validation
+            self._holding = True
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._release()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._release()  # an epoch without validation
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self._restore()
+
+    def _restore(self) -> None:
+        if self._lightning is not None and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, self._lightning)
+        self._lightning, self._holding, self._pending = None, False, None
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
+        self._restore()
         if isinstance(exception, SIGTERMException):
             pl_module.saving_mid_epoch = True  # the checkpoint carries the epoch's progress (EngineModule)
             try:

@@ -176,6 +176,7 @@ class EngineModule(L.LightningModule):
         self.acc = {"train": EpochAccumulator(), "val": EpochAccumulator()}
         self.saving_mid_epoch = False  # set by StopCheckpoint around its save
         self.mid_epoch_resume: dict[str, Any] | None = None  # a SIGTERM checkpoint's epoch state, once loaded
+        self._epoch_open = False  # between on_train_epoch_start and the end of on_train_epoch_end
         self.train_sampler = None  # the training loader's EpochSeededSampler (build_trainer), for a mid-epoch resume
         self.val_summary: dict[str, Any] = {}
         self.pending_row: dict[str, Any] = {}  # extra columns for this epoch's row, set by callbacks
@@ -324,14 +325,19 @@ class EngineModule(L.LightningModule):
     # -- epoch bookkeeping --------------------------------------------------------------------------
     def on_train_epoch_start(self) -> None:
         self._epoch_start = time.perf_counter()
+        self._epoch_open = True
         self.acc["train"].reset()
 
     def mid_epoch_state(self) -> dict[str, Any]:
         """What a checkpoint written inside an epoch (``StopCheckpoint``) carries to continue that epoch exactly."""
+        # A SIGTERM can land after the epoch's last training batch (in its validation): Lightning then resumes
+        # with the validation and the epoch's end, and draws no training batch of that epoch again
+        planned = self.trainer.num_training_batches
         return {
             "acc": self.acc["train"].state(),
             "seconds": time.perf_counter() - self._epoch_start,
             "batch_size": int(self.cfg.batch_size),
+            "train_done": bool(math.isfinite(planned) and self.acc["train"].batches >= planned),
         }
 
     def on_validation_epoch_start(self) -> None:
@@ -375,6 +381,7 @@ class EngineModule(L.LightningModule):
                 f.write(json.dumps(row) + "\n")
             if self.loggers:  # train.logger: the same row to Lightning's experiment loggers
                 log_epoch(self.loggers, row, step=row["step"])
+        self._epoch_open = False
 
     # -- RNG state in checkpoints ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -392,7 +399,7 @@ class EngineModule(L.LightningModule):
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
         checkpoint["radgen_loss_reference"] = dict(self.loss_reference)  # the divergence rule survives a resume
-        if self.saving_mid_epoch:
+        if self.saving_mid_epoch and self._epoch_open:  # a stop after the epoch's end is an end-of-epoch checkpoint
             checkpoint["radgen_mid_epoch"] = self.mid_epoch_state()
 
     def on_train_start(self) -> None:
@@ -416,9 +423,12 @@ class EngineModule(L.LightningModule):
         self.mid_epoch_resume = checkpoint.get("radgen_mid_epoch")
         if self.mid_epoch_resume:  # a SIGTERM checkpoint: skip the batches trained, keep the epoch's sums
             # (Lightning makes the epoch's iterator before any hook, and calls no on_train_epoch_start for it)
+            self._epoch_open = True
             self.acc["train"].load(self.mid_epoch_resume["acc"])
             done = int(self.mid_epoch_resume["acc"]["batches"]) * int(self.mid_epoch_resume["batch_size"])
-            if self.train_sampler is not None:
+            if self.mid_epoch_resume.get("train_done"):
+                pass  # stopped in the epoch's validation: no batch of this epoch is drawn again, nothing to skip
+            elif self.train_sampler is not None:
                 self.train_sampler.skip_next(done, epoch=int(checkpoint["epoch"]))
             else:
                 log.warning("resuming mid-epoch without radgen's sampler: the epoch restarts from its first batch")
