@@ -183,6 +183,7 @@ def sampler_rows(run: str, model, n: int, seed: int = 0) -> dict:
             features=("radgen-cnn001",),
             seed=seed,
             shifted_test=False,
+            extractor_seeds=1,  # the setting of the recorded table (docs/results/latent_vs_pixel)
         )
         ref = m["features"]["radgen-cnn001"]["reference"]
         rows[name] = {

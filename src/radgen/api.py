@@ -98,7 +98,7 @@ def evaluate(
     bootstrap: int = 50,
     extractor_epochs: int = 8,
     shifted_test: bool = True,
-    extractor_seeds: int = 1,
+    extractor_seeds: int = 3,
     progress: bool = True,
 ) -> tuple[Path, dict[str, Any]]:
     """``radgen evaluate RUN``: the evaluation protocol (``radgen.evaluation.evaluate_run``: ``n`` images per set

@@ -68,11 +68,28 @@ def test_evaluate_prints_a_line_per_step(data_dir, tmp_path, capsys):
             ["train.progress_bar=false", f"output_dir={tmp_path}", "train.epochs=1", "train.limit_train_batches=5"],
         )
     )
-    assert main(["evaluate", str(r.run_dir), "--n", "60", "--features", "radgen-cnn001"]) == 0
+    assert (
+        main(["evaluate", str(r.run_dir), "--n", "60", "--features", "radgen-cnn001", "--extractor-seeds", "1"]) == 0
+    )
     err = capsys.readouterr().err
     steps = re.findall(rf"^radgen: evaluate {re.escape(r.run_dir.name)} \[(\d)/(\d)\] (.+) \(\+\d+ s\)$", err, re.M)
     # real sets, sampling, pixels, one extractor, model-based privacy, reconstruction (a VAE encodes): 6 steps
     assert [(k, n) for k, n, _ in steps] == [(str(k), "6") for k in range(1, 7)]
     assert [t for *_, t in steps][1] == "sampling 60 images" and steps[3][2] == "features: radgen-cnn001"
-    assert main(["evaluate", str(r.run_dir), "--n", "60", "--features", "radgen-cnn001", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(r.run_dir),
+                "--n",
+                "60",
+                "--features",
+                "radgen-cnn001",
+                "--no-progress",
+                "--extractor-seeds",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert "radgen: evaluate " not in capsys.readouterr().err

@@ -149,3 +149,22 @@ def test_generators_ranked_against_different_references_are_refused():
         rank_generators({"a": a, "b": b}, n_resamples=5)
     with pytest.raises(DataError, match="missing: re-run `radgen evaluate`"):
         load_features("/nonexistent-folder")
+
+
+def test_every_entry_point_trains_the_same_ensemble_by_default():
+    """`radgen evaluate`, `radgen.api.evaluate`, `evaluate_run`, the protocol and the demo share one default K
+    (issue 34: a single extractor cannot tell its own training noise from a difference between generators)."""
+    import inspect
+
+    from radgen import api
+    from radgen.cli import build_parser
+    from radgen.evaluation import evaluate_run
+    from radgen.evaluation.protocol import EXTRACTOR_SEEDS
+    from radgen.experiments.demo import DemoSettings
+
+    assert EXTRACTOR_SEEDS == 3
+    for command in (["evaluate", "RUN"], ["demo"]):
+        assert build_parser().parse_args(command).extractor_seeds == EXTRACTOR_SEEDS, command
+    for fn in (api.evaluate, evaluate_run, evaluate_generator, api.demo):
+        assert inspect.signature(fn).parameters["extractor_seeds"].default == EXTRACTOR_SEEDS, fn
+    assert DemoSettings().extractor_seeds == EXTRACTOR_SEEDS

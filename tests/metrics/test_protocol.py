@@ -64,6 +64,7 @@ def _evaluate(pneumonia, sampler, **kw):
         extractor_cache=cache,
         sets=sets,
         shifted_test=kw.pop("shifted_test", False),
+        extractor_seeds=kw.pop("extractor_seeds", 1),  # one extractor: these tests are not about the ensemble
         **kw,
     )
     return m

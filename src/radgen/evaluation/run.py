@@ -18,7 +18,13 @@ from radgen import runfolder
 from radgen.data import DataConfig
 from radgen.data.base import DataSplits
 from radgen.errors import ConfigError
-from radgen.evaluation.protocol import DEFAULT_FEATURES, FIDELITY_CLASSIFIER, evaluate_generator, generate_like
+from radgen.evaluation.protocol import (
+    DEFAULT_FEATURES,
+    EXTRACTOR_SEEDS,
+    FIDELITY_CLASSIFIER,
+    evaluate_generator,
+    generate_like,
+)
 from radgen.evaluation.ranking import save_features
 from radgen.io import write_json
 from radgen.metrics.memorization import closest_pairs_figure
@@ -50,7 +56,7 @@ def evaluate_run(
     reference: str = "auto",
     shifted_test: bool = True,
     allow_changed_data: bool = False,
-    extractor_seeds: int = 1,
+    extractor_seeds: int = EXTRACTOR_SEEDS,
     progress: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate an exported run (see the module docstring); returns (eval folder, metrics). The run's own training

@@ -52,6 +52,7 @@ from pathlib import Path
 from radgen import runfolder
 from radgen.data import DataConfig, load_dataset
 from radgen.errors import ConfigError
+from radgen.evaluation.protocol import EXTRACTOR_SEEDS
 from radgen.io import write_json
 from radgen.provenance import provenance
 
@@ -67,7 +68,7 @@ DEMO_JUDGE = "cnn001"
 # share holds 4 arms x 3 seeds); --budget full mixes in every one that passes
 DEMO_MAX_MIXED_IN = 1
 DEMO_FEATURES = ("radgen-cnn001", "radgen-ae001", "radiomics")  # two trained views and the weight-free one
-DEMO_EXTRACTOR_SEEDS = 3  # trainings per trained view (issue 34); --extractor-seeds
+DEMO_EXTRACTOR_SEEDS = EXTRACTOR_SEEDS  # trainings per trained view (issue 34); --extractor-seeds
 RANK_RESAMPLES, QUICK_RANK_RESAMPLES = 100, 10  # paired replicates per extractor seed for P(FD_A < FD_B)
 SANITY_RESAMPLES, QUICK_SANITY_RESAMPLES = 50, 10  # replicates of the sanity appendix's intervals
 RULE_SEPARATED = "separated best"

@@ -94,6 +94,7 @@ def pretrained_gmvae_versions(ctx: ReproduceContext) -> dict[str, Any]:
     import torch
 
     from radgen.evaluation import EvaluationResult, evaluate_run
+    from radgen.evaluation.protocol import EXTRACTOR_SEEDS
     from radgen.reports.evaluation import write_markdown
     from radgen.training.run import train
     from radgen.viz import save_grid
@@ -127,6 +128,7 @@ def pretrained_gmvae_versions(ctx: ReproduceContext) -> dict[str, Any]:
             features=("radgen-cnn001",),
             bootstrap=5 if ctx.quick else 50,
             extractor_epochs=1 if ctx.quick else 8,
+            extractor_seeds=1 if ctx.quick else EXTRACTOR_SEEDS,
         )
         write_markdown(folder, ev)
         fd = EvaluationResult(ev).distance("radgen-cnn001")

@@ -21,6 +21,7 @@ PAPER_TRIALS = {  # trial: (settings as the document states them, FID, IS)
 def resnet_vae_trials(ctx: ReproduceContext) -> dict[str, Any]:
     """Design document 000's trials: each setting trained and evaluated beside the paper's FID and IS."""
     from radgen.evaluation import EvaluationResult, evaluate_run
+    from radgen.evaluation.protocol import EXTRACTOR_SEEDS
     from radgen.reports.evaluation import write_markdown
     from radgen.training.run import train
 
@@ -38,6 +39,7 @@ def resnet_vae_trials(ctx: ReproduceContext) -> dict[str, Any]:
             bootstrap=5 if ctx.quick else 50,
             inception_weights=ctx.inception_weights,
             extractor_epochs=1 if ctx.quick else 8,
+            extractor_seeds=1 if ctx.quick else EXTRACTOR_SEEDS,
         )
         write_markdown(folder, ev)
         row = {
