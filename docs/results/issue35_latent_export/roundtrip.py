@@ -27,8 +27,17 @@ AE = {"block_out_channels": [8, 8, 8], "norm_groups": 4, "latent_channels": 2, "
 
 def make_run(root: Path, **extra) -> Path:
     torch.manual_seed(0)
-    cfg = {"name": "latent_diffusion", "block_out_channels": [16], "norm_groups": 8, "layers_per_block": 1,
-           "attention_resolutions": [], "autoencoder_config": AE, "timesteps": 20, "sample_steps": 4, **extra}
+    cfg = {
+        "name": "latent_diffusion",
+        "block_out_channels": [16],
+        "norm_groups": 8,
+        "layers_per_block": 1,
+        "attention_resolutions": [],
+        "autoencoder_config": AE,
+        "timesteps": 20,
+        "sample_steps": 4,
+        **extra,
+    }
     m = build_model(cfg, image_size=16, channels=1, num_classes=2)
     with torch.no_grad():
         for p in m.unet.parameters():
@@ -52,26 +61,42 @@ def main(work: Path) -> None:
         back = radgen.load(out)
         labels = [0, 1, 1, 0] if cond == "class" else None
         kw = {"labels": torch.tensor(labels)} if labels else {}
-        for sampler, w in (("dpmsolver++", 1.0), ("dpmsolver++", 2.0)) if cond == "class" else (("dpmsolver++", None),):
+        for sampler, w in (
+            (("dpmsolver++", 1.0), ("dpmsolver++", 2.0)) if cond == "class" else (("dpmsolver++", None),)
+        ):
             g = lambda: torch.Generator().manual_seed(7)  # noqa: E731
             ours = model.sample(4, generator=g(), progress=False, **kw, **({"guidance_scale": w} if w else {}))
-            theirs = (pipe(labels, guidance_scale=w, generator=g(), output_type="pt") if labels
-                      else pipe(batch_size=4, generator=g(), output_type="pt")).images
+            theirs = (
+                pipe(labels, guidance_scale=w, generator=g(), output_type="pt")
+                if labels
+                else pipe(batch_size=4, generator=g(), output_type="pt")
+            ).images
             loaded = back.sample(4, generator=g(), progress=False, **kw, **({"guidance_scale": w} if w else {}))
             between = float((ours[1:] - ours[:-1]).abs().amax(dim=(1, 2, 3)).min())
-            rows.append({"conditional": cond, "sampler": sampler, "guidance_scale": w, "steps": 4,
-                         "max_abs_diff_pipeline_vs_radgen": float((theirs - ours).abs().max()),
-                         "max_abs_diff_loaded_vs_original": float((loaded - ours).abs().max()),
-                         "yardstick_min_max_abs_diff_between_two_samples": between})
+            rows.append(
+                {
+                    "conditional": cond,
+                    "sampler": sampler,
+                    "guidance_scale": w,
+                    "steps": 4,
+                    "max_abs_diff_pipeline_vs_radgen": float((theirs - ours).abs().max()),
+                    "max_abs_diff_loaded_vs_original": float((loaded - ours).abs().max()),
+                    "yardstick_min_max_abs_diff_between_two_samples": between,
+                }
+            )
         vcfg = json.loads((out / "vae" / "config.json").read_text())
         rows[-1]["vae_config"] = {k: vcfg[k] for k in ("scaling_factor", "shift_factor")}
     (Path(__file__).parent / "roundtrip.json").write_text(json.dumps(rows, indent=1) + "\n")
-    print("| conditional | sampler | guidance | max abs diff pipeline vs radgen | max abs diff radgen.load vs original "
-          "| yardstick: min over neighbours of max abs diff between two samples |")
+    print(
+        "| conditional | sampler | guidance | max abs diff pipeline vs radgen | max abs diff radgen.load vs original "
+        "| yardstick: min over neighbours of max abs diff between two samples |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['conditional']} | {r['sampler']} | {r['guidance_scale']} | {r['max_abs_diff_pipeline_vs_radgen']} "
-              f"| {r['max_abs_diff_loaded_vs_original']} | {r['yardstick_min_max_abs_diff_between_two_samples']:.3f} |")
+        print(
+            f"| {r['conditional']} | {r['sampler']} | {r['guidance_scale']} | {r['max_abs_diff_pipeline_vs_radgen']} "
+            f"| {r['max_abs_diff_loaded_vs_original']} | {r['yardstick_min_max_abs_diff_between_two_samples']:.3f} |"
+        )
     print("vae/config.json:", rows[-1]["vae_config"], "| numpy", np.__version__, "| torch", torch.__version__)
 
 

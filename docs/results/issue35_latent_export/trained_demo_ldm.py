@@ -23,8 +23,14 @@ def main(run: Path, out: Path) -> None:
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
     cli = [sys.executable, "-m", "radgen", "export", str(run), "--format", "diffusers", "--out", str(out)]
-    print("$", "radgen export RUN --format diffusers --out OUT:", subprocess.run(cli, check=True, capture_output=True,
-                                                                          text=True).stdout.strip().replace(str(run), "RUN").replace(str(out), "OUT"))
+    print(
+        "$",
+        "radgen export RUN --format diffusers --out OUT:",
+        subprocess.run(cli, check=True, capture_output=True, text=True)
+        .stdout.strip()
+        .replace(str(run), "RUN")
+        .replace(str(out), "OUT"),
+    )
     export_s = time.perf_counter() - t0
     model = radgen.load(run)
     pipe = RadgenLatentPipeline.from_pretrained(out)
@@ -41,14 +47,19 @@ def main(run: Path, out: Path) -> None:
     vae = json.loads((out / "vae" / "config.json").read_text())
     texts = "".join(p.read_text() for p in out.rglob("*.json"))
     result = {
-        "model": info["model"], "class_names": info["class_names"], "sampler": info["sampler"],
+        "model": info["model"],
+        "class_names": info["class_names"],
+        "sampler": info["sampler"],
         "pipeline_defaults": {k: pipe.config[k] for k in ("guidance_scale", "num_inference_steps", "null_class")},
-        "vae_scaling_factor": vae["scaling_factor"], "vae_shift_factor": vae["shift_factor"],
+        "vae_scaling_factor": vae["scaling_factor"],
+        "vae_shift_factor": vae["shift_factor"],
         "radgen_latent_scale": float(model.autoencoder.latent_scale),
         "radgen_latent_shift": float(model.autoencoder.latent_shift),
         "max_abs_diff_pipeline_vs_radgen": float((theirs - ours).abs().max()),
         "max_abs_diff_loaded_back_vs_original": float((back - ours).abs().max()),
-        "yardstick_min_max_abs_diff_between_two_samples": float((ours[1:] - ours[:-1]).abs().amax(dim=(1, 2, 3)).min()),
+        "yardstick_min_max_abs_diff_between_two_samples": float(
+            (ours[1:] - ours[:-1]).abs().amax(dim=(1, 2, 3)).min()
+        ),
         "local_path_in_export_json": str(run.parent.parent) in texts,
         "seconds": {"export": round(export_s, 2), "pipeline_8": round(pipe_s, 2), "radgen_8": round(radgen_s, 2)},
     }

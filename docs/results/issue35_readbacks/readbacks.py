@@ -32,7 +32,9 @@ def make_release(work: Path) -> Path:
     run = work / "cvae-run"
     model = build_model(
         {"name": "vae", "latent_dim": 2, "hidden": [16], "conditional": "one_hot"},
-        image_size=28, channels=1, num_classes=2,
+        image_size=28,
+        channels=1,
+        num_classes=2,
     )  # untrained: the read-backs test the files, not the images' quality
     save_exported(model, run / "export", extra={"data": {"class_names": ["normal", "pneumonia"]}})
     data = {"name": "pneumoniamnist", "val_from_train": 0.1}
@@ -64,8 +66,13 @@ def row(tool, split, got: dict[int, tuple[np.ndarray, int]], want: dict[int, tup
     labels_equal = same_set and all(got[i][1] == want[i][1] for i in want)
     per_class = {c: sum(1 for v in got.values() if v[1] == c) for c in (0, 1)}
     return {
-        "tool": tool, "split": split, "images_read": len(got), "in_release": len(want),
-        "labels_read_per_class": per_class, "same_images": same_set, "max_abs_pixel_diff": diff,
+        "tool": tool,
+        "split": split,
+        "images_read": len(got),
+        "in_release": len(want),
+        "labels_read_per_class": per_class,
+        "same_images": same_set,
+        "max_abs_pixel_diff": diff,
         "labels_equal": labels_equal,
     }
 
@@ -81,8 +88,10 @@ def monai_rows(out, t, folder_label):
     ):
         for s in SPLITS:
             files = sorted((root / s).rglob(f"*.{kind}"))
-            ds = Dataset([{"image": str(f), "label": folder_label[f.parent.name]} for f in files],
-                         transform=LoadImaged(keys="image", image_only=True, reader=reader))
+            ds = Dataset(
+                [{"image": str(f), "label": folder_label[f.parent.name]} for f in files],
+                transform=LoadImaged(keys="image", image_only=True, reader=reader),
+            )
             got = {num(f): (item["image"].numpy().T, int(item["label"])) for f, item in zip(files, ds)}  # (x, y) axes
             rows.append(row(tool, s, got, t[s]))
     return rows
@@ -132,20 +141,29 @@ def main(work: Path) -> None:
     z = np.load(out / f"{sheet['name']}.npz", allow_pickle=False)["train_images"].astype(int)
     yardstick = int(np.abs(z[1:] - z[:-1]).max(axis=(1, 2)).min())  # what one image read in another's place shows
     versions = {p: version(p) for p in ("radgen", "monai", "datasets", "medmnist", "pydicom", "pillow", "numpy")}
-    result = {"release": {"n": sheet["n"], "counts": sheet["counts"], "formats": sheet["formats"]},
-              "min_over_neighbours_of_max_abs_diff_between_two_release_images": yardstick,
-              "versions": versions, "rows": rows}
+    result = {
+        "release": {"n": sheet["n"], "counts": sheet["counts"], "formats": sheet["formats"]},
+        "min_over_neighbours_of_max_abs_diff_between_two_release_images": yardstick,
+        "versions": versions,
+        "rows": rows,
+    }
     (Path(__file__).parent / "readbacks.json").write_text(json.dumps(result, indent=1) + "\n")
     print(f"release: {sheet['n']} images, counts {sheet['counts']}; versions {versions}")
-    print(f"yardstick: two neighbouring train images of the release differ by at least {yardstick} grey levels "
-          "(max over pixels, min over neighbours), so an image read in another's place would show\n")
-    print("| reader | split | images read / in release | labels read (normal, pneumonia) | same images | "
-          "max abs pixel diff | labels equal |")
+    print(
+        f"yardstick: two neighbouring train images of the release differ by at least {yardstick} grey levels "
+        "(max over pixels, min over neighbours), so an image read in another's place would show\n"
+    )
+    print(
+        "| reader | split | images read / in release | labels read (normal, pneumonia) | same images | "
+        "max abs pixel diff | labels equal |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         pc = r["labels_read_per_class"]
-        print(f"| {r['tool']} | {r['split']} | {r['images_read']} / {r['in_release']} | {pc[0]}, {pc[1]} | "
-              f"{r['same_images']} | {r['max_abs_pixel_diff']} | {r['labels_equal']} |")
+        print(
+            f"| {r['tool']} | {r['split']} | {r['images_read']} / {r['in_release']} | {pc[0]}, {pc[1]} | "
+            f"{r['same_images']} | {r['max_abs_pixel_diff']} | {r['labels_equal']} |"
+        )
 
 
 if __name__ == "__main__":
