@@ -163,8 +163,8 @@ def classify(
 def export(run_dir: str | Path, *, format: str, out: str | Path) -> Path:
     """``radgen export RUN --format diffusers --out DIR``: the run's model in another tool's format; returns ``out``.
 
-    ``diffusers``: a DDPM as a pipeline folder (``radgen.interop.diffusers_export``) whose samples equal radgen's
-    DDPM sampler's for the same generator."""
+    ``diffusers``: a DDPM or latent diffusion model as a pipeline folder (``radgen.interop.diffusers_export``)
+    whose samples equal radgen's sampler's for the same generator; other models are refused."""
     from radgen.errors import ConfigError
 
     if format != "diffusers":

@@ -75,7 +75,7 @@ def test_export_refuses_what_it_cannot_export_and_an_existing_folder(tmp_path):
 
     vae = build_model({"name": "vae", "latent_dim": 2, "hidden": [8]}, image_size=8, channels=1, num_classes=2)
     save_exported(vae, tmp_path / "vae" / "export")
-    with pytest.raises(ConfigError, match="exports the pixel-space ddpm only"):
+    with pytest.raises(ConfigError, match="exports ddpm and latent_diffusion only"):
         export_diffusers(tmp_path / "vae", tmp_path / "hf")
     run, _ = _run(tmp_path)
     (tmp_path / "taken").mkdir()

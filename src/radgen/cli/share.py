@@ -48,7 +48,8 @@ def register_export(sub) -> None:
     p = sub.add_parser(
         "export",
         help="a trained model in another tool's format: --format diffusers (a DDPM as a pipeline folder that "
-        "diffusers' DDPMPipeline, or radgen's ClassConditionalDDPMPipeline, loads)",
+        "diffusers' DDPMPipeline, or radgen's ClassConditionalDDPMPipeline, loads; a latent_diffusion model as "
+        "unet/ + vae/ + scheduler/ that radgen's RadgenLatentPipeline loads)",
     )
     p.add_argument("run", help="run directory or export folder")
     p.add_argument("--format", required=True, choices=["diffusers"], help="the target format")
