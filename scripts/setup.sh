@@ -10,7 +10,8 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[dev]"
+# the constraint keeps that torch: a dependency asking for another version fails here instead of replacing it
+.venv/bin/python -m pip install -q -e ".[dev]" -c <(echo "torch==2.13.0")
 if .venv/bin/python -m pip list 2>/dev/null | grep -i -E '^(nvidia-|torchvision|torchaudio)'; then
   echo "setup: a dependency pulled CUDA packages or torchvision (listed above); radgen must stay CPU-only here" >&2
   exit 1
