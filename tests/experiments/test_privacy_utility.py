@@ -17,6 +17,7 @@ from radgen.experiments.privacy_utility import (  # noqa: E402
     PRIVACY_EPSILONS,
     privacy_override,
     privacy_plan,
+    privacy_trial_config,
     run_privacy_utility,
 )
 from radgen.reports.privacy import privacy_markdown, tpr_bound  # noqa: E402
@@ -72,19 +73,19 @@ def test_the_stage_builds_its_rows_from_real_runs_evaluations_and_a_trial(tmp_pa
         evaluated[str(run_dir)] = m
         return m
 
+    base_trial = load_augment_config(  # the demo's arms config stands in: its judge, 2 seeds, 64 images, 1 epoch
+        {
+            "data": {"name": "pneumoniamnist", "val_from_train": 0.1},
+            "arms": ["real", "weighted"],
+            "judge": "cnn001",
+            "seeds": 2,
+            "max_train": 64,
+            "train": {"epochs": 1},
+        }
+    )
+
     def run_trial(generators, out_dir):
-        cfg = load_augment_config(
-            {
-                "data": {"name": "pneumoniamnist", "val_from_train": 0.1},
-                "generators": generators,
-                "arms": ["real", *(f"synthetic:{g}" for g in generators)],
-                "trial": {"primary": [f"+{g} vs real" for g in generators], "first_look": 2},
-                "judge": "cnn001",  # the demo's judge
-                "seeds": 2,
-                "max_train": 64,
-                "train": {"epochs": 1},
-            }
-        )
+        cfg = privacy_trial_config(base_trial, generators, {"first_look": 2, "look_every": 1})
         return run_augment(cfg, out_dir=out_dir, progress=False)[1]
 
     base = fit("cvae")

@@ -94,9 +94,14 @@ def main() -> None:
                 }
             )
             print(json.dumps(rows[-1]), flush=True)
-    # rows of models not run this time are kept from the earlier results.json (each row carries its own settings)
+    write_outputs(rows, out, set(args.models.split(",")))
+
+
+def write_outputs(rows: list[dict], out: Path, ran: set[str]) -> None:
+    """``results.json`` and ``table.md`` in ``out``: ``rows`` (of the models in ``ran``) and the rows of every other
+    model kept from the earlier ``results.json`` (each row carries its own settings). Also rebuilds the files from
+    the rows a run printed (one JSON line each): ``write_outputs([json.loads(line) ...], out, {"ddpm"})``."""
     prev = json.loads((out / "results.json").read_text()) if (out / "results.json").is_file() else {"rows": []}
-    ran = set(args.models.split(","))
     kept = [dict(r, settings=r.get("settings") or prev.get("args")) for r in prev["rows"] if r["model"] not in ran]
     order = list(MODELS)
     rows = sorted(kept + rows, key=lambda r: order.index(r["model"]) if r["model"] in order else len(order))

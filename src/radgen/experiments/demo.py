@@ -511,7 +511,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     timings["augment"] = time.perf_counter() - t0
 
     if privacy is not None:  # --budget full: the privacy-utility table (issue 33, deliverable 4)
-        from radgen.experiments.privacy_utility import privacy_override, run_privacy_utility
+        from radgen.experiments.privacy_utility import privacy_override, privacy_trial_config, run_privacy_utility
 
         _stage(4, "privacy-utility table: " + (", ".join(privacy["capable"]) or "no DP-capable generator"))
         t0 = time.perf_counter()
@@ -523,13 +523,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
 
         def run_trial(generators: dict[str, str], trial_dir: Path) -> dict:
             # one trial of +G vs real for every row's generator, with the arms' judge, seeds and looks
-            names = list(generators)
-            pcfg = replace(
-                acfg,
-                generators=generators,
-                arms=["real", *(f"synthetic:{g}" for g in names)],
-                trial=TrialConfig(primary=[f"+{g} vs real" for g in names], **plan["looks"]),
-            )
+            pcfg = privacy_trial_config(acfg, generators, plan["looks"])
             return run_augment(pcfg, out_dir=trial_dir, progress=progress, splits=splits)[1]
 
         run_privacy_utility(

@@ -11,7 +11,7 @@ endpoint for ``+G vs real`` (``experiments.trial``), from one augmentation trial
 
 1. ``privacy_plan``: which generators can train privately, and why not the others (before anything trains);
 2. ``privacy_row``: one row from an evaluation's metrics and the run's privacy record;
-3. ``utility_deltas``: each ``+G vs real`` comparison of the trial's results;
+3. ``privacy_trial_config`` and ``utility_deltas``: the trial of ``+G vs real`` and each comparison's Delta;
 4. ``run_privacy_utility``: train, evaluate, run the trial, write ``privacy_utility.json``.
 """
 
@@ -39,6 +39,22 @@ def privacy_override(epsilon: float) -> str:
     # YAML reads 1e-05 as a string: floats are written with a point and a signed exponent (1.0e-05)
     eps, delta, clip = (f"{v:.6e}" for v in (epsilon, PRIVACY_DELTA, PRIVACY_MAX_GRAD_NORM))
     return f"train.privacy={{epsilon: {eps}, delta: {delta}, max_grad_norm: {clip}}}"
+
+
+def privacy_trial_config(base, generators: dict[str, str], looks: dict[str, int]):
+    """``base`` (an ``AugmentConfig``: data, judge, seeds, classifier training) turned into the utility trial: the
+    ``real`` arm and ``+G`` for every generator (name -> run folder), each ``+G vs real`` a primary comparison."""
+    from dataclasses import replace
+
+    from radgen.experiments.trial import TrialConfig
+
+    names = list(generators)
+    return replace(
+        base,
+        generators=dict(generators),
+        arms=["real", *(f"synthetic:{g}" for g in names)],
+        trial=TrialConfig(primary=[f"+{g} vs real" for g in names], **looks),
+    )
 
 
 def privacy_plan(specs: dict[str, dict], image_size: int, channels: int, num_classes: int) -> dict[str, Any]:

@@ -76,8 +76,12 @@ def _reading(result: dict[str, Any], views: list[str]) -> str:
         if not attacks:
             mi = "no membership attack ran"
         elif found:
-            mi = "an attack separates members from non-members in " + ", ".join(
-                f"the epsilon {_eps(r)} row ({k.replace('_', ' ')}, AUC {a['auc']:.3f})" for r, k, a in found
+            mi = (
+                "an attack's 95 % AUC interval lies above 0.5 in "
+                + ", ".join(
+                    f"the epsilon {_eps(r)} row ({k.replace('_', ' ')}, AUC {a['auc']:.3f})" for r, k, a in found
+                )
+                + f" (of {len(attacks)} intervals, one in 40 lies above 0.5 by chance alone)"
             )
         else:
             top = max(a["auc"] for _, _, a in attacks)
