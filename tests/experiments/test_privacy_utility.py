@@ -12,6 +12,7 @@ import pytest
 
 pytest.importorskip("opacus")
 
+from radgen.errors import ConfigError  # noqa: E402
 from radgen.experiments.demo import DemoSettings, demo_plan, generator_specs  # noqa: E402
 from radgen.experiments.privacy_utility import (  # noqa: E402
     PRIVACY_EPSILONS,
@@ -34,6 +35,9 @@ def test_only_the_full_budget_plans_the_table_and_each_generator_answers_for_its
     assert p["capable"] == ["cvae"]  # the demo's GAN uses ADA and R1; its latent diffusion a non-private autoencoder
     assert "ADA" in p["not_capable"]["lsgan"] and "autoencoder" in p["not_capable"]["ldm"]
     assert set(p["capable"]) | set(p["not_capable"]) == set(plan["generators"])
+    assert p["epsilons"] == [1.0, 8.0] and privacy_plan({}, 64, 1, 2, epsilons=[8])["epsilons"] == [8.0]
+    with pytest.raises(ConfigError, match="finite numbers > 0"):
+        privacy_plan({}, 64, 1, 2, epsilons=[float("inf")])
 
 
 def test_the_tpr_bound_is_dps_hypothesis_testing_limit():
@@ -89,7 +93,7 @@ def test_the_stage_builds_its_rows_from_real_runs_evaluations_and_a_trial(tmp_pa
         return run_augment(cfg, out_dir=out_dir, progress=False)[1]
 
     base = fit("cvae")
-    plan = {**privacy_plan({"cvae": {"name": "cvae"}}, 28, 1, 2), "epsilons": [8.0]}
+    plan = privacy_plan({"cvae": {"name": "cvae"}}, 28, 1, 2, epsilons=[8.0])
     result = run_privacy_utility(
         plan,
         tmp_path / "privacy",

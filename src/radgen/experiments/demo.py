@@ -382,7 +382,11 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         from radgen.experiments.privacy_utility import privacy_plan
 
         privacy = privacy_plan(
-            generator_specs(plan), train_set.image_size[0], train_set.channels, len(train_set.class_names)
+            generator_specs(plan),
+            train_set.image_size[0],
+            train_set.channels,
+            len(train_set.class_names),
+            epsilons=plan["privacy_epsilons"],
         )
     out = new_run_dir(settings.output_dir, "demo-quick" if q else "demo")  # the settings can work: now write
     print(f"radgen demo: writing {out}", file=sys.stderr)

@@ -57,10 +57,19 @@ def privacy_trial_config(base, generators: dict[str, str], looks: dict[str, int]
     )
 
 
-def privacy_plan(specs: dict[str, dict], image_size: int, channels: int, num_classes: int) -> dict[str, Any]:
+def privacy_plan(
+    specs: dict[str, dict],
+    image_size: int,
+    channels: int,
+    num_classes: int,
+    *,
+    epsilons: tuple[float, ...] | list[float] = PRIVACY_EPSILONS,
+) -> dict[str, Any]:
     """``{"epsilons", "delta", "max_grad_norm", "capable": [labels], "not_capable": {label: the model's reason}}``
     for the generators' model specs (``specs``: label -> model config dict), each built at the data's size and asked
     for its private networks (``GenerativeModel.private_modules``, the contract the engine's DP-SGD uses)."""
+    if not epsilons or not all(0 < e < float("inf") for e in epsilons):
+        raise ConfigError(f"privacy epsilons {list(epsilons)}: give one or more finite numbers > 0, e.g. 1 and 8")
     from radgen.models import build_model
     from radgen.models.base import CapabilityError
 
@@ -74,7 +83,7 @@ def privacy_plan(specs: dict[str, dict], image_size: int, channels: int, num_cla
         else:
             capable.append(label)
     return {
-        "epsilons": list(PRIVACY_EPSILONS),
+        "epsilons": [float(e) for e in epsilons],
         "delta": PRIVACY_DELTA,
         "max_grad_norm": PRIVACY_MAX_GRAD_NORM,
         "capable": capable,
