@@ -73,6 +73,8 @@ DEMO_DATA = "data.png"
 DEMO_GENERATORS = "generators"
 DEMO_AUGMENT = "augment"
 DEMO_SANITY = "sanity.json"  # the sanity appendix under every view (evaluation.sanity)
+DEMO_PRIVACY = "privacy"  # --budget full: the DP-trained generators, their trial and the privacy-utility table
+DEMO_PRIVACY_RESULTS = "privacy_utility.json"  # inside DEMO_PRIVACY (experiments.privacy_utility)
 # an augmentation folder
 AUGMENT_LOG = "results.jsonl"
 AUGMENT_RESULTS = "results.json"

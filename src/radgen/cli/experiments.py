@@ -115,7 +115,8 @@ def register_demo(sub) -> None:
         "--budget",
         choices=("demo", "full"),
         default="demo",
-        help="demo: the 30-minute main job; full: 5x the generators' epochs, every arm, 10 seeds (hours on a CPU)",
+        help="demo: the 30-minute main job; full: 5x the generators' epochs, every arm, 10 seeds, and the "
+        "privacy-utility table (each DP-capable generator again at epsilon 1 and 8) (hours on a CPU)",
     )
     p.add_argument(
         "--seeds",

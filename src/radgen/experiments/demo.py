@@ -33,7 +33,9 @@ trains ``FULL_EPOCH_FACTOR`` x its demo epochs, and every arm of ``radgen augmen
 the remedies, each generator mixed in, synthetic only, the duplicate control, pretrain/finetune,
 the amount sweep, filtered) runs over up to ``FULL_SEEDS`` seeds (looks after 4, 7 and 10): about an hour on
 2 CPU cores (the README states the estimate), or ``--device cuda`` on a GPU (generators and classifiers both
-train there).
+train there). Then the privacy-utility table (``experiments.privacy_utility``, issue 33): every generator that
+declares its private networks trains again under DP-SGD at epsilon 1 and 8, is evaluated like the others, and
+one trial of ``+G vs real`` gives each row's utility; ``privacy/`` in the demo folder, a section of the report.
 
 ``quick=True`` is a ~2-minute smoke version: 32 px (or the stored size when smaller), one short
 epoch per generator, a 400-image stratified training subsample for the classifiers, 2 epochs each.
@@ -53,6 +55,7 @@ from radgen import runfolder
 from radgen.data import DataConfig, load_dataset
 from radgen.errors import ConfigError
 from radgen.evaluation.protocol import EXTRACTOR_SEEDS
+from radgen.experiments.privacy_utility import PRIVACY_EPSILONS
 from radgen.io import write_json
 from radgen.provenance import provenance
 
@@ -172,6 +175,8 @@ def demo_plan(settings: DemoSettings) -> dict:
         "device": settings.device,
         "features": list(DEMO_FEATURES),
         "extractor_seeds": settings.extractor_seeds,
+        # --budget full: each DP-capable generator again at these epsilons (experiments.privacy_utility)
+        "privacy_epsilons": list(PRIVACY_EPSILONS) if full else [],
     }
 
 
@@ -194,18 +199,28 @@ def judge_note(
     return {"name": judge, "why": why, "strong_judge_reference": ref}
 
 
-def check_generators(plan: dict, image_size: tuple[int, int], channels: int, num_classes: int) -> None:
-    """Build every generator of the plan at the data's size (a two-stage one with its first stage's config), so
-    that a size a model cannot take is refused before anything trains or is written."""
-    from radgen.models import build_model
+def generator_specs(plan: dict) -> dict[str, dict]:
+    """Each generator's model config (a two-stage one with its first stage's config standing in for its run)."""
     from radgen.training.config import load_run_config
 
+    specs = {}
     for label, g in plan["generators"].items():
         spec = dict(load_run_config(g["config"], []).model)
         if "first_stage" in g:  # the generator reads its first stage's run; here its config stands in for it
             first = dict(load_run_config(g["first_stage"]["config"], []).model)
             spec.pop("autoencoder", None)
             spec["autoencoder_config"] = {k: v for k, v in first.items() if k != "name"}
+        specs[label] = spec
+    return specs
+
+
+def check_generators(plan: dict, image_size: tuple[int, int], channels: int, num_classes: int) -> None:
+    """Build every generator of the plan at the data's size (a two-stage one with its first stage's config), so
+    that a size a model cannot take is refused before anything trains or is written."""
+    from radgen.models import build_model
+
+    for label, spec in generator_specs(plan).items():
+        g = plan["generators"][label]
         try:
             build_model(spec, image_size=image_size[0], channels=channels, num_classes=num_classes)
         except ConfigError as exc:
@@ -363,6 +378,17 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
             )
     train_set = splits["train"]
     check_generators(plan, train_set.image_size, train_set.channels, len(train_set.class_names))
+    privacy = None
+    if plan["privacy_epsilons"]:  # --budget full: which generators can train privately, before anything is written
+        from radgen.experiments.privacy_utility import privacy_plan
+
+        privacy = privacy_plan(
+            generator_specs(plan),
+            train_set.image_size[0],
+            train_set.channels,
+            len(train_set.class_names),
+            epsilons=plan["privacy_epsilons"],
+        )
     out = new_run_dir(settings.output_dir, "demo-quick" if q else "demo")  # the settings can work: now write
     print(f"radgen demo: writing {out}", file=sys.stderr)
     save_class_grid(
@@ -373,10 +399,11 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     timings["data"] = time.perf_counter() - t0
 
     gen_dirs: dict[str, str] = {}
+    first_stages: dict[str, list[str]] = {}  # label -> the model.autoencoder override its first stage gave
     gen_root = out / runfolder.DEMO_GENERATORS
 
-    def train_stage(name: str, stage: dict, extra: list[str]) -> Path:
-        cfg = load_run_config(stage["config"], [f"name={name}", f"output_dir={gen_root}", *extra])
+    def train_stage(name: str, stage: dict, extra: list[str], root: Path = gen_root) -> Path:
+        cfg = load_run_config(stage["config"], [f"name={name}", f"output_dir={root}", *extra])
         cfg = replace(cfg, data=dcfg, train=replace(cfg.train, **stage["train"]))
         return train(cfg, progress=progress).run_dir
 
@@ -387,6 +414,7 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
         if "first_stage" in g:  # e.g. the latent diffusion model's autoencoder, trained first on the same data
             first = train_stage(f"{label}_autoencoder", g["first_stage"], [])
             extra = [f"model.autoencoder={first}"]
+        first_stages[label] = extra
         gen_dirs[label] = str(train_stage(label, g, extra))
         timings[f"train_{label}"] = time.perf_counter() - t0
 
@@ -399,9 +427,9 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     fidelity: dict[str, float] = {}
     view_features = {}
     n_eval, epochs_eval = (100, 1) if q else (1000, 8)
-    for label, run_dir in gen_dirs.items():
-        _stage(3, f"evaluating {label}")
-        t0 = time.perf_counter()
+    evaluations: dict[str, dict] = {}
+
+    def evaluate(run_dir) -> tuple[Path, dict]:
         folder, m = evaluate_run(
             run_dir,
             n=n_eval,
@@ -412,6 +440,13 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
             progress=progress,
         )
         write_markdown(folder, m)
+        return folder, m
+
+    for label, run_dir in gen_dirs.items():
+        _stage(3, f"evaluating {label}")
+        t0 = time.perf_counter()
+        folder, m = evaluate(run_dir)
+        evaluations[label] = m
         view_features[label] = load_features(folder)
         for ex in m["features"]:
             fd_scores.setdefault(ex, {})[label] = EvaluationResult(m).distance(ex).value  # the ensemble mean
@@ -479,6 +514,32 @@ def run_demo(settings: DemoSettings, *, progress: bool = True) -> Path:
     )
     aug_dir, _ = run_augment(acfg, out_dir=out / runfolder.DEMO_AUGMENT, progress=progress, splits=splits)
     timings["augment"] = time.perf_counter() - t0
+
+    if privacy is not None:  # --budget full: the privacy-utility table (issue 33, deliverable 4)
+        from radgen.experiments.privacy_utility import privacy_override, privacy_trial_config, run_privacy_utility
+
+        _stage(4, "privacy-utility table: " + (", ".join(privacy["capable"]) or "no DP-capable generator"))
+        t0 = time.perf_counter()
+        priv_root = out / runfolder.DEMO_PRIVACY
+
+        def train_private(label: str, name: str, epsilon: float) -> Path:
+            extra = [*first_stages.get(label, []), privacy_override(epsilon)]
+            return train_stage(name, plan["generators"][label], extra, root=priv_root / runfolder.DEMO_GENERATORS)
+
+        def run_trial(generators: dict[str, str], trial_dir: Path) -> dict:
+            # one trial of +G vs real for every row's generator, with the arms' judge, seeds and looks
+            pcfg = privacy_trial_config(acfg, generators, plan["looks"])
+            return run_augment(pcfg, out_dir=trial_dir, progress=progress, splits=splits)[1]
+
+        run_privacy_utility(
+            privacy,
+            priv_root,
+            baseline={g: (gen_dirs[g], evaluations[g]) for g in privacy["capable"]},
+            train_private=train_private,
+            evaluate=lambda run_dir: evaluate(run_dir)[1],
+            run_trial=run_trial,
+        )
+        timings["privacy_utility"] = time.perf_counter() - t0
 
     _stage(5, "report")
     timings["total_before_report"] = time.perf_counter() - started

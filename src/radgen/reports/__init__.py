@@ -528,6 +528,16 @@ def _sanity_section(found: dict[str, Any]) -> list[str]:
     return sanity_markdown(_json(found["demo_dir"] / rf.DEMO_SANITY))
 
 
+def _privacy_section(found: dict[str, Any]) -> list[str]:
+    """``radgen demo --budget full``'s privacy-utility table (``privacy/privacy_utility.json``), where present."""
+    from radgen.reports.privacy import privacy_markdown
+
+    path = found["demo_dir"] / rf.DEMO_PRIVACY / rf.DEMO_PRIVACY_RESULTS if found.get("demo_dir") else None
+    if path is None or not path.is_file():
+        return []
+    return privacy_markdown(_json(path))
+
+
 def _metric_name(key: str) -> str:
     """``balanced_accuracy`` -> balanced accuracy, ``recall/NORMAL`` -> NORMAL recall, ``auroc`` -> AUROC."""
     if "/" in key:
@@ -652,6 +662,7 @@ def render_markdown(found: dict[str, Any], out: Path) -> str:
         + _evaluation_section(found, out)
         + _ranking_section(found)
         + _augment_section(found, out)
+        + _privacy_section(found)
         + _sanity_section(found)
         + _configs_section(found)
         + _versions_section(found)
