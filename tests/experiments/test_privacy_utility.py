@@ -40,6 +40,17 @@ def test_only_the_full_budget_plans_the_table_and_each_generator_answers_for_its
         privacy_plan({}, 64, 1, 2, epsilons=[float("inf")])
 
 
+def test_without_opacus_the_full_budget_is_refused_before_anything_is_written(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "opacus" else real(name, *a))
+    plan = demo_plan(DemoSettings(budget="full"))
+    with pytest.raises(ConfigError, match=r"needs Opacus: pip install 'radgen\[privacy\]'.*--budget demo"):
+        privacy_plan(generator_specs(plan), 64, 1, 2)
+    assert privacy_plan({}, 64, 1, 2)["capable"] == []  # nothing to train privately: nothing needs Opacus
+
+
 def test_the_tpr_bound_is_dps_hypothesis_testing_limit():
     assert tpr_bound(1.0, 1e-5) == pytest.approx(math.e * 0.01 + 1e-5, rel=1e-12)  # 0.027
     assert tpr_bound(8.0, 1e-5) == 1.0 and tpr_bound(None, None) == 1.0  # vacuous at epsilon 8 and without DP

@@ -17,6 +17,7 @@ endpoint for ``+G vs real`` (``experiments.trial``), from one augmentation trial
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,13 @@ def privacy_plan(
             refused[label] = str(exc)
         else:
             capable.append(label)
+    if capable and importlib.util.find_spec("opacus") is None:  # refused before the demo writes anything
+        from radgen.training.privacy import OPACUS_HINT
+
+        raise ConfigError(
+            f"--budget full trains {', '.join(capable)} privately and needs Opacus: {OPACUS_HINT}, "
+            "or run --budget demo"
+        )
     return {
         "epsilons": [float(e) for e in epsilons],
         "delta": PRIVACY_DELTA,
