@@ -148,7 +148,16 @@ def _commit(tmp: Path, out: Path, command: str, before: tuple | None) -> Path:
     check_replaceable(out)  # again: nothing may have appeared in it while this command ran
     aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", suffix=".old.tmp", dir=out.parent))
     os.rmdir(aside)  # a unique name, free again: the old folder is renamed to it
-    os.rename(out, aside)
+    try:
+        os.rename(out, aside)
+    except FileNotFoundError:  # another writer moved it aside meanwhile
+        raise _raced(tmp, out) from None
+    if _snapshot(aside) != before:  # another writer's output landed between the check and the move: put it back
+        try:
+            rename_noreplace(aside, out)
+        except OSError:
+            log.warning("%s: another writer's output was moved to %s and could not be put back: move it", out, aside)
+        raise _raced(tmp, out)
     try:
         rename_noreplace(tmp, out)
     except BaseException:

@@ -525,3 +525,48 @@ def test_property_concurrent_writers_leave_one_whole_output_and_lose_no_result(
             assert Path(r.kept).is_dir() and list(Path(r.kept).glob("sample_*.png"))
     kept = {Path(r.kept).name for r in results if isinstance(r, OutputRaceError)}
     assert {p.name for p in world.iterdir()} <= {"run", "o"} | kept
+
+
+@pytest.mark.parametrize("other", ["moved it aside", "committed its own"])
+def test_an_overwrite_that_loses_the_race_in_its_last_step_keeps_both_results(tmp_path, monkeypatch, other):
+    """The window the property test above once hit: between the last check and the move aside, another
+    ``--overwrite`` writer moved the old folder away (the move failed with FileNotFoundError, a traceback) or put
+    its own output in place (which would have been moved aside and deleted). Both are now refused as a race, this
+    command's images kept beside ``--out``, the other writer's output left where it is."""
+    import radgen.sampling as sampling
+    from radgen.errors import OutputRaceError
+    from radgen.models import load_exported
+    from radgen.outputs import read_marker
+    from radgen.sampling import write_samples
+
+    model, _ = load_exported(make_run(tmp_path / "run"))
+    out = tmp_path / "o"
+    write_samples(model, out, n=2, seed=99)
+    other_out = tmp_path / "other"
+    write_samples(model, other_out, n=5, seed=5)  # the other writer's finished output
+    check, calls = sampling.check_replaceable, []
+
+    def racing_check(path):  # the second call is the commit's last check
+        result = check(path)
+        calls.append(path)
+        if len(calls) < 2:
+            return result
+        shutil.rmtree(out)  # the other writer moved the old folder aside and deleted it ...
+        if other == "committed its own":
+            other_out.rename(out)  # ... and moved its own in
+        return result
+
+    monkeypatch.setattr(sampling, "check_replaceable", racing_check)
+    with pytest.raises(OutputRaceError, match="another process made or changed it") as info:
+        write_samples(model, out, n=3, seed=1, overwrite=True)
+    kept = Path(info.value.kept)
+    assert len(list(kept.glob("sample_*.png"))) == 3  # this command's result, kept
+    if other == "committed its own":
+        listed = read_marker(out)
+        assert len([n for n in listed if n.startswith("sample_")]) == 5  # the other's output, whole, in place
+    else:
+        assert not out.exists()
+    # nothing else: no folder moved aside and left behind
+    assert {p.name for p in tmp_path.iterdir()} == {"run", kept.name} | (
+        {"o"} if other == "committed its own" else {"other"}
+    )
