@@ -137,5 +137,7 @@ def test_the_stage_builds_its_rows_from_real_runs_evaluations_and_a_trial(tmp_pa
     for name, row in (("+cvae_eps8", dp), ("+cvae", plain)):
         assert row["utility"]["diff"] == primary[name]["endpoints"]["auroc"]["diff"]
         assert row["utility"]["verdict"] == primary[name]["verdict"] and row["utility"]["seeds"] == 2
+        assert row["utility"]["margin"] == primary[name]["delta"]  # the pre-registered margin, from the trial
     md = "\n".join(privacy_markdown(result))
     assert md.count("| cvae |") == 2 and "8 / " in md and "inf (no DP)" in md and "Delta of +cvae vs real" in md
+    assert md.count(f"(auroc, margin ±{primary['+cvae']['delta']:g}: ") == 2 * 2  # each row's cell and its reading

@@ -136,7 +136,7 @@ def privacy_row(label: str, epsilon: float | None, metrics: dict[str, Any], run:
 
 
 def utility_deltas(augment_summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{arm: {"endpoint", "diff", "low", "high", "level", "verdict", "seeds"}}`` for every ``ARM vs real``
+    """``{arm: {"endpoint", "margin", "diff", "low", "high", "level", "verdict", "seeds"}}`` for every ``ARM vs real``
     comparison of the trial (primary or secondary family) in an augmentation's ``results.json``."""
     out = {}
     for rows in augment_summary["trial"]["families"].values():
@@ -147,6 +147,7 @@ def utility_deltas(augment_summary: dict[str, Any]) -> dict[str, dict[str, Any]]
             c = r["endpoints"][e]
             out[r["a"]] = {
                 "endpoint": e,
+                "margin": r.get("delta"),  # the pre-registered equivalence margin the verdict is read against
                 "diff": c["diff"],
                 "low": c.get("low"),
                 "high": c.get("high"),
@@ -172,9 +173,10 @@ def run_privacy_utility(
     ``train_private(label, name, epsilon)`` trains label's config under DP-SGD and returns its run folder;
     ``evaluate(run_dir)`` gives its metrics with the demo's protocol; ``run_trial(generators, out_dir)`` runs the
     augmentation trial of ``+G vs real`` for every generator (name -> run folder) and returns its summary."""
-    from radgen.runfolder import DEMO_PRIVACY_RESULTS
+    from radgen.runfolder import DEMO_AUGMENT, DEMO_PRIVACY_RESULTS
 
     out.mkdir(parents=True, exist_ok=True)
+    trial_dir = out / DEMO_AUGMENT
     rows, generators = [], {}
     for label in plan["capable"]:
         for eps in plan["epsilons"]:
@@ -185,10 +187,10 @@ def run_privacy_utility(
         run_dir, metrics = baseline[label]
         rows.append(privacy_row(label, None, metrics, str(run_dir)))
         generators[label] = str(run_dir)
-    deltas = utility_deltas(run_trial(generators, out / "augment")) if generators else {}
+    deltas = utility_deltas(run_trial(generators, trial_dir)) if generators else {}
     for r in rows:
         name = r["generator"] if r["epsilon"] is None else private_label(r["generator"], r["epsilon"])
         r["utility"] = deltas.get(f"+{name}")
-    result = {**plan, "rows": rows, "trial": str(out / "augment") if generators else None}
+    result = {**plan, "rows": rows, "trial": str(trial_dir) if generators else None}
     write_json(out / DEMO_PRIVACY_RESULTS, result)
     return result

@@ -50,7 +50,8 @@ def _delta(u: dict[str, Any] | None) -> str:
         return "n/a"
     lo, hi = u.get("low"), u.get("high")
     interval = f" [{lo:+.4f}, {hi:+.4f}]" if lo is not None and hi is not None else ""
-    return f"{u['diff']:+.4f}{interval} ({text(u['verdict'])}, {u['seeds']} seeds)"
+    margin = f", margin ±{u['margin']:g}" if u.get("margin") is not None else ""
+    return f"{u['diff']:+.4f}{interval} ({text(u['endpoint'])}{margin}: {text(u['verdict'])}, {u['seeds']} seeds)"
 
 
 def _ratio(row: dict[str, Any], view: str) -> str:
